@@ -1,0 +1,39 @@
+"""crossline's errors: one base class, named subclasses mapped once to HTTP statuses."""
+
+
+class CrosslineError(Exception):
+    """Base of every error crossline raises on purpose; `status_code` is its HTTP answer."""
+
+    status_code = 400
+
+
+class InvalidUpload(CrosslineError):
+    """An uploaded export is refused as a whole (format, columns, size, encoding, duplicate)."""
+
+
+class InvalidPipeline(CrosslineError):
+    """A pipeline definition names an unknown step, misses an input or has a cycle."""
+
+
+class NotFound(CrosslineError):
+    """The object asked for (a KNR's data, a model version) does not exist."""
+
+    status_code = 404
+
+
+class NoActiveModel(CrosslineError):
+    """No active model version exists for the kind a prediction needs."""
+
+    status_code = 409
+
+
+class Conflict(CrosslineError):
+    """The request contradicts the current state (e.g. deleting the active version)."""
+
+    status_code = 409
+
+
+class ArtifactTampered(CrosslineError):
+    """A stored model artifact's SHA-256 differs from the registry's: it is never loaded."""
+
+    status_code = 409

@@ -1,0 +1,273 @@
+"""crossline's settings, read from the environment; a bad value raises ImproperlyConfigured."""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from pymongo.errors import InvalidURI
+from pymongo.uri_parser import parse_uri
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CROSSLINE_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name: str, default: str) -> str:
+    """A string setting."""
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no).")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole-number setting, at least `minimum`."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    """A number setting between `low` and `high`."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be between {low} and {high}.")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list setting."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def mongodb_database(uri: str) -> str:
+    """The database name in a `mongodb://host/dbname` URI; refuses a malformed URI."""
+    try:
+        parsed = parse_uri(uri, validate=True, warn=False, connect_timeout=None)
+    except (InvalidURI, ValueError) as exc:
+        raise ImproperlyConfigured(f"MONGODB_URI is not a valid MongoDB URI: {exc}") from None
+    if not parsed.get("database"):
+        raise ImproperlyConfigured(
+            "MONGODB_URI must name the database: mongodb://host:27017/dbname"
+        )
+    return parsed["database"]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("CROSSLINE_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set.")
+    # Only for a fresh clone on one machine; production sets DJANGO_SECRET_KEY.
+    SECRET_KEY = "crossline-insecure-local-key-set-DJANGO_SECRET_KEY-in-production"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+MONGODB_URI = os.environ.get("MONGODB_URI", "").strip()
+USE_MONGODB = bool(MONGODB_URI)
+
+if USE_MONGODB:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django_mongodb_backend",
+            "HOST": MONGODB_URI,
+            "NAME": mongodb_database(MONGODB_URI),
+            "OPTIONS": {"serverSelectionTimeoutMS": 5000},
+        }
+    }
+    DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+    DATABASE_ROUTERS = ["django_mongodb_backend.routers.MongoRouter"]
+    # The contrib apps and django-q2 hard-code integer AutoFields in their migrations.
+    MIGRATION_MODULES = {
+        label: f"crossline.mongo_migrations.{label}"
+        for label in (
+            "admin",
+            "auth",
+            "contenttypes",
+            "django_q",
+            "training",
+            "mlmodels",
+            "predictions",
+        )
+    }
+    CONTRIB_APPS = [
+        "crossline.mongo_apps.MongoAdminConfig",
+        "crossline.mongo_apps.MongoAuthConfig",
+        "crossline.mongo_apps.MongoContentTypesConfig",
+        "django.contrib.sessions",
+        "crossline.mongo_apps.MongoDjangoQConfig",
+        "rest_framework.authtoken",
+        "django_mongodb_backend",
+    ]
+    STORAGE_BACKEND = "crossline.storage.GridFSStorage"
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": Path(os.environ.get("CROSSLINE_SQLITE_PATH", VAR_DIR / "crossline.sqlite3")),
+            # A file, not memory, so that django-q2 workers in other processes see test data.
+            "TEST": {"NAME": VAR_DIR / "test-crossline.sqlite3"},
+            # Import and training write while the web process reads; wait rather than fail.
+            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+        }
+    }
+    DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+    CONTRIB_APPS = [
+        "django.contrib.admin",
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        "django_q",
+        "rest_framework.authtoken",
+    ]
+    STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+
+INSTALLED_APPS = [
+    *CONTRIB_APPS,
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "crossline",
+    "training",
+    "mlmodels",
+    "predictions",
+]
+
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": STORAGE_BACKEND},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crossline.urls"
+WSGI_APPLICATION = "crossline.wsgi.application"
+ASGI_APPLICATION = "crossline.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "crossline" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("CROSSLINE_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# Uploads: Django spools anything above 2.5 MB to a temporary file; crossline refuses exports
+# above CROSSLINE_MAX_UPLOAD_BYTES before reading them.
+CROSSLINE_MAX_UPLOAD_BYTES = env_int("CROSSLINE_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# Training and prediction.
+CROSSLINE_MIN_POSITIVES = env_int("CROSSLINE_MIN_POSITIVES", 30, minimum=1)
+CROSSLINE_TARGET_RECALL = env_float("CROSSLINE_TARGET_RECALL", 0.8, low=0.0, high=1.0)
+CROSSLINE_AUTO_PROMOTE = env_bool("CROSSLINE_AUTO_PROMOTE", False)
+CROSSLINE_PROMOTE_METRIC = env_str("CROSSLINE_PROMOTE_METRIC", "pr_auc")
+CROSSLINE_PROMOTE_MARGIN = env_float("CROSSLINE_PROMOTE_MARGIN", 0.01, low=0.0, high=1.0)
+CROSSLINE_FEEDBACK_WINDOW_DAYS = env_int("CROSSLINE_FEEDBACK_WINDOW_DAYS", 0)
+CROSSLINE_BATCH_SYNC_LIMIT = env_int("CROSSLINE_BATCH_SYNC_LIMIT", 200, minimum=0)
+
+# django-q2: the ORM broker on the active database. `timeout` stays below `retry` so that a
+# long training run is never handed to a second worker; failed tasks are not re-run.
+Q_TIMEOUT = env_int("CROSSLINE_TASK_TIMEOUT", 4 * 3600, minimum=10)
+Q_CLUSTER = {
+    "name": "crossline",
+    "orm": "default",
+    "workers": env_int("CROSSLINE_WORKERS", 1, minimum=1),
+    "timeout": Q_TIMEOUT,
+    "retry": Q_TIMEOUT + 600,
+    "max_attempts": 1,
+    "catch_up": False,
+    "poll": 1,
+    "save_limit": 1000,
+    "label": "Task queue",
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "crossline.api.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "crossline.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "crossline",
+    "DESCRIPTION": "Predicts which vehicles will show defects before the final road test.",
+    "VERSION": "1.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("CROSSLINE_LOG_LEVEL", "WARNING")},
+}

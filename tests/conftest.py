@@ -1,0 +1,82 @@
+"""Shared fixtures; the same suite runs on the embedded default and on MongoDB."""
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+ON_MONGODB = django_settings.USE_MONGODB
+BACKEND = "mongodb" if ON_MONGODB else "sqlite"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"crossline database: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip, with the marker's reason shown in the summary, tests that hold on one backend only."""
+    other = "sqlite_only" if ON_MONGODB else "mongodb_only"
+    for item in items:
+        marker = item.get_closest_marker(other)
+        if marker is None:
+            continue
+        reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: @{other} needs a reason")
+        item.add_marker(pytest.mark.skip(reason=f"{other}: {reason}"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_storage(request: pytest.FixtureRequest, settings, tmp_path):
+    """Each test gets empty file storage: a temporary media folder, or empty GridFS buckets."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    yield
+    if ON_MONGODB and "django_db_setup" in request.fixturenames:
+        database = connection.database
+        for name in database.list_collection_names():
+            if name.endswith((".files", ".chunks")):
+                database.drop_collection(name)
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="quality-lead", password="a-long-test-password", is_staff=True
+    )
+
+
+@pytest.fixture
+def plain_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="line-viewer", password="a-long-test-password", is_staff=False
+    )
+
+
+@pytest.fixture
+def admin_user_client(client, django_user_model):
+    """A Django test client logged in as a superuser (the admin)."""
+    user = django_user_model.objects.create_superuser(
+        username="admin", password="a-long-test-password", email="admin@example.com"
+    )
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def staff_api(staff_user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(staff_user)
+    api.user = staff_user
+    return api
+
+
+@pytest.fixture
+def plain_api(plain_user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(plain_user)
+    api.user = plain_user
+    return api
