@@ -1,1 +1,94 @@
-"""Predictions data."""
+"""Predictions: the current prediction per KNR, its history, indicated tests, batches."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Prediction(models.Model):
+    """The current prediction for one KNR, made by the active model versions."""
+
+    knr = models.CharField("KNR", max_length=12, unique=True)
+    p_fail = models.FloatField(help_text="Probability of any defect.")
+    predicted_fail = models.BooleanField(db_index=True)
+    probabilities = models.JSONField(default=dict, help_text="Fail group → probability.")
+    predicted_fail_codes = models.JSONField(default=list)
+    # Codes framed by commas (",2,4,") so that one fail group is a portable `contains`.
+    predicted_codes_text = models.CharField(max_length=255, blank=True, default="")
+    indicated_tests = models.JSONField(default=list)
+    model_versions = models.JSONField(default=dict, help_text="Kind → model name used.")
+    real_fail_codes = models.JSONField(null=True, blank=True)
+    feedback_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.knr}: p_fail={self.p_fail:.2f}"
+
+
+class PredictionHistory(models.Model):
+    """An earlier prediction for a KNR, kept when it was replaced."""
+
+    knr = models.CharField("KNR", max_length=12, db_index=True)
+    p_fail = models.FloatField()
+    probabilities = models.JSONField(default=dict)
+    predicted_fail_codes = models.JSONField(default=list)
+    indicated_tests = models.JSONField(default=list)
+    model_versions = models.JSONField(default=dict)
+    real_fail_codes = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    replaced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "prediction history"
+
+    def __str__(self) -> str:
+        return f"{self.knr} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class IndicatedTest(models.Model):
+    """The inspections to run on a vehicle predicted to fail in a fail group."""
+
+    fail_group = models.IntegerField(unique=True)
+    zone = models.CharField(max_length=100)
+    inspections = models.JSONField(default=list, help_text="Inspection names, in order.")
+
+    class Meta:
+        ordering = ["fail_group"]
+
+    def __str__(self) -> str:
+        return f"{self.fail_group} {self.zone}"
+
+
+class BatchPrediction(models.Model):
+    """Predicting many KNRs at once, from an uploaded results file or since a date."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    source_file = models.CharField(max_length=255, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+    knr_count = models.PositiveIntegerField(default=0)
+    predicted_count = models.PositiveIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0)
+    result_file = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk} ({self.status})"

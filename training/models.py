@@ -1,1 +1,157 @@
-"""Training data."""
+"""Training's data: imported datasets, vehicles, pipeline definitions and training runs."""
+
+from django.conf import settings
+from django.db import models
+
+
+class DatasetKind(models.TextChoices):
+    RESULTS = "results", "Test results"
+    DEFECTS = "defects", "Defects"
+
+
+class Dataset(models.Model):
+    """One uploaded plant export; its accepted rows are kept, normalised, as a Parquet file."""
+
+    class Status(models.TextChoices):
+        IMPORTING = "importing", "Importing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=10, choices=DatasetKind.choices)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField()
+    # Unique: the same file uploaded twice is refused, even by two uploads racing each other.
+    sha256 = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.IMPORTING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    rows_read = models.BigIntegerField(default=0)
+    rows_accepted = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    rows_dropped = models.BigIntegerField(default=0)
+    values_unparseable = models.BigIntegerField(default=0)
+    knr_count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    file = models.CharField(max_length=255, blank=True, help_text="Parquet file in storage.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.original_name}"
+
+
+class Vehicle(models.Model):
+    """One KNR's summary, recomputed from its records by every import."""
+
+    knr = models.CharField("KNR", max_length=12, unique=True)
+    first_test_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_test_at = models.DateTimeField(null=True, blank=True)
+    test_count = models.PositiveIntegerField(default=0)
+    nok_count = models.PositiveIntegerField(default=0)
+    defect_count = models.PositiveIntegerField(default=0)
+    has_defects = models.BooleanField(default=False, db_index=True)
+    # Codes framed by commas (",2,9830946,") so that one fail group is a portable `contains`.
+    fail_group_codes = models.CharField(max_length=255, blank=True, default="")
+    dataset_ids = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["knr"]
+
+    def __str__(self) -> str:
+        return self.knr
+
+    @property
+    def fail_groups(self) -> list[int]:
+        return [int(code) for code in self.fail_group_codes.split(",") if code]
+
+
+class VehicleRecord(models.Model):
+    """A KNR's rows from one dataset (one record per KNR and import chunk), for its page."""
+
+    knr = models.CharField("KNR", max_length=12, db_index=True)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
+    kind = models.CharField(max_length=10, choices=DatasetKind.choices)
+    first_at = models.DateTimeField(null=True)
+    last_at = models.DateTimeField(null=True)
+    row_count = models.PositiveIntegerField()
+    nok_count = models.PositiveIntegerField(default=0)
+    fail_group_codes = models.CharField(max_length=255, blank=True, default="")
+    columns = models.JSONField(default=list)
+    rows = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"{self.knr} ({self.kind}, {self.row_count} rows)"
+
+
+class PipelineDefinition(models.Model):
+    """A named pipeline: registered steps in order, with their inputs and outputs (JSON)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    definition = models.JSONField()
+    is_shipped = models.BooleanField(default=False, help_text="Loaded from training/pipelines.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingRun(models.Model):
+    """One training or retraining run, executed by a django-q2 worker."""
+
+    class Kind(models.TextChoices):
+        TRAIN = "train", "Train"
+        RETRAIN = "retrain", "Retrain"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TRAIN)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    pipeline_name = models.CharField(max_length=100, default="default")
+    pipeline = models.JSONField(default=dict, blank=True, help_text="The definition as run.")
+    dataset_ids = models.JSONField(default=list, blank=True)
+    current_step = models.CharField(max_length=100, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    log = models.TextField(blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    skipped = models.JSONField(default=dict, blank=True)
+    comparison = models.JSONField(default=dict, blank=True)
+    failed_step = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} run {self.pk} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
