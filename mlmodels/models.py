@@ -41,7 +41,9 @@ class ModelVersion(models.Model):
     class Meta:
         ordering = ["type_model", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["type_model", "version"], name="unique_version_per_kind")
+            models.UniqueConstraint(
+                fields=["type_model", "version"], name="unique_version_per_kind"
+            )
         ]
 
     def __str__(self) -> str:
