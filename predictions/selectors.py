@@ -1,0 +1,197 @@
+"""Reads of predictions: lists, statistics and the realised metrics from feedback."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.db.models import QuerySet
+from django.utils import timezone
+from sklearn.metrics import average_precision_score
+
+from crossline.exceptions import NotFound
+from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
+
+FAIL_KIND = "fail"
+GROUP_PREFIX = "group_"
+
+
+def list_predictions() -> QuerySet[Prediction]:
+    """Every current prediction, newest first."""
+    return Prediction.objects.order_by("-created_at", "knr")
+
+
+def get_prediction(knr: str) -> Prediction:
+    """The current prediction of a KNR, or NotFound."""
+    prediction = Prediction.objects.filter(knr=knr).first()
+    if prediction is None:
+        raise NotFound(f"No prediction for KNR {knr}.")
+    return prediction
+
+
+def get_latest_prediction(knr: str) -> Prediction | None:
+    """The current prediction of a KNR, or None (for the vehicle's page)."""
+    return Prediction.objects.filter(knr=knr).first()
+
+
+def list_prediction_history(knr: str) -> QuerySet[PredictionHistory]:
+    """A KNR's earlier predictions, newest first."""
+    return PredictionHistory.objects.filter(knr=knr).order_by("-created_at")
+
+
+def list_indicated_tests() -> QuerySet[IndicatedTest]:
+    """The inspections per fail group."""
+    return IndicatedTest.objects.order_by("fail_group")
+
+
+def list_batches() -> QuerySet[BatchPrediction]:
+    """Batch predictions, newest first."""
+    return BatchPrediction.objects.order_by("-created_at")
+
+
+def month_range(year: int, month: int) -> tuple[datetime, datetime]:
+    """The month's [start, next month's start) in TIME_ZONE."""
+    tz = timezone.get_default_timezone()
+    following = (year + 1, 1) if month == 12 else (year, month + 1)
+    return (
+        timezone.make_aware(datetime(year, month, 1), tz),
+        timezone.make_aware(datetime(*following, 1), tz),
+    )
+
+
+def filter_by_fail_code(queryset: QuerySet[Prediction], code: int) -> QuerySet[Prediction]:
+    """Predictions whose predicted groups include `code`."""
+    return queryset.filter(predicted_codes_text__contains=f",{int(code)},")
+
+
+def filter_by_month(queryset: QuerySet[Prediction], year: int, month: int) -> QuerySet[Prediction]:
+    """Predictions made in that month (TIME_ZONE)."""
+    start, end = month_range(year, month)
+    return queryset.filter(created_at__gte=start, created_at__lt=end)
+
+
+# --- statistics -------------------------------------------------------------------------------
+# Counted in Python over one narrow column: JSON-array queries differ between SQLite and
+# MongoDB, and tens of thousands of short lists count in milliseconds.
+
+
+def count_predicted_fail_codes() -> list[dict[str, Any]]:
+    """How many current predictions name each fail group, most frequent first."""
+    counts: dict[int, int] = defaultdict(int)
+    for codes in Prediction.objects.values_list("predicted_fail_codes", flat=True):
+        for code in codes or []:
+            counts[int(code)] += 1
+    zones = dict(IndicatedTest.objects.values_list("fail_group", "zone"))
+    return [
+        {"fail_code": code, "zone": zones.get(code, ""), "count": n}
+        for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def count_total_fails() -> dict[str, int]:
+    """Current predictions split into predicted to fail and not."""
+    fails = Prediction.objects.filter(predicted_fail=True).count()
+    return {"no_fails": Prediction.objects.count() - fails, "fails": fails}
+
+
+def count_fail_codes_by_month(*, year: int, fail_code: int | None = None) -> list[dict[str, Any]]:
+    """Per month of `year`: predicted and real counts of one fail group (or of any defect)."""
+    start, _ = month_range(year, 1)
+    _, end = month_range(year, 12)
+    rows = Prediction.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
+        "created_at", "predicted_fail", "predicted_fail_codes", "real_fail_codes"
+    )
+    predicted = [0] * 12
+    real = [0] * 12
+    for created_at, predicted_fail, predicted_codes, real_codes in rows:
+        month = timezone.localtime(created_at).month - 1
+        if fail_code is None:
+            predicted[month] += bool(predicted_fail)
+            real[month] += bool(real_codes)
+        else:
+            predicted[month] += fail_code in [int(c) for c in predicted_codes or []]
+            real[month] += fail_code in [int(c) for c in real_codes or []]
+    return [
+        {"month": f"{year}-{m + 1:02d}", "predicted": predicted[m], "real": real[m]}
+        for m in range(12)
+    ]
+
+
+# --- realised metrics from feedback -----------------------------------------------------------
+
+
+def _metrics(y_true: list[int], y_pred: list[int], scores: list[float]) -> dict[str, Any]:
+    y = np.asarray(y_true, dtype=np.int64)
+    predicted = np.asarray(y_pred, dtype=np.int64)
+    tp = int(((y == 1) & (predicted == 1)).sum())
+    fp = int(((y == 0) & (predicted == 1)).sum())
+    fn = int(((y == 1) & (predicted == 0)).sum())
+    positives = int(y.sum())
+    return {
+        "n": len(y),
+        "positives": positives,
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        # Undefined without a positive: None rather than a misleading number.
+        "pr_auc": float(average_precision_score(y, scores)) if positives else None,
+    }
+
+
+def _feedback_samples() -> list[tuple[str, str, datetime, int, int, float]]:
+    """(kind, model name, created_at, truth, predicted, score) per prediction with feedback."""
+    samples = []
+    rows = Prediction.objects.filter(real_fail_codes__isnull=False).values_list(
+        "created_at", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
+        "real_fail_codes", "model_versions",
+    )
+    for created_at, p_fail, predicted_fail, probabilities, codes, real, versions in rows:
+        real_codes = {int(c) for c in real or []}
+        predicted_codes = {int(c) for c in codes or []}
+        for kind, name in (versions or {}).items():
+            if kind == FAIL_KIND:
+                samples.append(
+                    (kind, name, created_at, int(bool(real_codes)), int(predicted_fail), p_fail)
+                )
+            elif kind.startswith(GROUP_PREFIX):
+                code = int(kind.removeprefix(GROUP_PREFIX))
+                score = (probabilities or {}).get(str(code))
+                if score is None:
+                    continue
+                samples.append(
+                    (kind, name, created_at, int(code in real_codes),
+                     int(code in predicted_codes), float(score))
+                )
+    return samples
+
+
+def get_realised_metrics_by_version() -> dict[str, dict[str, Any]]:
+    """Model name → realised precision, recall and PR-AUC over predictions with feedback."""
+    grouped: dict[str, tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
+    kinds: dict[str, str] = {}
+    for kind, name, _, truth, predicted, score in _feedback_samples():
+        y, p, s = grouped[name]
+        y.append(truth)
+        p.append(predicted)
+        s.append(score)
+        kinds[name] = kind
+    return {
+        name: {"type_model": kinds[name], **_metrics(*grouped[name])}
+        for name in sorted(grouped)
+    }
+
+
+def get_realised_metrics_by_month() -> list[dict[str, Any]]:
+    """Per month (of the prediction) and model kind: realised precision, recall and PR-AUC."""
+    grouped: dict[tuple[str, str], tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
+    for kind, _, created_at, truth, predicted, score in _feedback_samples():
+        month = f"{timezone.localtime(created_at):%Y-%m}"
+        y, p, s = grouped[(month, kind)]
+        y.append(truth)
+        p.append(predicted)
+        s.append(score)
+    return [
+        {"month": month, "type_model": kind, **_metrics(*grouped[(month, kind)])}
+        for month, kind in sorted(grouped)
+    ]

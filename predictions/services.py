@@ -1,0 +1,603 @@
+"""Writes of predictions: predicting KNRs with the active models, batches and feedback."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError
+from django.utils import timezone
+
+from crossline.exceptions import InvalidUpload, NotFound
+from mlmodels.services import LoadedModel, get_active_models, mark_models_used
+from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
+from training import ingest
+from training.pipeline.estimators import positive_proba
+from training.pipeline.steps import build_features
+
+logger = logging.getLogger(__name__)
+
+KNR_PATTERN = re.compile(r"\d{4}-\d{7}")
+FAIL_KIND = "fail"
+GROUP_PREFIX = "group_"
+# KNRs predicted and stored together: bounds memory and the size of one `IN` query.
+PREDICT_BATCH = 1000
+# Rows read per chunk of an uploaded file while deciding whether a batch is small.
+SNIFF_CHUNK_ROWS = 50_000
+
+Progress = Callable[[int], None]
+
+
+# --- the prediction core --------------------------------------------------------------------
+
+
+def frame_codes(codes: Iterable[int]) -> str:
+    """Fail-group codes framed by commas (",2,4,"), so that one group is a portable `contains`."""
+    unique = sorted({int(c) for c in codes})
+    return f",{','.join(map(str, unique))}," if unique else ""
+
+
+def indicated_tests_for(codes: Iterable[int]) -> list[str]:
+    """The inspections to run for these fail groups, in group order, without repeats."""
+    wanted = [int(c) for c in codes]
+    if not wanted:
+        return []
+    mapping = {t.fail_group: t.inspections for t in IndicatedTest.objects.filter(
+        fail_group__in=wanted
+    )}
+    tests: list[str] = []
+    for code in wanted:
+        for name in mapping.get(code, []):
+            if name not in tests:
+                tests.append(name)
+    return tests
+
+
+def group_kinds(models: dict[str, LoadedModel]) -> list[tuple[str, int]]:
+    """(kind, fail group) of every active group model, by fail group."""
+    kinds = [
+        (kind, int(kind.removeprefix(GROUP_PREFIX)))
+        for kind in models
+        if kind.startswith(GROUP_PREFIX)
+    ]
+    return sorted(kinds, key=lambda pair: pair[1])
+
+
+def predict_frame(
+    results: pd.DataFrame, *, models: dict[str, LoadedModel] | None = None
+) -> list[dict[str, Any]]:
+    """Predict every KNR in normalised test-result rows; one dict per KNR, by KNR."""
+    models = models if models is not None else get_active_models()
+    if results.empty:
+        return []
+    features, _ = build_features(results)
+    fail = models[FAIL_KIND]
+    p_fail = positive_proba(fail.pipeline, features)
+    groups = group_kinds(models)
+    group_proba = {
+        code: positive_proba(models[kind].pipeline, features) for kind, code in groups
+    }
+    versions = {kind: loaded.version.model_name for kind, loaded in models.items()}
+    rows: list[dict[str, Any]] = []
+    indicated_cache: dict[tuple[int, ...], list[str]] = {}
+    for i, knr in enumerate(features.index):
+        probabilities = {str(code): round(float(group_proba[code][i]), 6) for _, code in groups}
+        predicted_codes = [
+            code for kind, code in groups
+            if group_proba[code][i] >= models[kind].version.threshold
+        ]
+        key = tuple(predicted_codes)
+        if key not in indicated_cache:
+            indicated_cache[key] = indicated_tests_for(predicted_codes)
+        rows.append(
+            {
+                "knr": str(knr),
+                "p_fail": round(float(p_fail[i]), 6),
+                "predicted_fail": bool(p_fail[i] >= fail.version.threshold),
+                "probabilities": probabilities,
+                "predicted_fail_codes": predicted_codes,
+                "indicated_tests": list(indicated_cache[key]),
+                "model_versions": versions,
+            }
+        )
+    return rows
+
+
+def store_predictions(rows: list[dict[str, Any]]) -> list[Prediction]:
+    """Store predictions; a KNR predicted before has its earlier prediction moved to history."""
+    if not rows:
+        return []
+    now = timezone.now()
+    knrs = [row["knr"] for row in rows]
+    existing = {p.knr: p for p in Prediction.objects.filter(knr__in=knrs)}
+    fresh: list[Prediction] = []
+    replaced: list[Prediction] = []
+    for row in rows:
+        previous = existing.get(row["knr"])
+        if previous is None:
+            fresh.append(_new_prediction(row, now))
+        else:
+            replaced.append(_replace(previous, row, now))
+    if replaced:
+        PredictionHistory.objects.bulk_create(
+            [_history(existing[p.knr]) for p in replaced], batch_size=500
+        )
+        # One update per row: portable across both backends (bulk_update builds CASE WHEN).
+        for prediction in replaced:
+            prediction.save(update_fields=REPLACED_FIELDS)
+    stored = replaced
+    if fresh:
+        try:
+            Prediction.objects.bulk_create(fresh, batch_size=500)
+            stored = stored + fresh
+        except IntegrityError:
+            # Another request predicted one of these KNRs between our read and our write:
+            # store them one by one, replacing what the other request stored.
+            stored = stored + [_store_one(p) for p in fresh]
+    order = {knr: i for i, knr in enumerate(knrs)}
+    return sorted(stored, key=lambda p: order[p.knr])
+
+
+REPLACED_FIELDS = [
+    "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes", "predicted_codes_text",
+    "indicated_tests", "model_versions", "created_at",
+]
+
+
+def _new_prediction(row: dict[str, Any], now: datetime) -> Prediction:
+    return Prediction(
+        knr=row["knr"],
+        p_fail=row["p_fail"],
+        predicted_fail=row["predicted_fail"],
+        probabilities=row["probabilities"],
+        predicted_fail_codes=row["predicted_fail_codes"],
+        predicted_codes_text=frame_codes(row["predicted_fail_codes"]),
+        indicated_tests=row["indicated_tests"],
+        model_versions=row["model_versions"],
+        created_at=now,
+    )
+
+
+def _history(previous: Prediction) -> PredictionHistory:
+    return PredictionHistory(
+        knr=previous.knr,
+        p_fail=previous.p_fail,
+        probabilities=previous.probabilities,
+        predicted_fail_codes=previous.predicted_fail_codes,
+        indicated_tests=previous.indicated_tests,
+        model_versions=previous.model_versions,
+        real_fail_codes=previous.real_fail_codes,
+        created_at=previous.created_at,
+        replaced_at=timezone.now(),
+    )
+
+
+def _replace(previous: Prediction, row: dict[str, Any], now: datetime) -> Prediction:
+    # A copy: the history row is built from the untouched `previous`. Feedback (real fail
+    # codes) belongs to the vehicle, not to one prediction, so it carries over.
+    current = Prediction(pk=previous.pk, real_fail_codes=previous.real_fail_codes,
+                         feedback_at=previous.feedback_at)
+    fields = _new_prediction(row, now)
+    for name in ("knr", *REPLACED_FIELDS):
+        setattr(current, name, getattr(fields, name))
+    return current
+
+
+def _store_one(prediction: Prediction) -> Prediction:
+    try:
+        prediction.save(force_insert=True)
+        return prediction
+    except IntegrityError:
+        previous = Prediction.objects.get(knr=prediction.knr)
+        PredictionHistory.objects.bulk_create([_history(previous)])
+        row = {
+            "knr": prediction.knr,
+            "p_fail": prediction.p_fail,
+            "predicted_fail": prediction.predicted_fail,
+            "probabilities": prediction.probabilities,
+            "predicted_fail_codes": prediction.predicted_fail_codes,
+            "indicated_tests": prediction.indicated_tests,
+            "model_versions": prediction.model_versions,
+        }
+        current = _replace(previous, row, prediction.created_at)
+        current.save(update_fields=REPLACED_FIELDS)
+        return current
+
+
+def _used_versions(models: dict[str, LoadedModel]) -> None:
+    mark_models_used([loaded.version for loaded in models.values()])
+
+
+def validate_knrs(knrs: Iterable[str]) -> list[str]:
+    """Strip and deduplicate KNRs; NotFound for one that is not of the form YYYY-NNNNNNN."""
+    cleaned = list(dict.fromkeys(str(k).strip() for k in knrs))
+    bad = [k for k in cleaned if not KNR_PATTERN.fullmatch(k)]
+    if bad:
+        raise NotFound(f"Not a KNR (YYYY-NNNNNNN): {', '.join(bad[:5])}.")
+    return cleaned
+
+
+def predict_knrs(*, knrs: list[str], user: Any = None) -> list[Prediction]:
+    """Predict these KNRs from their stored test results with the active models, and store."""
+    from training.selectors import get_results_frame
+
+    knrs = validate_knrs(knrs)
+    # Models first: with no active model (or a tampered one) nothing is read or stored.
+    models = get_active_models()
+    results = get_results_frame(knrs)
+    found = set(results["KNR"].unique())
+    missing = [k for k in knrs if k not in found]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        shown = ", ".join(missing[:5]) + more
+        raise NotFound(f"No stored test results for KNR {shown}.")
+    predictions = store_predictions(predict_frame(results, models=models))
+    _used_versions(models)
+    return predictions
+
+
+def predict_results_file(
+    path: str | Path, *, filename: str, on_progress: Progress | None = None
+) -> list[Prediction]:
+    """Predict every KNR of a test-results export, without storing its rows as a dataset."""
+    models = get_active_models()
+    results = read_results_file(path, filename=filename)
+    return _predict_and_store(results, models=models, on_progress=on_progress)
+
+
+def read_results_file(path: str | Path, *, filename: str) -> pd.DataFrame:
+    """A test-results export's accepted rows, normalised; InvalidUpload if none is usable."""
+    report = ingest.ValidationReport(kind=ingest.RESULTS, filename=filename)
+    chunks = list(
+        ingest.iter_clean_chunks(
+            path, filename=filename, kind=ingest.RESULTS, report=report,
+            max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+        )
+    )
+    if not chunks:
+        raise InvalidUpload(f"{filename}: none of its {report.rows_read} rows was accepted.")
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _predict_and_store(
+    results: pd.DataFrame,
+    *,
+    models: dict[str, LoadedModel],
+    on_progress: Progress | None = None,
+) -> list[Prediction]:
+    knrs = list(dict.fromkeys(results["KNR"]))
+    by_knr = results.groupby("KNR", sort=False).indices if len(knrs) > PREDICT_BATCH else None
+    stored: list[Prediction] = []
+    for begin in range(0, len(knrs), PREDICT_BATCH):
+        if by_knr is None:
+            part = results
+        else:
+            rows = [i for knr in knrs[begin : begin + PREDICT_BATCH] for i in by_knr[knr]]
+            part = results.iloc[rows]
+        stored.extend(store_predictions(predict_frame(part, models=models)))
+        if on_progress:
+            on_progress(len(stored))
+    _used_versions(models)
+    return stored
+
+
+def predict_since(since: datetime, *, on_progress: Progress | None = None) -> list[Prediction]:
+    """Predict every vehicle whose first test was at or after `since`."""
+    from training.selectors import list_knrs_tested_since
+
+    models = get_active_models()
+    return _predict_knr_list(list_knrs_tested_since(since), models=models, on_progress=on_progress)
+
+
+def _predict_knr_list(
+    knrs: list[str], *, models: dict[str, LoadedModel], on_progress: Progress | None = None
+) -> list[Prediction]:
+    from training.selectors import get_results_frame
+
+    stored: list[Prediction] = []
+    for begin in range(0, len(knrs), PREDICT_BATCH):
+        results = get_results_frame(knrs[begin : begin + PREDICT_BATCH])
+        stored.extend(store_predictions(predict_frame(results, models=models)))
+        if on_progress:
+            on_progress(len(stored))
+    _used_versions(models)
+    return stored
+
+
+def predict_again(*, knrs: list[str], user: Any = None) -> list[Prediction]:
+    """Predict these KNRs again with the active models (the admin action)."""
+    return predict_knrs(knrs=knrs, user=user)
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+def start_batch_prediction(
+    *,
+    upload: UploadedFile | None = None,
+    since: datetime | None = None,
+    user: Any = None,
+) -> tuple[BatchPrediction, list[Prediction] | None]:
+    """Predict an uploaded results file or the vehicles since a date: inline if small, else queued.
+
+    Returns the batch and, when it ran inline, its predictions.
+    """
+    from training.selectors import list_knrs_tested_since
+
+    if (upload is None) == (since is None):
+        raise InvalidUpload("Send either a test-results file or a date, not both.")
+    if upload is not None and upload.size > settings.CROSSLINE_MAX_UPLOAD_BYTES:
+        raise InvalidUpload(
+            f"{upload.name} is {upload.size:,} bytes, over the limit of "
+            f"{settings.CROSSLINE_MAX_UPLOAD_BYTES:,} bytes."
+        )
+    models = get_active_models()
+    limit = settings.CROSSLINE_BATCH_SYNC_LIMIT
+    user = user if getattr(user, "is_authenticated", False) else None
+    if since is not None:
+        knrs = list_knrs_tested_since(since)
+        batch = BatchPrediction.objects.create(
+            since=since, knr_count=len(knrs), requested_by=user
+        )
+        if len(knrs) <= limit:
+            return batch, _run_inline(batch, lambda p: _predict_knr_list(
+                knrs, models=models, on_progress=p))
+        return _enqueue(batch), None
+
+    assert upload is not None
+    with _uploaded_file_path(upload) as path:
+        small = _small_results(path, filename=upload.name, limit=limit)
+        if small is not None:
+            batch = BatchPrediction.objects.create(
+                original_name=upload.name,
+                knr_count=int(small["KNR"].nunique()),
+                requested_by=user,
+            )
+            return batch, _run_inline(
+                batch, lambda p: _predict_and_store(small, models=models, on_progress=p)
+            )
+        with path.open("rb") as f:
+            stored = default_storage.save(
+                f"predictions/batches/{_safe_name(upload.name)}", ContentFile(f.read())
+            )
+    batch = BatchPrediction.objects.create(
+        source_file=stored, original_name=upload.name, requested_by=user
+    )
+    return _enqueue(batch), None
+
+
+def _small_results(path: Path, *, filename: str, limit: int) -> pd.DataFrame | None:
+    """The file's rows if it holds at most `limit` KNRs; None as soon as it holds more."""
+    report = ingest.ValidationReport(kind=ingest.RESULTS, filename=filename)
+    chunks: list[pd.DataFrame] = []
+    knrs: set[str] = set()
+    for chunk in ingest.iter_clean_chunks(
+        path, filename=filename, kind=ingest.RESULTS, report=report,
+        chunk_rows=SNIFF_CHUNK_ROWS, max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+    ):
+        knrs.update(chunk["KNR"].unique())
+        if len(knrs) > limit:
+            return None
+        chunks.append(chunk)
+    if not chunks:
+        raise InvalidUpload(f"{filename}: none of its {report.rows_read} rows was accepted.")
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "results"
+
+
+def _run_inline(batch: BatchPrediction, work: Callable[[Progress], list[Prediction]]):
+    BatchPrediction.objects.filter(pk=batch.pk).update(status=BatchPrediction.Status.RUNNING)
+    try:
+        predictions = work(lambda done: None)
+    except Exception as exc:
+        _fail(batch, exc)
+        raise
+    _finish(batch, predictions)
+    batch.refresh_from_db()
+    return predictions
+
+
+def _enqueue(batch: BatchPrediction) -> BatchPrediction:
+    from django_q.tasks import async_task
+
+    task_id = async_task(
+        "predictions.tasks.run_batch_prediction", batch.pk, task_name=f"batch-prediction-{batch.pk}"
+    )
+    BatchPrediction.objects.filter(pk=batch.pk).update(task_id=str(task_id or ""))
+    batch.refresh_from_db()
+    return batch
+
+
+def run_batch_prediction(*, batch_id: Any) -> BatchPrediction | None:
+    """Run a queued batch (the worker's entry point); a batch already taken is left alone."""
+    from training.selectors import list_knrs_tested_since
+
+    taken = BatchPrediction.objects.filter(
+        pk=batch_id, status=BatchPrediction.Status.QUEUED
+    ).update(status=BatchPrediction.Status.RUNNING)
+    if taken != 1:
+        # Another worker runs it, or it already finished: never predict a batch twice.
+        return None
+    batch = BatchPrediction.objects.get(pk=batch_id)
+    try:
+        models = get_active_models()
+        if batch.source_file:
+            with _stored_file_path(batch.source_file) as path:
+                results = read_results_file(path, filename=batch.original_name)
+            total = int(results["KNR"].nunique())
+            _set_total(batch, total)
+            predictions = _predict_and_store(
+                results, models=models, on_progress=_progress(batch, total)
+            )
+        else:
+            knrs = list_knrs_tested_since(batch.since)
+            _set_total(batch, len(knrs))
+            predictions = _predict_knr_list(
+                knrs, models=models, on_progress=_progress(batch, len(knrs))
+            )
+    except Exception as exc:
+        _fail(batch, exc)
+        raise
+    _finish(batch, predictions)
+    batch.refresh_from_db()
+    return batch
+
+
+def _set_total(batch: BatchPrediction, total: int) -> None:
+    BatchPrediction.objects.filter(pk=batch.pk).update(knr_count=total)
+
+
+def _progress(batch: BatchPrediction, total: int) -> Progress:
+    def report(done: int) -> None:
+        percent = min(99, int(100 * done / total)) if total else 99
+        BatchPrediction.objects.filter(pk=batch.pk).update(
+            predicted_count=done, progress=percent
+        )
+
+    return report
+
+
+def _finish(batch: BatchPrediction, predictions: list[Prediction]) -> None:
+    content = ContentFile(predictions_csv(predictions).encode())
+    result = default_storage.save(f"predictions/results/batch-{batch.pk}.csv", content)
+    BatchPrediction.objects.filter(pk=batch.pk).update(
+        status=BatchPrediction.Status.SUCCEEDED,
+        predicted_count=len(predictions),
+        knr_count=max(batch.knr_count, len(predictions)),
+        progress=100,
+        result_file=result,
+        finished_at=timezone.now(),
+    )
+
+
+def _fail(batch: BatchPrediction, exc: Exception) -> None:
+    BatchPrediction.objects.filter(pk=batch.pk).update(
+        status=BatchPrediction.Status.FAILED,
+        error=f"{type(exc).__name__}: {exc}",
+        finished_at=timezone.now(),
+    )
+
+
+@contextlib.contextmanager
+def _uploaded_file_path(upload: UploadedFile) -> Iterator[Path]:
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        yield Path(temporary())
+        return
+    suffix = "".join(Path(upload.name or "").suffixes[-2:])
+    with tempfile.NamedTemporaryFile(prefix="crossline-batch-", suffix=suffix) as spool:
+        for block in upload.chunks():
+            spool.write(block)
+        spool.flush()
+        yield Path(spool.name)
+
+
+@contextlib.contextmanager
+def _stored_file_path(name: str) -> Iterator[Path]:
+    # Storage may be GridFS: the ingest readers need a local, seekable file.
+    with (
+        default_storage.open(name, "rb") as stored,
+        tempfile.NamedTemporaryFile(prefix="crossline-batch-") as spool,
+    ):
+        while block := stored.read(1024 * 1024):
+            spool.write(block)
+        spool.flush()
+        yield Path(spool.name)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def predictions_csv(predictions: Iterable[Prediction], *, groups: list[int] | None = None) -> str:
+    """One CSV row per prediction: KNR, p_fail, p_<code>…, predicted_fail_codes, indicated_tests."""
+    predictions = list(predictions)
+    if groups is None:
+        codes = {int(c) for p in predictions for c in p.probabilities}
+        groups = sorted(codes)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["KNR", "p_fail", *(f"p_{g}" for g in groups), "predicted_fail_codes", "indicated_tests"]
+    )
+    for p in predictions:
+        writer.writerow(
+            [
+                p.knr,
+                f"{p.p_fail:.6f}",
+                *(_format_proba(p.probabilities.get(str(g))) for g in groups),
+                ";".join(str(c) for c in p.predicted_fail_codes),
+                ";".join(p.indicated_tests),
+            ]
+        )
+    return out.getvalue()
+
+
+def _format_proba(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+# --- feedback -------------------------------------------------------------------------------
+
+
+def record_feedback(*, knrs: list[str]) -> int:
+    """Fill `real_fail_codes` of these KNRs' predictions from their recorded defects."""
+    from training.selectors import get_fail_groups
+
+    knrs = list(dict.fromkeys(knrs))
+    now = timezone.now()
+    updated = 0
+    for begin in range(0, len(knrs), PREDICT_BATCH):
+        groups = get_fail_groups(knrs[begin : begin + PREDICT_BATCH])
+        by_codes: dict[tuple[int, ...], list[str]] = {}
+        for knr, codes in groups.items():
+            by_codes.setdefault(tuple(sorted(set(codes))), []).append(knr)
+        # One update per distinct set of groups: a handful of writes for thousands of KNRs.
+        for codes, same in by_codes.items():
+            updated += Prediction.objects.filter(knr__in=same).update(
+                real_fail_codes=list(codes), feedback_at=now
+            )
+    close_feedback_window()
+    return updated
+
+
+def close_feedback_window(*, now: datetime | None = None) -> int:
+    """Record `[]` for predictions older than the feedback window that got no defect."""
+    days = settings.CROSSLINE_FEEDBACK_WINDOW_DAYS
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    return Prediction.objects.filter(
+        real_fail_codes__isnull=True, created_at__lt=now - timedelta(days=days)
+    ).update(real_fail_codes=[], feedback_at=now)
+
+
+def update_prediction(*, prediction: Prediction, data: dict[str, Any]) -> Prediction:
+    """Correct a prediction by hand: its indicated tests or its real fail codes."""
+    for name in ("indicated_tests", "real_fail_codes"):
+        if name in data:
+            setattr(prediction, name, data[name])
+    if "real_fail_codes" in data:
+        prediction.feedback_at = timezone.now() if data["real_fail_codes"] is not None else None
+    prediction.save(update_fields=["indicated_tests", "real_fail_codes", "feedback_at"])
+    return prediction
+
+
+def delete_prediction(*, prediction: Prediction) -> None:
+    """Delete a KNR's current prediction (its history stays)."""
+    prediction.delete()

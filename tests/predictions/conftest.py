@@ -1,0 +1,118 @@
+"""Tiny real models trained once per session (pure pandas), and stored test results per test."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mlmodels.models import ModelVersion
+from mlmodels.services import activate_model_version, clear_model_cache, register_model_version
+from training import ingest
+from training.demo import generate_demo_data
+from training.pipeline.steps import build_features, build_labels, train_models
+
+KINDS = ["fail", "group_2", "group_4"]
+
+
+@dataclass
+class Trained:
+    """Fitted pipelines and thresholds, and the demo export they were trained on."""
+
+    models: dict[str, dict[str, Any]]
+    inverted_fail: dict[str, Any]
+    raw_results: pd.DataFrame  # the export's rows as strings, as the plant sends them
+    results: pd.DataFrame  # normalised
+    defects: pd.DataFrame  # normalised
+    knrs: list[str]
+
+
+def _read_clean(path: Path, kind: str) -> pd.DataFrame:
+    report = ingest.ValidationReport(kind=kind, filename=path.name)
+    return pd.concat(
+        ingest.iter_clean_chunks(path, filename=path.name, kind=kind, report=report),
+        ignore_index=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    paths = generate_demo_data(knrs=300, out_dir=tmp_path_factory.mktemp("demo"), seed=5)
+    results = _read_clean(paths["results"], ingest.RESULTS)
+    defects = _read_clean(paths["defects"], ingest.DEFECTS)
+    features, _ = build_features(results)
+    labels = build_labels(defects, features.index)
+    params = {"estimator": "logistic_regression", "min_positives": 5}
+    set_ = _TrainSet(features, labels[KINDS])
+    models = train_models(set_, params)["models"]
+    assert sorted(models) == sorted(KINDS), "the demo data must support every kind"
+    # The same features with the label flipped: a second version that ranks cars the other way.
+    inverted = _TrainSet(features, 1 - labels[["fail"]])
+    inverted_fail = train_models(inverted, params)["models"]["fail"]
+    raw = pd.read_csv(paths["results"], dtype=str, keep_default_na=False)
+    return Trained(
+        models=models,
+        inverted_fail=inverted_fail,
+        raw_results=raw,
+        results=results,
+        defects=defects,
+        knrs=sorted(results["KNR"].unique()),
+    )
+
+
+@dataclass
+class _TrainSet:
+    """The shape train_models reads: features, labels and production time on one index."""
+
+    features: pd.DataFrame
+    labels: pd.DataFrame
+
+    @property
+    def knrs(self) -> pd.Index:
+        return self.features.index
+
+    @property
+    def production_time(self) -> pd.Series:
+        return pd.Series(range(len(self.features)), index=self.features.index, dtype="float64")
+
+
+def _register(kind: str, entry: dict[str, Any]) -> ModelVersion:
+    return register_model_version(
+        type_model=kind,
+        pipeline=entry["pipeline"],
+        threshold=entry["threshold"],
+        metrics={"recall": 0.8, "precision": 0.5, "pr_auc": 0.6},
+        feature_count=len(entry["feature_columns"]),
+    )
+
+
+@pytest.fixture
+def active_models(db, trained: Trained) -> dict[str, ModelVersion]:
+    """fail-v1, group_2-v1 and group_4-v1 active; fail-v2 (the inverted model) registered."""
+    clear_model_cache()
+    versions = {}
+    for kind in KINDS:
+        versions[kind] = _register(kind, trained.models[kind])
+        activate_model_version(version=versions[kind])
+    versions["fail_inverted"] = _register("fail", trained.inverted_fail)
+    yield versions
+    clear_model_cache()
+
+
+def write_results_csv(trained: Trained, knrs: list[str], path: Path) -> Path:
+    """A plant-like results export holding only these KNRs."""
+    rows = trained.raw_results[trained.raw_results["KNR"].isin(knrs)]
+    rows.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def stored_knrs(db, trained: Trained, tmp_path: Path) -> list[str]:
+    """The first 12 demo KNRs imported as a results dataset (the import service)."""
+    from training.services import import_dataset
+
+    knrs = trained.knrs[:12]
+    path = write_results_csv(trained, knrs, tmp_path / "results.csv")
+    import_dataset(path=path, original_name="results.csv", kind=ingest.RESULTS)
+    return knrs

@@ -1,0 +1,190 @@
+"""The predictions REST API: CRUD by KNR, predict, filters, statistics, errors."""
+
+from datetime import datetime
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from predictions.models import Prediction
+from predictions.services import frame_codes
+
+pytestmark = pytest.mark.django_db
+
+
+def _at(year: int, month: int, day: int = 10) -> datetime:
+    return timezone.make_aware(datetime(year, month, day, 12, 0))
+
+
+def _prediction(knr: str, *, at: datetime, codes: list[int], real=None, fail=None) -> Prediction:
+    return Prediction.objects.create(
+        knr=knr,
+        p_fail=0.9 if (fail if fail is not None else bool(codes)) else 0.1,
+        predicted_fail=fail if fail is not None else bool(codes),
+        probabilities={"2": 0.5, "4": 0.5},
+        predicted_fail_codes=codes,
+        predicted_codes_text=frame_codes(codes),
+        model_versions={"fail": "fail-v1"},
+        real_fail_codes=real,
+        created_at=at,
+    )
+
+
+@pytest.fixture
+def known_predictions(db) -> None:
+    """Six predictions over three months of 2024 and one in 2023."""
+    _prediction("2024-0000001", at=_at(2024, 1), codes=[2, 4], real=[2])
+    _prediction("2024-0000002", at=_at(2024, 1), codes=[2], real=[])
+    _prediction("2024-0000003", at=_at(2024, 2), codes=[], real=[4, 9830946])
+    _prediction("2024-0000004", at=_at(2024, 2), codes=[9830946], real=None)
+    _prediction("2024-0000005", at=_at(2024, 3), codes=[], real=None)
+    _prediction("2023-0000006", at=_at(2023, 12), codes=[2], real=[2])
+
+
+def test_fail_codes_predicted_counts_each_group(staff_api, known_predictions):
+    response = staff_api.get("/api/predictions/fail-codes-predicted/")
+    assert response.status_code == 200
+    counts = {row["fail_code"]: row["count"] for row in response.json()}
+    assert counts == {2: 3, 4: 1, 9830946: 1}
+    assert response.json()[0] == {"fail_code": 2, "zone": "Central part", "count": 3}
+
+
+def test_total_fails_splits_predicted_fails(staff_api, known_predictions):
+    response = staff_api.get("/api/predictions/total-fails/")
+    assert response.json() == {"no_fails": 2, "fails": 4}
+
+
+def test_fail_codes_by_month_counts_predicted_and_real(staff_api, known_predictions):
+    response = staff_api.get("/api/predictions/fail-codes-by-month/?year=2024&fail_code=2")
+    assert response.status_code == 200
+    months = response.json()["months"]
+    assert len(months) == 12
+    assert months[0] == {"month": "2024-01", "predicted": 2, "real": 1}
+    assert months[1] == {"month": "2024-02", "predicted": 0, "real": 0}
+    assert all(m["predicted"] == m["real"] == 0 for m in months[2:])
+
+    any_group = staff_api.get("/api/predictions/fail-codes-by-month/?year=2024").json()["months"]
+    assert [(m["predicted"], m["real"]) for m in any_group[:3]] == [(2, 1), (1, 1), (0, 0)]
+
+
+def test_fail_codes_by_month_needs_a_year(staff_api):
+    assert staff_api.get("/api/predictions/fail-codes-by-month/").status_code == 400
+    assert staff_api.get("/api/predictions/fail-codes-by-month/?year=x").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("fail_code=2", {"2024-0000001", "2024-0000002", "2023-0000006"}),
+        ("fail_code=9830946", {"2024-0000004"}),
+        ("positive=true", {"2024-0000001", "2024-0000002", "2024-0000004", "2023-0000006"}),
+        ("positive=false", {"2024-0000003", "2024-0000005"}),
+        ("month=2024-02", {"2024-0000003", "2024-0000004"}),
+        ("has_feedback=true", {"2024-0000001", "2024-0000002", "2024-0000003", "2023-0000006"}),
+        ("has_feedback=false", {"2024-0000004", "2024-0000005"}),
+        ("search=0000005", {"2024-0000005"}),
+        ("fail_code=2&month=2024-01", {"2024-0000001", "2024-0000002"}),
+    ],
+)
+def test_the_list_filters(staff_api, known_predictions, query, expected):
+    response = staff_api.get(f"/api/predictions/?{query}")
+    assert response.status_code == 200
+    assert {row["KNR"] for row in response.json()["results"]} == expected
+
+
+def test_a_bad_month_is_a_400(staff_api, known_predictions):
+    assert staff_api.get("/api/predictions/?month=2024-13").status_code == 400
+
+
+def test_get_put_patch_delete_by_knr(staff_api, known_predictions):
+    url = "/api/predictions/2024-0000004/"
+    body = staff_api.get(url).json()
+    assert body["KNR"] == "2024-0000004"
+    assert body["predicted_fail_codes"] == [9830946]
+
+    patched = staff_api.patch(url, {"real_fail_codes": [9830946]}, format="json")
+    assert patched.status_code == 200
+    assert Prediction.objects.get(knr="2024-0000004").real_fail_codes == [9830946]
+    assert patched.json()["feedback_at"] is not None
+
+    put = staff_api.put(
+        url, {"indicated_tests": ["Battery voltage test"], "real_fail_codes": None,
+              "p_fail": 0.0}, format="json"
+    )
+    assert put.status_code == 200
+    stored = Prediction.objects.get(knr="2024-0000004")
+    assert stored.indicated_tests == ["Battery voltage test"]
+    assert stored.real_fail_codes is None
+    assert stored.p_fail == pytest.approx(0.9), "the model's output is read-only"
+
+    assert staff_api.delete(url).status_code == 204
+    assert not Prediction.objects.filter(knr="2024-0000004").exists()
+    assert staff_api.get(url).status_code == 404
+
+
+def test_post_predicts_and_stores(staff_api, active_models, stored_knrs):
+    response = staff_api.post("/api/predictions/", {"KNR": stored_knrs[0]}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["KNR"] == stored_knrs[0]
+    assert body["model_versions"]["fail"] == "fail-v1"
+    assert Prediction.objects.filter(knr=stored_knrs[0]).count() == 1
+
+
+def test_post_for_a_knr_without_data_is_a_404(staff_api, active_models, stored_knrs):
+    response = staff_api.post("/api/predictions/", {"KNR": "2024-9999999"}, format="json")
+    assert response.status_code == 404
+    assert "2024-9999999" in response.json()["detail"]
+
+
+def test_post_without_an_active_model_is_a_409(staff_api, stored_knrs):
+    response = staff_api.post("/api/predictions/", {"KNR": stored_knrs[0]}, format="json")
+    assert response.status_code == 409
+    assert Prediction.objects.count() == 0
+
+
+def test_post_with_a_tampered_artifact_is_a_409_and_stores_nothing(
+    staff_api, active_models, stored_knrs
+):
+    version = active_models["fail"]
+    default_storage.delete(version.artifact_path)
+    default_storage.save(version.artifact_path, ContentFile(b"\x80\x04evil"))
+    response = staff_api.post("/api/predictions/", {"KNR": stored_knrs[0]}, format="json")
+    assert response.status_code == 409
+    assert "SHA-256" in response.json()["detail"]
+    assert Prediction.objects.count() == 0
+
+
+def test_post_with_a_malformed_knr_is_a_400(staff_api):
+    assert staff_api.post("/api/predictions/", {"KNR": "24-1"}, format="json").status_code == 400
+
+
+def test_reading_needs_a_login_and_writes_need_authentication(client, known_predictions):
+    from rest_framework.test import APIClient
+
+    anonymous = APIClient()
+    assert anonymous.get("/api/predictions/").status_code in (401, 403)
+    assert anonymous.post("/api/predictions/", {"KNR": "2024-0000001"}).status_code in (401, 403)
+    assert anonymous.delete("/api/predictions/2024-0000001/").status_code in (401, 403)
+    assert Prediction.objects.filter(knr="2024-0000001").exists()
+
+
+def test_history_lists_the_earlier_predictions(staff_api, active_models, stored_knrs):
+    staff_api.post("/api/predictions/", {"KNR": stored_knrs[0]}, format="json")
+    staff_api.post("/api/predictions/", {"KNR": stored_knrs[0]}, format="json")
+    history = staff_api.get(f"/api/predictions/{stored_knrs[0]}/history/").json()
+    assert len(history) == 1
+    assert history[0]["KNR"] == stored_knrs[0]
+
+
+def test_realised_metrics_per_version_and_month(staff_api, known_predictions):
+    body = staff_api.get("/api/predictions/realised-metrics/").json()
+    fail = body["by_version"]["fail-v1"]
+    # With feedback: ...01 (pred 1, real 1), ...02 (1, 0), ...03 (0, 1), ...06 (1, 1).
+    assert fail["n"] == 4
+    assert fail["precision"] == pytest.approx(2 / 3)
+    assert fail["recall"] == pytest.approx(2 / 3)
+    months = {(m["month"], m["type_model"]): m for m in body["by_month"]}
+    assert months[("2024-01", "fail")]["n"] == 2
+    assert months[("2024-02", "fail")]["recall"] == 0.0

@@ -1,0 +1,175 @@
+"""The prediction services: active versions, stored results, history, feedback, errors."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.core.files.storage import default_storage
+
+from crossline.exceptions import ArtifactTampered, NoActiveModel, NotFound
+from mlmodels.services import activate_model_version
+from predictions import services
+from predictions.models import IndicatedTest, Prediction, PredictionHistory
+from training.pipeline.estimators import positive_proba
+from training.pipeline.steps import build_features
+
+pytestmark = pytest.mark.django_db
+
+
+def test_prediction_uses_the_active_models_and_their_thresholds(
+    active_models, stored_knrs, trained
+):
+    [prediction] = services.predict_knrs(knrs=[stored_knrs[0]])
+
+    features, _ = build_features(trained.results[trained.results["KNR"] == stored_knrs[0]])
+    expected = positive_proba(trained.models["fail"]["pipeline"], features)[0]
+    assert prediction.p_fail == pytest.approx(expected, abs=1e-6)
+    assert prediction.model_versions == {
+        "fail": "fail-v1", "group_2": "group_2-v1", "group_4": "group_4-v1"
+    }
+    assert set(prediction.probabilities) == {"2", "4"}
+    expected_codes = [
+        code for code in (2, 4)
+        if prediction.probabilities[str(code)] >= active_models[f"group_{code}"].threshold
+    ]
+    assert prediction.predicted_fail_codes == expected_codes
+    assert prediction.predicted_fail == (prediction.p_fail >= active_models["fail"].threshold)
+
+
+def test_switching_the_active_version_changes_the_prediction(active_models, stored_knrs):
+    before = {p.knr: p.p_fail for p in services.predict_knrs(knrs=stored_knrs)}
+    activate_model_version(version=active_models["fail_inverted"])
+
+    after = {p.knr: p for p in services.predict_knrs(knrs=stored_knrs)}
+
+    assert {p.model_versions["fail"] for p in after.values()} == {"fail-v2"}
+    # The inverted model ranks the vehicles the other way round.
+    order_before = sorted(before, key=before.get)
+    order_after = sorted(after, key=lambda knr: after[knr].p_fail)
+    assert order_after != order_before
+    assert any(abs(after[k].p_fail - before[k]) > 0.05 for k in stored_knrs)
+
+
+def test_predicting_again_replaces_the_prediction_and_keeps_the_old_one_in_history(
+    active_models, stored_knrs
+):
+    knr = stored_knrs[1]
+    [first] = services.predict_knrs(knrs=[knr])
+    activate_model_version(version=active_models["fail_inverted"])
+    [second] = services.predict_knrs(knrs=[knr])
+
+    assert Prediction.objects.filter(knr=knr).count() == 1
+    assert Prediction.objects.get(knr=knr).model_versions["fail"] == "fail-v2"
+    [history] = PredictionHistory.objects.filter(knr=knr)
+    assert history.model_versions["fail"] == "fail-v1"
+    assert history.p_fail == pytest.approx(first.p_fail)
+    assert history.p_fail != pytest.approx(second.p_fail)
+
+
+def test_a_knr_without_stored_results_is_not_found_and_nothing_is_stored(
+    active_models, stored_knrs
+):
+    with pytest.raises(NotFound, match="2024-9999999"):
+        services.predict_knrs(knrs=[stored_knrs[0], "2024-9999999"])
+    assert Prediction.objects.count() == 0
+
+
+def test_without_an_active_model_prediction_is_refused(db, stored_knrs):
+    with pytest.raises(NoActiveModel):
+        services.predict_knrs(knrs=[stored_knrs[0]])
+    assert Prediction.objects.count() == 0
+
+
+def test_a_tampered_artifact_is_refused_and_nothing_is_stored(active_models, stored_knrs):
+    version = active_models["group_2"]
+    default_storage.delete(version.artifact_path)
+    default_storage.save(version.artifact_path, _content(b"not the model crossline wrote"))
+
+    with pytest.raises(ArtifactTampered):
+        services.predict_knrs(knrs=[stored_knrs[0]])
+    assert Prediction.objects.count() == 0
+
+
+def _content(payload: bytes):
+    from django.core.files.base import ContentFile
+
+    return ContentFile(payload)
+
+
+def test_a_vehicle_with_tests_the_model_never_saw_is_still_predicted(active_models, trained):
+    rows = trained.results[trained.results["KNR"] == trained.knrs[0]].copy()
+    unseen = rows.head(3).assign(NAME="SECTION_NEW_99999999", VALUE=123.0)
+    # One known test missing entirely, three rows of a test the model never saw.
+    known = rows[rows["NAME"] != rows["NAME"].iloc[-1]]
+    frame = pd.concat([known, unseen], ignore_index=True)
+
+    [row] = services.predict_frame(frame)
+
+    assert row["knr"] == trained.knrs[0]
+    assert 0.0 < row["p_fail"] < 1.0
+    assert set(row["probabilities"]) == {"2", "4"}
+    assert all(0.0 < p < 1.0 for p in row["probabilities"].values())
+
+
+def test_indicated_tests_follow_the_predicted_groups(db):
+    doors = IndicatedTest.objects.get(fail_group=4)
+    assert doors.zone == "Doors"
+    assert services.indicated_tests_for([4]) == doors.inspections
+    both = services.indicated_tests_for([2, 4])
+    central = IndicatedTest.objects.get(fail_group=2).inspections
+    assert both == central + doors.inspections
+    assert services.indicated_tests_for([]) == []
+
+
+def test_the_eight_fail_groups_have_default_indicated_tests(db):
+    codes = set(IndicatedTest.objects.values_list("fail_group", flat=True))
+    assert codes == {2, 4, 5, 1, 9830946, 133, 140, 137}
+    assert all(t.inspections for t in IndicatedTest.objects.all())
+
+
+def test_stored_predictions_list_the_inspections_of_their_groups(active_models, stored_knrs):
+    predictions = services.predict_knrs(knrs=stored_knrs)
+    for p in predictions:
+        assert p.indicated_tests == services.indicated_tests_for(p.predicted_fail_codes)
+    assert any(p.predicted_fail_codes for p in predictions), "the fixture should predict a group"
+
+
+def test_feedback_fills_real_fail_codes_from_imported_defects(
+    active_models, stored_knrs, trained, tmp_path: Path
+):
+    from training.services import import_dataset
+
+    services.predict_knrs(knrs=stored_knrs)
+    path = tmp_path / "defects.csv"
+    path.write_text(
+        "KNR,S_GROUP_ID,DATA\n"
+        f"{stored_knrs[0]},2,2024-05-20 21:31:51.992\n"
+        f"{stored_knrs[0]},9830946.0,2024-05-20 21:40:00\n"
+        f"{stored_knrs[1]},4,2024-05-21 08:00:00\n"
+    )
+    import_dataset(path=path, original_name="defects.csv", kind="defects")
+
+    updated = services.record_feedback(knrs=[stored_knrs[0], stored_knrs[1]])
+
+    assert updated == 2
+    assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == [2, 9830946]
+    assert Prediction.objects.get(knr=stored_knrs[1]).real_fail_codes == [4]
+    assert Prediction.objects.get(knr=stored_knrs[2]).real_fail_codes is None
+
+
+def test_the_feedback_window_closes_with_no_defects(active_models, stored_knrs, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    services.predict_knrs(knrs=stored_knrs[:2])
+    Prediction.objects.filter(knr=stored_knrs[0]).update(
+        created_at=timezone.now() - timedelta(days=10)
+    )
+    settings.CROSSLINE_FEEDBACK_WINDOW_DAYS = 0
+    assert services.close_feedback_window() == 0
+
+    settings.CROSSLINE_FEEDBACK_WINDOW_DAYS = 7
+    assert services.close_feedback_window() == 1
+    assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == []
+    assert Prediction.objects.get(knr=stored_knrs[1]).real_fail_codes is None
