@@ -1,0 +1,209 @@
+"""Training's reads: datasets, vehicles and a vehicle's tests and defects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from crossline.exceptions import NotFound
+from training.ingest import STATUS_NOK, STATUS_OK
+from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
+
+STATUS_LABELS = {STATUS_OK: "OK", STATUS_NOK: "NOK"}
+
+
+@dataclass
+class VehicleDetail:
+    """A vehicle with every test it went through and every defect recorded for it."""
+
+    vehicle: Vehicle
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    defects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def list_datasets() -> QuerySet[Dataset]:
+    """All datasets, newest first."""
+    return Dataset.objects.select_related("uploaded_by").order_by("-uploaded_at")
+
+
+def list_ready_datasets(*, kind: str | None = None) -> QuerySet[Dataset]:
+    """Datasets whose import finished, optionally of one kind."""
+    queryset = Dataset.objects.filter(status=Dataset.Status.READY)
+    return queryset.filter(kind=kind) if kind else queryset
+
+
+def list_vehicles() -> QuerySet[Vehicle]:
+    """All vehicles, by KNR."""
+    return Vehicle.objects.order_by("knr")
+
+
+def get_vehicle(knr: str) -> Vehicle:
+    """The vehicle with this KNR, or NotFound."""
+    vehicle = Vehicle.objects.filter(knr=knr).first()
+    if vehicle is None:
+        raise NotFound(f"No vehicle with KNR {knr}.")
+    return vehicle
+
+
+def get_vehicle_detail(knr: str, *, vehicle: Vehicle | None = None) -> VehicleDetail:
+    """A vehicle's page data: its tests sorted by time, then its defects sorted by time."""
+    vehicle = vehicle if vehicle is not None else get_vehicle(knr)
+    ready = list(list_ready_datasets().values_list("pk", flat=True))
+    # Two indexed lookups (knr; the small dataset table) instead of a join: the records of one
+    # KNR are a handful of documents even with tens of millions of rows stored.
+    records = VehicleRecord.objects.filter(knr=knr, dataset_id__in=ready).only(
+        "kind", "dataset_id", "columns", "rows"
+    )
+    detail = VehicleDetail(vehicle=vehicle)
+    for record in records:
+        for row in record.rows:
+            values = dict(zip(record.columns, row, strict=False))
+            if record.kind == DatasetKind.RESULTS:
+                detail.tests.append(_test(values, record.dataset_id))
+            else:
+                detail.defects.append(_defect(values, record.dataset_id))
+    detail.tests.sort(key=lambda t: (t["at"] or "", t["name"] or "", t["value_id"] or 0))
+    detail.defects.sort(key=lambda d: d["at"] or "")
+    return detail
+
+
+def _test(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
+    status = values.get("STATUS")
+    return {
+        "at": values.get("DATA"),
+        "name": values.get("NAME"),
+        "family": values.get("ID"),
+        "unit": values.get("UNIT"),
+        "value_id": values.get("VALUE_ID"),
+        "value": values.get("VALUE"),
+        "status": STATUS_LABELS.get(status, str(status)),
+        "dataset_id": _json_pk(dataset_id),
+    }
+
+
+def _defect(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
+    return {
+        "at": values.get("DATA"),
+        "fail_group": values.get("S_GROUP_ID"),
+        "defect": values.get("FALHA"),
+        "station": values.get("ESTACAO"),
+        "hall": values.get("HALLE"),
+        "inspector": values.get("USUARIO"),
+        "model": values.get("MODELO"),
+        "colour": values.get("COR"),
+        "engine": values.get("MOTOR"),
+        "dataset_id": _json_pk(dataset_id),
+    }
+
+
+def _json_pk(pk: Any) -> Any:
+    return pk if isinstance(pk, int) else str(pk)
+
+
+def list_vehicle_months() -> list[datetime]:
+    """The first day of every month between the earliest and the latest first test."""
+    first = Vehicle.objects.exclude(first_test_at=None).order_by("first_test_at").first()
+    last = Vehicle.objects.exclude(first_test_at=None).order_by("-first_test_at").first()
+    if first is None or last is None:
+        return []
+    start = timezone.localtime(first.first_test_at)
+    end = timezone.localtime(last.first_test_at)
+    months = []
+    year, month = start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(month_start(year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def month_start(year: int, month: int) -> datetime:
+    """Midnight of the month's first day, in TIME_ZONE."""
+    return timezone.make_aware(datetime(year, month, 1), timezone.get_default_timezone())
+
+
+def month_range(year: int, month: int) -> tuple[datetime, datetime]:
+    """The month's [start, next month's start) in TIME_ZONE."""
+    following = (year + 1, 1) if month == 12 else (year, month + 1)
+    return month_start(year, month), month_start(*following)
+
+
+def filter_vehicles_by_month(queryset: QuerySet[Vehicle], year: int, month: int):
+    """Vehicles whose first test was in that month."""
+    start, end = month_range(year, month)
+    return queryset.filter(first_test_at__gte=start, first_test_at__lt=end)
+
+
+def filter_vehicles_by_fail_group(queryset: QuerySet[Vehicle], code: int):
+    """Vehicles with a recorded defect in that fail group."""
+    return queryset.filter(fail_group_codes__contains=f",{int(code)},")
+
+
+# --- for predictions (added by the predictions app) -------------------------------------------
+
+RESULTS_FRAME_BATCH = 500
+
+
+def get_results_frame(knrs: list[str]):
+    """The stored test results of these KNRs (ready datasets) as one normalised DataFrame."""
+    import pandas as pd
+
+    from training.ingest import RESULTS_COLUMNS
+
+    ready = list(list_ready_datasets(kind=DatasetKind.RESULTS).values_list("pk", flat=True))
+    unique = list(dict.fromkeys(knrs))
+    parts: list[pd.DataFrame] = []
+    # Bounded `IN` lists: SQLite caps query parameters, and MongoDB documents have a size limit.
+    for begin in range(0, len(unique), RESULTS_FRAME_BATCH):
+        records = VehicleRecord.objects.filter(
+            knr__in=unique[begin : begin + RESULTS_FRAME_BATCH],
+            kind=DatasetKind.RESULTS,
+            dataset_id__in=ready,
+        ).values_list("knr", "columns", "rows")
+        for knr, columns, rows in records:
+            if rows:
+                part = pd.DataFrame(rows, columns=columns)
+                part.insert(0, "KNR", knr)
+                parts.append(part)
+    if not parts:
+        frame = pd.DataFrame({column: [] for column in RESULTS_COLUMNS})
+    else:
+        frame = pd.concat(parts, ignore_index=True)
+    for column in RESULTS_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    frame = frame[list(RESULTS_COLUMNS)]
+    return frame.assign(
+        KNR=frame["KNR"].astype("str"),
+        NAME=frame["NAME"].astype("str"),
+        ID=pd.to_numeric(frame["ID"], errors="coerce").astype("Int64"),
+        STATUS=pd.to_numeric(frame["STATUS"], errors="coerce").astype("Int64"),
+        UNIT=frame["UNIT"].astype("str"),
+        VALUE_ID=pd.to_numeric(frame["VALUE_ID"], errors="coerce").astype("float64"),
+        VALUE=pd.to_numeric(frame["VALUE"], errors="coerce").astype("float64"),
+        DATA=pd.to_datetime(frame["DATA"], errors="coerce", format="ISO8601").astype(
+            "datetime64[ms]"
+        ),
+    )
+
+
+def list_knrs_tested_since(since: datetime) -> list[str]:
+    """KNRs whose first test was at or after `since`, in KNR order."""
+    return list(
+        Vehicle.objects.filter(first_test_at__gte=since)
+        .order_by("knr")
+        .values_list("knr", flat=True)
+    )
+
+
+def get_fail_groups(knrs: list[str]) -> dict[str, list[int]]:
+    """KNR → the fail groups of its recorded defects, for the vehicles among `knrs`."""
+    return {
+        knr: [int(code) for code in codes.split(",") if code]
+        for knr, codes in Vehicle.objects.filter(knr__in=list(knrs)).values_list(
+            "knr", "fail_group_codes"
+        )
+    }

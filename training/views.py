@@ -1,0 +1,105 @@
+"""Training's REST endpoints: dataset upload/list/delete and vehicles by KNR."""
+
+from __future__ import annotations
+
+import django_filters
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from training import selectors, services
+from training.models import Dataset, Vehicle
+from training.serializers import (
+    DatasetSerializer,
+    DatasetUploadSerializer,
+    VehicleDetailSerializer,
+    VehicleSerializer,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Datasets and vehicles
+# ---------------------------------------------------------------------------------------------
+
+
+class DatasetViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Imported plant exports; upload (multipart `kind` + `file`) and delete are staff only."""
+
+    queryset = Dataset.objects.select_related("uploaded_by")
+    serializer_class = DatasetSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    filterset_fields = ["kind", "status"]
+    search_fields = ["original_name"]
+    ordering_fields = ["uploaded_at", "rows_read", "first_at"]
+    ordering = ["-uploaded_at"]
+
+    def get_queryset(self):
+        return selectors.list_datasets()
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        if self.action in ("create", "destroy"):
+            return [permissions.IsAdminUser()]
+        return [permissions.IsAuthenticated()]
+
+    @extend_schema(request=DatasetUploadSerializer, responses={201: DatasetSerializer})
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        upload = DatasetUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        dataset = services.import_uploaded_file(
+            upload=upload.validated_data["file"], kind=upload.validated_data["kind"],
+            user=request.user,
+        )
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Dataset) -> None:
+        services.delete_dataset(dataset=instance)
+
+
+class VehicleFilter(django_filters.FilterSet):
+    has_defects = django_filters.BooleanFilter()
+    fail_group = django_filters.NumberFilter(method="filter_fail_group", label="Fail group code")
+    month = django_filters.CharFilter(
+        method="filter_month", label="Month of first test (YYYY-MM)",
+        validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", "Give the month as YYYY-MM.")],
+    )
+
+    class Meta:
+        model = Vehicle
+        fields = ["has_defects", "fail_group", "month"]
+
+    def filter_fail_group(self, queryset, name: str, value):
+        return selectors.filter_vehicles_by_fail_group(queryset, int(value))
+
+    def filter_month(self, queryset, name: str, value: str):
+        year, month = value.split("-")
+        return selectors.filter_vehicles_by_month(queryset, int(year), int(month))
+
+
+class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
+    """Vehicles by KNR; one vehicle comes with every test and every recorded defect."""
+
+    queryset = Vehicle.objects.all()
+    serializer_class = VehicleSerializer
+    filterset_class = VehicleFilter
+    search_fields = ["knr"]
+    ordering_fields = ["knr", "first_test_at", "nok_count", "defect_count"]
+    ordering = ["knr"]
+    lookup_field = "knr"
+    lookup_value_regex = r"\d{4}-\d{7}"
+
+    def get_queryset(self):
+        return selectors.list_vehicles()
+
+    @extend_schema(responses=VehicleDetailSerializer)
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        vehicle = self.get_object()
+        detail = selectors.get_vehicle_detail(vehicle.knr, vehicle=vehicle)
+        return Response(VehicleDetailSerializer(detail).data)
