@@ -1,0 +1,50 @@
+"""The predictions admin: changelist with filters, predict again, indicated tests."""
+
+import pytest
+
+from predictions import services
+from predictions.models import IndicatedTest, Prediction, PredictionHistory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_changelist_filters_and_search(admin_user_client, active_models, stored_knrs):
+    services.predict_knrs(knrs=stored_knrs[:3])
+    page = admin_user_client.get(f"/admin/predictions/prediction/?q={stored_knrs[1]}")
+    assert page.status_code == 200
+    assert stored_knrs[1] in page.content.decode()
+    assert stored_knrs[0] not in page.content.decode()
+    filtered = admin_user_client.get("/admin/predictions/prediction/?has_feedback=yes")
+    assert filtered.status_code == 200
+    assert stored_knrs[0] not in filtered.content.decode()
+
+
+def test_predict_again_action_moves_the_old_prediction_to_history(
+    admin_user_client, active_models, stored_knrs
+):
+    services.predict_knrs(knrs=stored_knrs[:2])
+    ids = [str(pk) for pk in Prediction.objects.values_list("pk", flat=True)]
+    response = admin_user_client.post(
+        "/admin/predictions/prediction/",
+        {"action": "predict_again", "_selected_action": ids},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Predicted 2 KNRs again" in response.content.decode()
+    assert PredictionHistory.objects.count() == 2
+    change = admin_user_client.get(
+        f"/admin/predictions/prediction/{Prediction.objects.first().pk}/change/"
+    )
+    assert change.status_code == 200
+    assert "Earlier predictions" in change.content.decode()
+
+
+def test_indicated_tests_are_editable(admin_user_client):
+    doors = IndicatedTest.objects.get(fail_group=4)
+    response = admin_user_client.post(
+        f"/admin/predictions/indicatedtest/{doors.pk}/change/",
+        {"fail_group": 4, "zone": "Doors", "inspections": '["Door water test"]'},
+    )
+    assert response.status_code == 302
+    doors.refresh_from_db()
+    assert doors.inspections == ["Door water test"]

@@ -1,0 +1,122 @@
+"""Batch prediction: inline for small inputs, queued with progress for large ones."""
+
+from datetime import datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from predictions import services, tasks
+from predictions.models import BatchPrediction, Prediction
+from tests.predictions.conftest import write_results_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def _upload(trained, knrs, tmp_path, name="batch.csv") -> SimpleUploadedFile:
+    path = write_results_csv(trained, knrs, tmp_path / name)
+    return SimpleUploadedFile(name, path.read_bytes(), content_type="text/csv")
+
+
+def test_a_small_upload_is_predicted_inline_without_storing_a_dataset(
+    staff_api, active_models, trained, tmp_path
+):
+    from training.models import Dataset
+
+    knrs = trained.knrs[20:25]
+    response = staff_api.post(
+        "/api/predictions/batch/", {"file": _upload(trained, knrs, tmp_path)}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "succeeded"
+    assert body["predicted_count"] == 5
+    assert sorted(p["KNR"] for p in body["predictions"]) == knrs
+    assert set(Prediction.objects.values_list("knr", flat=True)) == set(knrs)
+    assert Dataset.objects.count() == 0
+    assert staff_api.get(body["url"]).json()["status"] == "succeeded"
+
+
+def test_a_large_upload_is_queued_and_the_task_predicts_it_with_progress(
+    staff_api, active_models, trained, tmp_path, settings, monkeypatch
+):
+    settings.CROSSLINE_BATCH_SYNC_LIMIT = 3
+    queued = []
+    monkeypatch.setattr(
+        "django_q.tasks.async_task", lambda func, *args, **kw: queued.append((func, args)) or "t1"
+    )
+    knrs = trained.knrs[30:38]
+    response = staff_api.post(
+        "/api/predictions/batch/", {"file": _upload(trained, knrs, tmp_path)}, format="multipart"
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "queued"
+    assert Prediction.objects.count() == 0
+    [(func, args)] = queued
+    assert func == "predictions.tasks.run_batch_prediction"
+
+    tasks.run_batch_prediction(*args)
+
+    batch = BatchPrediction.objects.get(pk=args[0])
+    assert (batch.status, batch.progress, batch.knr_count, batch.predicted_count) == (
+        "succeeded", 100, 8, 8
+    )
+    assert set(Prediction.objects.values_list("knr", flat=True)) == set(knrs)
+    # A second run of the same batch (a retried task) predicts nothing twice.
+    assert services.run_batch_prediction(batch_id=batch.pk) is None
+    status = staff_api.get(response.json()["url"]).json()
+    assert status["predicted_count"] == 8
+
+
+def test_a_queued_batch_runs_in_the_task_queue(
+    active_models, stored_knrs, settings, monkeypatch
+):
+    settings.CROSSLINE_BATCH_SYNC_LIMIT = 2
+    # django-q2 reads Q_CLUSTER once at import: switch its sync mode where it keeps it.
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", True)
+    since = timezone.make_aware(datetime(2020, 1, 1))
+    batch, predictions = services.start_batch_prediction(since=since)
+    assert predictions is None
+    batch.refresh_from_db()
+    assert batch.status == "succeeded"
+    assert batch.predicted_count == len(stored_knrs)
+    assert set(Prediction.objects.values_list("knr", flat=True)) == set(stored_knrs)
+
+
+def test_since_a_date_predicts_only_the_later_vehicles(active_models, stored_knrs):
+    from training.models import Vehicle
+
+    cut = Vehicle.objects.get(knr=stored_knrs[6]).first_test_at
+    batch, predictions = services.start_batch_prediction(since=cut)
+    expected = set(
+        Vehicle.objects.filter(first_test_at__gte=cut).values_list("knr", flat=True)
+    )
+    assert 0 < len(expected) < len(stored_knrs)
+    assert {p.knr for p in predictions} == expected
+    assert batch.status == "succeeded"
+
+
+def test_a_file_that_is_not_a_results_export_is_a_400(staff_api, active_models):
+    upload = SimpleUploadedFile("defects.csv", b"KNR,S_GROUP_ID,DATA\n2024-0000001,2,2024-01-01\n")
+    response = staff_api.post("/api/predictions/batch/", {"file": upload}, format="multipart")
+    assert response.status_code == 400
+    assert BatchPrediction.objects.count() == 0
+
+
+def test_a_failing_batch_is_marked_failed_with_the_error(active_models, trained, tmp_path,
+                                                         settings, monkeypatch):
+    settings.CROSSLINE_BATCH_SYNC_LIMIT = 1
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: "t2")
+    batch, _ = services.start_batch_prediction(
+        upload=_upload(trained, trained.knrs[40:43], tmp_path)
+    )
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services, "store_predictions", boom)
+    with pytest.raises(RuntimeError):
+        services.run_batch_prediction(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert batch.status == "failed"
+    assert "disk full" in batch.error
