@@ -215,8 +215,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Training and prediction.
-CROSSLINE_MIN_POSITIVES = env_int("CROSSLINE_MIN_POSITIVES", 30, minimum=1)
-CROSSLINE_TARGET_RECALL = env_float("CROSSLINE_TARGET_RECALL", 0.8, low=0.0, high=1.0)
+# Unset: the pipeline definition's own `min_positives` and `target_recall` apply.
+CROSSLINE_MIN_POSITIVES = (
+    env_int("CROSSLINE_MIN_POSITIVES", 30, minimum=1)
+    if os.environ.get("CROSSLINE_MIN_POSITIVES")
+    else None
+)
+CROSSLINE_TARGET_RECALL = (
+    env_float("CROSSLINE_TARGET_RECALL", 0.8, low=0.0, high=1.0)
+    if os.environ.get("CROSSLINE_TARGET_RECALL")
+    else None
+)
 CROSSLINE_AUTO_PROMOTE = env_bool("CROSSLINE_AUTO_PROMOTE", False)
 CROSSLINE_PROMOTE_METRIC = env_str("CROSSLINE_PROMOTE_METRIC", "pr_auc")
 CROSSLINE_PROMOTE_MARGIN = env_float("CROSSLINE_PROMOTE_MARGIN", 0.01, low=0.0, high=1.0)

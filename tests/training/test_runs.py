@@ -1,0 +1,238 @@
+import json
+
+import pytest
+from django.core.files.storage import default_storage
+
+from crossline.exceptions import InvalidPipeline, InvalidUpload
+from mlmodels.models import ActiveModel, ModelVersion
+from mlmodels.selectors import list_active_versions
+from training import run_services
+from training.models import PipelineDefinition, TrainingRun
+from training.pipeline import registry
+from training.pipeline.definition import PIPELINES_DIR
+from training.run_services import (
+    claim_training_run,
+    execute_training_run,
+    reap_stale_runs,
+    start_training_run,
+)
+from training.services import import_dataset
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory):
+    from training.demo import generate_demo_data
+
+    return generate_demo_data(
+        knrs=400, out_dir=tmp_path_factory.mktemp("demo"), seed=3, tests_per_knr=20
+    )
+
+
+@pytest.fixture
+def imported(demo_files):
+    for kind in ("results", "defects"):
+        import_dataset(path=demo_files[kind], original_name=demo_files[kind].name, kind=kind)
+
+
+@pytest.fixture
+def fast_pipeline(settings):
+    """The default pipeline with a quick estimator, as the definition chosen for these runs."""
+    settings.CROSSLINE_MIN_POSITIVES = 25
+    definition = json.loads((PIPELINES_DIR / "default.json").read_text())
+    definition["name"] = "quick"
+    definition["params"]["estimator"] = "logistic_regression"
+    PipelineDefinition.objects.create(name="quick", definition=definition)
+
+
+def stored_artifacts() -> list[str]:
+    try:
+        kinds, _ = default_storage.listdir("artifacts")
+    except FileNotFoundError:
+        return []
+    return [name for kind in kinds for name in default_storage.listdir(f"artifacts/{kind}")[1]]
+
+
+def train(**kwargs) -> TrainingRun:
+    run = start_training_run(enqueue=False, pipeline_name="quick", **kwargs)
+    return execute_training_run(str(run.pk))
+
+
+def test_a_training_run_registers_and_activates_the_first_versions(imported, fast_pipeline):
+    run = train()
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert run.progress == 100
+    kinds = set(run.metrics)
+    assert "fail" in kinds
+    assert {v.type_model for v in ModelVersion.objects.filter(training_run=run)} == kinds
+    assert set(list_active_versions()) == kinds
+    fail = ModelVersion.objects.get(type_model="fail")
+    assert fail.model_name == "fail-v1"
+    assert 0 < fail.pr_auc <= 1 and 0 <= fail.threshold <= 1
+    assert sum(map(sum, fail.confusion_matrix)) == fail.n_test
+    assert len(stored_artifacts()) == len(kinds)
+    assert "step 6/7: train_models" in run.log
+
+
+def test_kinds_below_the_positive_threshold_are_skipped_not_trained(
+    imported, fast_pipeline, settings
+):
+    settings.CROSSLINE_MIN_POSITIVES = 60
+    run = train()
+    assert run.skipped, "some rare fail groups must be below 60 positives in 400 KNRs"
+    assert all(positives < 60 for positives in run.skipped.values())
+    assert not set(run.skipped) & set(run.metrics)
+
+
+def test_retraining_scores_challenger_and_active_on_the_same_test_set(imported, fast_pipeline):
+    first = train()
+    retrain = train(kind=TrainingRun.Kind.RETRAIN)
+    entry = retrain.comparison["kinds"]["fail"]
+    active = ModelVersion.objects.get(model_name="fail-v1")
+    assert entry["new_model"] == "fail-v2"
+    assert entry["last_model"] == "fail-v1"
+    # Same data, same test set: the active version re-scored reproduces its stored metrics.
+    assert entry["last_model_metrics"]["support"] == entry["new_model_metrics"]["support"]
+    assert entry["last_model_metrics"]["pr_auc"] == pytest.approx(active.pr_auc)
+    assert entry["differences"]["pr_auc"] == pytest.approx(
+        entry["new_model_metrics"]["pr_auc"] - active.pr_auc
+    )
+    assert "fail-v2" in entry["message"] and "fail-v1" in entry["message"]
+    # The challenger does not become active by itself.
+    assert list_active_versions()["fail"].model_name == "fail-v1"
+    assert first.pk != retrain.pk
+
+
+def test_auto_promotion_activates_a_challenger_that_beats_the_margin(
+    imported, fast_pipeline, settings
+):
+    train()
+    settings.CROSSLINE_AUTO_PROMOTE = True
+    settings.CROSSLINE_PROMOTE_MARGIN = -1.0  # any challenger qualifies
+    train(kind=TrainingRun.Kind.RETRAIN)
+    assert list_active_versions()["fail"].model_name == "fail-v2"
+
+
+def test_a_failing_step_fails_the_run_and_leaves_the_registry_as_it_was(
+    imported, fast_pipeline, monkeypatch
+):
+    train()
+    active_before = {k: v.pk for k, v in list_active_versions().items()}
+    versions_before = ModelVersion.objects.count()
+    artifacts_before = stored_artifacts()
+
+    def broken(results):
+        raise ValueError("the features exploded")
+
+    monkeypatch.setitem(registry._STEPS, "build_features", broken)
+    run = start_training_run(enqueue=False, pipeline_name="quick")
+    with pytest.raises(Exception, match="the features exploded"):
+        execute_training_run(str(run.pk))
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.failed_step == "build_features"
+    assert "the features exploded" in run.error
+    assert ModelVersion.objects.count() == versions_before
+    assert {k: v.pk for k, v in list_active_versions().items()} == active_before
+    assert stored_artifacts() == artifacts_before
+
+
+def test_a_failure_while_saving_removes_what_the_run_registered(
+    imported, fast_pipeline, monkeypatch
+):
+    calls = []
+    register = run_services.register_model_version
+
+    def fail_on_third(**kwargs):
+        calls.append(kwargs["type_model"])
+        if len(calls) == 3:
+            raise OSError("storage full")
+        return register(**kwargs)
+
+    monkeypatch.setattr(run_services, "register_model_version", fail_on_third)
+    run = start_training_run(enqueue=False, pipeline_name="quick")
+    with pytest.raises(OSError):
+        execute_training_run(str(run.pk))
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.failed_step == "save"
+    assert ModelVersion.objects.count() == 0
+    assert ActiveModel.objects.count() == 0
+    assert stored_artifacts() == []
+
+
+def test_a_run_is_executed_once_only(imported, fast_pipeline):
+    run = train()
+    assert execute_training_run(str(run.pk)) is None
+    assert ModelVersion.objects.filter(type_model="fail").count() == 1
+
+
+def test_a_second_run_waits_while_one_is_running(monkeypatch):
+    running = TrainingRun.objects.create(status=TrainingRun.Status.RUNNING)
+    TrainingRun.objects.filter(pk=running.pk).update(heartbeat_at=running.created_at)
+    queued = TrainingRun.objects.create()
+    waits = []
+
+    def finish_the_other_run(seconds):
+        waits.append(seconds)
+        assert TrainingRun.objects.get(pk=queued.pk).status == TrainingRun.Status.QUEUED
+        TrainingRun.objects.filter(pk=running.pk).update(status=TrainingRun.Status.SUCCEEDED)
+
+    monkeypatch.setattr(run_services.time, "sleep", finish_the_other_run)
+    monkeypatch.setattr(run_services, "RUN_STALE_AFTER", run_services.timedelta(days=1))
+    claimed = claim_training_run(str(queued.pk))
+    assert len(waits) == 1
+    assert claimed.status == TrainingRun.Status.RUNNING
+
+
+def test_a_run_whose_worker_died_is_failed_and_cleaned(imported, fast_pipeline):
+    run = train()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.RUNNING,
+        heartbeat_at=run.created_at - run_services.timedelta(hours=2),
+    )
+    ActiveModel.objects.all().delete()
+    assert reap_stale_runs() == 1
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED
+    assert "worker stopped" in run.error
+    assert ModelVersion.objects.filter(training_run=run).count() == 0
+    assert stored_artifacts() == []
+
+
+def test_training_without_data_is_refused_before_queueing():
+    with pytest.raises(InvalidUpload, match="no test results"):
+        start_training_run(enqueue=False)
+    assert TrainingRun.objects.count() == 0
+
+
+def test_an_unknown_step_in_a_stored_definition_is_refused_by_name(imported):
+    PipelineDefinition.objects.create(
+        name="broken",
+        definition={
+            "name": "broken",
+            "steps": [
+                {
+                    "step": "load_datasets",
+                    "inputs": ["results_files", "defects_files"],
+                    "outputs": ["results", "defects"],
+                },
+                {"step": "run_shell_script", "inputs": ["results"], "outputs": ["x"]},
+            ],
+        },
+    )
+    with pytest.raises(InvalidPipeline, match="run_shell_script"):
+        start_training_run(pipeline_name="broken", enqueue=False)
+    assert TrainingRun.objects.count() == 0
+
+
+def test_a_queued_run_executes_through_the_task_queue(imported, fast_pipeline, monkeypatch):
+    from django_q.conf import Conf
+
+    # django-q2's synchronous mode: the task runs in this process, through the same entry point.
+    monkeypatch.setattr(Conf, "SYNC", True)
+    run = start_training_run(pipeline_name="quick")
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert run.task_id

@@ -1,0 +1,68 @@
+"""`manage.py train`: start a training run on every stored dataset."""
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from crossline.exceptions import CrosslineError
+from training.models import TrainingRun
+from training.run_services import execute_training_run, start_training_run
+
+
+class Command(BaseCommand):
+    help = "Train models on every stored dataset (queued for a worker, or --wait to run here)."
+    run_kind = TrainingRun.Kind.TRAIN
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Run in the foreground with a progress bar; exit 1 if the run fails.",
+        )
+        parser.add_argument(
+            "--pipeline", type=str, default="default", help="Pipeline definition name."
+        )
+
+    def handle(self, *args, wait: bool, pipeline: str, **options) -> None:
+        try:
+            run = start_training_run(kind=self.run_kind, pipeline_name=pipeline, enqueue=not wait)
+        except CrosslineError as exc:
+            raise CommandError(str(exc)) from exc
+        if not wait:
+            self.stdout.write(
+                f"{run} queued (task {run.task_id}); a django-q2 worker (manage.py qcluster) "
+                "will run it."
+            )
+            return
+        with tqdm(total=100, desc=f"{self.run_kind} run {run.pk}", file=self.stderr) as bar:
+
+            def show(current: TrainingRun) -> None:
+                bar.set_postfix_str(current.current_step)
+                bar.update(current.progress - bar.n)
+
+            try:
+                finished = execute_training_run(str(run.pk), on_progress=show)
+            except Exception as exc:
+                run.refresh_from_db()
+                raise CommandError(
+                    f"{run} failed in step {run.failed_step!r}: {run.error}"
+                ) from exc
+            bar.update(100 - bar.n)
+        self.report(finished)
+
+    def report(self, run: TrainingRun) -> None:
+        """Print the run's outcome: versions, metrics, skipped kinds, comparison."""
+        self.stdout.write(self.style.SUCCESS(f"{run} in {run.duration_seconds:.1f} s"))
+        for kind, metrics in run.metrics.items():
+            self.stdout.write(
+                f"  {kind:<18} {metrics['model_name']:<24} "
+                f"PR-AUC {fmt(metrics['pr_auc'])}  recall {fmt(metrics['recall'])}  "
+                f"precision {fmt(metrics['precision'])}  threshold {metrics['threshold']:.3f}"
+            )
+        for kind, positives in run.skipped.items():
+            self.stdout.write(f"  {kind:<18} skipped: {positives} positive examples")
+        for kind, entry in run.comparison.get("kinds", {}).items():
+            self.stdout.write(f"  {kind:<18} {entry['message']}")
+
+
+def fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
