@@ -351,3 +351,20 @@ def test_generate_demo_data_writes_both_exports_and_the_truth(tmp_path):
     assert results["KNR"].nunique() == len(truth) == 25
     assert (tmp_path / "defects.csv").stat().st_size > 0
     assert "truth: " in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_vehicles_detail_leaves_out_rows_of_an_unfinished_import(demo, raw_results):
+    import_file(demo["results"], "results")
+    knr = raw_results["KNR"].iloc[0]
+    running = Dataset.objects.create(kind="results", original_name="running.csv", size_bytes=1,
+                                     sha256="1" * 64)
+    VehicleRecord.objects.create(
+        knr=knr, dataset=running, kind="results", row_count=1, columns=["NAME", "STATUS"],
+        rows=[["HALF_IMPORTED", 13]],
+    )
+
+    detail = get_vehicle_detail(knr)
+
+    assert len(detail.tests) == (raw_results["KNR"] == knr).sum()
+    assert "HALF_IMPORTED" not in {t["name"] for t in detail.tests}
