@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from crossline.api import ModelSerializer
-from training.models import Dataset, DatasetKind, Vehicle
+from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 
 # ---------------------------------------------------------------------------------------------
 # Datasets and vehicles
@@ -27,9 +27,25 @@ class DatasetSerializer(ModelSerializer):
     class Meta:
         model = Dataset
         fields = [
-            "id", "kind", "original_name", "size_bytes", "sha256", "status", "progress",
-            "rows_read", "rows_accepted", "rows_rejected", "rows_dropped", "values_unparseable",
-            "knr_count", "first_at", "last_at", "report", "file", "uploaded_by", "uploaded_at",
+            "id",
+            "kind",
+            "original_name",
+            "size_bytes",
+            "sha256",
+            "status",
+            "progress",
+            "rows_read",
+            "rows_accepted",
+            "rows_rejected",
+            "rows_dropped",
+            "values_unparseable",
+            "knr_count",
+            "first_at",
+            "last_at",
+            "report",
+            "file",
+            "uploaded_by",
+            "uploaded_at",
             "finished_at",
         ]
         read_only_fields = fields
@@ -41,8 +57,17 @@ class VehicleSerializer(ModelSerializer):
     class Meta:
         model = Vehicle
         fields = [
-            "id", "knr", "first_test_at", "last_test_at", "test_count", "nok_count",
-            "defect_count", "has_defects", "fail_groups", "dataset_ids", "updated_at",
+            "id",
+            "knr",
+            "first_test_at",
+            "last_test_at",
+            "test_count",
+            "nok_count",
+            "defect_count",
+            "has_defects",
+            "fail_groups",
+            "dataset_ids",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -86,3 +111,53 @@ class VehicleDetailSerializer(VehicleSerializer):
         data["tests"] = VehicleTestSerializer(detail.tests, many=True).data
         data["defects"] = VehicleDefectSerializer(detail.defects, many=True).data
         return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Training runs
+# ---------------------------------------------------------------------------------------------
+
+
+class PipelineDefinitionSerializer(ModelSerializer):
+    class Meta:
+        model = PipelineDefinition
+        fields = ["id", "name", "description", "definition", "is_shipped", "updated_at"]
+
+
+class TrainingRunSerializer(ModelSerializer):
+    duration_seconds = serializers.FloatField(read_only=True)
+    url = serializers.HyperlinkedIdentityField(view_name="trainingrun-detail", read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "url",
+            "kind",
+            "status",
+            "pipeline_name",
+            "current_step",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "dataset_ids",
+            "metrics",
+            "skipped",
+            "comparison",
+            "failed_step",
+            "error",
+            "log",
+            "task_id",
+            "requested_by",
+        ]
+        read_only_fields = fields
+
+
+class TrainRequestSerializer(serializers.Serializer):
+    """A training request; files given are imported first (defects `df_falhas`, results)."""
+
+    pipeline = serializers.CharField(required=False, default="default")
+    df_falhas = serializers.FileField(required=False, help_text="A defects export.")
+    df_resultados = serializers.FileField(required=False, help_text="A test-results export.")

@@ -2,10 +2,19 @@
 
 from rest_framework.routers import DefaultRouter
 
-from training.views import DatasetViewSet, VehicleViewSet
+from training.views import (
+    DatasetViewSet,
+    PipelineDefinitionViewSet,
+    TrainingRunViewSet,
+    TrainViewSet,
+    VehicleViewSet,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("vehicles", VehicleViewSet, basename="vehicle")
+router.register("training-runs", TrainingRunViewSet, basename="trainingrun")
+router.register("pipelines", PipelineDefinitionViewSet, basename="pipelinedefinition")
+router.register("train", TrainViewSet, basename="train")
 
 urlpatterns = router.urls

@@ -6,15 +6,19 @@ import django_filters
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from training import selectors, services
-from training.models import Dataset, Vehicle
+from training import run_services, selectors, services
+from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.serializers import (
     DatasetSerializer,
     DatasetUploadSerializer,
+    PipelineDefinitionSerializer,
+    TrainingRunSerializer,
+    TrainRequestSerializer,
     VehicleDetailSerializer,
     VehicleSerializer,
 )
@@ -54,7 +58,8 @@ class DatasetViewSet(
         upload = DatasetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         dataset = services.import_uploaded_file(
-            upload=upload.validated_data["file"], kind=upload.validated_data["kind"],
+            upload=upload.validated_data["file"],
+            kind=upload.validated_data["kind"],
             user=request.user,
         )
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
@@ -67,7 +72,8 @@ class VehicleFilter(django_filters.FilterSet):
     has_defects = django_filters.BooleanFilter()
     fail_group = django_filters.NumberFilter(method="filter_fail_group", label="Fail group code")
     month = django_filters.CharFilter(
-        method="filter_month", label="Month of first test (YYYY-MM)",
+        method="filter_month",
+        label="Month of first test (YYYY-MM)",
         validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", "Give the month as YYYY-MM.")],
     )
 
@@ -103,3 +109,61 @@ class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
         vehicle = self.get_object()
         detail = selectors.get_vehicle_detail(vehicle.knr, vehicle=vehicle)
         return Response(VehicleDetailSerializer(detail).data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training runs
+# ---------------------------------------------------------------------------------------------
+
+
+class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Training runs with their status, progress, log, metrics and comparison."""
+
+    queryset = TrainingRun.objects.all()
+    serializer_class = TrainingRunSerializer
+    filterset_fields = ["status", "kind", "pipeline_name"]
+    ordering_fields = ["created_at", "finished_at"]
+
+
+class PipelineDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Pipeline definitions a run can be asked to use."""
+
+    queryset = PipelineDefinition.objects.all()
+    serializer_class = PipelineDefinitionSerializer
+    lookup_field = "name"
+
+    def get_queryset(self):
+        run_services.sync_pipeline_definitions()
+        return PipelineDefinition.objects.all()
+
+
+class TrainViewSet(viewsets.ViewSet):
+    """`POST /api/train/` and `POST /api/train/retrain/`: queue a run (staff only), 202."""
+
+    permission_classes = [permissions.IsAdminUser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(request=TrainRequestSerializer, responses={202: TrainingRunSerializer})
+    def create(self, request: Request) -> Response:
+        return self._start(request, TrainingRun.Kind.TRAIN)
+
+    @extend_schema(request=TrainRequestSerializer, responses={202: TrainingRunSerializer})
+    @action(detail=False, methods=["post"])
+    def retrain(self, request: Request) -> Response:
+        return self._start(request, TrainingRun.Kind.RETRAIN)
+
+    def _start(self, request: Request, kind: str) -> Response:
+        given = TrainRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        uploads = [
+            (given.validated_data.get("df_resultados"), DatasetKind.RESULTS),
+            (given.validated_data.get("df_falhas"), DatasetKind.DEFECTS),
+        ]
+        for upload, upload_kind in uploads:
+            if upload is not None:
+                services.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
+        run = run_services.start_training_run(
+            kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
+        )
+        body = TrainingRunSerializer(run, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})

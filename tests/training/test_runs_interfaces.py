@@ -1,0 +1,130 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from training.models import Dataset, PipelineDefinition, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+RESULTS_CSV = (
+    ",KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA\n"
+    "0,2024-0000001,012001,1,10,kg        ,1.0,'0,95',2024-05-16 13:21:03\n"
+    "1,2024-0000002,012001,1,13,kg        ,1.0,0.99,2024-05-16 13:25:03.000\n"
+)
+DEFECTS_CSV = (
+    "KNR,MODELO,COR,MOTOR,ESTACAO,USUARIO,HALLE,FALHA,S_GROUP_ID,DATA\n"
+    "2024-0000002,T-CROSS,0Q0Q,DKL,ZP8,insp1,H1,Riscado,2,2024-05-20 21:31:51.992\n"
+)
+
+
+def upload(name: str, text: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, text.encode(), content_type="text/csv")
+
+
+def test_starting_a_run_needs_a_staff_user(plain_api, client):
+    assert plain_api.post("/api/train/").status_code == 403
+    assert plain_api.post("/api/train/retrain/").status_code == 403
+    assert client.post("/api/train/").status_code in (401, 403)
+    assert TrainingRun.objects.count() == 0
+
+
+def test_train_imports_the_given_files_then_queues_a_run(staff_api):
+    response = staff_api.post(
+        "/api/train/",
+        {"df_resultados": upload("r.csv", RESULTS_CSV), "df_falhas": upload("f.csv", DEFECTS_CSV)},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.content
+    run = TrainingRun.objects.get()
+    assert response.json()["status"] == "queued"
+    assert response.json()["kind"] == "train"
+    assert response["Location"].endswith(f"/api/training-runs/{run.pk}/")
+    assert run.requested_by == staff_api.user
+    assert sorted(Dataset.objects.values_list("kind", flat=True)) == ["defects", "results"]
+    assert str(staff_api.get(response["Location"]).json()["id"]) == str(run.pk)
+
+
+def test_retrain_queues_a_retrain_run(staff_api):
+    staff_api.post(
+        "/api/train/",
+        {"df_resultados": upload("r.csv", RESULTS_CSV), "df_falhas": upload("f.csv", DEFECTS_CSV)},
+        format="multipart",
+    )
+    response = staff_api.post("/api/train/retrain/", {"pipeline": "default"})
+    assert response.status_code == 202
+    assert response.json()["kind"] == "retrain"
+    assert TrainingRun.objects.filter(kind="retrain").count() == 1
+
+
+def test_train_without_data_answers_400_and_queues_nothing(staff_api):
+    response = staff_api.post("/api/train/")
+    assert response.status_code == 400
+    assert "no test results" in response.json()["detail"]
+    assert TrainingRun.objects.count() == 0
+
+
+def test_training_runs_are_listed_with_their_state(staff_api, plain_api):
+    TrainingRun.objects.create(status=TrainingRun.Status.FAILED, failed_step="clean", error="x")
+    listed = plain_api.get("/api/training-runs/?status=failed").json()["results"]
+    assert [(r["status"], r["failed_step"]) for r in listed] == [("failed", "clean")]
+    assert plain_api.get("/api/training-runs/?status=succeeded").json()["results"] == []
+
+
+def test_pipeline_definitions_are_listed_from_the_shipped_files(plain_api):
+    names = [p["name"] for p in plain_api.get("/api/pipelines/").json()["results"]]
+    assert "default" in names
+
+
+def test_admin_train_button_queues_a_run(admin_user_client):
+    admin_user_client.post(
+        "/api/datasets/", {"kind": "results", "file": upload("r.csv", RESULTS_CSV)}
+    )
+    admin_user_client.post(
+        "/api/datasets/", {"kind": "defects", "file": upload("f.csv", DEFECTS_CSV)}
+    )
+    page = admin_user_client.get("/admin/training/trainingrun/")
+    assert b'value="retrain"' in page.content
+    response = admin_user_client.post(
+        "/admin/training/trainingrun/train/", {"kind": "train", "pipeline": "default"}, follow=True
+    )
+    assert TrainingRun.objects.filter(kind="train", status="queued").count() == 1
+    assert b"queued" in response.content
+
+
+def test_admin_retrain_action_queues_a_retrain(admin_user_client):
+    admin_user_client.post(
+        "/api/datasets/", {"kind": "results", "file": upload("r.csv", RESULTS_CSV)}
+    )
+    admin_user_client.post(
+        "/api/datasets/", {"kind": "defects", "file": upload("f.csv", DEFECTS_CSV)}
+    )
+    old = TrainingRun.objects.create(status=TrainingRun.Status.SUCCEEDED)
+    admin_user_client.post(
+        "/admin/training/trainingrun/",
+        {"action": "retrain", "_selected_action": [str(old.pk)]},
+    )
+    assert TrainingRun.objects.filter(kind="retrain", status="queued").count() == 1
+
+
+def test_admin_refuses_a_definition_with_an_unknown_step(admin_user_client):
+    response = admin_user_client.post(
+        "/admin/training/pipelinedefinition/add/",
+        {
+            "name": "mine",
+            "description": "",
+            "definition": '{"name": "mine", "steps": [{"step": "os_system", "inputs": '
+            '["results_files"], "outputs": ["x"]}]}',
+        },
+    )
+    assert response.status_code == 200
+    assert b"os_system" in response.content
+    assert not PipelineDefinition.objects.filter(name="mine").exists()
+
+
+def test_train_command_without_data_exits_with_an_error():
+    with pytest.raises(CommandError, match="no test results"):
+        call_command("train", stdout=StringIO())
