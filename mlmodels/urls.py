@@ -1,5 +1,15 @@
+"""URLs of the model registry's REST API (included under `api/`)."""
+
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter(trailing_slash=True)
+from mlmodels.views import ModelVersionViewSet, SelectModelView
 
-urlpatterns = router.urls
+router = DefaultRouter(trailing_slash=True)
+router.register("models", ModelVersionViewSet, basename="modelversion")
+
+urlpatterns = [
+    # The original's route; training.urls owns the rest of /api/train/.
+    path("train/select_model/", SelectModelView.as_view(), name="select-model"),
+    *router.urls,
+]

@@ -1,0 +1,274 @@
+"""Admin of the model registry: versions by kind with their metrics, set as active, compare."""
+
+from collections.abc import Callable, Sequence
+
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from crossline.exceptions import Conflict
+from mlmodels.models import Activation, ActiveModel, ModelVersion
+from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
+from mlmodels.services import METRIC_FIELDS, activate_model_version, delete_model_version
+
+METRIC_LABELS = {
+    "accuracy": "Accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1_score": "F1",
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
+    "mcc": "MCC",
+    "threshold": "Threshold",
+}
+
+
+def _percent(value: float | None) -> int:
+    """A metric in [0, 1] as a whole percentage for a bar's width (0 when unknown)."""
+    return round(min(max(value or 0.0, 0.0), 1.0) * 100)
+
+
+def _metric(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Registry records change only through mlmodels.services, never by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Versions listed by kind with their metrics; the active version of each kind is marked."""
+
+    change_list_template = "admin/mlmodels/modelversion/change_list.html"
+    list_filter = ["type_model"]
+    search_fields = ["model_name"]
+    ordering = ["type_model", "-version"]
+    actions = ["set_as_active", "compare_with_active", "delete_selected"]
+    readonly_fields = [field.name for field in ModelVersion._meta.fields]
+
+    def get_list_display(self, request: HttpRequest) -> Sequence[str | Callable]:
+        # One query per page for the active marker, not one per row.
+        active_ids = get_active_version_ids()
+
+        @admin.display(boolean=True, description="active")
+        def active(version: ModelVersion) -> bool:
+            return version.pk in active_ids
+
+        return [
+            "model_name",
+            "type_model",
+            "version",
+            active,
+            *[
+                self._metric_column(field)
+                for field in ("pr_auc", "recall", "precision", "f1_score", "roc_auc", "mcc")
+            ],
+            "threshold",
+            "created_at",
+            "last_used",
+            "compare_link",
+        ]
+
+    @staticmethod
+    def _metric_column(field: str) -> Callable:
+        @admin.display(description=METRIC_LABELS[field], ordering=field)
+        def column(version: ModelVersion) -> str:
+            return _metric(getattr(version, field))
+
+        column.__name__ = field
+        return column
+
+    @admin.display(description="compare")
+    def compare_link(self, version: ModelVersion) -> str:
+        url = reverse("admin:mlmodels_modelversion_compare", args=[version.pk])
+        return format_html('<a href="{}">compare with active</a>', url)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_activate_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff
+
+    def get_urls(self) -> list:
+        compare = path(
+            "<path:object_id>/compare/",
+            self.admin_site.admin_view(self.compare_view),
+            name="mlmodels_modelversion_compare",
+        )
+        # Before the defaults: their `<path:object_id>/` catch-all would take it otherwise.
+        return [compare, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        chart = [
+            {
+                "type_model": kind,
+                "model_name": version.model_name,
+                "pr_auc": _metric(version.pr_auc),
+                "pr_auc_percent": _percent(version.pr_auc),
+                "recall": _metric(version.recall),
+                "recall_percent": _percent(version.recall),
+            }
+            for kind, version in sorted(list_active_versions().items())
+        ]
+        return super().changelist_view(request, {**(extra_context or {}), "active_chart": chart})
+
+    @admin.action(description="Set as active", permissions=["activate"])
+    def set_as_active(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        versions = list(queryset[:2])
+        if len(versions) != 1:
+            self.message_user(
+                request, "Select exactly one version to set as active.", messages.ERROR
+            )
+            return
+        (version,) = versions
+        self._activate(request, version)
+
+    @admin.action(description="Compare with active", permissions=["view"])
+    def compare_with_active(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> HttpResponse | None:
+        versions = list(queryset[:2])
+        if len(versions) != 1:
+            self.message_user(request, "Select exactly one version to compare.", messages.ERROR)
+            return None
+        url = reverse("admin:mlmodels_modelversion_compare", args=[versions[0].pk])
+        return HttpResponseRedirect(url)
+
+    @admin.action(description="Delete selected model versions", permissions=["delete"])
+    def delete_selected(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> HttpResponse | None:
+        active = [v.model_name for v in queryset if v.pk in get_active_version_ids()]
+        if active:
+            self.message_user(
+                request,
+                f"Not deleted: {', '.join(active)} is active. Set another version as active first.",
+                messages.ERROR,
+            )
+            return None
+        return django_delete_selected(self, request, queryset)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        version = self.get_object(request, unquote(object_id))
+        if version is not None and version.pk in get_active_version_ids():
+            self.message_user(
+                request,
+                f"{version.model_name} is the active {version.type_model} model and cannot be "
+                "deleted. Set another version as active first.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:mlmodels_modelversion_change", args=[version.pk])
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # A version's activation history goes with it; that history is read-only in the admin,
+        # which must not make every once-active version undeletable.
+        perms_needed.discard(Activation._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
+        delete_model_version(version=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for version in queryset:
+            try:
+                delete_model_version(version=version)
+            except Conflict as error:
+                self.message_user(request, str(error), messages.ERROR)
+
+    def compare_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The challenger's metrics beside the active version's of the same kind."""
+        challenger = self.get_object(request, unquote(object_id))
+        if challenger is None:
+            self.message_user(request, "That model version does not exist.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:mlmodels_modelversion_changelist"))
+        if not self.has_view_permission(request, challenger):
+            raise PermissionDenied
+        if request.method == "POST" and "set_active" in request.POST:
+            if not self.has_activate_permission(request):
+                raise PermissionDenied
+            self._activate(request, challenger)
+            return HttpResponseRedirect(request.path)
+        active = get_active_version(challenger.type_model)
+        rows = []
+        for field in (*METRIC_FIELDS, "threshold"):
+            mine = getattr(challenger, field)
+            theirs = getattr(active, field) if active else None
+            difference = mine - theirs if mine is not None and theirs is not None else None
+            rows.append(
+                {
+                    "label": METRIC_LABELS[field],
+                    "challenger": _metric(mine),
+                    "active": _metric(theirs),
+                    "difference": "–" if difference is None else f"{difference:+.3f}",
+                    "better": difference is not None and difference > 0,
+                    "worse": difference is not None and difference < 0,
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Compare {challenger.model_name} with the active {challenger.type_model}",
+            "challenger": challenger,
+            "active": active,
+            "is_active": active is not None and active.pk == challenger.pk,
+            "rows": rows,
+            "can_activate": self.has_activate_permission(request),
+        }
+        return TemplateResponse(request, "admin/mlmodels/modelversion/compare.html", context)
+
+    def _activate(self, request: HttpRequest, version: ModelVersion) -> None:
+        previous = get_active_version(version.type_model)
+        activate_model_version(version=version, user=request.user, reason="set as active (admin)")
+        was = f" (was {previous.model_name})" if previous else ""
+        self.message_user(
+            request,
+            f"{version.model_name} is now the active {version.type_model} model{was}.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(ActiveModel)
+class ActiveModelAdmin(ReadOnlyAdmin):
+    """Which version predicts for each kind: kind → version, when, by whom."""
+
+    list_display = ["type_model", "version", "activated_at", "activated_by"]
+    list_select_related = ["version", "activated_by"]
+
+
+@admin.register(Activation)
+class ActivationAdmin(ReadOnlyAdmin):
+    """History of activations, newest first."""
+
+    list_display = [
+        "activated_at",
+        "type_model",
+        "version",
+        "previous_version",
+        "activated_by",
+        "reason",
+    ]
+    list_filter = ["type_model"]
+    list_select_related = ["version", "previous_version", "activated_by"]

@@ -1,0 +1,45 @@
+"""`manage.py list_models`: the registered model versions with their key metrics."""
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from mlmodels.selectors import get_active_version_ids, list_model_versions
+
+COLUMNS = ("kind", "name", "version", "active", "pr_auc", "recall", "threshold", "created")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+class Command(BaseCommand):
+    help = "List model versions by kind; * marks the active version of each kind."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--type-model", type=str, default=None, help="Only this kind, e.g. fail or group_4."
+        )
+
+    def handle(self, *args, type_model: str | None, **options) -> None:
+        versions = list(list_model_versions(type_model=type_model))
+        if not versions:
+            of_kind = f" of kind {type_model}" if type_model else ""
+            self.stdout.write(f"No model versions{of_kind}.")
+            return
+        active_ids = get_active_version_ids()
+        rows = [
+            (
+                v.type_model,
+                v.model_name,
+                str(v.version),
+                "*" if v.pk in active_ids else "",
+                _number(v.pr_auc),
+                _number(v.recall),
+                _number(v.threshold),
+                f"{v.created_at:%Y-%m-%d %H:%M}",
+            )
+            for v in versions
+        ]
+        widths = [max(len(row[i]) for row in (COLUMNS, *rows)) for i in range(len(COLUMNS))]
+        for row in (COLUMNS, *rows):
+            cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            self.stdout.write("  ".join(cells).rstrip())

@@ -1,0 +1,78 @@
+"""REST representations of the model registry, with the original's field names."""
+
+from rest_framework import serializers
+
+from crossline.api import ModelSerializer
+from mlmodels.models import Activation, ModelVersion
+from mlmodels.selectors import get_active_version_ids
+
+
+class ModelVersionSerializer(ModelSerializer):
+    """A model version; `using` says whether it is the active version of its kind."""
+
+    using = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "model_name",
+            "type_model",
+            "version",
+            "accuracy",
+            "precision",
+            "recall",
+            "f1_score",
+            "roc_auc",
+            "pr_auc",
+            "mcc",
+            "confusion_matrix",
+            "support",
+            "threshold",
+            "artifact_sha256",
+            "training_run",
+            "library_versions",
+            "data",
+            "last_used",
+            "using",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_using(self, version: ModelVersion) -> bool:
+        # Views put the active ids in the context once per response, not one query per row.
+        active_ids = self.context.get("active_version_ids")
+        if active_ids is None:
+            active_ids = self.context["active_version_ids"] = get_active_version_ids()
+        return version.pk in active_ids
+
+
+class ActivationSerializer(ModelSerializer):
+    """One entry of the activation history."""
+
+    version = serializers.CharField(source="version.model_name", read_only=True)
+    previous_version = serializers.CharField(
+        source="previous_version.model_name", read_only=True, allow_null=True, default=None
+    )
+    activated_by = serializers.CharField(
+        source="activated_by.username", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = Activation
+        fields = [
+            "id",
+            "type_model",
+            "version",
+            "previous_version",
+            "activated_by",
+            "activated_at",
+            "reason",
+        ]
+        read_only_fields = fields
+
+
+class SelectModelSerializer(serializers.Serializer):
+    """Input of `POST /api/train/select_model/`."""
+
+    model_name = serializers.CharField(max_length=100)

@@ -1,0 +1,51 @@
+"""Registry fixtures: tiny real scikit-learn pipelines registered through the service."""
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlmodels.models import ModelVersion
+from mlmodels.services import register_model_version
+
+METRICS = {
+    "accuracy": 0.81,
+    "precision": 0.52,
+    "recall": 0.74,
+    "f1_score": 0.61,
+    "roc_auc": 0.83,
+    "pr_auc": 0.66,
+    "mcc": 0.41,
+    "confusion_matrix": [[10, 3], [2, 5]],
+    "support": {"0": 13, "1": 7},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline() -> Pipeline:
+    """A LogisticRegression with its scaler, fitted on 20 rows."""
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(20, 3))
+    labels = (features[:, 0] + 0.3 * features[:, 1] > 0).astype(int)
+    return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(
+        features, labels
+    )
+
+
+@pytest.fixture
+def register(tiny_pipeline) -> Callable[..., ModelVersion]:
+    """Register the next version of a kind; keyword metrics override the defaults."""
+
+    def register_version(type_model: str = "fail", threshold: float = 0.35, **metrics):
+        return register_model_version(
+            type_model=type_model,
+            pipeline=tiny_pipeline,
+            threshold=threshold,
+            metrics={**METRICS, **metrics},
+            data={"datasets": ["test"]},
+        )
+
+    return register_version

@@ -1,0 +1,172 @@
+import pytest
+from django.core.files.storage import default_storage
+
+from mlmodels.models import Activation, ActiveModel, ModelVersion
+from mlmodels.services import activate_model_version
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = {
+    "id",
+    "model_name",
+    "type_model",
+    "version",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1_score",
+    "roc_auc",
+    "pr_auc",
+    "mcc",
+    "confusion_matrix",
+    "support",
+    "threshold",
+    "artifact_sha256",
+    "training_run",
+    "library_versions",
+    "data",
+    "last_used",
+    "using",
+    "created_at",
+}
+
+
+def active_id(type_model: str = "fail"):
+    return ActiveModel.objects.get(type_model=type_model).version_id
+
+
+def test_list_keeps_the_original_field_names_and_marks_the_active_version(plain_api, register):
+    old, new = register(), register()
+    activate_model_version(version=old)
+
+    response = plain_api.get("/api/models/")
+
+    assert response.status_code == 200
+    rows = {row["model_name"]: row for row in response.json()["results"]}
+    assert set(rows["fail-v1"]) == FIELDS
+    assert str(rows["fail-v1"]["id"]) == str(old.pk)
+    assert rows["fail-v1"]["using"] is True
+    assert rows["fail-v2"]["using"] is False
+    assert rows["fail-v2"]["recall"] == pytest.approx(0.74)
+    assert rows["fail-v2"]["artifact_sha256"] == new.artifact_sha256
+
+
+def test_list_filters_by_type_model(plain_api, register):
+    register("fail")
+    register("group_4")
+
+    response = plain_api.get("/api/models/", {"type_model": "group_4"})
+
+    assert [row["model_name"] for row in response.json()["results"]] == ["group_4-v1"]
+
+
+def test_retrieve_by_string_id_and_404_for_unknown(plain_api, register):
+    version = register()
+
+    assert plain_api.get(f"/api/models/{version.pk}/").json()["model_name"] == "fail-v1"
+    assert plain_api.get("/api/models/not-an-id/").status_code == 404
+
+
+def test_current_models_are_the_active_versions_and_latest_the_newest(plain_api, register):
+    fail_v1 = register("fail")
+    register("fail")
+    group_v1 = register("group_4")
+    activate_model_version(version=fail_v1)
+
+    current = plain_api.get("/api/models/current-models/").json()
+    latest = plain_api.get("/api/models/latest/").json()
+
+    assert [(row["model_name"], row["using"]) for row in current] == [("fail-v1", True)]
+    assert sorted((row["model_name"], row["using"]) for row in latest) == [
+        ("fail-v2", False),
+        ("group_4-v1", False),
+    ]
+    assert str(group_v1.pk) not in {str(row["id"]) for row in current}
+
+
+def test_staff_set_active_moves_the_pointer(staff_api, register):
+    old, new = register(), register()
+    activate_model_version(version=old)
+
+    response = staff_api.post(f"/api/models/{new.pk}/set-active/")
+
+    assert response.status_code == 200
+    assert response.json()["using"] is True
+    assert ActiveModel.objects.filter(type_model="fail").count() == 1
+    assert active_id() == new.pk
+    assert ActiveModel.objects.get(type_model="fail").activated_by_id == staff_api.user.pk
+
+
+def test_non_staff_cannot_set_active_select_or_delete(plain_api, register):
+    old, new = register(), register()
+    activate_model_version(version=old)
+
+    set_active = plain_api.post(f"/api/models/{new.pk}/set-active/")
+    select = plain_api.post("/api/train/select_model/", {"model_name": "fail-v2"})
+    delete = plain_api.delete(f"/api/models/{new.pk}/")
+
+    assert (set_active.status_code, select.status_code, delete.status_code) == (403, 403, 403)
+    assert active_id() == old.pk
+    assert ModelVersion.objects.filter(pk=new.pk).exists()
+
+
+def test_anonymous_users_see_nothing(client, register):
+    register()
+    assert client.get("/api/models/").status_code in (401, 403)
+
+
+def test_select_model_activates_by_name(staff_api, register):
+    register()
+    wanted = register()
+
+    response = staff_api.post("/api/train/select_model/", {"model_name": "fail-v2"})
+
+    assert response.status_code == 200
+    assert response.json()["model_name"] == "fail-v2"
+    assert active_id() == wanted.pk
+    assert Activation.objects.get().activated_by_id == staff_api.user.pk
+
+
+def test_select_model_answers_404_for_an_unknown_name_and_400_without_one(staff_api, register):
+    register()
+
+    assert staff_api.post("/api/train/select_model/", {"model_name": "fail-v7"}).status_code == 404
+    assert staff_api.post("/api/train/select_model/", {}).status_code == 400
+    assert not ActiveModel.objects.exists()
+
+
+def test_deleting_the_active_version_answers_409(staff_api, register):
+    version = register()
+    activate_model_version(version=version)
+
+    response = staff_api.delete(f"/api/models/{version.pk}/")
+
+    assert response.status_code == 409
+    assert "active" in response.json()["detail"]
+    assert ModelVersion.objects.filter(pk=version.pk).exists()
+    assert default_storage.exists(version.artifact_path)
+
+
+def test_deleting_an_inactive_version_removes_it_and_its_artifact(staff_api, register):
+    old, new = register(), register()
+    activate_model_version(version=new)
+
+    response = staff_api.delete(f"/api/models/{old.pk}/")
+
+    assert response.status_code == 204
+    assert not ModelVersion.objects.filter(pk=old.pk).exists()
+    assert not default_storage.exists(old.artifact_path)
+
+
+def test_activation_history_is_listed_newest_first(plain_api, staff_user, register):
+    old, new = register(), register()
+    activate_model_version(version=old)
+    activate_model_version(version=new, user=staff_user)
+
+    rows = plain_api.get("/api/models/activations/").json()["results"]
+
+    assert [(r["version"], r["previous_version"]) for r in rows] == [
+        ("fail-v2", "fail-v1"),
+        ("fail-v1", None),
+    ]
+    assert rows[0]["activated_by"] == staff_user.username

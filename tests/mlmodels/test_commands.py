@@ -1,0 +1,73 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from mlmodels.models import ActiveModel
+from mlmodels.services import activate_model_version
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_set_active_model_moves_the_pointer(register):
+    old, new = register(), register()
+    activate_model_version(version=old)
+
+    output = run("set_active_model", "fail-v2")
+
+    assert output.strip() == "fail-v2 is now the active fail model (was fail-v1)."
+    assert ActiveModel.objects.filter(type_model="fail").count() == 1
+    assert ActiveModel.objects.get(type_model="fail").version_id == new.pk
+
+
+def test_set_active_model_refuses_an_unknown_name(register):
+    version = register()
+    activate_model_version(version=version)
+
+    with pytest.raises(CommandError, match="fail-v5"):
+        run("set_active_model", "fail-v5")
+
+    assert ActiveModel.objects.get(type_model="fail").version_id == version.pk
+
+
+def test_list_models_prints_one_row_per_version_with_the_active_one_starred(register):
+    active = register("fail", pr_auc=0.612, recall=0.8, threshold=0.25)
+    register("fail")
+    register("group_4")
+    activate_model_version(version=active)
+
+    lines = run("list_models").splitlines()
+
+    assert lines[0].split() == [
+        "kind",
+        "name",
+        "version",
+        "active",
+        "pr_auc",
+        "recall",
+        "threshold",
+        "created",
+    ]
+    rows = {line.split()[1]: line.split() for line in lines[1:]}
+    assert set(rows) == {"fail-v1", "fail-v2", "group_4-v1"}
+    assert rows["fail-v1"][:7] == ["fail", "fail-v1", "1", "*", "0.612", "0.800", "0.250"]
+    assert "*" not in rows["fail-v2"]
+    assert "*" not in rows["group_4-v1"]
+
+
+def test_list_models_filters_by_kind(register):
+    register("fail")
+    register("group_4")
+
+    lines = run("list_models", "--type-model", "group_4").splitlines()
+
+    assert [line.split()[1] for line in lines[1:]] == ["group_4-v1"]
+    assert run("list_models", "--type-model", "group_9").strip() == (
+        "No model versions of kind group_9."
+    )
