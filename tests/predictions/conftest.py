@@ -116,3 +116,24 @@ def stored_knrs(db, trained: Trained, tmp_path: Path) -> list[str]:
     path = write_results_csv(trained, knrs, tmp_path / "results.csv")
     import_dataset(path=path, original_name="results.csv", kind=ingest.RESULTS)
     return knrs
+
+
+@pytest.fixture(autouse=True)
+def default_indicated_tests(db) -> None:
+    """The data migration's rows: MongoDB test runs flush tables between tests (no rollback)."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("predictions.migrations.0002_default_indicated_tests")
+    migration.add_defaults(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def expected_sklearn_warnings() -> None:
+    """pytest resets warning filters per test; keep the one predictions.services sets."""
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message="X does not have valid feature names", category=UserWarning
+    )
