@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
+DEMO_KNRS ?= 2000
 
 .PHONY: install run test test-sqlite test-mongodb lint bench clean
 
@@ -19,7 +20,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
+	$(PY) manage.py bootstrap --demo-knrs $(DEMO_KNRS)
 	@echo "crossline: http://$(ADDR)/admin/  http://$(ADDR)/api/  http://$(ADDR)/healthz"
 	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py qcluster & worker=$$!; \

@@ -1,28 +1,77 @@
-"""`manage.py bootstrap`: make a fresh installation usable (admin user, demo data)."""
+"""`manage.py bootstrap`: make a fresh installation usable (admin user, demo data, a model)."""
 
 import os
 import secrets
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from training.models import Dataset
+
 
 class Command(BaseCommand):
-    help = "Create the admin user if missing (password from CROSSLINE_ADMIN_PASSWORD or printed)."
+    help = "Create the admin user if missing; --demo-knrs: import, train and predict demo data."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", type=str, default="admin", help="Admin user name.")
+        parser.add_argument(
+            "--demo-knrs",
+            type=int,
+            default=0,
+            help="On an empty installation, generate this many demo vehicles, import them, "
+            "train and predict (0: no demo data).",
+        )
 
-    def handle(self, *args, username: str, **options) -> None:
+    def handle(self, *args, username: str, demo_knrs: int, **options) -> None:
+        user = self.ensure_admin(username)
+        if demo_knrs > 0 and not Dataset.objects.exists():
+            self.load_demo(demo_knrs, user)
+
+    def ensure_admin(self, username: str):
         User = get_user_model()
-        if User.objects.filter(username=username).exists():
-            self.stdout.write(f"Admin user {username!r} exists.")
-            return
+        existing = User.objects.filter(username=username).first()
+        if existing is not None:
+            note = settings.VAR_DIR / "admin-password.txt"
+            where = f" (password in {note})" if note.exists() else ""
+            self.stdout.write(f"Admin user {username!r} exists{where}.")
+            return existing
         password = os.environ.get("CROSSLINE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-        User.objects.create_superuser(username=username, email="", password=password)
-        note = settings.VAR_DIR / "admin-password.txt"
+        user = User.objects.create_superuser(username=username, email="", password=password)
         if "CROSSLINE_ADMIN_PASSWORD" not in os.environ:
+            note = settings.VAR_DIR / "admin-password.txt"
             note.write_text(f"{username}\n{password}\n")
             note.chmod(0o600)
         self.stdout.write(self.style.SUCCESS(f"Admin user {username!r}, password: {password}"))
+        return user
+
+    def load_demo(self, knrs: int, user) -> None:
+        from predictions.services import predict_since
+        from training.demo import generate_demo_data
+        from training.run_services import execute_training_run, start_training_run
+        from training.services import import_dataset
+
+        out_dir = settings.VAR_DIR / "demo"
+        self.stdout.write(f"Generating demo data for {knrs} vehicles in {out_dir} …")
+        files = generate_demo_data(knrs=knrs, out_dir=out_dir, seed=0)
+        for kind in ("results", "defects"):
+            dataset = import_dataset(
+                path=files[kind], original_name=files[kind].name, kind=kind, user=user
+            )
+            self.stdout.write(
+                f"Imported {dataset.original_name}: {dataset.rows_accepted} rows accepted, "
+                f"{dataset.rows_rejected} rejected, {dataset.knr_count} KNRs."
+            )
+        self.stdout.write("Training the first models (about a minute) …")
+        run = start_training_run(user=user, enqueue=False)
+        run = execute_training_run(str(run.pk))
+        for metrics in run.metrics.values():
+            self.stdout.write(f"  {metrics['model_name']:<22} PR-AUC {metrics['pr_auc']:.3f}")
+        predictions = predict_since(datetime(1970, 1, 1, tzinfo=UTC))
+        flagged = sum(p.predicted_fail for p in predictions)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Predicted {len(predictions)} vehicles: {flagged} flagged for extra inspection."
+            )
+        )
