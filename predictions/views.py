@@ -4,7 +4,9 @@ import re
 from typing import Any
 
 import django_filters
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -14,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from crossline.exceptions import NotFound
 from predictions import selectors, services
 from predictions.models import BatchPrediction, Prediction
 from predictions.serializers import (
@@ -163,3 +166,17 @@ class BatchPredictionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin,
 
     def get_queryset(self) -> QuerySet[BatchPrediction]:
         return selectors.list_batches()
+
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    @action(detail=True, methods=["get"])
+    def result(self, request: Request, pk: str) -> FileResponse:
+        """The batch's predictions as CSV (KNR, p_fail, p_<code>…, groups, indicated tests)."""
+        batch = self.get_object()
+        if not batch.result_file:
+            raise NotFound(f"Batch {batch.pk} has no result yet ({batch.status}).")
+        return FileResponse(
+            default_storage.open(batch.result_file, "rb"),
+            as_attachment=True,
+            filename=f"predictions-batch-{batch.pk}.csv",
+            content_type="text/csv",
+        )

@@ -35,6 +35,11 @@ def test_a_small_upload_is_predicted_inline_without_storing_a_dataset(
     assert set(Prediction.objects.values_list("knr", flat=True)) == set(knrs)
     assert Dataset.objects.count() == 0
     assert staff_api.get(body["url"]).json()["status"] == "succeeded"
+    csv_response = staff_api.get(body["url"] + "result/")
+    assert csv_response.status_code == 200
+    lines = b"".join(csv_response.streaming_content).decode().splitlines()
+    assert lines[0] == "KNR,p_fail,p_2,p_4,predicted_fail_codes,indicated_tests"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == knrs
 
 
 def test_a_large_upload_is_queued_and_the_task_predicts_it_with_progress(
