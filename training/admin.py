@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from crossline.exceptions import InvalidPipeline, InvalidUpload
-from training import run_services, selectors, services
+from training import selectors, services
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.pipeline.definition import parse_definition
 
@@ -335,7 +335,7 @@ class PipelineDefinitionForm(forms.ModelForm):
     def clean_definition(self) -> dict:
         definition = self.cleaned_data["definition"]
         try:
-            parse_definition(definition, initial_inputs=run_services.PIPELINE_INPUTS)
+            parse_definition(definition, initial_inputs=services.PIPELINE_INPUTS)
         except InvalidPipeline as exc:
             raise forms.ValidationError(str(exc)) from exc
         return definition
@@ -348,7 +348,7 @@ class PipelineDefinitionAdmin(admin.ModelAdmin):
     readonly_fields = ["is_shipped", "updated_at"]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        run_services.sync_pipeline_definitions()
+        services.sync_pipeline_definitions()
         return super().changelist_view(request, extra_context)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -481,7 +481,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        run_services.sync_pipeline_definitions()
+        services.sync_pipeline_definitions()
         extra = {
             "pipelines": PipelineDefinition.objects.values_list("name", flat=True),
             "can_train": self.has_train_permission(request),
@@ -491,7 +491,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def _start(self, request: HttpRequest, kind: str, pipeline: str) -> None:
         try:
-            run = run_services.start_training_run(
+            run = services.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
         except (InvalidUpload, InvalidPipeline) as exc:

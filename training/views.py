@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from training import run_services, selectors, services
+from training import selectors, services
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.serializers import (
     DatasetSerializer,
@@ -133,7 +133,7 @@ class PipelineDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "name"
 
     def get_queryset(self):
-        run_services.sync_pipeline_definitions()
+        services.sync_pipeline_definitions()
         return PipelineDefinition.objects.all()
 
 
@@ -162,7 +162,7 @@ class TrainViewSet(viewsets.ViewSet):
         for upload, upload_kind in uploads:
             if upload is not None:
                 services.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
-        run = run_services.start_training_run(
+        run = services.start_training_run(
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )
         body = TrainingRunSerializer(run, context={"request": request}).data

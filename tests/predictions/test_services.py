@@ -148,6 +148,8 @@ def test_feedback_fills_real_fail_codes_from_imported_defects(
         f"{stored_knrs[1]},4,2024-05-21 08:00:00\n"
     )
     import_dataset(path=path, original_name="defects.csv", kind="defects")
+    # The defects import itself fills the feedback.
+    assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == [2, 9830946]
 
     updated = services.record_feedback(knrs=[stored_knrs[0], stored_knrs[1]])
 

@@ -49,8 +49,7 @@ class Command(BaseCommand):
     def load_demo(self, knrs: int, user) -> None:
         from predictions.services import predict_since
         from training.demo import generate_demo_data
-        from training.run_services import execute_training_run, start_training_run
-        from training.services import import_dataset
+        from training.services import execute_training_run, import_dataset, start_training_run
 
         out_dir = settings.VAR_DIR / "demo"
         self.stdout.write(f"Generating demo data for {knrs} vehicles in {out_dir} …")
