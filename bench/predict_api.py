@@ -138,7 +138,7 @@ def main() -> None:
     log(f"warm: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {args.requests}")
 
     started = time.perf_counter()
-    response = api.get(f"/api/predictions/{knrs[1]}/")
+    response = api.get(f"/api/predictions/{knrs[0]}/")
     get_ms = (time.perf_counter() - started) * 1000
     assert response.status_code == 200
 
