@@ -229,6 +229,7 @@ class VehicleAdmin(admin.ModelAdmin):
         "fail_groups_display",
         "dataset_ids",
         "updated_at",
+        "latest_prediction",
         "tests_table",
         "defects_table",
     ]
@@ -250,6 +251,25 @@ class VehicleAdmin(admin.ModelAdmin):
                 f"{code} {FAIL_GROUP_LABELS.get(code, '')}".strip() for code in obj.fail_groups
             )
             or "-"
+        )
+
+    @admin.display(description="Latest prediction")
+    def latest_prediction(self, obj: Vehicle) -> SafeString:
+        # Imported here: the predictions app reads training's selectors.
+        from predictions.selectors import get_latest_prediction
+
+        prediction = get_latest_prediction(obj.knr)
+        if prediction is None:
+            return format_html("{}", "Not predicted yet.")
+        url = reverse("admin:predictions_prediction_change", args=[prediction.pk])
+        codes = ", ".join(str(code) for code in prediction.predicted_fail_codes) or "none"
+        return format_html(
+            '<a href="{}">p(fail) {}</a> on {}; predicted fail groups: {}; indicated tests: {}',
+            url,
+            f"{prediction.p_fail:.2f}",
+            f"{prediction.created_at:%Y-%m-%d %H:%M}",
+            codes,
+            ", ".join(prediction.indicated_tests) or "none",
         )
 
     def _detail(self, obj: Vehicle) -> selectors.VehicleDetail:

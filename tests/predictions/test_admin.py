@@ -48,3 +48,18 @@ def test_indicated_tests_are_editable(admin_user_client):
     assert response.status_code == 302
     doors.refresh_from_db()
     assert doors.inspections == ["Door water test"]
+
+
+def test_the_vehicle_page_shows_its_latest_prediction(
+    admin_user_client, active_models, stored_knrs
+):
+    from training.models import Vehicle
+
+    vehicle = Vehicle.objects.get(knr=stored_knrs[0])
+    before = admin_user_client.get(f"/admin/training/vehicle/{vehicle.pk}/change/")
+    assert "Not predicted yet." in before.content.decode()
+
+    (prediction,) = services.predict_knrs(knrs=[stored_knrs[0]])
+    page = admin_user_client.get(f"/admin/training/vehicle/{vehicle.pk}/change/").content.decode()
+    assert f"p(fail) {prediction.p_fail:.2f}" in page
+    assert f"/admin/predictions/prediction/{prediction.pk}/change/" in page
