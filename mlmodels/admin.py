@@ -70,6 +70,23 @@ class ModelVersionAdmin(admin.ModelAdmin):
         def active(version: ModelVersion) -> bool:
             return version.pk in active_ids
 
+        # Realised quality from the team's feedback (real defects of predicted KNRs), beside
+        # the test-set metrics; computed once per page. Imported here: predictions reads
+        # this app's services.
+        from predictions.selectors import get_realised_metrics_by_version
+
+        realised = get_realised_metrics_by_version()
+
+        @admin.display(description="realised recall / precision / PR-AUC (n)")
+        def realised_metrics(version: ModelVersion) -> str:
+            found = realised.get(version.model_name)
+            if not found:
+                return "-"
+            return (
+                f"{_metric(found.get('recall'))} / {_metric(found.get('precision'))} / "
+                f"{_metric(found.get('pr_auc'))} ({found['n']})"
+            )
+
         return [
             "model_name",
             "type_model",
@@ -79,6 +96,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 self._metric_column(field)
                 for field in ("pr_auc", "recall", "precision", "f1_score", "roc_auc", "mcc")
             ],
+            realised_metrics,
             "threshold",
             "created_at",
             "last_used",

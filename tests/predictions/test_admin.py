@@ -63,3 +63,18 @@ def test_the_vehicle_page_shows_its_latest_prediction(
     page = admin_user_client.get(f"/admin/training/vehicle/{vehicle.pk}/change/").content.decode()
     assert f"p(fail) {prediction.p_fail:.2f}" in page
     assert f"/admin/predictions/prediction/{prediction.pk}/change/" in page
+
+
+def test_model_versions_show_realised_metrics_beside_the_test_set_ones(
+    admin_user_client, active_models, stored_knrs
+):
+    predictions = services.predict_knrs(knrs=stored_knrs[:3])
+    flagged = sum(p.predicted_fail for p in predictions)
+    # All three KNRs turn out to have a defect: recall is the flagged share, precision 1.
+    Prediction.objects.filter(knr__in=stored_knrs[:3]).update(real_fail_codes=[2])
+
+    page = admin_user_client.get("/admin/mlmodels/modelversion/").content.decode()
+
+    assert "ealised recall / precision / PR-AUC (n)" in page
+    precision = "1.000" if flagged else "–"
+    assert f"{flagged / 3:.3f} / {precision} / 1.000 (3)" in page

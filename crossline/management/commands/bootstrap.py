@@ -26,6 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, username: str, demo_knrs: int, **options) -> None:
         user = self.ensure_admin(username)
+        self.ensure_schedules()
         if demo_knrs > 0 and not Dataset.objects.exists():
             self.load_demo(demo_knrs, user)
 
@@ -45,6 +46,18 @@ class Command(BaseCommand):
             note.chmod(0o600)
         self.stdout.write(self.style.SUCCESS(f"Admin user {username!r}, password: {password}"))
         return user
+
+    def ensure_schedules(self) -> None:
+        """The daily closing of the feedback window, run by the django-q2 cluster."""
+        from django_q.models import Schedule
+
+        Schedule.objects.get_or_create(
+            name="close feedback window",
+            defaults={
+                "func": "predictions.tasks.close_feedback_window",
+                "schedule_type": Schedule.DAILY,
+            },
+        )
 
     def load_demo(self, knrs: int, user) -> None:
         from predictions.services import predict_since

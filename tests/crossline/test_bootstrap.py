@@ -1,0 +1,22 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django_q.models import Schedule
+
+
+@pytest.mark.django_db
+def test_bootstrap_creates_the_admin_once_and_schedules_the_feedback_window(
+    django_user_model, monkeypatch
+):
+    monkeypatch.setenv("CROSSLINE_ADMIN_PASSWORD", "a-long-admin-password")
+    out = StringIO()
+    call_command("bootstrap", stdout=out)
+    call_command("bootstrap", stdout=out)
+    admin = django_user_model.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password("a-long-admin-password")
+    assert "password: a-long-admin-password" in out.getvalue()
+    assert "exists" in out.getvalue()
+    schedule = Schedule.objects.get(name="close feedback window")
+    assert schedule.func == "predictions.tasks.close_feedback_window"
+    assert Schedule.objects.count() == 1
