@@ -24,6 +24,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from crossline.exceptions import InvalidUpload, NotFound
+from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 from training import ingest
@@ -382,7 +383,7 @@ def start_batch_prediction(
         return _enqueue(batch), None
 
     assert upload is not None
-    with _uploaded_file_path(upload) as path:
+    with uploaded_file_path(upload) as path:
         small = _small_results(path, filename=upload.name, limit=limit)
         if small is not None:
             batch = BatchPrediction.objects.create(
@@ -517,20 +518,6 @@ def _fail(batch: BatchPrediction, exc: Exception) -> None:
         error=f"{type(exc).__name__}: {exc}",
         finished_at=timezone.now(),
     )
-
-
-@contextlib.contextmanager
-def _uploaded_file_path(upload: UploadedFile) -> Iterator[Path]:
-    temporary = getattr(upload, "temporary_file_path", None)
-    if temporary is not None:
-        yield Path(temporary())
-        return
-    suffix = "".join(Path(upload.name or "").suffixes[-2:])
-    with tempfile.NamedTemporaryFile(prefix="crossline-batch-", suffix=suffix) as spool:
-        for block in upload.chunks():
-            spool.write(block)
-        spool.flush()
-        yield Path(spool.name)
 
 
 @contextlib.contextmanager

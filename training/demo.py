@@ -11,21 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from training.ingest import DEFECTS_COLUMNS
+
 GROUPS = (2, 4, 5, 1, 9830946, 133, 140, 137)
 TRUTH_GROUPS = (1, 2, 4, 5, 133, 137, 140, 9830946)
 RESULTS_HEADER = ",KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA"
-DEFECTS_HEADER = (
-    "KNR",
-    "MODELO",
-    "COR",
-    "MOTOR",
-    "ESTACAO",
-    "USUARIO",
-    "HALLE",
-    "FALHA",
-    "S_GROUP_ID",
-    "DATA",
-)
 START = np.datetime64("2024-01-02T06:00:00", "s")
 SPAN_SECONDS = 360 * 24 * 3600
 # Vehicles per generation chunk: bounds memory for benchmark-sized files.
@@ -135,7 +125,7 @@ def generate_demo_data(
             paths["truth"].open("w", newline="", encoding="utf-8") as truth_file,
         ):
             defects = csv.writer(defects_file, quoting=csv.QUOTE_NONNUMERIC)
-            defects.writerow(DEFECTS_HEADER)
+            defects.writerow(DEFECTS_COLUMNS)
             truth = csv.writer(truth_file)
             truth.writerow(["KNR", "p_fail", *(f"p_{g}" for g in TRUTH_GROUPS)])
             row_index = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
@@ -11,7 +10,7 @@ import shutil
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crossline.exceptions import InvalidPipeline, InvalidUpload
+from crossline.uploads import uploaded_file_path
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import get_active_version_ids, list_active_versions
 from mlmodels.services import (
@@ -137,7 +137,7 @@ def import_dataset(
 
 def import_uploaded_file(*, upload: UploadedFile, kind: str, user: Any = None) -> Dataset:
     """Import an uploaded export (admin or API); small uploads are spooled to disk first."""
-    with _uploaded_file_path(upload) as path:
+    with uploaded_file_path(upload) as path:
         return import_dataset(
             path=path, original_name=upload.name or "upload", kind=kind, user=user
         )
@@ -373,19 +373,6 @@ def _aware(value: Any) -> datetime | None:
         return None
     stamp = pd.Timestamp(value).to_pydatetime()
     return timezone.make_aware(stamp, timezone.get_default_timezone())
-
-
-@contextlib.contextmanager
-def _uploaded_file_path(upload: UploadedFile) -> Iterator[Path]:
-    temporary = getattr(upload, "temporary_file_path", None)
-    if temporary is not None:
-        yield Path(temporary())
-        return
-    with tempfile.NamedTemporaryFile(prefix="crossline-upload-") as spool:
-        for block in upload.chunks():
-            spool.write(block)
-        spool.flush()
-        yield Path(spool.name)
 
 
 # --- vehicles ---------------------------------------------------------------------------------

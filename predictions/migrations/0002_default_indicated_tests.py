@@ -1,37 +1,8 @@
-"""Default inspections for the eight fail groups; the quality team edits them in the admin."""
+"""Default inspections for the eight fail groups (predictions/defaults.py)."""
 
 from django.db import migrations
 
-DEFAULTS = [
-    (2, "Central part", ["Centre console and tunnel fixation check",
-                         "Instrument panel rattle test"]),
-    (4, "Doors", ["Door gap and flush measurement", "Door seal water test",
-                  "Door lock and window function check"]),
-    (5, "Front", ["Front bumper and headlamp alignment check", "Headlamp aim test",
-                  "Bonnet gap and flush check"]),
-    (1, "Rear", ["Tailgate gap and flush check", "Rear lamp and bumper fixation check"]),
-    (9830946, "Electrical", ["Full CAN diagnostic scan", "Battery voltage test",
-                             "Wiring harness connector check"]),
-    (133, "General", ["General visual inspection", "Missing parts and labels check"]),
-    (140, "Documentation", ["Vehicle documents and owner's manual check"]),
-    (137, "External floor", ["Underbody inspection on the lift",
-                             "Underbody protection fixation check"]),
-]
-
-
-def add_defaults(apps, schema_editor):
-    IndicatedTest = apps.get_model("predictions", "IndicatedTest")
-    for fail_group, zone, inspections in DEFAULTS:
-        # Never overwrite what the quality team already edited.
-        if not IndicatedTest.objects.filter(fail_group=fail_group).exists():
-            IndicatedTest.objects.create(
-                fail_group=fail_group, zone=zone, inspections=inspections
-            )
-
-
-def remove_defaults(apps, schema_editor):
-    IndicatedTest = apps.get_model("predictions", "IndicatedTest")
-    IndicatedTest.objects.filter(fail_group__in=[code for code, _, _ in DEFAULTS]).delete()
+from predictions.defaults import add_default_indicated_tests, remove_default_indicated_tests
 
 
 class Migration(migrations.Migration):
@@ -41,5 +12,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(add_defaults, remove_defaults),
+        migrations.RunPython(add_default_indicated_tests, remove_default_indicated_tests),
     ]

@@ -121,12 +121,11 @@ def stored_knrs(db, trained: Trained, tmp_path: Path) -> list[str]:
 @pytest.fixture(autouse=True)
 def default_indicated_tests(db) -> None:
     """The data migration's rows: MongoDB test runs flush tables between tests (no rollback)."""
-    import importlib
-
     from django.apps import apps
 
-    migration = importlib.import_module("predictions.migrations.0002_default_indicated_tests")
-    migration.add_defaults(apps, None)
+    from predictions.defaults import add_default_indicated_tests
+
+    add_default_indicated_tests(apps, None)
 
 
 @pytest.fixture(autouse=True)
