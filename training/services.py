@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -428,39 +428,33 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
     gone = [v.pk for knr, v in existing.items() if knr not in summaries]
     if gone:
         Vehicle.objects.filter(pk__in=gone).delete()
-    now = timezone.now()
     to_create: list[Vehicle] = []
-    to_update: list[Vehicle] = []
+    changes: dict[Any, dict[str, Any]] = {}
     for knr, summary in summaries.items():
-        vehicle = existing.get(knr) or Vehicle(knr=knr)
-        vehicle.first_test_at = summary["first_test_at"]
-        vehicle.last_test_at = summary["last_test_at"]
-        vehicle.test_count = summary["test_count"]
-        vehicle.nok_count = summary["nok_count"]
-        vehicle.defect_count = summary["defect_count"]
-        vehicle.has_defects = bool(summary["groups"])
-        vehicle.fail_group_codes = _frame_codes(summary["groups"])
-        vehicle.dataset_ids = sorted(_json_pk(pk) for pk in summary["dataset_ids"])
-        vehicle.updated_at = now  # bulk_update skips auto_now
-        (to_update if vehicle.pk else to_create).append(vehicle)
+        fields = {
+            "first_test_at": summary["first_test_at"],
+            "last_test_at": summary["last_test_at"],
+            "test_count": summary["test_count"],
+            "nok_count": summary["nok_count"],
+            "defect_count": summary["defect_count"],
+            "has_defects": bool(summary["groups"]),
+            "fail_group_codes": _frame_codes(summary["groups"]),
+            "dataset_ids": sorted(_json_pk(pk) for pk in summary["dataset_ids"]),
+        }
+        vehicle = existing.get(knr)
+        if vehicle is None:
+            to_create.append(Vehicle(knr=knr, **fields))
+        elif any(getattr(vehicle, name) != value for name, value in fields.items()):
+            changes[vehicle.pk] = fields
     if to_create:
         Vehicle.objects.bulk_create(to_create, batch_size=VEHICLE_BATCH)
-    if to_update:
-        Vehicle.objects.bulk_update(
-            to_update,
-            [
-                "first_test_at",
-                "last_test_at",
-                "test_count",
-                "nok_count",
-                "defect_count",
-                "has_defects",
-                "fail_group_codes",
-                "dataset_ids",
-                "updated_at",
-            ],
-            batch_size=200,
-        )
+    # One update per changed vehicle: bulk_update's CASE/$switch expression grows with the
+    # batch and is evaluated for every row (quadratic). The atomic block only batches SQLite's
+    # commits; correctness does not depend on it (MongoDB ignores it).
+    now = timezone.now()
+    with transaction.atomic():
+        for pk, fields in changes.items():
+            Vehicle.objects.filter(pk=pk).update(updated_at=now, **fields)
 
 
 def _json_pk(pk: Any) -> Any:
