@@ -213,6 +213,11 @@ USE_TZ = True
 CROSSLINE_MAX_UPLOAD_BYTES = env_int("CROSSLINE_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    "crossline.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Training and prediction.
 # Unset: the pipeline definition's own `min_positives` and `target_recall` apply.

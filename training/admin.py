@@ -95,7 +95,12 @@ class DatasetAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = DatasetUploadForm(request.POST or None, request.FILES or None)
+        try:
+            form = DatasetUploadForm(request.POST or None, request.FILES or None)
+        except InvalidUpload as exc:
+            # Raised while the body is read: the request is over the upload limit.
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.path)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
