@@ -168,6 +168,9 @@ def build_features(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     frame = pd.DataFrame(
         {"KNR": knr, "NAME": name, "VALUE_ID": value_id, "VALUE": value, "NOK": is_nok}
     )
+    production = pd.to_datetime(results["DATA"], errors="coerce")
+    if len(frame) and knr.nunique() == 1:
+        return _one_vehicle_features(frame, production)
 
     values = (
         frame.dropna(subset=["VALUE"])
@@ -193,12 +196,48 @@ def build_features(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     features.index = pd.Index(features.index.astype("string"), name="KNR")
     features = features.sort_index()
     production_time = (
-        pd.to_datetime(results["DATA"], errors="coerce")
-        .groupby(knr, sort=False)
+        production.groupby(knr, sort=False)
         .min()
         .reindex(features.index)
         .rename("production_time")
     )
+    return features, production_time
+
+
+def _one_vehicle_features(
+    frame: pd.DataFrame, production: pd.Series
+) -> tuple[pd.DataFrame, pd.Series]:
+    """build_features for one KNR without groupby: prediction's path, where pandas' grouping
+    machinery costs more than the arithmetic (same columns and values as the bulk path)."""
+    knr = str(frame["KNR"].iloc[0])
+    names = frame["NAME"].to_numpy(dtype=object)
+    value_ids = frame["VALUE_ID"].to_numpy(dtype="float64")
+    values = frame["VALUE"].to_numpy(dtype="float64")
+    noks = frame["NOK"].to_numpy(dtype="int64")
+
+    row: dict[str, float] = {}
+    nok_by_name: dict[str, int] = {}
+    runs_by_name: dict[str, int] = {}
+    for test, nok in zip(names, noks, strict=True):
+        nok_by_name[test] = nok_by_name.get(test, 0) + int(nok)
+        runs_by_name[test] = runs_by_name.get(test, 0) + 1
+    row["n_tests"] = float(len(frame))
+    row["n_nok"] = float(noks.sum())
+    row["n_names"] = float(len(runs_by_name))
+    row["n_nok_tests"] = float(sum(count > 0 for count in nok_by_name.values()))
+    row.update({f"nok|{test}": float(count) for test, count in nok_by_name.items()})
+    row.update({f"runs|{test}": float(count) for test, count in runs_by_name.items()})
+
+    sums: dict[tuple[str, float], list[float]] = {}
+    for test, value_id, value in zip(names, value_ids, values, strict=True):
+        if not np.isnan(value):
+            sums.setdefault((test, value_id), []).append(value)
+    for (test, value_id), measured in sums.items():
+        row[f"v|{test}|{_value_id_label(value_id)}"] = float(np.mean(measured))
+
+    index = pd.Index([knr], dtype="string", name="KNR")
+    features = pd.DataFrame([row], index=index, dtype="float64")
+    production_time = pd.Series([production.min()], index=index, name="production_time")
     return features, production_time
 
 

@@ -269,3 +269,28 @@ def test_build_labels_without_any_defects_marks_every_vehicle_as_not_failing():
 
     assert labels["fail"].tolist() == [0, 0]
     assert list(labels.columns) == ["fail"]
+
+
+def test_one_vehicle_features_equal_the_bulk_rows_on_plant_like_data(tmp_path):
+    # The one-KNR path (prediction) and the grouped path (training) must agree exactly,
+    # on data with NOK results, missing values, status-only tests and several sub-results.
+    from training.demo import generate_demo_data
+    from training.ingest import ValidationReport, iter_clean_chunks
+
+    path = generate_demo_data(knrs=25, out_dir=tmp_path, seed=11)["results"]
+    report = ValidationReport(kind="results", filename=path.name)
+    results = pd.concat(
+        iter_clean_chunks(path, filename=path.name, kind="results", report=report)
+    )
+    bulk, bulk_time = build_features(results)
+    assert results["VALUE"].isna().any() and (results["STATUS"] == 13).any()
+
+    for knr in bulk.index:
+        alone, alone_time = build_features(results[results["KNR"] == knr])
+        assert len(alone) == 1
+        expected = bulk.loc[knr].dropna()
+        pd.testing.assert_series_equal(
+            alone.loc[knr].reindex(expected.index), expected, check_names=False
+        )
+        assert set(alone.columns) == set(expected.index)
+        assert alone_time.loc[knr] == bulk_time.loc[knr]
