@@ -1,5 +1,6 @@
 """The sklearn estimator: a column aligner, preprocessing and a classifier in one Pipeline."""
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -102,8 +103,77 @@ def make_pipeline(name: str, *, random_state: int = 0) -> Pipeline:
     return Pipeline([("align", ColumnAligner()), *factory(random_state)])
 
 
+class CompiledTrees:
+    """A fitted binary HistGradientBoostingClassifier's trees as flat arrays.
+
+    scikit-learn predicts tree by tree, with a fixed cost per tree that dominates a
+    one-vehicle prediction (hundreds of trees per kind, nine kinds). Walking every tree at once
+    with array indexing gives the same probabilities (checked against predict_proba in the
+    tests) in a fraction of the time; large batches keep scikit-learn's own path.
+    """
+
+    MAX_ROWS = 32
+
+    def __init__(self, model: HistGradientBoostingClassifier) -> None:
+        nodes = [predictor.nodes for iteration in model._predictors for predictor in iteration]
+        sizes = np.array([len(tree) for tree in nodes])
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        flat = np.concatenate(nodes)
+        shift = np.repeat(offsets, sizes)
+        self.roots = offsets
+        self.feature = flat["feature_idx"].astype(np.intp)
+        self.threshold = flat["num_threshold"]
+        self.missing_left = flat["missing_go_to_left"].astype(bool)
+        self.left = flat["left"].astype(np.intp) + shift
+        self.right = flat["right"].astype(np.intp) + shift
+        self.is_leaf = flat["is_leaf"].astype(bool)
+        self.value = flat["value"]
+        self.baseline = float(np.ravel(model._baseline_prediction)[0])
+
+    @classmethod
+    def supports(cls, model: object) -> bool:
+        """Binary, numeric-only, fitted HistGradientBoostingClassifier."""
+        return (
+            isinstance(model, HistGradientBoostingClassifier)
+            and hasattr(model, "_predictors")
+            and list(model.classes_) == [0, 1]
+            and not any(p.nodes["is_categorical"].any() for it in model._predictors for p in it)
+        )
+
+    def positive_proba(self, X: np.ndarray) -> np.ndarray:
+        """P(class 1) for each row of a float array with the model's columns."""
+        raw = np.empty(len(X))
+        for i, row in enumerate(X):
+            node = self.roots.copy()
+            inner = ~self.is_leaf[node]
+            while inner.any():
+                at = node[inner]
+                x = row[self.feature[at]]
+                go_left = np.where(np.isnan(x), self.missing_left[at], x <= self.threshold[at])
+                node[inner] = np.where(go_left, self.left[at], self.right[at])
+                inner = ~self.is_leaf[node]
+            raw[i] = self.baseline + self.value[node].sum()
+        return 1.0 / (1.0 + np.exp(-raw))
+
+
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_trees(model: ClassifierMixin, X: Any) -> CompiledTrees | None:
+    """The compiled trees for a few rows of a plain array through a lone HGB model, or None."""
+    final = model[-1] if isinstance(model, Pipeline) and len(model.steps) == 1 else model
+    if not isinstance(X, np.ndarray) or len(X) > CompiledTrees.MAX_ROWS:
+        return None
+    if final not in _compiled:
+        _compiled[final] = CompiledTrees(final) if CompiledTrees.supports(final) else None
+    return _compiled[final]
+
+
 def positive_proba(model: ClassifierMixin, X: pd.DataFrame) -> np.ndarray:
     """Return the predicted probability of the positive class (1) for each row."""
+    compiled = _compiled_trees(model, X)
+    if compiled is not None:
+        return compiled.positive_proba(X)
     proba = model.predict_proba(X)
     classes = list(model.classes_)
     if 1 in classes:
