@@ -778,9 +778,9 @@ def comparison_message(
     delta = differences.get(metric)
     if delta is None:
         return f"{metric} is undefined on this test set for {kind}."
-    verdict = "better" if delta > 0 else "worse" if delta < 0 else "as good"
+    verdict = "better than" if delta > 0 else "worse than" if delta < 0 else "as good as"
     return (
-        f"{challenger.model_name} is {verdict} than the active {current.model_name} on "
+        f"{challenger.model_name} is {verdict} the active {current.model_name} on "
         f"{metric} ({delta:+.4f}) on the same test set."
     )
 
