@@ -7,6 +7,10 @@ class CrosslineError(Exception):
     status_code = 400
 
 
+class InvalidInput(CrosslineError):
+    """A request's value is malformed (e.g. a KNR not of the form YYYY-NNNNNNN)."""
+
+
 class InvalidUpload(CrosslineError):
     """An uploaded export is refused as a whole (format, columns, size, encoding, duplicate)."""
 

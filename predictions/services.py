@@ -23,7 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError
 from django.utils import timezone
 
-from crossline.exceptions import InvalidUpload, NotFound
+from crossline.exceptions import InvalidInput, InvalidUpload, NotFound
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
@@ -247,11 +247,11 @@ def _used_versions(models: dict[str, LoadedModel]) -> None:
 
 
 def validate_knrs(knrs: Iterable[str]) -> list[str]:
-    """Strip and deduplicate KNRs; NotFound for one that is not of the form YYYY-NNNNNNN."""
+    """Strip and deduplicate KNRs; InvalidInput for one not of the form YYYY-NNNNNNN."""
     cleaned = list(dict.fromkeys(str(k).strip() for k in knrs))
     bad = [k for k in cleaned if not KNR_PATTERN.fullmatch(k)]
     if bad:
-        raise NotFound(f"Not a KNR (YYYY-NNNNNNN): {', '.join(bad[:5])}.")
+        raise InvalidInput(f"Not a KNR (YYYY-NNNNNNN): {', '.join(bad[:5])}.")
     return cleaned
 
 

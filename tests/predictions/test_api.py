@@ -188,3 +188,18 @@ def test_realised_metrics_per_version_and_month(staff_api, known_predictions):
     months = {(m["month"], m["type_model"]): m for m in body["by_month"]}
     assert months[("2024-01", "fail")]["n"] == 2
     assert months[("2024-02", "fail")]["recall"] == 0.0
+
+
+def test_a_malformed_knr_is_a_bad_request(staff_api, active_models):
+    response = staff_api.post("/api/predictions/", {"KNR": "24-12"}, format="json")
+    assert response.status_code == 400
+    assert "KNR" in response.json()
+
+
+def test_the_service_refuses_a_malformed_knr_as_bad_input():
+    from crossline.exceptions import InvalidInput
+    from predictions.services import validate_knrs
+
+    with pytest.raises(InvalidInput, match="24-12") as refused:
+        validate_knrs(["2024-0000001", "24-12"])
+    assert refused.value.status_code == 400
