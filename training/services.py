@@ -598,7 +598,12 @@ def claim_training_run(run_id: str) -> TrainingRun | None:
             if first is not None and str(first.pk) == str(run_id):
                 return TrainingRun.objects.get(pk=run_id)
             TrainingRun.objects.filter(pk=run_id).update(status=TrainingRun.Status.QUEUED)
-        time.sleep(RUN_WAIT_POLL_SECONDS)
+        wait_for_running_run()
+
+
+def wait_for_running_run() -> None:
+    """Pause before checking again whether the running run has finished."""
+    time.sleep(RUN_WAIT_POLL_SECONDS)
 
 
 def execute_training_run(
