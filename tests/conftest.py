@@ -31,8 +31,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def uses_database(item: pytest.Item) -> bool:
-    """Whether a test touches the database (a django_db mark or a fixture that needs one)."""
+    """Whether a test touches a database (a django_db or live mark, or a fixture that needs one)."""
     if item.get_closest_marker("django_db") is not None:
+        return True
+    if item.get_closest_marker("live") is not None:
         return True
     fixtures = set(getattr(item, "fixturenames", ()))
     return bool(fixtures & DATABASE_FIXTURES)
