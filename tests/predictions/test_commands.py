@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -54,17 +55,22 @@ def test_predict_since_a_date(active_models, stored_knrs):
 
 
 @pytest.mark.parametrize(
-    "args",
+    "args, message",
     [
-        ["--knr", "2024-9999999"],
-        ["--since", "last tuesday"],
-        ["--results", "/nonexistent/results.csv"],
-        ["--knr", "2024-0000001", "--out", "/nonexistent/dir/out.csv"],
+        (["--knr", "2024-9999999"], "No stored test results for KNR 2024-9999999"),
+        (["--since", "last tuesday"], "'last tuesday' is not a date"),
+        (["--results", "/nonexistent/results.csv"], "No such file: /nonexistent/results.csv"),
+        # A stored KNR: only the missing folder of --out is wrong.
+        (["--knr", "{stored}", "--out", "/nonexistent/dir/out.csv"],
+         "The folder of --out /nonexistent/dir/out.csv does not exist"),
     ],
+    ids=["unknown-knr", "not-a-date", "no-such-file", "no-such-out-folder"],
 )
-def test_operator_mistakes_are_command_errors(active_models, stored_knrs, args):
-    with pytest.raises(CommandError):
+def test_operator_mistakes_are_command_errors(active_models, stored_knrs, args, message):
+    args = [arg.format(stored=stored_knrs[0]) for arg in args]
+    with pytest.raises(CommandError, match=re.escape(message)):
         call_command("predict", *args, stdout=io.StringIO(), stderr=io.StringIO())
+    assert Prediction.objects.count() == 0
 
 
 def test_without_an_active_model_the_command_fails_clearly(db, stored_knrs):

@@ -10,7 +10,7 @@ from crossline.exceptions import ArtifactTampered, NoActiveModel, NotFound
 from mlmodels.services import activate_model_version
 from predictions import services
 from predictions.models import IndicatedTest, Prediction, PredictionHistory
-from training.pipeline.estimators import positive_proba
+from tests.predictions.conftest import KINDS
 from training.pipeline.steps import build_features
 
 pytestmark = pytest.mark.django_db
@@ -19,21 +19,33 @@ pytestmark = pytest.mark.django_db
 def test_prediction_uses_the_active_models_and_their_thresholds(
     active_models, stored_knrs, trained
 ):
-    [prediction] = services.predict_knrs(knrs=[stored_knrs[0]])
+    # One KNR at a time (the one-vehicle path), then all together (the bulk path).
+    one_by_one = [services.predict_knrs(knrs=[knr])[0] for knr in stored_knrs]
+    together = services.predict_knrs(knrs=stored_knrs)
 
-    features, _ = build_features(trained.results[trained.results["KNR"] == stored_knrs[0]])
-    expected = positive_proba(trained.models["fail"]["pipeline"], features)[0]
-    assert prediction.p_fail == pytest.approx(expected, abs=1e-6)
-    assert prediction.model_versions == {
-        "fail": "fail-v1", "group_2": "group_2-v1", "group_4": "group_4-v1"
+    # Independently: the features of every demo vehicle (the bulk path, not the one-vehicle
+    # path), scikit-learn's own predict_proba on the fitted pipelines, the trained thresholds.
+    features, _ = build_features(trained.results)
+    rows = features.loc[stored_knrs]
+    proba = {kind: trained.models[kind]["pipeline"].predict_proba(rows)[:, 1] for kind in KINDS}
+    flagged = {
+        kind: proba[kind] >= trained.models[kind]["threshold"] for kind in KINDS
     }
-    assert set(prediction.probabilities) == {"2", "4"}
-    expected_codes = [
-        code for code in (2, 4)
-        if prediction.probabilities[str(code)] >= active_models[f"group_{code}"].threshold
-    ]
-    assert prediction.predicted_fail_codes == expected_codes
-    assert prediction.predicted_fail == (prediction.p_fail >= active_models["fail"].threshold)
+    # The thresholds matter here: each kind flags some of these vehicles and not others.
+    assert all(0 < flags.sum() < len(stored_knrs) for flags in flagged.values()), flagged
+    assert [p.knr for p in together] == stored_knrs
+    for i, prediction in [*enumerate(one_by_one), *enumerate(together)]:
+        assert prediction.p_fail == pytest.approx(proba["fail"][i], abs=1e-6)
+        assert prediction.probabilities == pytest.approx(
+            {"2": proba["group_2"][i], "4": proba["group_4"][i]}, abs=1e-6
+        )
+        assert prediction.predicted_fail == flagged["fail"][i]
+        assert prediction.predicted_fail_codes == [
+            code for code in (2, 4) if flagged[f"group_{code}"][i]
+        ]
+        assert prediction.model_versions == {
+            "fail": "fail-v1", "group_2": "group_2-v1", "group_4": "group_4-v1"
+        }
 
 
 def test_switching_the_active_version_changes_the_prediction(active_models, stored_knrs):
@@ -128,9 +140,21 @@ def test_the_eight_fail_groups_have_default_indicated_tests(db):
 
 
 def test_stored_predictions_list_the_inspections_of_their_groups(active_models, stored_knrs):
+    IndicatedTest.objects.filter(fail_group=2).update(inspections=["Seal check", "Roof leak"])
+    IndicatedTest.objects.filter(fail_group=4).update(inspections=["Door water test", "Roof leak"])
+    expected = {
+        (): [],
+        (2,): ["Seal check", "Roof leak"],
+        (4,): ["Door water test", "Roof leak"],
+        (2, 4): ["Seal check", "Roof leak", "Door water test"],  # in group order, no repeats
+    }
+
     predictions = services.predict_knrs(knrs=stored_knrs)
+
     for p in predictions:
-        assert p.indicated_tests == services.indicated_tests_for(p.predicted_fail_codes)
+        assert p.indicated_tests == expected[tuple(p.predicted_fail_codes)]
+        stored = Prediction.objects.get(knr=p.knr)
+        assert stored.indicated_tests == expected[tuple(stored.predicted_fail_codes)]
     assert any(p.predicted_fail_codes for p in predictions), "the fixture should predict a group"
 
 

@@ -107,11 +107,29 @@ def test_retraining_scores_challenger_and_active_on_the_same_test_set(imported, 
 def test_auto_promotion_activates_a_challenger_that_beats_the_margin(
     imported, fast_pipeline, settings
 ):
-    train()
+    train()  # logistic regression: the active versions
+    challenger = json.loads((PIPELINES_DIR / "default.json").read_text())
+    challenger["name"] = "boosted"
+    PipelineDefinition.objects.create(name="boosted", definition=challenger)
     settings.CROSSLINE_AUTO_PROMOTE = True
-    settings.CROSSLINE_PROMOTE_MARGIN = -1.0  # any challenger qualifies
-    train(kind=TrainingRun.Kind.RETRAIN)
-    assert list_active_versions()["fail"].model_name == "fail-v2"
+    settings.CROSSLINE_PROMOTE_METRIC = "pr_auc"
+    settings.CROSSLINE_PROMOTE_MARGIN = margin = 0.05
+
+    run = execute_training_run(
+        str(start_training_run(enqueue=False, pipeline_name="boosted",
+                               kind=TrainingRun.Kind.RETRAIN).pk)
+    )
+
+    deltas = {kind: entry["differences"]["pr_auc"]
+              for kind, entry in run.comparison["kinds"].items()}
+    beats = {kind for kind, delta in deltas.items() if delta >= margin}
+    # Both sides of the margin occur: better by more than it, and better by less.
+    assert beats, deltas
+    assert any(0 < delta < margin for delta in deltas.values()), deltas
+    active = list_active_versions()
+    for kind in deltas:
+        expected = f"{kind}-v2" if kind in beats else f"{kind}-v1"
+        assert active[kind].model_name == expected, (kind, deltas[kind])
 
 
 def test_a_failing_step_fails_the_run_and_leaves_the_registry_as_it_was(

@@ -1,9 +1,12 @@
 """Tests of the pipeline runner on small registered steps."""
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from crossline.exceptions import InvalidPipeline
-from training.pipeline.definition import parse_definition
+from training import demo, ingest
+from training.pipeline.definition import load_definition, parse_definition
 from training.pipeline.registry import step
 from training.pipeline.runner import StepFailed, run_pipeline
 
@@ -99,13 +102,6 @@ def test_keep_returns_only_the_named_values():
 
 @pytest.mark.slow
 def test_the_default_definition_trains_and_scores_every_kind_on_generated_data(tmp_path):
-    demo = pytest.importorskip("training.demo")
-    ingest = pytest.importorskip("training.ingest")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from training.pipeline.definition import load_definition
-
     exports = demo.generate_demo_data(knrs=400, out_dir=tmp_path, seed=3, tests_per_knr=30)
     parquet = {}
     for kind, key in (("results", "results"), ("defects", "defects")):
