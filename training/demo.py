@@ -17,6 +17,10 @@ GROUPS = (2, 4, 5, 1, 9830946, 133, 140, 137)
 TRUTH_GROUPS = (1, 2, 4, 5, 133, 137, 140, 9830946)
 RESULTS_HEADER = ",KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA"
 START = np.datetime64("2024-01-02T06:00:00", "s")
+# Demo KNRs are KNR_YEAR-NNNNNNN, numbered upwards from FIRST_KNR_NUMBER unless told otherwise.
+KNR_YEAR = "2024"
+FIRST_KNR_NUMBER = 2_000_001
+LAST_KNR_NUMBER = 9_999_999
 SPAN_SECONDS = 360 * 24 * 3600
 # Vehicles per generation chunk: bounds memory for benchmark-sized files.
 CHUNK_KNRS = 20_000
@@ -94,16 +98,23 @@ def generate_demo_data(
     seed: int = 0,
     tests_per_knr: int = 40,
     compress: bool = True,
+    first_knr_number: int = FIRST_KNR_NUMBER,
 ) -> dict[str, Path]:
-    """Write results, defects and truth CSVs for `knrs` vehicles; return their paths."""
+    """Write results, defects and truth CSVs for `knrs` vehicles; return their paths.
+
+    KNRs rise from KNR_YEAR-`first_knr_number` in steps of one to three.
+    """
     if knrs < 1:
         raise ValueError("knrs must be at least 1")
+    if last_knr_number(knrs, first_knr_number=first_knr_number) > LAST_KNR_NUMBER:
+        raise ValueError(f"{knrs} KNRs from {first_knr_number} do not fit in seven digits")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     plan = _test_plan(rng, tests_per_knr)
-    numbers = 2_000_000 + np.cumsum(rng.integers(1, 4, size=knrs))
-    knr_ids = np.char.add("2024-", np.char.zfill(numbers.astype(str), 7))
+    steps = rng.integers(1, 4, size=knrs)
+    numbers = first_knr_number + np.cumsum(steps) - steps[0]
+    knr_ids = np.char.add(f"{KNR_YEAR}-", np.char.zfill(numbers.astype(str), 7))
     starts = START + np.sort(rng.integers(0, SPAN_SECONDS, size=knrs)).astype("timedelta64[s]")
 
     paths = {
@@ -147,6 +158,11 @@ def generate_demo_data(
             raw.close()
     return paths
 
+
+
+def last_knr_number(knrs: int, *, first_knr_number: int = FIRST_KNR_NUMBER) -> int:
+    """The highest number `knrs` demo KNRs from `first_knr_number` can reach."""
+    return first_knr_number + 3 * (knrs - 1)
 
 def _test_plan(rng: np.random.Generator, tests_per_knr: int) -> list[Test]:
     """The signal tests plus filler tests until the plan has about `tests_per_knr` rows."""

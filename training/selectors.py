@@ -41,6 +41,12 @@ def list_vehicles() -> QuerySet[Vehicle]:
     return Vehicle.objects.order_by("knr")
 
 
+def get_highest_knr(*, prefix: str = "") -> str | None:
+    """The highest stored KNR starting with `prefix` (e.g. a year, "2024-"), or None."""
+    vehicles = Vehicle.objects.filter(knr__startswith=prefix) if prefix else Vehicle.objects
+    return vehicles.order_by("-knr").values_list("knr", flat=True).first()
+
+
 def get_vehicle(knr: str) -> Vehicle:
     """The vehicle with this KNR, or NotFound."""
     vehicle = Vehicle.objects.filter(knr=knr).first()

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from crossline.commands import Once
 from training.models import Dataset
 
 
@@ -15,10 +16,13 @@ class Command(BaseCommand):
     help = "Create the admin user if missing; --demo-knrs: import, train and predict demo data."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--username", type=str, default="admin", help="Admin user name.")
+        parser.add_argument(
+            "--username", type=str, action=Once, default="admin", help="Admin user name."
+        )
         parser.add_argument(
             "--demo-knrs",
             type=int,
+            action=Once,
             default=0,
             help="On an empty installation, generate this many demo vehicles, import them, "
             "train and predict (0: no demo data).",

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from crossline.commands import Once
 from mlmodels.selectors import get_active_version_ids, list_model_versions
 
 COLUMNS = ("kind", "name", "version", "active", "pr_auc", "recall", "threshold", "created")
@@ -16,7 +17,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--type-model", type=str, default=None, help="Only this kind, e.g. fail or group_4."
+            "--type-model", type=str, action=Once, default=None,
+            help="Only this kind, e.g. fail or group_4.",
         )
 
     def handle(self, *args, type_model: str | None, **options) -> None:

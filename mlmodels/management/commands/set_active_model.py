@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from crossline.commands import Once
 from crossline.exceptions import NotFound
 from mlmodels.selectors import list_activations
 from mlmodels.services import activate_model_by_name
@@ -13,7 +14,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model_name", type=str, help="The version's model_name, e.g. fail-v3.")
         parser.add_argument(
-            "--reason", type=str, default="set as active (command)", help="Kept in the history."
+            "--reason", type=str, action=Once, default="set as active (command)",
+            help="Kept in the history.",
         )
 
     def handle(self, *args, model_name: str, reason: str, **options) -> None:

@@ -1,6 +1,5 @@
 """`manage.py predict`: predict KNRs with the active models and write a CSV."""
 
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -9,9 +8,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from crossline.commands import Once, progress_bar
 from crossline.exceptions import CrosslineError
 from mlmodels.selectors import list_active_versions
 from predictions import services
+from predictions.models import Prediction
 
 
 def _since(value: str) -> datetime:
@@ -31,40 +32,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         source = parser.add_mutually_exclusive_group(required=True)
-        source.add_argument("--knr", type=str, nargs="+", metavar="KNR",
-                            help="KNRs whose stored test results to predict.")
-        source.add_argument("--results", type=Path, metavar="PATH",
+        source.add_argument("--knr", type=str, nargs="+", action="extend", metavar="KNR",
+                            help="KNRs whose stored test results to predict; repeatable.")
+        source.add_argument("--results", type=Path, action=Once, metavar="PATH",
                             help="A test-results export to predict (not stored as a dataset).")
-        source.add_argument("--since", type=str, metavar="DATE",
+        source.add_argument("--since", type=str, action=Once, metavar="DATE",
                             help="Predict every vehicle first tested on or after this date.")
-        parser.add_argument("--out", type=Path, metavar="PATH.csv",
+        parser.add_argument("--out", type=Path, action=Once, metavar="PATH.csv",
                             help="Write the CSV here instead of standard output.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         out: Path | None = options["out"]
         if out is not None and not out.parent.is_dir():
             raise CommandError(f"The folder of --out {out} does not exist.")
-        progress = self._progress()
-        try:
-            if options["knr"]:
-                predictions = services.predict_knrs(knrs=options["knr"])
-            elif options["results"]:
-                path: Path = options["results"]
-                if not path.is_file():
-                    raise CommandError(f"No such file: {path}")
-                predictions = services.predict_results_file(
-                    path, filename=path.name, on_progress=progress
-                )
-            else:
-                try:
-                    since = _since(options["since"])
-                except ValueError:
-                    raise CommandError(
-                        f"--since {options['since']!r} is not a date (YYYY-MM-DD)."
-                    ) from None
-                predictions = services.predict_since(since, on_progress=progress)
-        except CrosslineError as exc:
-            raise CommandError(str(exc)) from exc
+        with progress_bar(self.stderr, unit=" KNRs", leave=False) as bar:
+            predictions = self._predict(options, lambda done: bar.update(done - bar.n))
         groups = sorted(
             version.fail_group for version in list_active_versions().values()
             if version.fail_group is not None
@@ -80,9 +62,23 @@ class Command(BaseCommand):
             + (f"; wrote {out}" if out else "")
         )
 
-    def _progress(self):
-        def report(done: int) -> None:
-            if sys.stderr.isatty():
-                self.stderr.write(f"\r{done} KNRs predicted", ending="")
-
-        return report
+    def _predict(self, options: dict[str, Any], progress: services.Progress) -> list[Prediction]:
+        try:
+            if options["knr"]:
+                return services.predict_knrs(knrs=options["knr"])
+            if options["results"]:
+                path: Path = options["results"]
+                if not path.is_file():
+                    raise CommandError(f"No such file: {path}")
+                return services.predict_results_file(
+                    path, filename=path.name, on_progress=progress
+                )
+            try:
+                since = _since(options["since"])
+            except ValueError:
+                raise CommandError(
+                    f"--since {options['since']!r} is not a date (YYYY-MM-DD)."
+                ) from None
+            return services.predict_since(since, on_progress=progress)
+        except CrosslineError as exc:
+            raise CommandError(str(exc)) from exc

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
+from crossline.commands import progress_bar
 from crossline.exceptions import InvalidUpload
 from training.models import DatasetKind
 from training.services import import_dataset
@@ -66,10 +66,9 @@ class Command(BaseCommand):
             )
 
     def _import(self, kind: str, path: Path, *, progress: bool):
-        # OutputWrapper ends every write with a newline; tqdm redraws one line on the raw stream.
-        bar = tqdm(
-            desc=path.name, unit=" rows", unit_scale=True, file=self.stderr._out,
-            disable=not progress, leave=False,
+        bar = progress_bar(
+            self.stderr, enabled=progress, desc=path.name, unit=" rows", unit_scale=True,
+            leave=False,
         )
 
         def on_progress(rows: int, expected: int | None) -> None:

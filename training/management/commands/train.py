@@ -1,8 +1,8 @@
 """`manage.py train`: start a training run on every stored dataset."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
+from crossline.commands import Once, progress_bar
 from crossline.exceptions import CrosslineError
 from training.models import TrainingRun
 from training.services import execute_training_run, start_training_run
@@ -19,7 +19,8 @@ class Command(BaseCommand):
             help="Run in the foreground with a progress bar; exit 1 if the run fails.",
         )
         parser.add_argument(
-            "--pipeline", type=str, default="default", help="Pipeline definition name."
+            "--pipeline", type=str, action=Once, default="default",
+            help="Pipeline definition name.",
         )
 
     def handle(self, *args, wait: bool, pipeline: str, **options) -> None:
@@ -33,7 +34,7 @@ class Command(BaseCommand):
                 "will run it."
             )
             return
-        with tqdm(total=100, desc=f"{self.run_kind} run {run.pk}", file=self.stderr) as bar:
+        with progress_bar(self.stderr, total=100, desc=f"{self.run_kind} run {run.pk}") as bar:
 
             def show(current: TrainingRun) -> None:
                 bar.set_postfix_str(current.current_step)
