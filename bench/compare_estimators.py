@@ -20,7 +20,7 @@ from training.pipeline.steps import (  # noqa: E402
     DEFAULT_PARAMS,
     FAIL_KIND,
     GROUP_PREFIX,
-    Dataset,
+    TrainingData,
     build_features,
     build_labels,
     clean,
@@ -45,7 +45,7 @@ def truth_column(kind: str) -> str:
     return "p_fail" if kind == FAIL_KIND else f"p_{kind.removeprefix(GROUP_PREFIX)}"
 
 
-def truth_pr_auc(truth: pd.DataFrame, test: Dataset, kind: str) -> float | None:
+def truth_pr_auc(truth: pd.DataFrame, test: TrainingData, kind: str) -> float | None:
     """Return the PR-AUC the true probabilities reach on the test KNRs (the ceiling)."""
     column = truth_column(kind)
     if column not in truth.columns or kind not in test.labels.columns:

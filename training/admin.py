@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from crossline.exceptions import InvalidPipeline, InvalidUpload
-from training import selectors, services
+from crossline.exceptions import InvalidPipeline, InvalidUpload, NothingToTrain
+from training import imports, runs, selectors
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.pipeline.definition import parse_definition
 
@@ -104,7 +104,7 @@ class DatasetAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                dataset = services.import_uploaded_file(
+                dataset = imports.import_uploaded_file(
                     upload=upload, kind=form.cleaned_data["kind"], user=request.user
                 )
             except InvalidUpload as exc:
@@ -132,11 +132,11 @@ class DatasetAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/training/dataset/upload.html", context)
 
     def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
-        services.delete_dataset(dataset=obj)
+        imports.delete_dataset(dataset=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
         for dataset in queryset:
-            services.delete_dataset(dataset=dataset)
+            imports.delete_dataset(dataset=dataset)
 
     @admin.display(description="Validation report")
     def validation_report(self, obj: Dataset) -> SafeString:
@@ -360,7 +360,7 @@ class PipelineDefinitionForm(forms.ModelForm):
     def clean_definition(self) -> dict:
         definition = self.cleaned_data["definition"]
         try:
-            parse_definition(definition, initial_inputs=services.PIPELINE_INPUTS)
+            parse_definition(definition, initial_inputs=runs.PIPELINE_INPUTS)
         except InvalidPipeline as exc:
             raise forms.ValidationError(str(exc)) from exc
         return definition
@@ -373,7 +373,7 @@ class PipelineDefinitionAdmin(admin.ModelAdmin):
     readonly_fields = ["is_shipped", "updated_at"]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         return super().changelist_view(request, extra_context)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -506,7 +506,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         extra = {
             "pipelines": PipelineDefinition.objects.values_list("name", flat=True),
             "can_train": self.has_train_permission(request),
@@ -516,10 +516,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def _start(self, request: HttpRequest, kind: str, pipeline: str) -> None:
         try:
-            run = services.start_training_run(
+            run = runs.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
-        except (InvalidUpload, InvalidPipeline) as exc:
+        except (NothingToTrain, InvalidPipeline) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(

@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from training import selectors, services
+from training import imports, runs, selectors
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.serializers import (
     DatasetSerializer,
@@ -57,7 +57,7 @@ class DatasetViewSet(
     def create(self, request: Request, *args, **kwargs) -> Response:
         upload = DatasetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        dataset = services.import_uploaded_file(
+        dataset = imports.import_uploaded_file(
             upload=upload.validated_data["file"],
             kind=upload.validated_data["kind"],
             user=request.user,
@@ -65,7 +65,7 @@ class DatasetViewSet(
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Dataset) -> None:
-        services.delete_dataset(dataset=instance)
+        imports.delete_dataset(dataset=instance)
 
 
 class VehicleFilter(django_filters.FilterSet):
@@ -133,7 +133,7 @@ class PipelineDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "name"
 
     def get_queryset(self):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         return PipelineDefinition.objects.all()
 
 
@@ -161,8 +161,8 @@ class TrainViewSet(viewsets.ViewSet):
         ]
         for upload, upload_kind in uploads:
             if upload is not None:
-                services.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
-        run = services.start_training_run(
+                imports.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
+        run = runs.start_training_run(
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )
         body = TrainingRunSerializer(run, context={"request": request}).data

@@ -50,7 +50,7 @@ Log = Callable[[str], None]
 
 
 @dataclass
-class Dataset:
+class TrainingData:
     """Features, labels and production time of one set of KNRs, aligned on the KNR index."""
 
     features: pd.DataFrame
@@ -247,7 +247,7 @@ def split_by_time(
     labels: pd.DataFrame,
     production_time: pd.Series,
     test_share: float = 0.2,
-) -> tuple[Dataset, Dataset]:
+) -> tuple[TrainingData, TrainingData]:
     """Split KNRs by production time: the most recent `test_share` is the test set."""
     if not 0 < test_share < 1:
         raise ValueError(f"test_share must be between 0 and 1, got {test_share}")
@@ -259,8 +259,8 @@ def split_by_time(
     labels = labels.reindex(features.index, fill_value=0)
     times = production_time.reindex(features.index)
 
-    def subset(knrs: pd.Index) -> Dataset:
-        return Dataset(features.loc[knrs], labels.loc[knrs], times.loc[knrs])
+    def subset(knrs: pd.Index) -> TrainingData:
+        return TrainingData(features.loc[knrs], labels.loc[knrs], times.loc[knrs])
 
     return subset(train_knrs), subset(test_knrs)
 
@@ -299,7 +299,7 @@ def _out_of_fold_proba(
 
 
 def _threshold_from_training(
-    template: Pipeline, train_set: Dataset, y: pd.Series, params: dict[str, Any]
+    template: Pipeline, train_set: TrainingData, y: pd.Series, params: dict[str, Any]
 ) -> tuple[float, str]:
     # The threshold is chosen on training data only, never on the test set (that would make
     # the test recall meet its target by construction). First choice: fit on the older part
@@ -333,7 +333,7 @@ def training_kinds(labels: pd.DataFrame) -> list[str]:
 
 @step("train_models")
 def train_models(
-    train_set: Dataset, params: dict[str, Any], log: Log | None = None
+    train_set: TrainingData, params: dict[str, Any], log: Log | None = None
 ) -> dict[str, Any]:
     """Fit one Pipeline per kind with enough positives; return models and skipped kinds."""
     params = {**DEFAULT_PARAMS, **params}
@@ -344,7 +344,7 @@ def train_models(
         return _train_models(train_set, params, emit)
 
 
-def _train_models(train_set: Dataset, params: dict[str, Any], emit: Log) -> dict[str, Any]:
+def _train_models(train_set: TrainingData, params: dict[str, Any], emit: Log) -> dict[str, Any]:
     min_positives = int(params["min_positives"])
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
@@ -398,7 +398,7 @@ def score_model(
 
 
 @step("evaluate")
-def evaluate(models: dict[str, Any], test_set: Dataset) -> dict[str, Any]:
+def evaluate(models: dict[str, Any], test_set: TrainingData) -> dict[str, Any]:
     """Score every trained kind on the test set; return models, skipped kinds and the test set."""
     evaluated: dict[str, dict[str, Any]] = {}
     for kind, entry in models["models"].items():

@@ -62,7 +62,8 @@ class Command(BaseCommand):
     def load_demo(self, knrs: int, user) -> None:
         from predictions.services import predict_since
         from training.demo import generate_demo_data
-        from training.services import execute_training_run, import_dataset, start_training_run
+        from training.imports import import_dataset
+        from training.runs import execute_training_run, start_training_run
 
         out_dir = settings.VAR_DIR / "demo"
         self.stdout.write(f"Generating demo data for {knrs} vehicles in {out_dir} …")

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crossline.exceptions import InvalidUpload
+from training.imports import import_dataset
 from training.models import DatasetKind
-from training.services import import_dataset
 
 
 class Command(BaseCommand):
