@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -15,21 +14,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+import crossline.admin_filters
+from crossline.domain import fail_group_label, fail_group_labels, parse_month
 from crossline.exceptions import InvalidPipeline, InvalidUpload, NothingToTrain
 from training import imports, runs, selectors
+from training.hooks import latest_prediction_summary
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.pipeline.definition import parse_definition
-
-FAIL_GROUP_LABELS = {
-    2: "Central part",
-    4: "Doors",
-    5: "Front",
-    1: "Rear",
-    9830946: "Electrical",
-    133: "General",
-    140: "Documentation",
-    137: "External floor",
-}
 
 # ---------------------------------------------------------------------------------------------
 # Datasets and vehicles
@@ -179,18 +170,9 @@ def render_report(report: dict[str, Any]) -> SafeString:
     )
 
 
-class FailGroupFilter(admin.SimpleListFilter):
-    title = "fail group"
-    parameter_name = "fail_group"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(code), f"{code} {label}") for code, label in FAIL_GROUP_LABELS.items()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
-        value = self.value()
-        if not value or not value.lstrip("-").isdigit():
-            return queryset
-        return selectors.filter_vehicles_by_fail_group(queryset, int(value))
+class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
+    def filter_group(self, queryset: QuerySet[Vehicle], code: int) -> QuerySet[Vehicle]:
+        return selectors.filter_vehicles_by_fail_group(queryset, code)
 
 
 class MonthFilter(admin.SimpleListFilter):
@@ -204,10 +186,10 @@ class MonthFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
-        match = re.fullmatch(r"(\d{4})-(\d{2})", self.value() or "")
-        if match is None or not 1 <= int(match[2]) <= 12:
+        month = parse_month(self.value() or "")
+        if month is None:
             return queryset
-        return selectors.filter_vehicles_by_month(queryset, int(match[1]), int(match[2]))
+        return selectors.filter_vehicles_by_month(queryset, *month)
 
 
 @admin.register(Vehicle)
@@ -251,31 +233,13 @@ class VehicleAdmin(admin.ModelAdmin):
 
     @admin.display(description="Fail groups")
     def fail_groups_display(self, obj: Vehicle) -> str:
-        return (
-            ", ".join(
-                f"{code} {FAIL_GROUP_LABELS.get(code, '')}".strip() for code in obj.fail_groups
-            )
-            or "-"
-        )
+        labels = fail_group_labels()
+        return ", ".join(fail_group_label(code, labels) for code in obj.fail_groups) or "-"
 
     @admin.display(description="Latest prediction")
     def latest_prediction(self, obj: Vehicle) -> SafeString:
-        # Imported here: the predictions app reads training's selectors.
-        from predictions.selectors import get_latest_prediction
-
-        prediction = get_latest_prediction(obj.knr)
-        if prediction is None:
-            return format_html("{}", "Not predicted yet.")
-        url = reverse("admin:predictions_prediction_change", args=[prediction.pk])
-        codes = ", ".join(str(code) for code in prediction.predicted_fail_codes) or "none"
-        return format_html(
-            '<a href="{}">p(fail) {}</a> on {}; predicted fail groups: {}; indicated tests: {}',
-            url,
-            f"{prediction.p_fail:.2f}",
-            f"{prediction.created_at:%Y-%m-%d %H:%M}",
-            codes,
-            ", ".join(prediction.indicated_tests) or "none",
-        )
+        summary = latest_prediction_summary(obj.knr)
+        return summary if summary is not None else format_html("{}", "Not predicted yet.")
 
     def _detail(self, obj: Vehicle) -> selectors.VehicleDetail:
         # Both tables read the same records: fetch them once per page.
@@ -320,13 +284,14 @@ class VehicleAdmin(admin.ModelAdmin):
         defects = self._detail(obj).defects
         if not defects:
             return format_html("<p>{}</p>", "No defects recorded.")
+        labels = fail_group_labels()
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     d["at"],
-                    f"{d['fail_group']} {FAIL_GROUP_LABELS.get(d['fail_group'], '')}".strip(),
+                    fail_group_label(d["fail_group"], labels),
                     d["defect"] or "",
                     d["station"] or "",
                     d["inspector"] or "",

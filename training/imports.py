@@ -22,6 +22,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import InvalidUpload
 from crossline.uploads import uploaded_file_path
 from training import ingest
@@ -31,6 +32,8 @@ from training.models import (
     Vehicle,
     VehicleRecord,
 )
+from training.selectors import json_pk
+from training.signals import defects_imported
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +103,7 @@ def import_dataset(
         _remove_dataset(dataset, knrs=touched)
         raise
     if kind == DatasetKind.DEFECTS:
-        # Imported here: predictions reads training's selectors, so a module-level import
-        # would be circular.
-        from predictions.services import record_feedback
-
-        record_feedback(knrs=sorted(touched))
+        defects_imported.send(sender=Dataset, dataset=dataset, knrs=sorted(touched))
     dataset.refresh_from_db()
     return dataset
 
@@ -234,7 +233,7 @@ def _create_records(dataset: Dataset, chunk: pd.DataFrame, touched: set[str]) ->
         stamps = data[start:end]
         codes = ""
         if groups is not None:
-            codes = _frame_codes(np.unique(groups[start:end]).tolist())
+            codes = frame_codes(np.unique(groups[start:end]).tolist())
         records.append(
             VehicleRecord(
                 knr=knr,
@@ -270,12 +269,6 @@ def _json_column(series: pd.Series) -> list[Any]:
     if pd.api.types.is_integer_dtype(series.dtype):
         return series.to_numpy().tolist()
     return series.astype(object).where(series.notna(), None).tolist()
-
-
-def _frame_codes(codes: Iterable[int]) -> str:
-    """Fail-group codes framed by commas (",2,4,"), so that one group is a `contains`."""
-    unique = sorted({int(c) for c in codes})
-    return f",{','.join(map(str, unique))}," if unique else ""
 
 
 def _remove_dataset(dataset: Dataset, *, knrs: Iterable[str]) -> None:
@@ -396,7 +389,7 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
                 summary["last_test_at"] = last_at
         else:
             summary["defect_count"] += row_count
-            summary["groups"].update(int(c) for c in codes.split(",") if c)
+            summary["groups"].update(parse_framed_codes(codes))
 
     existing = {v.knr: v for v in Vehicle.objects.filter(knr__in=knrs)}
     gone = [v.pk for knr, v in existing.items() if knr not in summaries]
@@ -412,8 +405,8 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
             "nok_count": summary["nok_count"],
             "defect_count": summary["defect_count"],
             "has_defects": bool(summary["groups"]),
-            "fail_group_codes": _frame_codes(summary["groups"]),
-            "dataset_ids": sorted(_json_pk(pk) for pk in summary["dataset_ids"]),
+            "fail_group_codes": frame_codes(summary["groups"]),
+            "dataset_ids": sorted(json_pk(pk) for pk in summary["dataset_ids"]),
         }
         vehicle = existing.get(knr)
         if vehicle is None:
@@ -429,8 +422,3 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
     with transaction.atomic():
         for pk, fields in changes.items():
             Vehicle.objects.filter(pk=pk).update(updated_at=now, **fields)
-
-
-def _json_pk(pk: Any) -> Any:
-    """A primary key as JSON: integers stay integers, ObjectIds become strings."""
-    return pk if isinstance(pk, int) else str(pk)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from crossline.domain import KNR_FORMAT, KNR_PATTERN, NO_GROUP_CODE, NO_GROUP_TEXT
 from crossline.exceptions import InvalidUpload
 
 RESULTS = "results"
@@ -64,7 +65,6 @@ SCHEMAS: dict[str, pa.Schema] = {RESULTS: RESULTS_SCHEMA, DEFECTS: DEFECTS_SCHEM
 
 STATUS_OK = 10
 STATUS_NOK = 13
-DROPPED_GROUP_CODES = ("-2", "#MULTIVALUE")
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 DEFAULT_CHUNK_ROWS = 250_000
@@ -74,7 +74,6 @@ MAX_EXAMPLES = 5
 _HEAD_BYTES = 256 * 1024
 _BLOCK_BYTES = 1024 * 1024
 
-_KNR_PATTERN = r"\d{4}-\d{7}"
 _NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 # Checked before parsing: pandas refuses a column that mixes time zones even with coerce.
 _DATETIME_PATTERN = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
@@ -254,8 +253,8 @@ def normalise_chunk(raw: pd.DataFrame, *, kind: str, report: ValidationReport) -
 
     knr = _strip(raw["KNR"])
     reject(
-        ~knr.str.fullmatch(_KNR_PATTERN).fillna(False).astype(bool),
-        "KNR is not of the form YYYY-NNNNNNN",
+        ~knr.str.fullmatch(KNR_PATTERN).fillna(False).astype(bool),
+        f"KNR is not of the form {KNR_FORMAT}",
         "KNR",
     )
     out["KNR"] = knr
@@ -291,21 +290,21 @@ def normalise_chunk(raw: pd.DataFrame, *, kind: str, report: ValidationReport) -
             )
         code_text = _strip(raw["S_GROUP_ID"]).str.strip("\"'").str.strip()
         group = _parse_integer(code_text)
-        dropped = (group == -2).fillna(False).astype(bool) | code_text.str.upper().eq(
-            "#MULTIVALUE"
+        dropped = (group == NO_GROUP_CODE).fillna(False).astype(bool) | code_text.str.upper().eq(
+            NO_GROUP_TEXT
         ).fillna(False).astype(bool)
         reject(group.isna() & ~dropped, "S_GROUP_ID is not a fail group code", "S_GROUP_ID")
         out["S_GROUP_ID"] = group
         unparseable = pd.Series(False, index=raw.index)
     out["DATA"] = data
 
-    # A rejected row is counted once as rejected, even when it is also a -2/#MULTIVALUE row.
+    # A rejected row is counted once as rejected, even when it is also a no-group row.
     dropped = dropped & ~bad
     keep = ~(bad | dropped)
     unparseable = unparseable & keep
     if kind == DEFECTS:
         report.add_problem(
-            "S_GROUP_ID is -2 or #MULTIVALUE (no fail group)",
+            f"S_GROUP_ID is {NO_GROUP_CODE} or {NO_GROUP_TEXT} (no fail group)",
             field="S_GROUP_ID",
             action=DROPPED,
             rows=rows[dropped],

@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crossline.domain import KNR_PATTERN, MONTH_MESSAGE, MONTH_PATTERN, parse_month
 from training import imports, runs, selectors
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.serializers import (
@@ -74,7 +75,7 @@ class VehicleFilter(django_filters.FilterSet):
     month = django_filters.CharFilter(
         method="filter_month",
         label="Month of first test (YYYY-MM)",
-        validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", "Give the month as YYYY-MM.")],
+        validators=[RegexValidator(rf"^{MONTH_PATTERN}$", MONTH_MESSAGE)],
     )
 
     class Meta:
@@ -85,8 +86,8 @@ class VehicleFilter(django_filters.FilterSet):
         return selectors.filter_vehicles_by_fail_group(queryset, int(value))
 
     def filter_month(self, queryset, name: str, value: str):
-        year, month = value.split("-")
-        return selectors.filter_vehicles_by_month(queryset, int(year), int(month))
+        year, month = parse_month(value)
+        return selectors.filter_vehicles_by_month(queryset, year, month)
 
 
 class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
@@ -99,7 +100,7 @@ class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["knr", "first_test_at", "nok_count", "defect_count"]
     ordering = ["knr"]
     lookup_field = "knr"
-    lookup_value_regex = r"\d{4}-\d{7}"
+    lookup_value_regex = KNR_PATTERN
 
     def get_queryset(self):
         return selectors.list_vehicles()

@@ -24,14 +24,13 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from crossline.domain import FAIL_KIND, GROUP_PREFIX, NO_GROUP_CODE, group_kind
 from training.pipeline.estimators import make_pipeline, positive_proba
 from training.pipeline.registry import step
 
 RESULT_COLUMNS = ["KNR", "NAME", "ID", "STATUS", "VALUE_ID", "VALUE", "DATA"]
 DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 STATUS_NOK = 13
-FAIL_KIND = "fail"
-GROUP_PREFIX = "group_"
 DEFAULT_PARAMS: dict[str, Any] = {
     "estimator": "hist_gradient_boosting",
     "test_share": 0.2,
@@ -115,8 +114,8 @@ def clean(results: pd.DataFrame, defects: pd.DataFrame) -> tuple[pd.DataFrame, p
 
     defects = _clean_knr(defects)
     group = pd.to_numeric(defects["S_GROUP_ID"], errors="coerce")
-    # -2 ("unexplained") carries no label; the importer drops it too, this keeps steps safe.
-    defects = defects.assign(S_GROUP_ID=group)[group.notna() & (group != -2)]
+    # "Unexplained" carries no label; the importer drops it too, this keeps steps safe.
+    defects = defects.assign(S_GROUP_ID=group)[group.notna() & (group != NO_GROUP_CODE)]
     defects = defects.assign(
         S_GROUP_ID=defects["S_GROUP_ID"].astype("int64"),
         DATA=pd.to_datetime(defects["DATA"], errors="coerce"),
@@ -143,7 +142,7 @@ def build_labels(
     pairs = defects[["KNR", "S_GROUP_ID"]].drop_duplicates()
     pairs = pairs[pairs["KNR"].isin(knrs)]
     groups = pd.crosstab(pairs["KNR"].astype("string"), pairs["S_GROUP_ID"]).clip(upper=1)
-    groups.columns = [f"{GROUP_PREFIX}{int(code)}" for code in groups.columns]
+    groups.columns = [group_kind(code) for code in groups.columns]
     groups = groups.reindex(index=knrs, fill_value=0)
     labels = pd.DataFrame({FAIL_KIND: (groups.sum(axis=1) > 0)}, index=knrs)
     labels = labels.join(groups).astype("int64")
