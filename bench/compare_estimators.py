@@ -16,9 +16,9 @@ sys.path.insert(0, str(ROOT))
 from crossline.domain import FAIL_KIND, GROUP_PREFIX  # noqa: E402
 from training.demo import generate_demo_data  # noqa: E402
 from training.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
+from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
 from training.pipeline.estimators import ESTIMATORS  # noqa: E402
 from training.pipeline.steps import (  # noqa: E402
-    DEFAULT_PARAMS,
     TrainingData,
     build_features,
     build_labels,

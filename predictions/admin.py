@@ -88,7 +88,7 @@ class PredictionAdmin(admin.ModelAdmin):
     def predict_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         knrs = list(queryset.values_list("knr", flat=True))
         try:
-            predictions = services.predict_again(knrs=knrs, user=request.user)
+            predictions = services.predict_knrs(knrs=knrs)
         except CrosslineError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return

@@ -245,7 +245,7 @@ def validate_knrs(knrs: Iterable[str]) -> list[str]:
     return cleaned
 
 
-def predict_knrs(*, knrs: list[str], user: Any = None) -> list[Prediction]:
+def predict_knrs(*, knrs: list[str]) -> list[Prediction]:
     """Predict these KNRs from their stored test results with the active models, and store."""
     knrs = validate_knrs(knrs)
     # Models first: with no active model (or a tampered one) nothing is read or stored.
@@ -280,8 +280,7 @@ def read_results_file(path: str | Path, *, filename: str) -> pd.DataFrame:
             max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
         )
     )
-    if not chunks:
-        raise InvalidUpload(f"{filename}: none of its {report.rows_read} rows was accepted.")
+    report.refuse_if_nothing_accepted()
     return pd.concat(chunks, ignore_index=True)
 
 
@@ -324,11 +323,6 @@ def _predict_knr_list(
             on_progress(len(stored))
     _used_versions(models)
     return stored
-
-
-def predict_again(*, knrs: list[str], user: Any = None) -> list[Prediction]:
-    """Predict these KNRs again with the active models (the admin action)."""
-    return predict_knrs(knrs=knrs, user=user)
 
 
 # --- batches --------------------------------------------------------------------------------
@@ -400,8 +394,7 @@ def _small_results(path: Path, *, filename: str, limit: int) -> pd.DataFrame | N
         if len(knrs) > limit:
             return None
         chunks.append(chunk)
-    if not chunks:
-        raise InvalidUpload(f"{filename}: none of its {report.rows_read} rows was accepted.")
+    report.refuse_if_nothing_accepted()
     return pd.concat(chunks, ignore_index=True)
 
 

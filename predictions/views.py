@@ -75,7 +75,7 @@ class PredictionViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = PredictRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        [prediction] = services.predict_knrs(knrs=[data.validated_data["KNR"]], user=request.user)
+        [prediction] = services.predict_knrs(knrs=[data.validated_data["KNR"]])
         return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: PredictionSerializer) -> None:

@@ -325,7 +325,7 @@ class PipelineDefinitionForm(forms.ModelForm):
     def clean_definition(self) -> dict:
         definition = self.cleaned_data["definition"]
         try:
-            parse_definition(definition, initial_inputs=runs.PIPELINE_INPUTS)
+            parse_definition(definition)
         except InvalidPipeline as exc:
             raise forms.ValidationError(str(exc)) from exc
         return definition

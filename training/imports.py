@@ -189,11 +189,7 @@ def _import_rows(
                     on_progress(report.rows_read, rows_expected)
         finally:
             writer.close()
-        if report.rows_accepted == 0:
-            raise InvalidUpload(
-                f"{dataset.original_name}: none of its {report.rows_read} rows was accepted "
-                f"({_problem_summary(report)})."
-            )
+        report.refuse_if_nothing_accepted()
         name = stored_dataset_name(dataset)
         with local.open("rb") as handle:
             dataset.file = default_storage.save(name, File(handle, name=name))
@@ -328,10 +324,6 @@ def _percent(done: int, expected: int | None) -> int:
         return 0
     # 100 is reserved for a finished import.
     return min(99, int(done * 100 / expected))
-
-
-def _problem_summary(report: ingest.ValidationReport) -> str:
-    return "; ".join(f"{reason}: {p.count}" for reason, p in report.problems.items()) or "none"
 
 
 def _aware(value: Any) -> datetime | None:

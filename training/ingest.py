@@ -149,15 +149,29 @@ class ValidationReport:
 
     def summary_lines(self) -> list[str]:
         """Return a short human-readable account of the import, one line per fact."""
-        lines = [
-            f"{self.filename} ({self.kind}): {self.rows_read} rows read, "
-            f"{self.rows_accepted} accepted, {self.rows_rejected} rejected, "
-            f"{self.rows_dropped} dropped, {self.values_unparseable} values unparseable"
-        ]
-        for reason, p in self.problems.items():
-            shown = ", ".join(f"row {e['row']}: {e['value']!r}" for e in p.examples)
-            lines.append(f"{reason}: {p.count} rows {p.action} (e.g. {shown})")
-        return lines
+        return report_lines(self.to_dict())
+
+    def refuse_if_nothing_accepted(self) -> None:
+        """Raise InvalidUpload, naming the file and its problems, when no row was accepted."""
+        if self.rows_accepted == 0:
+            problems = "; ".join(f"{reason}: {p.count}" for reason, p in self.problems.items())
+            raise InvalidUpload(
+                f"{self.filename}: none of its {self.rows_read} rows was accepted "
+                f"({problems or 'none'})."
+            )
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """A validation report (as stored) in words: the counts, then one line per problem."""
+    lines = [
+        f"{report['rows_read']:,} rows read, {report['rows_accepted']:,} accepted, "
+        f"{report['rows_rejected']:,} rejected, {report['rows_dropped']:,} dropped, "
+        f"{report['values_unparseable']:,} values unparseable"
+    ]
+    for reason, problem in report.get("problems", {}).items():
+        examples = ", ".join(f"row {e['row']}: {e['value']!r}" for e in problem["examples"])
+        lines.append(f"{reason}: {problem['count']:,} rows {problem['action']} (e.g. {examples})")
+    return lines
 
 
 @dataclass(frozen=True)

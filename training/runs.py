@@ -45,8 +45,6 @@ from training.pipeline.steps import score_model
 logger = logging.getLogger(__name__)
 
 
-PIPELINE_INPUTS = frozenset({"results_files", "defects_files"})
-
 RUN_STALE_AFTER = timedelta(minutes=30)
 RUN_WAIT_POLL_SECONDS = 2.0
 SAVE_STEP = "save"
@@ -74,7 +72,7 @@ def get_pipeline_definition(name: str) -> tuple[PipelineDefinition, Any]:
         stored = PipelineDefinition.objects.filter(name=name).first()
     if stored is None:
         raise InvalidPipeline(f"No pipeline definition named {name!r}.")
-    return stored, parse_definition(stored.definition, initial_inputs=PIPELINE_INPUTS)
+    return stored, parse_definition(stored.definition)
 
 
 def start_training_run(

@@ -11,7 +11,12 @@ from crossline.exceptions import InvalidPipeline
 from training.pipeline.registry import get_step
 
 PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+# What a training run gives a pipeline: the ready datasets' local Parquet files.
 DEFAULT_INITIAL_INPUTS = frozenset({"results_files", "defects_files"})
+# The default definition's parameters: a step given only some parameters takes these for the rest.
+DEFAULT_PARAMS: dict[str, Any] = json.loads(
+    (PIPELINES_DIR / "default.json").read_text(encoding="utf-8")
+)["params"]
 PARAMS_PREFIX = "params:"
 # Arguments the runner supplies itself; a step may declare them without naming them as inputs.
 INJECTED_ARGUMENTS = frozenset({"params", "log"})

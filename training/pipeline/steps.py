@@ -25,21 +25,13 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from crossline.domain import FAIL_KIND, GROUP_PREFIX, NO_GROUP_CODE, group_kind
+from training.pipeline.definition import DEFAULT_PARAMS
 from training.pipeline.estimators import make_pipeline, positive_proba
 from training.pipeline.registry import step
 
 RESULT_COLUMNS = ["KNR", "NAME", "ID", "STATUS", "VALUE_ID", "VALUE", "DATA"]
 DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 STATUS_NOK = 13
-DEFAULT_PARAMS: dict[str, Any] = {
-    "estimator": "hist_gradient_boosting",
-    "test_share": 0.2,
-    "validation_share": 0.2,
-    "target_recall": 0.8,
-    "min_positives": 30,
-    "random_state": 0,
-    "n_threads": 1,
-}
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
