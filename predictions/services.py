@@ -404,8 +404,13 @@ def _safe_name(name: str) -> str:
 
 def _run_inline(batch: BatchPrediction, work: Callable[[Progress], list[Prediction]]):
     BatchPrediction.objects.filter(pk=batch.pk).update(status=BatchPrediction.Status.RUNNING)
+    return _run(batch, lambda: work(lambda done: None))
+
+
+def _run(batch: BatchPrediction, work: Callable[[], list[Prediction]]) -> list[Prediction]:
+    """Do a running batch's work: finished with its predictions, or failed with the error."""
     try:
-        predictions = work(lambda done: None)
+        predictions = work()
     except Exception as exc:
         _fail(batch, exc)
         raise
@@ -432,28 +437,21 @@ def run_batch_prediction(*, batch_id: Any) -> BatchPrediction | None:
         # Another worker runs it, or it already finished: never predict a batch twice.
         return None
     batch = BatchPrediction.objects.get(pk=batch_id)
-    try:
-        models = get_active_models()
-        if batch.source_file:
-            with _stored_file_path(batch.source_file) as path:
-                results = read_results_file(path, filename=batch.original_name)
-            total = int(results["KNR"].nunique())
-            _set_total(batch, total)
-            predictions = _predict_and_store(
-                results, models=models, on_progress=_progress(batch, total)
-            )
-        else:
-            knrs = list_knrs_tested_since(batch.since)
-            _set_total(batch, len(knrs))
-            predictions = _predict_knr_list(
-                knrs, models=models, on_progress=_progress(batch, len(knrs))
-            )
-    except Exception as exc:
-        _fail(batch, exc)
-        raise
-    _finish(batch, predictions)
-    batch.refresh_from_db()
+    _run(batch, lambda: _predict_batch(batch))
     return batch
+
+
+def _predict_batch(batch: BatchPrediction) -> list[Prediction]:
+    models = get_active_models()
+    if batch.source_file:
+        with _stored_file_path(batch.source_file) as path:
+            results = read_results_file(path, filename=batch.original_name)
+        total = int(results["KNR"].nunique())
+        _set_total(batch, total)
+        return _predict_and_store(results, models=models, on_progress=_progress(batch, total))
+    knrs = list_knrs_tested_since(batch.since)
+    _set_total(batch, len(knrs))
+    return _predict_knr_list(knrs, models=models, on_progress=_progress(batch, len(knrs)))
 
 
 def _set_total(batch: BatchPrediction, total: int) -> None:

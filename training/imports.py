@@ -26,17 +26,11 @@ from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import InvalidUpload
 from crossline.uploads import uploaded_file_path
 from training import ingest
-from training.models import (
-    Dataset,
-    DatasetKind,
-    Vehicle,
-    VehicleRecord,
-)
+from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
 from training.selectors import json_pk
 from training.signals import defects_imported
 
 logger = logging.getLogger(__name__)
-
 
 # An import still "importing" after this long died with its process (imports of tens of
 # millions of rows take minutes, not hours); the next import removes what it left behind.

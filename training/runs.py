@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import tempfile
 import time
@@ -41,9 +40,6 @@ from training.pipeline.definition import (
 )
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.pipeline.steps import score_model
-
-logger = logging.getLogger(__name__)
-
 
 RUN_STALE_AFTER = timedelta(minutes=30)
 RUN_WAIT_POLL_SECONDS = 2.0
