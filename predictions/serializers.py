@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from crossline.api import ModelSerializer
-from crossline.domain import KNR_FORMAT, KNR_PATTERN
+from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 
 
@@ -47,7 +47,9 @@ class PredictionHistorySerializer(ModelSerializer):
 class PredictRequestSerializer(serializers.Serializer):
     """`{"KNR": …}`: predict one vehicle from its stored test results."""
 
-    KNR = serializers.RegexField(rf"^{KNR_PATTERN}$", help_text=KNR_FORMAT)
+    KNR = serializers.RegexField(
+        rf"^{KNR_PATTERN}$", help_text=KNR_FORMAT, error_messages={"invalid": KNR_MESSAGE}
+    )
 
 
 class BatchRequestSerializer(serializers.Serializer):

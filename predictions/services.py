@@ -24,7 +24,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from crossline.domain import FAIL_KIND, KNR_FORMAT, KNR_RE, fail_group_of, frame_codes
+from crossline.domain import FAIL_KIND, KNR_MESSAGE, KNR_RE, fail_group_of, frame_codes
 from crossline.exceptions import InvalidInput, InvalidUpload, NotFound
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
@@ -241,7 +241,7 @@ def validate_knrs(knrs: Iterable[str]) -> list[str]:
     cleaned = list(dict.fromkeys(str(k).strip() for k in knrs))
     bad = [k for k in cleaned if not KNR_RE.fullmatch(k)]
     if bad:
-        raise InvalidInput(f"Not a KNR ({KNR_FORMAT}): {', '.join(bad[:5])}.")
+        raise InvalidInput(f"Not a KNR: {', '.join(bad[:5])}. {KNR_MESSAGE}")
     return cleaned
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -451,8 +451,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
         self._start(request, TrainingRun.Kind.RETRAIN, pipelines.pop())
 
     def get_urls(self):
-        from django.urls import path
-
         custom = [
             path("train/", self.admin_site.admin_view(self.train_view), name="training_train"),
         ]
