@@ -37,6 +37,27 @@ def test_predict_knrs_writes_one_row_per_knr_with_the_active_groups(
         assert row["indicated_tests"] == ";".join(stored.indicated_tests)
 
 
+def test_predict_with_the_knr_option_repeated_predicts_every_knr(active_models, stored_knrs):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    call_command("predict", "--knr", stored_knrs[0], "--knr", stored_knrs[1], stored_knrs[2],
+                 stdout=stdout, stderr=stderr)
+    assert [r["KNR"] for r in _rows(stdout.getvalue())] == stored_knrs[:3]
+    assert sorted(Prediction.objects.values_list("knr", flat=True)) == stored_knrs[:3]
+    # Not a terminal: the summary line only, no progress bar.
+    flagged = sum(p.predicted_fail for p in Prediction.objects.all())
+    assert stderr.getvalue() == f"Predicted 3 KNRs ({flagged} predicted to fail)\n"
+
+
+def test_a_single_value_option_given_twice_is_refused_and_nothing_is_predicted(
+    active_models, stored_knrs, tmp_path: Path
+):
+    with pytest.raises(CommandError, match="--out: given more than once"):
+        call_command("predict", "--knr", stored_knrs[0], "--out", str(tmp_path / "a.csv"),
+                     "--out", str(tmp_path / "b.csv"), stdout=io.StringIO())
+    assert Prediction.objects.count() == 0
+    assert not (tmp_path / "a.csv").exists() and not (tmp_path / "b.csv").exists()
+
+
 def test_predict_results_file_does_not_store_a_dataset(active_models, trained, tmp_path: Path):
     from training.models import Dataset, VehicleRecord
 
