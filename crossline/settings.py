@@ -237,6 +237,19 @@ CROSSLINE_PROMOTE_MARGIN = env_float("CROSSLINE_PROMOTE_MARGIN", 0.01, low=0.0, 
 CROSSLINE_FEEDBACK_WINDOW_DAYS = env_int("CROSSLINE_FEEDBACK_WINDOW_DAYS", 0)
 CROSSLINE_BATCH_SYNC_LIMIT = env_int("CROSSLINE_BATCH_SYNC_LIMIT", 200, minimum=0)
 
+# Uploads (API, admin) up to CROSSLINE_IMPORT_INLINE_BYTES import within the request; larger
+# ones are stored and imported by a worker. Imports beat every CROSSLINE_HEARTBEAT_SECONDS; one
+# silent for CROSSLINE_IMPORT_STALE_SECONDS died with its process, and the reaper (a django-q2
+# schedule) removes what it wrote.
+CROSSLINE_IMPORT_INLINE_BYTES = env_int("CROSSLINE_IMPORT_INLINE_BYTES", 8 * 1024**2, minimum=0)
+CROSSLINE_HEARTBEAT_SECONDS = env_int("CROSSLINE_HEARTBEAT_SECONDS", 15, minimum=1)
+CROSSLINE_IMPORT_STALE_SECONDS = env_int("CROSSLINE_IMPORT_STALE_SECONDS", 120, minimum=2)
+if CROSSLINE_IMPORT_STALE_SECONDS < 2 * CROSSLINE_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"CROSSLINE_IMPORT_STALE_SECONDS={CROSSLINE_IMPORT_STALE_SECONDS} must be at least twice "
+        f"CROSSLINE_HEARTBEAT_SECONDS={CROSSLINE_HEARTBEAT_SECONDS}, or live imports look dead."
+    )
+
 # django-q2: the ORM broker on the active database. `timeout` stays below `retry` so that a
 # long training run is never handed to a second worker; failed tasks are not re-run.
 Q_TIMEOUT = env_int("CROSSLINE_TASK_TIMEOUT", 4 * 3600, minimum=10)

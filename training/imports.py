@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import logging
+import shutil
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from crossline.beat import Heartbeat
 from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import InvalidUpload
 from crossline.uploads import uploaded_file_path
@@ -32,15 +36,23 @@ from training.signals import defects_imported
 
 logger = logging.getLogger(__name__)
 
-# An import still "importing" after this long died with its process (imports of tens of
-# millions of rows take minutes, not hours); the next import removes what it left behind.
-STALE_IMPORT_AFTER = timedelta(hours=6)
 # KNRs per query when vehicles are recomputed: bounds both memory and the size of `knr__in`.
 VEHICLE_BATCH = 1_000
 RECORD_BATCH = 1_000
 _HASH_BLOCK = 1024 * 1024
+# An import's temporary folders are named after its dataset, so that the reaper finds what a
+# killed import left on disk.
+IMPORT_TEMP_PREFIX = "crossline-import-"
 
 ProgressCallback = Callable[[int, int | None], None]
+FINISHED_FIELDS = (
+    "status", "progress", "rows_read", "rows_accepted", "rows_rejected", "rows_dropped",
+    "values_unparseable", "knr_count", "first_at", "last_at", "report", "file", "finished_at",
+)
+
+
+class ImportAbandoned(Exception):
+    """The import finished after the reaper had failed it; what it wrote is removed."""
 
 
 def import_dataset(
@@ -58,72 +70,141 @@ def import_dataset(
     estimate, or None when unknown). Raises InvalidUpload, with nothing stored, for a refused
     file; any failure half-way removes everything the import wrote before re-raising.
     """
-    if kind not in ingest.KINDS:
-        raise InvalidUpload(f"Unknown export kind {kind!r}; use one of {', '.join(ingest.KINDS)}.")
-    clean_stale_imports()
     path = Path(path)
-    max_bytes = settings.CROSSLINE_MAX_UPLOAD_BYTES
-    info = ingest.sniff_export(path, filename=original_name, kind=kind, max_bytes=max_bytes)
-    sha256 = _file_sha256(path)
-    _refuse_duplicate(sha256, original_name)
-    rows_expected = _estimate_rows(path, info)
-
+    info = _check_export(path, original_name=original_name, kind=kind)
+    dataset = _create_dataset(
+        info, sha256=_file_sha256(path), user=user, status=Dataset.Status.IMPORTING
+    )
     try:
-        dataset = Dataset.objects.create(
-            kind=kind,
-            original_name=original_name[:255],
-            size_bytes=info.size_bytes,
-            sha256=sha256,
-            uploaded_by=user if user is not None and user.is_authenticated else None,
-        )
-    except IntegrityError:
-        # Another upload of the same file won the race between the check and the insert.
-        _refuse_duplicate(sha256, original_name)
-        raise
-
-    touched: set[str] = set()
-    try:
-        _import_rows(
-            dataset,
-            path,
-            info,
-            touched=touched,
-            rows_expected=rows_expected,
-            on_progress=on_progress,
-            chunk_rows=chunk_rows,
-        )
-        refresh_vehicles(touched)
+        return _import_into(dataset, path, info, on_progress=on_progress, chunk_rows=chunk_rows)
     except BaseException:
-        _remove_dataset(dataset, knrs=touched)
+        Dataset.objects.filter(pk=dataset.pk).delete()
         raise
-    if kind == DatasetKind.DEFECTS:
-        defects_imported.send(sender=Dataset, dataset=dataset, knrs=sorted(touched))
+
+
+def import_uploaded_file(
+    *, upload: UploadedFile, kind: str, user: Any = None, inline: bool = False
+) -> Dataset:
+    """Import an upload (admin or API): within the request when small or `inline`, else by a
+    worker. A large upload is checked (format, columns, size, duplicate), stored, queued, and
+    its dataset returned with a `task_id`; its status, progress and rows read follow the import.
+    """
+    name = upload.name or "upload"
+    with uploaded_file_path(upload) as path:
+        if inline or path.stat().st_size <= settings.CROSSLINE_IMPORT_INLINE_BYTES:
+            return import_dataset(path=path, original_name=name, kind=kind, user=user)
+        return queue_import(path=path, original_name=name, kind=kind, user=user)
+
+
+def queue_import(*, path: Path, original_name: str, kind: str, user: Any = None) -> Dataset:
+    """Check an export, store it and queue its import for a worker; the dataset is `queued`."""
+    path = Path(path)
+    info = _check_export(path, original_name=original_name, kind=kind)
+    dataset = _create_dataset(info, sha256=_file_sha256(path), user=user,
+                              status=Dataset.Status.QUEUED)
+    try:
+        with path.open("rb") as handle:
+            # File(), not the bytes: storage copies it in chunks, so a 2 GB export is streamed.
+            source = default_storage.save(_source_name(dataset), File(handle))
+        Dataset.objects.filter(pk=dataset.pk).update(source_file=source)
+        task_id = async_task(
+            "training.tasks.run_queued_import", str(dataset.pk), task_name=f"import-{dataset.pk}"
+        )
+    except BaseException:
+        dataset.refresh_from_db()
+        _discard_import(dataset)
+        Dataset.objects.filter(pk=dataset.pk).delete()
+        raise
+    # A worker may have claimed it already; the task id alone is written here.
+    Dataset.objects.filter(pk=dataset.pk).update(task_id=str(task_id or ""))
     dataset.refresh_from_db()
     return dataset
 
 
-def import_uploaded_file(*, upload: UploadedFile, kind: str, user: Any = None) -> Dataset:
-    """Import an uploaded export (admin or API); small uploads are spooled to disk first."""
-    with uploaded_file_path(upload) as path:
-        return import_dataset(
-            path=path, original_name=upload.name or "upload", kind=kind, user=user
+def run_queued_import(dataset_id: Any) -> Dataset | None:
+    """Import a queued dataset's stored upload (a worker's entry point); None if not queued.
+
+    A refused or failed import keeps its dataset, `failed` with the reason, and nothing else.
+    """
+    claimed = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.QUEUED).update(
+        status=Dataset.Status.IMPORTING, heartbeat_at=timezone.now()
+    )
+    if claimed != 1:
+        # Imported, failed or reaped meanwhile, or taken by another worker: never twice.
+        return None
+    dataset = Dataset.objects.get(pk=dataset_id)
+    try:
+        with import_folder(dataset) as folder:
+            local = folder / f"upload{''.join(Path(dataset.original_name).suffixes[-2:])}"
+            with default_storage.open(dataset.source_file, "rb") as stored, local.open("wb") as out:
+                shutil.copyfileobj(stored, out, length=_HASH_BLOCK)
+            info = ingest.sniff_export(
+                local, filename=dataset.original_name, kind=dataset.kind,
+                max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+            )
+            dataset = _import_into(dataset, local, info)
+    except BaseException as exc:
+        # Not over the reaper's word (already failed); over a "ready" whose last step failed.
+        Dataset.objects.filter(pk=dataset.pk).exclude(status=Dataset.Status.FAILED).update(
+            status=Dataset.Status.FAILED, error=str(exc) or type(exc).__name__,
+            progress=0, finished_at=timezone.now(),
         )
+        raise
+    finally:
+        _delete_stored(dataset.source_file, dataset)
+        Dataset.objects.filter(pk=dataset.pk).update(source_file="")
+    return dataset
+
+
+def reap_stale_imports() -> int:
+    """Fail imports whose heartbeat stopped (their process died), removing what they wrote.
+
+    An import beats while it works; one silent for CROSSLINE_IMPORT_STALE_SECONDS is dead: its
+    records, stored files and temporary folders go, its dataset stays `failed` with the
+    reason, and the same file can be imported again at once.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.CROSSLINE_IMPORT_STALE_SECONDS)
+    # Importing, or queued by a request that died before the task was handed to the queue;
+    # rows from before heartbeats count from their upload.
+    stale = [
+        *Dataset.objects.filter(status=Dataset.Status.IMPORTING, heartbeat_at__lt=cutoff),
+        *Dataset.objects.filter(status=Dataset.Status.QUEUED, task_id="", heartbeat_at__lt=cutoff),
+        *Dataset.objects.filter(
+            status=Dataset.Status.IMPORTING, heartbeat_at=None, uploaded_at__lt=cutoff
+        ),
+    ]
+    reaped = 0
+    for dataset in stale:
+        silent = (now - (dataset.heartbeat_at or dataset.uploaded_at)).total_seconds()
+        # Compare-and-set on the beat too: an import that beat meanwhile is alive.
+        failed = Dataset.objects.filter(
+            pk=dataset.pk, status=dataset.status, heartbeat_at=dataset.heartbeat_at
+        ).update(
+            status=Dataset.Status.FAILED,
+            error=f"The import stopped without finishing (no heartbeat for {silent:.0f} s: its "
+            "process was killed); what it wrote was removed. Import the file again.",
+            progress=0,
+            finished_at=now,
+        )
+        if failed == 1:
+            logger.warning("Reaped import %s (%s)", dataset.pk, dataset.original_name)
+            _discard_import(dataset)
+            reaped += 1
+    return reaped
 
 
 def delete_dataset(*, dataset: Dataset) -> None:
     """Delete a dataset with its stored file and records, and recompute its vehicles."""
-    knrs = set(VehicleRecord.objects.filter(dataset_id=dataset.pk).values_list("knr", flat=True))
-    _remove_dataset(dataset, knrs=knrs)
+    _discard_import(dataset)
+    Dataset.objects.filter(pk=dataset.pk).delete()
 
 
-def clean_stale_imports(*, older_than: timedelta = STALE_IMPORT_AFTER) -> int:
-    """Remove imports that died with their process (still importing long after they began)."""
-    cutoff = timezone.now() - older_than
-    stale = list(Dataset.objects.filter(status=Dataset.Status.IMPORTING, uploaded_at__lt=cutoff))
-    for dataset in stale:
-        logger.warning("Removing stale import %s (%s)", dataset.pk, dataset.original_name)
-        delete_dataset(dataset=dataset)
-    return len(stale)
+@contextlib.contextmanager
+def import_folder(dataset: Dataset) -> Iterator[Path]:
+    """A temporary folder named after the dataset, removed afterwards (or by the reaper)."""
+    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_TEMP_PREFIX}{dataset.pk}-") as folder:
+        yield Path(folder)
 
 
 def refresh_vehicles(knrs: Iterable[str]) -> None:
@@ -141,6 +222,113 @@ def stored_dataset_name(dataset: Dataset) -> str:
 # --- import internals -------------------------------------------------------------------------
 
 
+def _check_export(path: Path, *, original_name: str, kind: str) -> ingest.ExportInfo:
+    """Refuse an unknown kind or a file the reader cannot take, before anything is stored."""
+    if kind not in ingest.KINDS:
+        raise InvalidUpload(f"Unknown export kind {kind!r}; use one of {', '.join(ingest.KINDS)}.")
+    reap_stale_imports()
+    return ingest.sniff_export(
+        path, filename=original_name, kind=kind, max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES
+    )
+
+
+def _create_dataset(info: ingest.ExportInfo, *, sha256: str, user: Any, status: str) -> Dataset:
+    """The dataset row of a new import; InvalidUpload if the same file was imported."""
+    _refuse_duplicate(sha256, info.filename)
+    fields = {
+        "kind": info.kind,
+        "original_name": info.filename[:255],
+        "size_bytes": info.size_bytes,
+        "sha256": sha256,
+        "status": status,
+        "heartbeat_at": timezone.now(),
+        "uploaded_by": user if user is not None and user.is_authenticated else None,
+    }
+    try:
+        return Dataset.objects.create(**fields)
+    except IntegrityError:
+        # Another upload of the same file won the race between the check and the insert.
+        _refuse_duplicate(sha256, info.filename)
+        raise
+
+
+def _import_into(
+    dataset: Dataset,
+    path: Path,
+    info: ingest.ExportInfo,
+    *,
+    on_progress: ProgressCallback | None = None,
+    chunk_rows: int = ingest.DEFAULT_CHUNK_ROWS,
+) -> Dataset:
+    """Fill an importing dataset from a local file, beating meanwhile; a failure removes what
+    it wrote (records, stored file) and re-raises."""
+    touched: set[str] = set()
+    with Heartbeat(
+        lambda: _beat(dataset.pk),
+        every=settings.CROSSLINE_HEARTBEAT_SECONDS,
+        name=f"import-heartbeat-{dataset.pk}",
+    ):
+        try:
+            _import_rows(
+                dataset,
+                path,
+                info,
+                touched=touched,
+                rows_expected=_estimate_rows(path, info),
+                on_progress=on_progress,
+                chunk_rows=chunk_rows,
+            )
+            refresh_vehicles(touched)
+        except BaseException:
+            _discard_import(dataset, knrs=touched)
+            raise
+    if dataset.kind == DatasetKind.DEFECTS:
+        defects_imported.send(sender=Dataset, dataset=dataset, knrs=sorted(touched))
+    dataset.refresh_from_db()
+    return dataset
+
+
+def _beat(dataset_pk: Any) -> None:
+    Dataset.objects.filter(pk=dataset_pk, status=Dataset.Status.IMPORTING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def _source_name(dataset: Dataset) -> str:
+    """Where a queued import's upload waits in storage (the name keeps its suffixes)."""
+    suffixes = "".join(Path(dataset.original_name).suffixes[-2:])
+    return f"datasets/uploads/{dataset.pk}{suffixes}"
+
+
+def _discard_import(dataset: Dataset, *, knrs: Iterable[str] | None = None) -> None:
+    """Remove what an import wrote: records, stored files, temporary folders; refresh vehicles.
+
+    The dataset row stays (its caller deletes it or keeps it `failed`).
+    """
+    if knrs is None:
+        knrs = set(
+            VehicleRecord.objects.filter(dataset_id=dataset.pk).values_list("knr", flat=True)
+        )
+    VehicleRecord.objects.filter(dataset_id=dataset.pk).delete()
+    Dataset.objects.filter(pk=dataset.pk).update(file="")
+    for name in (dataset.file, stored_dataset_name(dataset), dataset.source_file):
+        _delete_stored(name, dataset)
+    for folder in Path(tempfile.gettempdir()).glob(f"{IMPORT_TEMP_PREFIX}{dataset.pk}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+    refresh_vehicles(knrs)
+
+
+def _delete_stored(name: str, dataset: Dataset) -> None:
+    if not name:
+        return
+    try:
+        default_storage.delete(name)
+    except FileNotFoundError:
+        pass
+    except Exception:
+        logger.exception("Could not delete stored file %s of dataset %s", name, dataset.pk)
+
+
 def _import_rows(
     dataset: Dataset,
     path: Path,
@@ -156,8 +344,8 @@ def _import_rows(
     report = ingest.ValidationReport(kind=kind, filename=dataset.original_name)
     first_at: pd.Timestamp | None = None
     last_at: pd.Timestamp | None = None
-    with tempfile.TemporaryDirectory(prefix="crossline-import-") as tmp:
-        local = Path(tmp) / "data.parquet"
+    with import_folder(dataset) as tmp:
+        local = tmp / "data.parquet"
         writer = pq.ParquetWriter(local, ingest.SCHEMAS[kind], compression="zstd")
         try:
             for chunk in ingest.iter_clean_chunks(
@@ -200,7 +388,12 @@ def _import_rows(
     dataset.last_at = _aware(last_at)
     dataset.report = report.to_dict()
     dataset.finished_at = timezone.now()
-    dataset.save()
+    finished = Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.IMPORTING).update(
+        **{field: getattr(dataset, field) for field in FINISHED_FIELDS}
+    )
+    if finished != 1:
+        # The reaper declared this import dead meanwhile: its word stands.
+        raise ImportAbandoned(f"{dataset.original_name}: the import was failed meanwhile.")
 
 
 def _create_records(dataset: Dataset, chunk: pd.DataFrame, touched: set[str]) -> None:
@@ -261,22 +454,12 @@ def _json_column(series: pd.Series) -> list[Any]:
     return series.astype(object).where(series.notna(), None).tolist()
 
 
-def _remove_dataset(dataset: Dataset, *, knrs: Iterable[str]) -> None:
-    """Delete a dataset's records, stored file and row, then recompute the given vehicles."""
-    VehicleRecord.objects.filter(dataset_id=dataset.pk).delete()
-    for name in {dataset.file, stored_dataset_name(dataset)} - {""}:
-        try:
-            default_storage.delete(name)
-        except FileNotFoundError:
-            pass
-        except Exception:
-            logger.exception("Could not delete stored file %s of dataset %s", name, dataset.pk)
-    Dataset.objects.filter(pk=dataset.pk).delete()
-    refresh_vehicles(knrs)
-
-
 def _refuse_duplicate(sha256: str, original_name: str) -> None:
     existing = Dataset.objects.filter(sha256=sha256).first()
+    if existing is not None and existing.status == Dataset.Status.FAILED:
+        # A failed import holds nothing but its row: the file may be imported again at once.
+        delete_dataset(dataset=existing)
+        return
     if existing is not None:
         when = timezone.localtime(existing.uploaded_at).strftime("%Y-%m-%d %H:%M")
         raise InvalidUpload(

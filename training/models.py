@@ -15,6 +15,7 @@ class Dataset(models.Model):
     """One uploaded plant export; its accepted rows are kept, normalised, as a Parquet file."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
         IMPORTING = "importing", "Importing"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
@@ -35,7 +36,13 @@ class Dataset(models.Model):
     first_at = models.DateTimeField(null=True, blank=True)
     last_at = models.DateTimeField(null=True, blank=True)
     report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
     file = models.CharField(max_length=255, blank=True, help_text="Parquet file in storage.")
+    source_file = models.CharField(
+        max_length=255, blank=True, help_text="The upload in storage, until a worker imports it."
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

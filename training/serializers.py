@@ -22,17 +22,20 @@ class DatasetUploadSerializer(serializers.Serializer):
 
 
 class DatasetSerializer(ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="dataset-detail", read_only=True)
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Dataset
         fields = [
             "id",
+            "url",
             "kind",
             "original_name",
             "size_bytes",
             "sha256",
             "status",
+            "error",
             "progress",
             "rows_read",
             "rows_accepted",
@@ -46,6 +49,7 @@ class DatasetSerializer(ModelSerializer):
             "file",
             "uploaded_by",
             "uploaded_at",
+            "heartbeat_at",
             "finished_at",
         ]
         read_only_fields = fields

@@ -54,7 +54,13 @@ class DatasetViewSet(
             return [permissions.IsAdminUser()]
         return [permissions.IsAuthenticated()]
 
-    @extend_schema(request=DatasetUploadSerializer, responses={201: DatasetSerializer})
+    @extend_schema(
+        request=DatasetUploadSerializer,
+        responses={201: DatasetSerializer, 202: DatasetSerializer},
+        description="A small export is imported at once (201); a large one is stored and "
+        "imported by a worker (202, `Location` is the dataset: its status, progress and rows "
+        "read follow the import).",
+    )
     def create(self, request: Request, *args, **kwargs) -> Response:
         upload = DatasetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
@@ -63,7 +69,12 @@ class DatasetViewSet(
             kind=upload.validated_data["kind"],
             user=request.user,
         )
-        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        body = DatasetSerializer(dataset, context=self.get_serializer_context()).data
+        if not dataset.task_id:
+            return Response(body, status=status.HTTP_201_CREATED)
+        # A plain str: WSGI servers refuse DRF's Hyperlink as a header value.
+        location = str(body["url"])
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
     def perform_destroy(self, instance: Dataset) -> None:
         imports.delete_dataset(dataset=instance)
@@ -162,7 +173,10 @@ class TrainViewSet(viewsets.ViewSet):
         ]
         for upload, upload_kind in uploads:
             if upload is not None:
-                imports.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
+                # Within the request: the run must find these files imported.
+                imports.import_uploaded_file(
+                    upload=upload, kind=upload_kind, user=request.user, inline=True
+                )
         run = runs.start_training_run(
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )

@@ -304,23 +304,6 @@ def test_deleting_a_dataset_removes_its_file_records_and_recomputes_vehicles(dem
 
 
 @pytest.mark.django_db
-def test_an_import_that_died_with_its_process_is_cleaned_by_the_next_import(demo):
-    dead = Dataset.objects.create(kind="results", original_name="dead.csv", size_bytes=1,
-                                  sha256="0" * 64)
-    VehicleRecord.objects.create(knr="2024-2000001", dataset=dead, kind="results", row_count=1)
-    Dataset.objects.filter(pk=dead.pk).update(
-        uploaded_at=timezone.now() - imports.STALE_IMPORT_AFTER * 2
-    )
-    running = Dataset.objects.create(kind="results", original_name="running.csv", size_bytes=1,
-                                     sha256="1" * 64)
-
-    fresh = import_file(demo["defects"], "defects")
-
-    assert set(Dataset.objects.values_list("pk", flat=True)) == {running.pk, fresh.pk}
-    assert not VehicleRecord.objects.filter(dataset_id=dead.pk).exists()
-
-
-@pytest.mark.django_db
 def test_the_command_imports_the_good_files_and_exits_1_naming_the_refused_one(demo, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("KNR,DATA\n2024-2000001,2024-05-16 13:21:03\n")
@@ -342,6 +325,7 @@ def test_the_command_refuses_a_path_that_does_not_exist(tmp_path):
     assert Dataset.objects.count() == 0
 
 
+@pytest.mark.django_db
 def test_generate_demo_data_writes_both_exports_and_the_truth(tmp_path):
     out = StringIO()
     call_command("generate_demo_data", "--knrs", "25", "--out", str(tmp_path), "--seed", "4",
