@@ -59,7 +59,9 @@ class DatasetAdmin(admin.ModelAdmin):
         "kind",
         "original_name",
         "status",
+        "error",
         "progress",
+        "heartbeat_at",
         "size_bytes",
         "sha256",
         "rows_read",
@@ -102,12 +104,18 @@ class DatasetAdmin(admin.ModelAdmin):
                 form.add_error("file", str(exc))
             else:
                 self.log_addition(request, dataset, [{"added": {}}])
-                self.message_user(
-                    request,
-                    f"Imported {dataset.original_name}: {dataset.rows_accepted:,} rows accepted, "
-                    f"{dataset.rows_rejected:,} rejected, {dataset.knr_count:,} KNRs.",
-                    messages.SUCCESS,
-                )
+                if dataset.task_id:
+                    message = (
+                        f"Queued {dataset.original_name} for import: a worker imports it; "
+                        "this page shows its status, progress and rows read."
+                    )
+                else:
+                    message = (
+                        f"Imported {dataset.original_name}: {dataset.rows_accepted:,} rows "
+                        f"accepted, {dataset.rows_rejected:,} rejected, "
+                        f"{dataset.knr_count:,} KNRs."
+                    )
+                self.message_user(request, message, messages.SUCCESS)
                 return HttpResponseRedirect(
                     reverse("admin:training_dataset_change", args=[dataset.pk])
                 )
