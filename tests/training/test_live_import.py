@@ -1,0 +1,154 @@
+"""A worker SIGKILLed in the middle of an import, under the real server and worker cluster."""
+
+import json
+import os
+import secrets
+import signal
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.live_server import LiveCrossline, running_crossline
+from training.demo import generate_demo_data
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+KNRS = 12_000  # about 480,000 result rows: two chunks and several seconds of import
+STALE_SECONDS = 4
+# The reaper's schedule runs every minute; django-q2's scheduler looks every 30 s or so.
+REAPER_PERIOD = 60 + 30
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def upload(live: LiveCrossline, token: str, path: Path, kind: str) -> tuple[int, dict, dict]:
+    """POST a file to /api/datasets/ as multipart; status, headers and JSON body."""
+    boundary = secrets.token_hex(16)
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\n{kind}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"'
+        "\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        f"{live.url}/api/datasets/", data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                 "Authorization": f"Token {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def leftovers(live: LiveCrossline, dataset_id: Any) -> dict:
+    """What the database and the storage hold of one dataset."""
+    script = (
+        "import json; from django.core.files.storage import default_storage as s\n"
+        "from training.models import Dataset, Vehicle, VehicleRecord\n"
+        "def files(d):\n"
+        "    try: dirs, names = s.listdir(d)\n"
+        "    except FileNotFoundError: return []\n"
+        "    return [d + '/' + n for n in names] + [f for x in dirs for f in files(d + '/' + x)]\n"
+        f"pk = Dataset._meta.pk.to_python({json.dumps(str(dataset_id))})\n"
+        "print(json.dumps({'records': VehicleRecord.objects.filter(dataset_id=pk).count(),"
+        " 'vehicles': Vehicle.objects.count(), 'files': files('datasets')}))"
+    )
+    return json.loads(live.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
+
+
+def process_holding(folder_prefix: str, session: int) -> int | None:
+    """The process of this session with a file open under a folder named `folder_prefix*`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) != session:
+                continue
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(Path(target).parent.name.startswith(folder_prefix) for target in targets):
+            return int(entry.name)
+    return None
+
+
+def test_a_worker_killed_during_an_import_is_reaped_and_the_file_imports_again(
+    tmp_path, monkeypatch
+):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    for name, value in {
+        "CROSSLINE_IMPORT_INLINE_BYTES": "0",  # every upload goes to the worker
+        "CROSSLINE_HEARTBEAT_SECONDS": "1",
+        "CROSSLINE_IMPORT_STALE_SECONDS": str(STALE_SECONDS),
+        "TMPDIR": str(scratch),
+    }.items():
+        monkeypatch.setenv(name, value)
+    files = generate_demo_data(knrs=KNRS, out_dir=tmp_path / "demo", seed=2)
+
+    with running_crossline(tmp_path, worker=True) as live:
+        token = live.manage("drf_create_token", "admin").stdout.split()[2]
+        status, headers, queued = upload(live, token, files["results"], "results")
+        assert status == 202, queued
+        assert queued["status"] == "queued"
+        location = headers["Location"]
+
+        def importing():
+            request = urllib.request.Request(location, headers={"Authorization": f"Token {token}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = json.loads(response.read())
+            assert body["status"] in ("queued", "importing"), body
+            return body if body["rows_read"] > 0 else None
+
+        # Half-way: the first chunk's records written, the next one being read.
+        during = wait_for(importing, timeout=180, what="the import's first rows")
+        assert 0 < during["progress"] < 100
+        worker_pid = wait_for(
+            lambda: process_holding(f"crossline-import-{queued['id']}-",
+                                    live.processes["worker"].pid),
+            timeout=30, what="the worker process holding the import's folder",
+        )
+        os.kill(worker_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        half = leftovers(live, queued["id"])
+        assert half["records"] > 0, "killed half-way: records were written"
+        assert list(scratch.glob(f"crossline-import-{queued['id']}-*"))
+
+        def failed():
+            body = live.get_json(
+                f"/api/datasets/{queued['id']}/", headers={"Authorization": f"Token {token}"}
+            )[1]
+            return body if body["status"] == "failed" else None
+
+        reaped = wait_for(failed, timeout=STALE_SECONDS + REAPER_PERIOD + 30, every=1,
+                          what="the reaper failing the killed import")
+        reaped_after = time.monotonic() - killed_at
+        assert "no heartbeat" in reaped["error"]
+        assert leftovers(live, queued["id"]) == {"records": 0, "vehicles": 0, "files": []}
+        assert not list(scratch.glob("crossline-import-*"))
+
+        # The same file, at once: queued again and imported by the restarted worker.
+        status, _, again = upload(live, token, files["results"], "results")
+        assert status == 202, again
+        ready = wait_for(
+            lambda: (body := live.get_json(
+                f"/api/datasets/{again['id']}/", headers={"Authorization": f"Token {token}"}
+            )[1])["status"] in ("ready", "failed") and body,
+            timeout=300, every=1, what="the second import",
+        )
+        assert ready["status"] == "ready", ready
+        assert ready["knr_count"] == KNRS
+        assert leftovers(live, again["id"])["vehicles"] == KNRS
+    print(f"killed import reaped {reaped_after:.1f} s after the SIGKILL")
