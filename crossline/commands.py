@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, TextIO
 
 from django.core.management.base import OutputWrapper
@@ -32,4 +33,16 @@ def progress_bar(stream: OutputWrapper | TextIO, *, enabled: bool = True, **opti
     # tqdm writes to the stream underneath.
     raw = stream._out if isinstance(stream, OutputWrapper) else stream
     is_terminal = bool(getattr(raw, "isatty", lambda: False)())
-    return tqdm(file=raw, disable=not (enabled and is_terminal), dynamic_ncols=True, **options)
+    if terminal_width(raw) > 0:
+        options.setdefault("dynamic_ncols", True)  # follows the window as it is resized
+    else:
+        options.setdefault("ncols", 80)  # a terminal that does not say its size
+    return tqdm(file=raw, disable=not (enabled and is_terminal), **options)
+
+
+def terminal_width(stream: TextIO) -> int:
+    """The columns of the terminal behind `stream`; 0 when unknown."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0

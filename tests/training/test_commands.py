@@ -113,3 +113,54 @@ def test_train_wait_draws_one_bar_on_a_terminal_and_none_otherwise(tmp_path, qui
     assert drawn.count("\r") >= 5  # one redraw per step
     assert drawn.rstrip("\n").count("\n") == 0
     assert "100/100" in drawn
+
+
+@pytest.mark.live
+@pytest.mark.slow
+def test_in_a_real_terminal_the_import_bar_redraws_one_line(tmp_path):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from tests.support.live_server import ROOT, instance_environment
+
+    env = instance_environment(tmp_path / "var")
+    files = generate_demo_data_files(tmp_path / "demo")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=600)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "import_data", "--results", str(files["results"])],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+    )
+    os.close(follower)
+    drawn = b""
+    try:
+        # Read as it is written: the terminal's buffer is small.
+        while True:
+            try:
+                block = os.read(leader, 65536)
+            except OSError:  # the last writer closed the terminal
+                break
+            if not block:
+                break
+            drawn += block
+        stdout = process.communicate(timeout=600)[0]
+    finally:
+        os.close(leader)
+    assert process.returncode == 0
+    text = drawn.decode(errors="replace")
+    assert "results.csv.gz" in text and text.count("\r") >= 2
+    assert text.strip("\r\n").count("\n") == 0  # one line, redrawn in place
+    assert b"Imported" in stdout
+
+
+def generate_demo_data_files(folder: Path) -> dict[str, Path]:
+    from training.demo import generate_demo_data
+
+    return generate_demo_data(knrs=3_000, out_dir=folder, seed=3)
