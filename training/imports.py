@@ -178,19 +178,28 @@ def reap_stale_imports() -> int:
     for dataset in stale:
         silent = (now - (dataset.heartbeat_at or dataset.uploaded_at)).total_seconds()
         # Compare-and-set on the beat too: an import that beat meanwhile is alive.
-        failed = Dataset.objects.filter(
+        reaped += Dataset.objects.filter(
             pk=dataset.pk, status=dataset.status, heartbeat_at=dataset.heartbeat_at
         ).update(
             status=Dataset.Status.FAILED,
             error=f"The import stopped without finishing (no heartbeat for {silent:.0f} s: its "
             "process was killed); what it wrote was removed. Import the file again.",
             progress=0,
+            heartbeat_at=now,
             finished_at=now,
         )
-        if failed == 1:
-            logger.warning("Reaped import %s (%s)", dataset.pk, dataset.original_name)
+    # A failed import keeps a heartbeat until what it wrote is removed: a clean-up cut short
+    # (the database or storage failing meanwhile) is finished by the next pass.
+    for dataset in Dataset.objects.filter(status=Dataset.Status.FAILED, heartbeat_at__isnull=False):
+        try:
             _discard_import(dataset)
-            reaped += 1
+        except Exception:
+            logger.exception("Could not clean up after import %s; next time", dataset.pk)
+            continue
+        Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.FAILED).update(
+            heartbeat_at=None
+        )
+        logger.warning("Cleaned up after import %s (%s)", dataset.pk, dataset.original_name)
     return reaped
 
 

@@ -231,6 +231,25 @@ def test_the_reaper_removes_what_a_silent_import_wrote_and_keeps_the_reason(demo
     assert imports.reap_stale_imports() == 0
 
 
+def test_a_clean_up_cut_short_is_finished_by_the_next_pass(demo, settings, monkeypatch):
+    dataset = half_written(demo, settings)
+
+    def storage_down(name, dataset):
+        raise ConnectionError("storage unreachable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(imports, "_delete_stored", storage_down)
+        assert imports.reap_stale_imports() == 1
+    assert Dataset.objects.get(pk=dataset.pk).status == Dataset.Status.FAILED
+    assert stored_files() != []  # cut short
+
+    assert imports.reap_stale_imports() == 0
+
+    assert stored_files() == [] and VehicleRecord.objects.count() == 0
+    assert Dataset.objects.get(pk=dataset.pk).heartbeat_at is None
+    assert import_folders(dataset) == []
+
+
 def test_a_reaped_file_can_be_imported_again_at_once(demo, settings):
     dataset = half_written(demo, settings)
     imports.reap_stale_imports()
