@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from crossline.exceptions import InvalidPipeline, InvalidUpload
+from crossline.exceptions import DuplicateRun, InvalidPipeline, InvalidUpload
 from training import selectors, services
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.pipeline.definition import parse_definition
@@ -519,7 +519,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             run = services.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
-        except (InvalidUpload, InvalidPipeline) as exc:
+        except (InvalidUpload, InvalidPipeline, DuplicateRun) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(

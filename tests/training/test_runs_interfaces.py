@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from training.models import Dataset, PipelineDefinition, TrainingRun
+from training.services import close_run
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +55,9 @@ def test_retrain_queues_a_retrain_run(staff_api):
         {"df_resultados": upload("r.csv", RESULTS_CSV), "df_falhas": upload("f.csv", DEFECTS_CSV)},
         format="multipart",
     )
+    # The train run ends first: an identical run is refused while one is queued.
+    first = TrainingRun.objects.get()
+    close_run(first, TrainingRun.Status.SUCCEEDED, from_status=TrainingRun.Status.QUEUED)
     response = staff_api.post("/api/train/retrain/", {"pipeline": "default"})
     assert response.status_code == 202
     assert response.json()["kind"] == "retrain"

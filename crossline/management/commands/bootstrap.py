@@ -48,7 +48,7 @@ class Command(BaseCommand):
         return user
 
     def ensure_schedules(self) -> None:
-        """The daily closing of the feedback window, run by the django-q2 cluster."""
+        """The schedules the django-q2 cluster runs: the reaper, the feedback window."""
         from django_q.models import Schedule
 
         Schedule.objects.get_or_create(
@@ -56,6 +56,15 @@ class Command(BaseCommand):
             defaults={
                 "func": "predictions.tasks.close_feedback_window",
                 "schedule_type": Schedule.DAILY,
+            },
+        )
+        Schedule.objects.update_or_create(
+            name="reap stale work",
+            defaults={
+                "func": "training.tasks.reap_stale_work",
+                "schedule_type": Schedule.MINUTES,
+                "minutes": 1,
+                "repeats": -1,
             },
         )
 
