@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from crossline.domain import parse_framed_codes
+
 
 def new_run_key() -> str:
     """A unique placeholder for a training run's open or running key."""
@@ -77,7 +79,7 @@ class Vehicle(models.Model):
 
     @property
     def fail_groups(self) -> list[int]:
-        return [int(code) for code in self.fail_group_codes.split(",") if code]
+        return parse_framed_codes(self.fail_group_codes)
 
 
 class VehicleRecord(models.Model):

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from crossline.domain import framed_code, parse_framed_codes
 from crossline.exceptions import NotFound
-from training.ingest import STATUS_NOK, STATUS_OK
+from training.ingest import RESULTS_COLUMNS, STATUS_NOK, STATUS_OK
 from training.models import Dataset, DatasetKind, TrainingRun, Vehicle, VehicleRecord
 
 STATUS_LABELS = {STATUS_OK: "OK", STATUS_NOK: "NOK"}
@@ -83,7 +85,7 @@ def _test(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
         "value_id": values.get("VALUE_ID"),
         "value": values.get("VALUE"),
         "status": STATUS_LABELS.get(status, str(status)),
-        "dataset_id": _json_pk(dataset_id),
+        "dataset_id": json_pk(dataset_id),
     }
 
 
@@ -98,11 +100,12 @@ def _defect(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
         "model": values.get("MODELO"),
         "colour": values.get("COR"),
         "engine": values.get("MOTOR"),
-        "dataset_id": _json_pk(dataset_id),
+        "dataset_id": json_pk(dataset_id),
     }
 
 
-def _json_pk(pk: Any) -> Any:
+def json_pk(pk: Any) -> Any:
+    """A primary key as JSON: integers stay integers, ObjectIds become strings."""
     return pk if isinstance(pk, int) else str(pk)
 
 
@@ -141,7 +144,7 @@ def filter_vehicles_by_month(queryset: QuerySet[Vehicle], year: int, month: int)
 
 def filter_vehicles_by_fail_group(queryset: QuerySet[Vehicle], code: int):
     """Vehicles with a recorded defect in that fail group."""
-    return queryset.filter(fail_group_codes__contains=f",{int(code)},")
+    return queryset.filter(fail_group_codes__contains=framed_code(code))
 
 
 # --- for predictions (added by the predictions app) -------------------------------------------
@@ -151,10 +154,6 @@ RESULTS_FRAME_BATCH = 500
 
 def get_results_frame(knrs: list[str]):
     """The stored test results of these KNRs (ready datasets) as one normalised DataFrame."""
-    import pandas as pd
-
-    from training.ingest import RESULTS_COLUMNS
-
     ready = list(list_ready_datasets(kind=DatasetKind.RESULTS).values_list("pk", flat=True))
     unique = list(dict.fromkeys(knrs))
     # Rows grouped by their record's column list (one list in practice): one DataFrame per
@@ -205,7 +204,7 @@ def list_knrs_tested_since(since: datetime) -> list[str]:
 def get_fail_groups(knrs: list[str]) -> dict[str, list[int]]:
     """KNR → the fail groups of its recorded defects, for the vehicles among `knrs`."""
     return {
-        knr: [int(code) for code in codes.split(",") if code]
+        knr: parse_framed_codes(codes)
         for knr, codes in Vehicle.objects.filter(knr__in=list(knrs)).values_list(
             "knr", "fail_group_codes"
         )
@@ -228,7 +227,7 @@ def get_training_health() -> tuple[dict[str, Any], list[str]]:
         if beat is not None and now - beat <= stale_after:
             continue
         silent = "ever" if beat is None else f"{(now - beat).total_seconds():.0f} s"
-        stuck.append(_json_pk(run["pk"]))
+        stuck.append(json_pk(run["pk"]))
         problems.append(
             f"Training run {run['pk']} is stuck in step {run['current_step'] or '-'!r}: no "
             f"heartbeat for {silent}. Its worker stopped; the reaper fails it and starts the "

@@ -17,9 +17,9 @@ from crossline.exceptions import DuplicateRun
 from crossline.taskqueue import list_queued_tasks, release_orphaned_tasks
 from mlmodels.models import ModelVersion
 from tests.training.test_runs import demo_files, fast_pipeline, imported  # noqa: F401
-from training import services
+from training import runs
 from training.models import Dataset, PipelineDefinition, TrainingRun
-from training.services import (
+from training.runs import (
     claim_training_run,
     close_run,
     execute_training_run,
@@ -44,7 +44,7 @@ def some_data():
 
 @pytest.fixture
 def other_pipeline():
-    definition = services.get_pipeline_definition("default")[0].definition
+    definition = runs.get_pipeline_definition("default")[0].definition
     PipelineDefinition.objects.create(name="other", definition={**definition, "name": "other"})
 
 
@@ -81,11 +81,11 @@ def test_the_end_of_a_run_gives_the_next_queued_run_a_task(some_data, other_pipe
     assert close_run(
         first, TrainingRun.Status.FAILED, from_status=TrainingRun.Status.RUNNING, error="x"
     )
-    assert services.dispatch_next_run().pk == second.pk
+    assert runs.dispatch_next_run().pk == second.pk
     second.refresh_from_db()
     assert second.task_id in {t.task_id for t in list_queued_tasks()}
     # Its task waits in the queue: a second dispatch does not add another.
-    assert services.dispatch_next_run() is None
+    assert runs.dispatch_next_run() is None
     assert OrmQ.objects.count() == 1
 
 
@@ -158,7 +158,7 @@ def test_train_wait_says_when_the_run_cannot_start_now(some_data, other_pipeline
 def test_the_final_success_never_overwrites_the_reapers_failure(
     imported, fast_pipeline, monkeypatch  # noqa: F811
 ):
-    register = services.register_run_versions
+    register = runs.register_run_versions
 
     def reaped_while_saving(run, *args, **kwargs):
         versions = register(run, *args, **kwargs)
@@ -167,7 +167,7 @@ def test_the_final_success_never_overwrites_the_reapers_failure(
         assert reap_stale_runs() == 1
         return versions
 
-    monkeypatch.setattr(services, "register_run_versions", reaped_while_saving)
+    monkeypatch.setattr(runs, "register_run_versions", reaped_while_saving)
     run = start_training_run(enqueue=False, pipeline_name="quick")
     execute_training_run(run.pk)
     run.refresh_from_db()
@@ -262,6 +262,6 @@ def test_a_running_run_beats_from_its_own_thread(some_data):
     run = running_run()
     old = timezone.now() - timedelta(hours=1)
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=old)
-    with Heartbeat(lambda: services.beat_run(run.pk), every=0.05, name="test"):
+    with Heartbeat(lambda: runs.beat_run(run.pk), every=0.05, name="test"):
         time.sleep(0.4)
     assert TrainingRun.objects.get(pk=run.pk).heartbeat_at > old + timedelta(minutes=59)

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from training.models import Dataset, PipelineDefinition, TrainingRun
-from training.services import close_run
+from training.runs import close_run
 
 pytestmark = pytest.mark.django_db
 
@@ -64,9 +64,9 @@ def test_retrain_queues_a_retrain_run(staff_api):
     assert TrainingRun.objects.filter(kind="retrain").count() == 1
 
 
-def test_train_without_data_answers_400_and_queues_nothing(staff_api):
+def test_train_without_data_answers_409_and_queues_nothing(staff_api):
     response = staff_api.post("/api/train/")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "no test results" in response.json()["detail"]
     assert TrainingRun.objects.count() == 0
 
