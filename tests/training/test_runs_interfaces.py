@@ -44,6 +44,8 @@ def test_train_imports_the_given_files_then_queues_a_run(staff_api):
     assert response.json()["status"] == "queued"
     assert response.json()["kind"] == "train"
     assert response["Location"].endswith(f"/api/training-runs/{run.pk}/")
+    # Exactly str: WSGI servers (wsgiref's check) refuse str subclasses such as DRF's Hyperlink.
+    assert type(response["Location"]) is str
     assert run.requested_by == staff_api.user
     assert sorted(Dataset.objects.values_list("kind", flat=True)) == ["defects", "results"]
     assert str(staff_api.get(response["Location"]).json()["id"]) == str(run.pk)
