@@ -30,6 +30,11 @@ def task_queue_check() -> tuple[dict[str, Any], list[str]]:
             f"{state['oldest_queued_seconds']:.0f} s and no worker is busy; is `manage.py "
             "qcluster` running?"
         )
+    if state["orphaned"]:
+        problems.append(
+            f"{state['orphaned']} task(s) are held by a worker that stopped; a running worker "
+            "(manage.py qcluster) hands them back to the queue."
+        )
     return state, problems
 
 

@@ -89,6 +89,8 @@ def task_queue_state(*, now: datetime | None = None) -> dict[str, Any]:
         "oldest_queued_seconds": round(oldest, 1),
         "worker_busy": busy,
         "stalled": stalled,
+        # Taken, yet no worker has stamped any of them lately: their cluster died.
+        "orphaned": 0 if busy else len(taken),
     }
 
 

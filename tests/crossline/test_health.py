@@ -93,3 +93,23 @@ def test_a_task_taken_by_a_worker_never_shows_a_negative_wait(client, settings):
     assert queue["queued"] == 1 and queue["taken"] == 1
     assert 0 <= queue["oldest_queued_seconds"] < 60
     assert queue["worker_busy"] is True
+
+
+@pytest.mark.django_db
+def test_health_answers_503_when_tasks_are_held_by_a_worker_that_stopped(client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    settings.CROSSLINE_RUN_STALE_SECONDS = 60
+    async_task("crossline.tasks.ping")
+    retry = timedelta(seconds=settings.Q_CLUSTER["retry"])
+    OrmQ.objects.update(lock=timezone.now() - timedelta(seconds=10) + retry)
+    assert client.get("/healthz").status_code == 200  # taken 10 s ago: a worker is on it
+    OrmQ.objects.update(lock=timezone.now() - timedelta(seconds=90) + retry)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "1 task(s) are held by a worker that stopped" in response.json()["problems"][0]
+    assert response.json()["task_queue"]["oldest_queued_seconds"] == 0
