@@ -116,7 +116,6 @@ def start_training_run(
                 pipeline=stored.definition,
                 requested_by=user,
                 open_key=fingerprint,
-                heartbeat_at=timezone.now(),
                 log=f"{timezone.now():%Y-%m-%d %H:%M:%S} queued by {user or 'the command line'}\n",
             )
     except IntegrityError:

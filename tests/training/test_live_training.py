@@ -127,10 +127,12 @@ def test_a_worker_killed_during_training_is_reaped_and_the_next_run_goes_on(tmp_
 
         def stuck():
             status, body = live.get_json("/healthz")
-            return (status, body) if status == 503 else None
+            problems = " ".join(body.get("problems", []))
+            return body if status == 503 and f"Training run {first['id']}" in problems else None
 
-        status, health = wait_for(stuck, timeout=stale + 30, what="/healthz reporting 503")
+        health = wait_for(stuck, timeout=stale + 30, what="/healthz: 503 naming the stuck run")
         assert f"Training run {first['id']} is stuck" in " ".join(health["problems"])
+        assert "held by a worker that stopped" in " ".join(health["problems"])
         assert [str(pk) for pk in health["training"]["stuck_runs"]] == [str(first["id"])]
         assert run_state(live, token, first["id"])["status"] == "running"
 
