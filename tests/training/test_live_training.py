@@ -145,7 +145,12 @@ def test_a_worker_killed_during_training_is_reaped_and_the_next_run_goes_on(tmp_
         failed_after = time.monotonic() - killed_at
         assert "no heartbeat" in failed["error"]
         assert failed["failed_step"] in ("train_models", "evaluate")
-        assert not any(path.exists() for path in left), "its temporary files are removed"
+        # The reaper marks the run failed first, then removes what it left.
+        wait_for(
+            lambda: not any(path.exists() for path in left),
+            timeout=30,
+            what="the killed run's temporary files removed",
+        )
         versions = live.manage(
             "shell", "-c",
             "from mlmodels.models import ModelVersion; import json; print(json.dumps("
