@@ -76,11 +76,17 @@ def kill_during_training(stale: int, heartbeat: int) -> dict[str, float]:
                 timeout=300,
                 every=0.1,
             )
+            next_started = time.monotonic() - killed
+            # Let it finish: stopping the instance mid-run would leave its temporary folder.
+            wait_for(
+                lambda: run_state(live, token, second["id"])["status"] in ("succeeded", "failed"),
+                timeout=300,
+            )
             return {
                 "kill to /healthz 503 (s)": unhealthy,
                 "kill to run failed (s)": failed - killed,
                 "new worker start to run failed (s)": failed - started,
-                "kill to next run started (s)": time.monotonic() - killed,
+                "kill to next run started (s)": next_started,
             }
 
 
