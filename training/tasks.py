@@ -1,13 +1,15 @@
 """django-q2 entry points of the training app: they take ids and call a service."""
 
-from training import imports
-from training.runs import execute_training_run as run
+from crossline.taskqueue import release_orphaned_tasks
+from training import imports, runs
 
 
 def execute_training_run(run_id: str) -> str:
     """Execute one queued training run; the service records failure and re-raises."""
-    finished = run(run_id)
-    return finished.status if finished is not None else "not queued"
+    finished = runs.execute_training_run(run_id)
+    if finished is not None:
+        return finished.status
+    return "not started: not queued, or another run is running (it stays queued)"
 
 
 def run_queued_import(dataset_id: str) -> str:
@@ -17,5 +19,13 @@ def run_queued_import(dataset_id: str) -> str:
 
 
 def reap_stale_work() -> str:
-    """The reaper (a schedule): clean up after imports whose process died."""
-    return f"{imports.reap_stale_imports()} imports reaped"
+    """The reaper (a schedule): dead runs and imports, tasks held by dead clusters, the next run."""
+    failed = runs.reap_stale_runs()
+    imports_reaped = imports.reap_stale_imports()
+    released = release_orphaned_tasks()
+    dispatched = runs.dispatch_next_run()
+    return (
+        f"{failed} stale runs failed, {imports_reaped} imports reaped, "
+        f"{released} orphaned tasks released, "
+        f"{'run ' + str(dispatched.pk) if dispatched else 'no run'} dispatched"
+    )

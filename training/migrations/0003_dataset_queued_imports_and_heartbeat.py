@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0001_initial'),
+        ('training', '0002_trainingrun_open_and_running_keys'),
     ]
 
     operations = [
