@@ -45,7 +45,7 @@ def test_an_option_given_twice_accumulates_or_is_refused(command, action):
     if isinstance(action, argparse._AppendAction | argparse._ExtendAction):
         return  # accumulates: every value is kept
     assert isinstance(action, Once), f"{command} {action.option_strings[0]} keeps only the last"
-    value = "1" if action.type is int else "x"
+    value = "1" if action.type in (int, float) else "x"
     option = action.option_strings[0]
     with pytest.raises(CommandError, match=f"{option}.*given more than once"):
         call_command(command, option, value, option, value, stdout=io.StringIO(),

@@ -219,7 +219,7 @@ def half_written(demo, settings) -> Dataset:
 def test_the_reaper_removes_what_a_silent_import_wrote_and_keeps_the_reason(demo, settings):
     dataset = half_written(demo, settings)
 
-    assert tasks.reap_stale_work() == "1 imports reaped"
+    assert "1 imports reaped" in tasks.reap_stale_work()
 
     dataset.refresh_from_db()
     assert dataset.status == Dataset.Status.FAILED

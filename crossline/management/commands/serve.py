@@ -13,6 +13,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from crossline.commands import Once
+
 
 class Command(BaseCommand):
     help = "Serve crossline (waitress) and a django-q2 cluster; Ctrl-C or SIGTERM stops both."
@@ -21,13 +23,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "addr", type=str, nargs="?", default="127.0.0.1:8000", help="host:port to listen on."
         )
-        parser.add_argument("--threads", type=int, default=8, help="Web server threads.")
+        parser.add_argument(
+            "--threads", type=int, action=Once, default=8, help="Web server threads."
+        )
         parser.add_argument(
             "--no-worker", action="store_true", help="Serve only; run no django-q2 cluster."
         )
         parser.add_argument(
             "--grace",
             type=float,
+            action=Once,
             default=3.0,
             help="Seconds the processes get to stop after SIGTERM before they are killed.",
         )
