@@ -281,7 +281,8 @@ def _fit(
     prepare = Pipeline(estimator.steps[:-1])
     model = estimator.steps[-1][1]
     X_fit = prepare.fit_transform(X, y)
-    if validation is not None and isinstance(model, HistGradientBoostingClassifier):
+    stops_early = isinstance(model, HistGradientBoostingClassifier) and model.early_stopping
+    if validation is not None and stops_early:
         X_val, y_val = validation
         model.fit(X_fit, y, X_val=prepare.transform(X_val), y_val=y_val)
     else:
