@@ -45,8 +45,8 @@ def _training_p_fail(trained, knrs: list[str]) -> dict[str, float]:
 def test_rows_stored_twice_by_overlapping_exports_predict_as_training_saw_them(
     active_models, stored_knrs, trained, tmp_path
 ):
+    from training.imports import import_dataset
     from training.selectors import get_results_frame
-    from training.services import import_dataset
 
     # A second export repeats two stored KNRs' rows (a week exported twice).
     twice = stored_knrs[:2]
@@ -182,7 +182,7 @@ def test_stored_predictions_list_the_inspections_of_their_groups(active_models, 
 def test_feedback_fills_real_fail_codes_from_imported_defects(
     active_models, stored_knrs, trained, tmp_path: Path
 ):
-    from training.services import import_dataset
+    from training.imports import import_dataset
 
     services.predict_knrs(knrs=stored_knrs)
     path = tmp_path / "defects.csv"

@@ -27,36 +27,18 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from crossline.domain import FAIL_KIND, GROUP_PREFIX, NO_GROUP_CODE, group_kind
+from crossline.exceptions import NothingToTrain
+from training.pipeline.definition import DEFAULT_PARAMS
 from training.pipeline.estimators import make_pipeline, positive_scores, version_pipeline
 from training.pipeline.features import RESULT_COLUMNS, ResultFeatures, normalise_results
 from training.pipeline.registry import step
 
 DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
-FAIL_KIND = "fail"
-GROUP_PREFIX = "group_"
-# Fallbacks for a definition that omits a parameter; `training/pipelines/default.json` is
-# where the shipped values are set.
-DEFAULT_PARAMS: dict[str, Any] = {
-    "estimator": "hist_gradient_boosting",
-    "test_share": 0.2,
-    "validation_share": 0.2,
-    "threshold_policy": "f2",
-    "target_recall": 0.8,
-    "min_positives": 30,
-    "max_tests": 500,
-    "time_features": True,
-    "refit": False,
-    "random_state": 0,
-    "n_threads": 1,
-}
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
 
-
-
-class NothingToTrain(ValueError):
-    """No kind has enough labelled vehicles: a run must fail, not succeed with no model."""
 
 
 FileSource = str | PathLike[str] | IO[bytes]
@@ -64,7 +46,7 @@ Log = Callable[[str], None]
 
 
 @dataclass
-class Dataset:
+class TrainingData:
     """Features, labels and production time of one set of KNRs, aligned on the KNR index."""
 
     features: pd.DataFrame
@@ -119,8 +101,8 @@ def clean(results: pd.DataFrame, defects: pd.DataFrame) -> tuple[pd.DataFrame, p
 
     defects = _clean_knr(defects)
     group = pd.to_numeric(defects["S_GROUP_ID"], errors="coerce")
-    # -2 ("unexplained") carries no label; the importer drops it too, this keeps steps safe.
-    defects = defects.assign(S_GROUP_ID=group)[group.notna() & (group != -2)]
+    # "Unexplained" carries no label; the importer drops it too, this keeps steps safe.
+    defects = defects.assign(S_GROUP_ID=group)[group.notna() & (group != NO_GROUP_CODE)]
     defects = defects.assign(
         S_GROUP_ID=defects["S_GROUP_ID"].astype("int64"),
         DATA=pd.to_datetime(defects["DATA"], errors="coerce"),
@@ -147,7 +129,7 @@ def build_labels(
     pairs = defects[["KNR", "S_GROUP_ID"]].drop_duplicates()
     pairs = pairs[pairs["KNR"].isin(knrs)]
     groups = pd.crosstab(pairs["KNR"].astype("string"), pairs["S_GROUP_ID"]).clip(upper=1)
-    groups.columns = [f"{GROUP_PREFIX}{int(code)}" for code in groups.columns]
+    groups.columns = [group_kind(code) for code in groups.columns]
     groups = groups.reindex(index=knrs, fill_value=0)
     labels = pd.DataFrame({FAIL_KIND: (groups.sum(axis=1) > 0)}, index=knrs)
     labels = labels.join(groups).astype("int64")
@@ -199,7 +181,7 @@ def split_by_time(
     labels: pd.DataFrame,
     production_time: pd.Series,
     test_share: float = 0.2,
-) -> tuple[Dataset, Dataset]:
+) -> tuple[TrainingData, TrainingData]:
     """Split KNRs by production time: the most recent `test_share` is the test set."""
     order = _time_order(features.index, production_time)
     n_test = _test_size(len(order), test_share)
@@ -207,8 +189,8 @@ def split_by_time(
     labels = labels.reindex(features.index, fill_value=0)
     times = production_time.reindex(features.index)
 
-    def subset(knrs: pd.Index) -> Dataset:
-        return Dataset(features.loc[knrs], labels.loc[knrs], times.loc[knrs])
+    def subset(knrs: pd.Index) -> TrainingData:
+        return TrainingData(features.loc[knrs], labels.loc[knrs], times.loc[knrs])
 
     return subset(train_knrs), subset(test_knrs)
 
@@ -291,7 +273,7 @@ def _fit(
 
 
 def _fit_kind(
-    template: Pipeline, train_set: Dataset, y: pd.Series, params: dict[str, Any]
+    template: Pipeline, train_set: TrainingData, y: pd.Series, params: dict[str, Any]
 ) -> tuple[Pipeline, pd.Series, np.ndarray, str]:
     """The kind's fitted estimator and held-out scores (y, scores, where they come from).
 
@@ -344,7 +326,7 @@ def training_kinds(labels: pd.DataFrame) -> list[str]:
 
 @step("train_models")
 def train_models(
-    train_set: Dataset,
+    train_set: TrainingData,
     feature_builder: ResultFeatures,
     params: dict[str, Any],
     log: Log | None = None,
@@ -368,7 +350,7 @@ def train_models(
 
 
 def _train_models(
-    train_set: Dataset, feature_builder: ResultFeatures, params: dict[str, Any], emit: Log
+    train_set: TrainingData, feature_builder: ResultFeatures, params: dict[str, Any], emit: Log
 ) -> dict[str, Any]:
     min_positives = int(params["min_positives"])
     models: dict[str, dict[str, Any]] = {}
@@ -450,7 +432,9 @@ def score_predictions(y_test: Any, proba: Any, threshold: float) -> dict[str, An
 
 
 @step("evaluate")
-def evaluate(models: dict[str, Any], test_set: Dataset, results: pd.DataFrame) -> dict[str, Any]:
+def evaluate(
+    models: dict[str, Any], test_set: TrainingData, results: pd.DataFrame
+) -> dict[str, Any]:
     """Score every trained kind on the test set; return models, skipped kinds and the test set.
 
     `test_results` (the test KNRs' result rows) lets an older version be scored on them too.

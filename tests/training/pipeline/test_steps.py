@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crossline.exceptions import NothingToTrain
 from training.pipeline.estimators import make_pipeline, positive_scores
 from training.pipeline.steps import (
-    NothingToTrain,
     build_features,
     build_labels,
     choose_threshold,
