@@ -63,7 +63,7 @@ def count_results(rows: list[dict[str, Any]]) -> tuple[int, int]:
     return len(seen), nok
 
 
-def test_ids(results: pd.DataFrame) -> pd.Series:
+def row_tests(results: pd.DataFrame) -> pd.Series:
     """Each row's test: its NAME and family ID (`012001#1`)."""
     family = results["ID"].astype("Int64").astype("string").fillna("")
     return results["NAME"].astype("string") + "#" + family
@@ -178,7 +178,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         if missing:
             raise ValueError(f"test-result rows need the columns {missing}")
         rows = normalise_results(X)
-        rows = rows.assign(test=test_ids(rows), sub=_value_id_label(rows["VALUE_ID"]))
+        rows = rows.assign(test=row_tests(rows), sub=_value_id_label(rows["VALUE_ID"]))
         # Time order per vehicle; the stable sort keeps export order among equal times.
         return rows.sort_values(["KNR", "DATA"], kind="stable", ignore_index=True)
 

@@ -273,15 +273,18 @@ def _fit(
 
 
 def _fit_kind(
-    template: Pipeline, train_set: TrainingData, y: pd.Series, params: dict[str, Any]
-) -> tuple[Pipeline, pd.Series, np.ndarray, str]:
-    """The kind's fitted estimator and held-out scores (y, scores, where they come from).
+    templates: list[Pipeline], train_set: TrainingData, y: pd.Series, params: dict[str, Any]
+) -> tuple[Pipeline, pd.Series, np.ndarray, str, int]:
+    """The kind's fitted estimator, its held-out labels and scores, their source, and which
+    candidate template won.
 
     The threshold is chosen on training data only, never on the test set (that would make
-    the test metrics meet their target by construction). First choice, one fit: fit on the
-    older part of the training period (early stopping on the latest part) and score its
-    latest part, which mimics how the model meets next month's cars. Too few positives
-    there → out-of-fold scores over the whole period and a final fit on all of it.
+    the test metrics meet their target by construction). First choice: fit each candidate on
+    the older part of the training period (early stopping on the latest part), keep the one
+    whose scores on that latest part rank best (average precision), which mimics how the
+    model meets next month's cars; with `refit`, fit it again on the whole period with the
+    iterations it found. Too few positives in the latest part → out-of-fold scores over the
+    whole period for the first candidate, and a final fit on all of it.
     """
     X = train_set.features
     order = _time_order(train_set.knrs, train_set.production_time)
@@ -294,13 +297,20 @@ def _fit_kind(
         and 0 < y_fit.sum() < len(y_fit)
     ):
         X_validation = X.loc[validation_knrs]
-        estimator = _fit(template, X.loc[fit_knrs], y_fit, (X_validation, y_validation))
-        scores = positive_scores(estimator, X_validation)
+        best: tuple[float, int, Pipeline, np.ndarray] | None = None
+        for index, template in enumerate(templates):
+            estimator = _fit(template, X.loc[fit_knrs], y_fit, (X_validation, y_validation))
+            scores = positive_scores(estimator, X_validation)
+            rank = float(average_precision_score(y_validation, scores))
+            if best is None or rank > best[0]:
+                best = (rank, index, estimator, scores)
+        assert best is not None
+        _, chosen, estimator, scores = best
         if params["refit"]:
-            estimator = _refit(template, estimator, X, y)
-        return estimator, y_validation, scores, "validation"
-    scores = _out_of_fold_proba(template, X, y, int(params["random_state"]))
-    return _fit(template, X, y), y, scores, "out_of_fold"
+            estimator = _refit(templates[chosen], estimator, X, y)
+        return estimator, y_validation, scores, "validation", chosen
+    scores = _out_of_fold_proba(templates[0], X, y, int(params["random_state"]))
+    return _fit(templates[0], X, y), y, scores, "out_of_fold", 0
 
 
 def _refit(template: Pipeline, fitted: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
@@ -353,6 +363,16 @@ def _train_models(
     train_set: TrainingData, feature_builder: ResultFeatures, params: dict[str, Any], emit: Log
 ) -> dict[str, Any]:
     min_positives = int(params["min_positives"])
+    name = params["estimator"]
+    options = params.get("estimator_options", {}).get(name, {})
+    # Candidate variations of the options; each kind keeps the one its held-out part favours.
+    candidates = params.get("candidates", {}).get(name) or [{}]
+    templates = [
+        make_pipeline(
+            name, random_state=int(params["random_state"]), options={**options, **candidate}
+        )
+        for candidate in candidates
+    ]
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
     for kind in training_kinds(train_set.labels):
@@ -363,12 +383,9 @@ def _train_models(
             emit(f"{kind}: skipped, {positives} positives (minimum {min_positives})")
             continue
         started = time.perf_counter()
-        template = make_pipeline(
-            params["estimator"],
-            random_state=int(params["random_state"]),
-            options=params.get("estimator_options", {}).get(params["estimator"]),
+        estimator, y_heldout, scores, source, chosen = _fit_kind(
+            templates, train_set, y, params
         )
-        estimator, y_heldout, scores, source = _fit_kind(template, train_set, y, params)
         threshold = choose_threshold(
             y_heldout,
             scores,
@@ -380,6 +397,7 @@ def _train_models(
             "pipeline": version_pipeline(feature_builder, estimator),
             "threshold": threshold,
             "threshold_source": source,
+            "candidate": chosen,
             "heldout": {
                 "y_true": [int(v) for v in y_heldout],
                 "scores": [float(v) for v in scores],
