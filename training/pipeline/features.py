@@ -76,7 +76,8 @@ def _value_id_label(value_id: pd.Series) -> pd.Series:
 
 class ResultFeatures(TransformerMixin, BaseEstimator):
     """Long result rows → one row per KNR: aggregates, line times, and per kept test its
-    latest values, whether its last result was NOK and how often it ran.
+    latest values (and their minimum and maximum over its sub-results), whether its last
+    result was NOK and how often it ran.
 
     The `max_tests` tests run on the most vehicles at fit are kept (bounded width at plant
     scale); other tests count only in the aggregates. Missing means "not run".
@@ -96,12 +97,17 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         kept = rows[rows["test"].isin(self.tests_) & rows["VALUE"].notna()]
         pairs = kept[["test", "sub"]].drop_duplicates().sort_values(["test", "sub"])
         self.values_ = [f"{t}|{s}" for t, s in zip(pairs["test"], pairs["sub"], strict=True)]
+        # Tests with several sub-results (a screw section): their weakest and strongest value.
+        per_test = pairs.groupby("test", sort=True).size()
+        self.spread_ = [str(t) for t in per_test.index[per_test.to_numpy() > 1]]
         self.feature_names_ = [
             *AGGREGATES,
             *(TIMES if self.time_features else ()),
             *(f"last_nok|{t}" for t in self.tests_),
             *(f"runs|{t}" for t in self.tests_),
             *(f"value|{p}" for p in self.values_),
+            *(f"min|{t}" for t in self.spread_),
+            *(f"max|{t}" for t in self.spread_),
         ]
         # Versions trained together share this builder: prediction builds their rows once.
         text = json.dumps([self.get_params(), self.feature_names_])
@@ -165,9 +171,23 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
             ).drop_duplicates(["k", "p"], keep="last")
             values[picked["k"].to_numpy(), picked["p"].to_numpy()] = picked["v"].to_numpy()
         parts.append(values)
+        parts.extend(self._spread(values))
 
         matrix = np.hstack(parts).astype(np.float64)
         return pd.DataFrame(matrix, index=knrs, columns=self.feature_names_)
+
+    def _spread(self, values: np.ndarray) -> list[np.ndarray]:
+        """Per multi-value test, the minimum and maximum of its latest sub-result values."""
+        test_of_value = [p.rsplit("|", 1)[0] for p in self.values_]
+        low = np.full((len(values), len(self.spread_)), np.nan)
+        high = low.copy()
+        for i, test in enumerate(self.spread_):
+            columns = [j for j, t in enumerate(test_of_value) if t == test]
+            block = values[:, columns]
+            # fmin/fmax skip missing sub-results; a vehicle without any stays missing.
+            low[:, i] = np.fmin.reduce(block, axis=1, initial=np.nan)
+            high[:, i] = np.fmax.reduce(block, axis=1, initial=np.nan)
+        return [low, high]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The feature columns fixed at fit."""
