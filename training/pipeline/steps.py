@@ -40,8 +40,6 @@ DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
 
-
-
 FileSource = str | PathLike[str] | IO[bytes]
 Log = Callable[[str], None]
 
