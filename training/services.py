@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from crossline.exceptions import InvalidPipeline, InvalidUpload
+from crossline.exceptions import DuplicateUpload, InvalidPipeline, InvalidUpload
 from crossline.uploads import uploaded_file_path
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import get_active_version_ids, list_active_versions
@@ -322,7 +322,7 @@ def _refuse_duplicate(sha256: str, original_name: str) -> None:
     existing = Dataset.objects.filter(sha256=sha256).first()
     if existing is not None:
         when = timezone.localtime(existing.uploaded_at).strftime("%Y-%m-%d %H:%M")
-        raise InvalidUpload(
+        raise DuplicateUpload(
             f"{original_name} was already imported as dataset {existing.pk} "
             f"({existing.original_name}) on {when}."
         )

@@ -193,7 +193,7 @@ def test_realised_metrics_per_version_and_month(staff_api, known_predictions):
 def test_a_malformed_knr_is_a_bad_request(staff_api, active_models):
     response = staff_api.post("/api/predictions/", {"KNR": "24-12"}, format="json")
     assert response.status_code == 400
-    assert "KNR" in response.json()
+    assert "YYYY-NNNNNNN" in response.json()["errors"]["KNR"][0]
 
 
 def test_the_service_refuses_a_malformed_knr_as_bad_input():
