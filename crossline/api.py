@@ -127,6 +127,11 @@ def query_params(serializer_class: type[serializers.Serializer], request: Reques
     """A view's query parameters validated by a serializer (400 naming the parameter)."""
     given = serializer_class(data=request.query_params)
     refuse_repeated(request, given.fields)
+    empty = [name for name in given.fields if request.query_params.get(name, None) == ""]
+    if empty:
+        raise exceptions.ValidationError(
+            {name: ["Give a value or leave the parameter out."] for name in empty}
+        )
     given.is_valid(raise_exception=True)
     return given.validated_data
 
@@ -349,13 +354,21 @@ def handler500(request: HttpRequest):
     return server_error(request)
 
 
-def string_ids_in_paths(result: dict, generator: Any, request: Any, public: bool) -> dict:
-    """Object ids in URLs are strings on both databases (ObjectIds on MongoDB)."""
+def describe_parameters(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """Object ids in URLs are strings on both databases (ObjectIds on MongoDB); a query
+    parameter given empty is refused (except `search`, where empty means no search)."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
                 if parameter.get("in") == "path" and parameter["name"] in {"id", "name"}:
                     parameter["schema"] = {"type": "string"}
+                elif (
+                    parameter.get("in") == "query"
+                    and parameter["name"] != "search"
+                    and schema.get("type") == "string"
+                ):
+                    schema["minLength"] = 1
     return result
 
 

@@ -133,7 +133,13 @@ else:
             # A file, not memory, so that django-q2 workers in other processes see test data.
             "TEST": {"NAME": VAR_DIR / "test-crossline.sqlite3"},
             # Import and training write while the web process reads; wait rather than fail.
-            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            # IMMEDIATE: a transaction takes the write lock when it starts, so that it waits
+            # for another writer instead of failing with "database is locked" on its first write.
+            "OPTIONS": {
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
         }
     }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -304,7 +310,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "crossline.api.string_ids_in_paths",
+        "crossline.api.describe_parameters",
     ],
 }
 

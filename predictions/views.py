@@ -126,7 +126,8 @@ class PredictionViewSet(viewsets.ModelViewSet):
     filterset_class = PredictionFilter
     search_fields = ["knr"]
     ordering_fields = ["created_at", "p_fail", "knr"]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    # JSON only: a form cannot tell a list of one fail code from a single value.
+    parser_classes = [JSONParser]
 
     def get_queryset(self) -> QuerySet[Prediction]:
         return selectors.list_predictions()

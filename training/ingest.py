@@ -201,7 +201,9 @@ def sniff_export(
     if size == 0:
         raise InvalidUpload(f"{filename} is empty.")
     if size > max_bytes:
-        raise UploadTooLarge(f"{filename} is {size:,} bytes, over the limit of {max_bytes:,} bytes.")
+        raise UploadTooLarge(
+            f"{filename} is {size:,} bytes, over the limit of {max_bytes:,} bytes."
+        )
     with path.open("rb") as f:
         magic = f.read(8)
     if magic.startswith(b"PAR1"):
