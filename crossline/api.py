@@ -82,6 +82,24 @@ class ModelSerializer(serializers.ModelSerializer):
     serializer_related_field = RelatedIdField
 
 
+class StrictCharField(serializers.CharField):
+    """A string in JSON input; a number or a boolean is refused rather than turned into one."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A whole number in JSON input; "2", 2.0 and true are refused rather than converted."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 # --- who may do what ---------------------------------------------------------------------------
 
 
@@ -325,7 +343,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         body, status_code = error_body(str(exc.detail), code), exc.status_code
     else:
         request = context.get("request")
-        logger.exception("Unexpected error on %s", getattr(request, "path", "?"))
+        logger.error("Unexpected error on %s", getattr(request, "path", "?"), exc_info=exc)
         body = error_body("Internal server error.", "server_error")
         status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
     return Response(body, status=status_code, headers=headers)

@@ -135,6 +135,12 @@ class ApiSchemaView(SpectacularAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
+    def handle_exception(self, exc: Exception) -> Response:
+        # Errors in JSON like every other route, not in the schema's YAML.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
+
 
 class ApiDocsView(LoginRequiredDocsMixin, SpectacularSwaggerView):
     """Swagger UI, served from crossline's static files."""

@@ -4,7 +4,15 @@ from typing import Any
 
 from rest_framework import serializers
 
-from crossline.api import KNR_FORM, MONTH_PATTERN, YEAR_MAX, YEAR_MIN, ModelSerializer
+from crossline.api import (
+    KNR_FORM,
+    MONTH_PATTERN,
+    YEAR_MAX,
+    YEAR_MIN,
+    ModelSerializer,
+    StrictCharField,
+    StrictIntegerField,
+)
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 
 KNR_REGEX = r"^\d{4}-\d{7}$"
@@ -14,9 +22,9 @@ class PredictionSerializer(ModelSerializer):
     """A current prediction; staff may edit the indicated tests and the real fail codes."""
 
     KNR = serializers.CharField(source="knr", read_only=True)
-    indicated_tests = serializers.ListField(child=serializers.CharField(), required=False)
+    indicated_tests = serializers.ListField(child=StrictCharField(), required=False)
     real_fail_codes = serializers.ListField(
-        child=serializers.IntegerField(), required=False, allow_null=True
+        child=StrictIntegerField(), required=False, allow_null=True
     )
 
     class Meta:

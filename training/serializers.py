@@ -30,6 +30,9 @@ class DatasetSerializer(ModelSerializer):
         slug_field="username", read_only=True, allow_null=True,
         help_text="Who uploaded it; null for a command-line import.",
     )
+    file = serializers.CharField(
+        read_only=True, help_text="Where crossline keeps the accepted rows, normalised."
+    )
 
     class Meta:
         model = Dataset
