@@ -34,15 +34,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
 
+from crossline.domain import KNR_MESSAGE, KNR_RE
 from crossline.exceptions import CrosslineError, InvalidInput, NotFound
 
 logger = logging.getLogger("crossline.api")
 
-KNR_FORM = "YYYY-NNNNNNN"
-KNR_PATTERN = re.compile(r"\d{4}-\d{7}")
 API_PREFIX = "/api/"
 # Years a query may name: the plant's production, with room on both sides. Outside it a date
-# cannot be built (year 0, 10000) or means a typing mistake.
+# cannot be built (year 0, 10000) or means a typing mistake. Months are the vocabulary's YYYY-MM
+# within those years.
 YEAR_MIN, YEAR_MAX = 1900, 2099
 MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
 
@@ -80,6 +80,25 @@ class ModelSerializer(serializers.ModelSerializer):
         ObjectIdAutoField: serializers.CharField,
     }
     serializer_related_field = RelatedIdField
+
+
+class FormSerializer(serializers.Serializer):
+    """Form input where a field sent empty is refused, not quietly taken as left out."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "getlist"):
+            blank = [
+                name
+                for name, field in self.fields.items()
+                if not field.read_only
+                and not getattr(field, "allow_blank", False)
+                and data.get(name, None) == ""
+            ]
+            if blank:
+                raise exceptions.ValidationError(
+                    {name: ["Give a value or leave the field out."] for name in blank}
+                )
+        return super().to_internal_value(data)
 
 
 class StrictCharField(serializers.CharField):
@@ -121,8 +140,8 @@ class StaffWritesPermission(permissions.BasePermission):
 def clean_knr(value: str) -> str:
     """A KNR from a URL or a query; InvalidInput naming the expected form otherwise."""
     knr = str(value).strip()
-    if not KNR_PATTERN.fullmatch(knr):
-        raise InvalidInput(f"Not a KNR: {value!r}; expected the form {KNR_FORM}.", field="KNR")
+    if not KNR_RE.fullmatch(knr):
+        raise InvalidInput(f"Not a KNR: {value!r}. {KNR_MESSAGE}", field="KNR")
     return knr
 
 

@@ -36,6 +36,12 @@ class DuplicateUpload(InvalidUpload):
     status_code = 409
 
 
+class NothingToTrain(CrosslineError):
+    """A training run is asked for before the data it needs (test results, defects) exists."""
+
+    status_code = 409
+
+
 class InvalidPipeline(CrosslineError):
     """A pipeline definition names an unknown step, misses an input or has a cycle."""
 

@@ -5,17 +5,16 @@ from typing import Any
 from rest_framework import serializers
 
 from crossline.api import (
-    KNR_FORM,
     MONTH_PATTERN,
     YEAR_MAX,
     YEAR_MIN,
+    FormSerializer,
     ModelSerializer,
     StrictCharField,
     StrictIntegerField,
 )
+from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-
-KNR_REGEX = r"^\d{4}-\d{7}$"
 
 
 class PredictionSerializer(ModelSerializer):
@@ -57,9 +56,9 @@ class PredictRequestSerializer(serializers.Serializer):
     """A vehicle to predict from its stored test results."""
 
     KNR = serializers.RegexField(
-        KNR_REGEX,
-        help_text=f"The vehicle's production number, {KNR_FORM}.",
-        error_messages={"invalid": f"Not a KNR; expected the form {KNR_FORM}."},
+        rf"^{KNR_PATTERN}$",
+        help_text=f"The vehicle's production number, {KNR_FORMAT}.",
+        error_messages={"invalid": KNR_MESSAGE},
     )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -69,7 +68,7 @@ class PredictRequestSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class BatchRequestSerializer(serializers.Serializer):
+class BatchRequestSerializer(FormSerializer):
     """A test-results export to predict, or a date: every vehicle first tested since then."""
 
     file = serializers.FileField(required=False)

@@ -21,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from crossline import api
-from crossline.api import KNR_FORM, error_responses
+from crossline.api import error_responses
+from crossline.domain import KNR_FORMAT, KNR_PATTERN
 from crossline.exceptions import NotFound
 from predictions import selectors, services
 from predictions.models import BatchPrediction, Prediction
@@ -40,8 +41,8 @@ from predictions.serializers import (
 )
 
 KNR_PATH = OpenApiParameter(
-    "KNR", str, OpenApiParameter.PATH, pattern=r"^\d{4}-\d{7}$",
-    description=f"The vehicle's production number, {KNR_FORM}.",
+    "KNR", str, OpenApiParameter.PATH, pattern=rf"^{KNR_PATTERN}$",
+    description=f"The vehicle's production number, {KNR_FORMAT}.",
 )
 PREDICTION_EXAMPLE = {
     "KNR": "2024-0001234",
@@ -154,7 +155,7 @@ class PredictionViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = PredictRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        [prediction] = services.predict_knrs(knrs=[data.validated_data["KNR"]], user=request.user)
+        [prediction] = services.predict_knrs(knrs=[data.validated_data["KNR"]])
         return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: PredictionSerializer) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from crossline.api import ModelSerializer
+from crossline.api import FormSerializer, ModelSerializer
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 
 # ---------------------------------------------------------------------------------------------
@@ -14,7 +14,7 @@ from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRu
 # ---------------------------------------------------------------------------------------------
 
 
-class DatasetUploadSerializer(serializers.Serializer):
+class DatasetUploadSerializer(FormSerializer):
     """A plant export to import, and its kind."""
 
     kind = serializers.ChoiceField(choices=DatasetKind.choices)
@@ -182,9 +182,11 @@ class TrainingRunSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class TrainRequestSerializer(serializers.Serializer):
+class TrainRequestSerializer(FormSerializer):
     """What to train with; files given are imported first."""
 
-    pipeline = serializers.CharField(required=False, default="default")
+    pipeline = serializers.CharField(
+        required=False, default="default", help_text="A pipeline definition's name."
+    )
     df_falhas = serializers.FileField(required=False, help_text="A defects export.")
     df_resultados = serializers.FileField(required=False, help_text="A test-results export.")

@@ -18,8 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crossline import api
-from crossline.api import KNR_FORM, error_responses
-from training import selectors, services
+from crossline.api import error_responses
+from crossline.domain import KNR_FORMAT, KNR_PATTERN
+from training import imports, runs, selectors
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.serializers import (
     DatasetSerializer,
@@ -37,8 +38,8 @@ KNR_PATH = OpenApiParameter(
     "KNR",
     str,
     OpenApiParameter.PATH,
-    pattern=r"^\d{4}-\d{7}$",
-    description=f"The vehicle's production number, {KNR_FORM}.",
+    pattern=rf"^{KNR_PATTERN}$",
+    description=f"The vehicle's production number, {KNR_FORMAT}.",
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class DatasetViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         upload = DatasetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        dataset = services.import_uploaded_file(
+        dataset = imports.import_uploaded_file(
             upload=upload.validated_data["file"],
             kind=upload.validated_data["kind"],
             user=request.user,
@@ -107,7 +108,7 @@ class DatasetViewSet(
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Dataset) -> None:
-        services.delete_dataset(dataset=instance)
+        imports.delete_dataset(dataset=instance)
 
 
 class VehicleFilter(api.FilterSet):
@@ -255,7 +256,7 @@ class PipelineDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[PipelineDefinition]:
         if getattr(self, "swagger_fake_view", False):
             return PipelineDefinition.objects.none()
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         return PipelineDefinition.objects.order_by("name")
 
 
@@ -325,8 +326,8 @@ class TrainViewSet(viewsets.ViewSet):
         ]
         for upload, upload_kind in uploads:
             if upload is not None:
-                services.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
-        run = services.start_training_run(
+                imports.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
+        run = runs.start_training_run(
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )
         body = TrainingRunSerializer(run, context={"request": request}).data
