@@ -298,8 +298,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    # Descriptions are written for the API's users, not taken from code docstrings.
-    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     # Separate request and response components: an upload is a binary file, not a URI.
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {

@@ -60,12 +60,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # --- the REST API's own routes: token, docs ----------------------------------------------------
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class CredentialsSerializer(serializers.Serializer):
+    """A user's username and password."""
+
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
 
 
 class TokenSerializer(serializers.Serializer):
+    """A user's API token."""
+
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
 
 
@@ -86,7 +90,7 @@ class TokenView(APIView):
             "Exchanges a username and password for the user's API token (the same token until "
             "an admin revokes it). Throttled per client: 10 attempts a minute, then 429."
         ),
-        request=TokenRequestSerializer,
+        request=CredentialsSerializer,
         responses={200: TokenSerializer, **api.error_responses(400, 429)},
         auth=[],
         tags=["auth"],
@@ -104,7 +108,7 @@ class TokenView(APIView):
         ],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        given = TokenRequestSerializer(data=request.data)
+        given = CredentialsSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         user = authenticate(
             request=request,
@@ -148,3 +152,5 @@ class ApiDocsView(LoginRequiredDocsMixin, SpectacularSwaggerView):
 
 class ApiRedocView(LoginRequiredDocsMixin, SpectacularRedocView):
     """Redoc, served from crossline's static files."""
+
+    template_name = "crossline/redoc.html"
