@@ -220,6 +220,14 @@ def test_an_unknown_route_under_api_is_a_json_404(plain_api, path):
 
 
 @pytest.mark.django_db
+def test_an_unknown_route_under_api_is_json_even_with_debug_on(plain_api, settings):
+    settings.DEBUG = True
+    response = plain_api.get("/api/vehicles/2024-0000001/tests/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
 def test_an_unknown_route_elsewhere_keeps_djangos_page(admin_user_client):
     response = admin_user_client.get("/nope/")
     assert response.status_code == 404
