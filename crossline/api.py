@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import (
+    authentication,
     exceptions,
     filters,
     pagination,
@@ -29,6 +30,7 @@ from rest_framework import (
     renderers,
     serializers,
     status,
+    throttling,
 )
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -132,6 +134,38 @@ class StaffWritesPermission(permissions.BasePermission):
         if not (user and user.is_authenticated):
             return False
         return request.method in permissions.SAFE_METHODS or bool(user.is_staff)
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF's token authentication; a client that sends wrong tokens too often gets 429."""
+
+    def authenticate(self, request: Request) -> Any:
+        failures = FailedTokenLog(request)
+        failures.refuse_if_too_many()
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            failures.add()
+            raise
+
+
+class FailedTokenLog(throttling.SimpleRateThrottle):
+    """Wrong tokens per client address in the cache (the `bad-token` rate), for guessing."""
+
+    scope = "bad-token"
+
+    def __init__(self, request: Request) -> None:
+        super().__init__()
+        self.key = self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        self.now = self.timer()
+        self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
+
+    def refuse_if_too_many(self) -> None:
+        if len(self.history) >= self.num_requests:
+            raise exceptions.Throttled(wait=self.duration - (self.now - self.history[-1]))
+
+    def add(self) -> None:
+        self.cache.set(self.key, [self.now, *self.history], self.duration)
 
 
 # --- KNRs in URLs ------------------------------------------------------------------------------
@@ -458,14 +492,15 @@ TOO_LARGE = _error(
     "upload_too_large",
 )
 THROTTLED = _error(
-    "Too many requests; `Retry-After` says when to try again.",
+    "Too many wrong tokens or passwords from this client; `Retry-After` says when to retry.",
     "Request was throttled. Expected available in 42 seconds.",
     "throttled",
 )
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """The documented error responses of a route: always 401, plus the given statuses."""
+    """The documented error responses of a route: always 401 and 429 (wrong credentials, too
+    often), plus the given statuses."""
     known = {
         400: BAD_REQUEST,
         401: UNAUTHENTICATED,
@@ -475,4 +510,4 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         413: TOO_LARGE,
         429: THROTTLED,
     }
-    return {code: known[code] for code in sorted({401, *statuses})}
+    return {code: known[code] for code in sorted({401, 429, *statuses})}

@@ -264,7 +264,7 @@ Q_CLUSTER = {
 # `WWW-Authenticate: Token`; the session serves the browsable API and the docs.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crossline.api.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["crossline.api.StaffWritesPermission"],
@@ -281,8 +281,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crossline.api.exception_handler",
-    # Per client address, in the process's cache: guessing passwords through the token route.
-    "DEFAULT_THROTTLE_RATES": {"auth-token": "10/min"},
+    # Per client address, in the process's cache: guessing passwords through the token route,
+    # or tokens on any route.
+    "DEFAULT_THROTTLE_RATES": {"auth-token": "10/min", "bad-token": "10/min"},
+    # The client is REMOTE_ADDR: an X-Forwarded-For sent by the client must not dodge the limit.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "crossline",

@@ -118,6 +118,30 @@ def test_the_token_route_is_throttled_after_ten_attempts(plain_user):
 
 
 @pytest.mark.django_db
+def test_wrong_tokens_are_throttled_per_client_whatever_it_forwards(plain_user):
+    from django.core.cache import cache
+
+    cache.clear()
+    token = Token.objects.create(user=plain_user).key
+    guesser = APIClient()
+    statuses = []
+    for n in range(11):
+        forwarded = f"10.0.0.{n}"
+        guesser.credentials(HTTP_AUTHORIZATION=f"Token guess{n}", HTTP_X_FORWARDED_FOR=forwarded)
+        statuses.append(guesser.get("/api/predictions/").status_code)
+    guesser.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    right = guesser.get("/api/predictions/")
+    elsewhere = APIClient(REMOTE_ADDR="127.0.0.2")
+    elsewhere.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    other_client = elsewhere.get("/api/predictions/")
+    cache.clear()
+    assert statuses == [401] * 10 + [429]
+    assert right.status_code == 429, "the right token waits too: it may be the 11th guess"
+    assert right.json()["code"] == "throttled" and int(right["Retry-After"]) > 0
+    assert other_client.status_code == 200
+
+
+@pytest.mark.django_db
 def test_admin_actions_issue_and_revoke_tokens(admin_user_client, plain_user):
     url = "/admin/auth/user/"
     issued = admin_user_client.post(
