@@ -2,13 +2,14 @@
 
 Fails on any 5xx, any response that does not match the schema, any undocumented status code,
 invalid input accepted, and a route answering without credentials. The numbers of operations
-and requests are printed (`-s` shows them) and kept in the run's var folder.
+and requests, and the statuses seen, are printed (`-s` shows them).
 """
 
 import json
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 # Bounded so that the whole run stays within about 3 minutes (mongoeco is far slower).
 MAX_EXAMPLES = 3 if ON_MONGODB else 6
-DEMO_KNRS = 60 if ON_MONGODB else 200
+DEMO_KNRS = 200
 CHECKS = [
     "not_a_server_error",
     "status_code_conformance",
@@ -74,10 +75,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(tmp_path):
             f"{summary['test_cases']['generated']} test cases in {summary['running_time']:.0f} s"
         )
         print(numbers)
-        slowest = sorted(
-            json.loads(har.read_text())["log"]["entries"], key=lambda e: -e["time"]
-        )[:5]
-        print([(e["request"]["method"], e["request"]["url"], round(e["time"])) for e in slowest])
+        entries = json.loads(har.read_text())["log"]["entries"]
+        print("statuses:", dict(Counter(e["response"]["status"] for e in entries)))
 
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
     assert summary["failures"] == [] and summary["errors"] == []
