@@ -331,7 +331,7 @@ class TrainViewSet(viewsets.ViewSet):
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )
         body = TrainingRunSerializer(run, context={"request": request}).data
-        # str(): DRF's Hyperlink is not a str, and a WSGI server refuses other header types.
+        # DRF's Hyperlink is a str subclass, which WSGI servers may refuse in a header (wsgiref).
         return Response(
             body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])}
         )
