@@ -64,6 +64,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(tmp_path):
                 "--report-json-path", str(report),
                 "--report-har-path", str(har),
             ],
+            cwd=tmp_path,  # schemathesis keeps a cache folder where it runs
             capture_output=True,
             text=True,
             timeout=900,
