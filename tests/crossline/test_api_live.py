@@ -3,6 +3,7 @@
 import re
 import urllib.error
 import urllib.request
+from email.message import Message
 
 import pytest
 
@@ -12,13 +13,14 @@ from tests.support.live_server import running_crossline
 pytestmark = pytest.mark.live
 
 
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
+    """Status, headers (names in any case, as HTTP has them) and body."""
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 def test_the_api_docs_need_nothing_but_crossline_and_say_json_errors(tmp_path):
