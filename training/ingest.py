@@ -349,9 +349,9 @@ def normalise_table(
         )
         bad |= mask
 
-    knr = _text(column("KNR"))
+    knr = _per_distinct(column("KNR"), _text)
     reject(
-        ~_mask(pc.match_substring_regex(knr, f"^{_KNR_PATTERN}$")),
+        ~_mask(_per_distinct(knr, lambda d: pc.match_substring_regex(d, f"^{_KNR_PATTERN}$"))),
         "KNR is not of the form YYYY-NNNNNNN",
         "KNR",
     )
@@ -373,11 +373,11 @@ def normalise_table(
     unparseable = np.zeros(n, dtype=bool)
     infinite: dict[str, np.ndarray] = {}
     if kind == RESULTS:
-        name = _text(column("NAME"))
+        name = _per_distinct(column("NAME"), _text)
         reject(~_mask(pc.is_valid(name)), "NAME is blank", "NAME")
-        ident = _parse_integer(_text(column("ID")))
+        ident = _per_distinct(column("ID"), lambda d: _parse_integer(_text(d)))
         reject(~_mask(pc.is_valid(ident)), "ID is not an integer", "ID")
-        status = _parse_integer(_text(column("STATUS")))
+        status = _per_distinct(column("STATUS"), lambda d: _parse_integer(_text(d)))
         reject(
             ~_mask(pc.is_in(status, pa.array([STATUS_OK, STATUS_NOK]))),
             "STATUS is not 10 (OK) or 13 (NOK)",
@@ -385,20 +385,22 @@ def normalise_table(
         )
         value_text = _text(column("VALUE"))
         value, infinite["VALUE"] = _finite(_parse_float(value_text))
-        value_id, infinite["VALUE_ID"] = _finite(_parse_float(_text(column("VALUE_ID"))))
+        value_id, infinite["VALUE_ID"] = _finite(
+            _per_distinct(column("VALUE_ID"), lambda d: _parse_float(_text(d)))
+        )
         unparseable = _mask(pc.and_(pc.is_null(value), pc.is_valid(value_text)))
         unparseable &= ~infinite["VALUE"]
         out.update(
             NAME=name,
             ID=ident,
             STATUS=status,
-            UNIT=_text(column("UNIT")),
+            UNIT=_per_distinct(column("UNIT"), _text),
             VALUE_ID=value_id,
             VALUE=value,
         )
     else:
         for name in DEFECT_TEXT_COLUMNS:
-            out[name] = _text(column(name))
+            out[name] = _per_distinct(column(name), _text)
         code_text = pc.utf8_trim_whitespace(pc.utf8_trim(_text(column("S_GROUP_ID")), "\"'"))
         group = _parse_integer(code_text)
         dropped = _mask(pc.equal(group, -2)) | _mask(
@@ -951,6 +953,12 @@ _NULL_TEXT = pa.scalar(None, pa.string())
 def _mask(array: pa.Array) -> np.ndarray:
     """A boolean Arrow array as numpy, missing as False."""
     return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+
+def _per_distinct(values: pa.Array, parse: Any) -> pa.Array:
+    """`parse` applied once per distinct value: KNRs, names, units and codes repeat a lot."""
+    encoded = pc.dictionary_encode(values)
+    return parse(encoded.dictionary).take(encoded.indices)
 
 
 def _text(values: pa.Array) -> pa.Array:

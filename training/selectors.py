@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,9 @@ def get_vehicle_detail(knr: str, *, vehicle: Vehicle | None = None) -> VehicleDe
     # Filtered by KNR alone, so that the KNR index is used (with `dataset_id__in` SQLite picks
     # the dataset index and scans a whole dataset's records: 0.5 s at 5 million rows). One KNR
     # has a handful of records; the few of unfinished imports are skipped here.
-    records = VehicleRecord.objects.filter(knr=knr).only("kind", "dataset_id", "columns", "rows")
+    records = VehicleRecord.objects.filter(knr=knr).only(
+        "kind", "dataset_id", "columns", "rows_json"
+    )
     detail = VehicleDetail(vehicle=vehicle)
     for record in records:
         if record.dataset_id not in ready:
@@ -154,19 +157,22 @@ def get_results_frame(knrs: list[str]):
 
     from training.ingest import RESULTS_COLUMNS
 
-    ready = list(list_ready_datasets(kind=DatasetKind.RESULTS).values_list("pk", flat=True))
+    ready = set(list_ready_datasets(kind=DatasetKind.RESULTS).values_list("pk", flat=True))
     unique = list(dict.fromkeys(knrs))
     # Rows grouped by their record's column list (one list in practice): one DataFrame per
     # column list, not one per record, keeps thousands of KNRs fast.
     by_columns: dict[tuple[str, ...], list[list]] = {}
     # Bounded `IN` lists: SQLite caps query parameters, and MongoDB documents have a size limit.
     for begin in range(0, len(unique), RESULTS_FRAME_BATCH):
+        # Filtered by KNR alone, so that the KNR index is the only one the planner can use;
+        # the kind and readiness are checked here, on a handful of records per KNR.
         records = VehicleRecord.objects.filter(
-            knr__in=unique[begin : begin + RESULTS_FRAME_BATCH],
-            kind=DatasetKind.RESULTS,
-            dataset_id__in=ready,
-        ).values_list("knr", "columns", "rows")
-        for knr, columns, rows in records:
+            knr__in=unique[begin : begin + RESULTS_FRAME_BATCH]
+        ).values_list("knr", "kind", "dataset_id", "columns", "rows_json")
+        for knr, kind, dataset_id, columns, rows_json in records:
+            if kind != DatasetKind.RESULTS or dataset_id not in ready:
+                continue
+            rows = json.loads(rows_json)
             if rows:
                 by_columns.setdefault(("KNR", *columns), []).extend([knr, *row] for row in rows)
     parts = [pd.DataFrame(rows, columns=list(columns)) for columns, rows in by_columns.items()]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
 import shutil
 import tempfile
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -38,7 +36,7 @@ from mlmodels.services import (
     load_pipeline,
     register_model_version,
 )
-from training import ingest
+from training import ingest, records
 from training.models import (
     Dataset,
     DatasetKind,
@@ -83,19 +81,24 @@ def import_dataset(
 ) -> Dataset:
     """Import one plant export: validate, keep its rows as Parquet, refresh its vehicles.
 
-    `on_progress(rows_read, rows_expected)` is called after every chunk (`rows_expected` is an
-    estimate, or None when unknown). Raises InvalidUpload, with nothing stored, for a refused
-    file; any failure half-way removes everything the import wrote before re-raising.
+    `on_progress(rows_read, rows_expected)` is called after every chunk (`rows_expected` is
+    estimated from the share of the file read so far). Raises InvalidUpload, with nothing
+    stored, for a refused file (or for rows already imported, whatever their order or
+    compression); any failure half-way removes everything the import wrote before re-raising.
     """
     if kind not in ingest.KINDS:
         raise InvalidUpload(f"Unknown export kind {kind!r}; use one of {', '.join(ingest.KINDS)}.")
     clean_stale_imports()
     path = Path(path)
-    max_bytes = settings.CROSSLINE_MAX_UPLOAD_BYTES
-    info = ingest.sniff_export(path, filename=original_name, kind=kind, max_bytes=max_bytes)
+    info = ingest.sniff_export(
+        path,
+        filename=original_name,
+        kind=kind,
+        max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+        max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
+    )
     sha256 = _file_sha256(path)
     _refuse_duplicate(sha256, original_name)
-    rows_expected = _estimate_rows(path, info)
 
     try:
         dataset = Dataset.objects.create(
@@ -117,11 +120,11 @@ def import_dataset(
             path,
             info,
             touched=touched,
-            rows_expected=rows_expected,
             on_progress=on_progress,
             chunk_rows=chunk_rows,
         )
         refresh_vehicles(touched)
+        refresh_query_statistics()
     except BaseException:
         _remove_dataset(dataset, knrs=touched)
         raise
@@ -180,35 +183,37 @@ def _import_rows(
     info: ingest.ExportInfo,
     *,
     touched: set[str],
-    rows_expected: int | None,
     on_progress: ProgressCallback | None,
     chunk_rows: int,
 ) -> None:
     """Stream the export into records and a local Parquet file, then store the file."""
     kind = dataset.kind
     report = ingest.ValidationReport(kind=kind, filename=dataset.original_name)
-    first_at: pd.Timestamp | None = None
-    last_at: pd.Timestamp | None = None
+    first_at: Any = None
+    last_at: Any = None
     with tempfile.TemporaryDirectory(prefix="crossline-import-") as tmp:
         local = Path(tmp) / "data.parquet"
         writer = pq.ParquetWriter(local, ingest.SCHEMAS[kind], compression="zstd")
         try:
-            for chunk in ingest.iter_clean_chunks(
+            for table in ingest.iter_clean_tables(
                 path,
                 filename=dataset.original_name,
                 kind=kind,
                 report=report,
                 chunk_rows=chunk_rows,
                 max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+                max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
+                dates=plausible_dates(),
             ):
-                writer.write_table(ingest.chunk_to_table(chunk, kind=kind))
+                writer.write_table(table)
+                chunk = records.chunk_records(table, kind=kind)
                 _create_records(dataset, chunk, touched)
-                low, high = chunk["DATA"].min(), chunk["DATA"].max()
+                low, high = chunk.first_at.min(), chunk.last_at.max()
                 first_at = low if first_at is None else min(first_at, low)
                 last_at = high if last_at is None else max(last_at, high)
-                progress = _percent(report.rows_read, rows_expected)
+                rows_expected = _rows_expected(report, info.size_bytes)
                 Dataset.objects.filter(pk=dataset.pk).update(
-                    progress=progress,
+                    progress=_percent(report.rows_read, rows_expected),
                     rows_read=report.rows_read,
                     rows_accepted=report.rows_accepted,
                 )
@@ -221,6 +226,7 @@ def _import_rows(
                 f"{dataset.original_name}: none of its {report.rows_read} rows was accepted "
                 f"({_problem_summary(report)})."
             )
+        _refuse_duplicate_content(dataset, report.content_fingerprint())
         name = stored_dataset_name(dataset)
         with local.open("rb") as handle:
             dataset.file = default_storage.save(name, File(handle, name=name))
@@ -240,62 +246,63 @@ def _import_rows(
     dataset.save()
 
 
-def _create_records(dataset: Dataset, chunk: pd.DataFrame, touched: set[str]) -> None:
-    """Store one chunk's rows as one VehicleRecord per KNR (JSON-safe rows, for its page)."""
-    kind = dataset.kind
-    chunk = chunk.sort_values("KNR", kind="stable", ignore_index=True)
-    knrs = chunk["KNR"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, knrs[1:] != knrs[:-1]])
-    ends = np.r_[starts[1:], len(knrs)]
-    columns = [c for c in ingest.OUTPUT_COLUMNS[kind] if c != "KNR"]
-    # Column-wise conversion to Python values: far faster than per-row work on big chunks.
-    values = {c: _json_column(chunk[c]) for c in columns}
-    data = chunk["DATA"].to_numpy()
-    nok = (chunk["STATUS"].to_numpy() == ingest.STATUS_NOK) if kind == DatasetKind.RESULTS else None
-    groups = chunk["S_GROUP_ID"].to_numpy() if kind == DatasetKind.DEFECTS else None
+def plausible_dates() -> tuple[datetime, datetime]:
+    """The window of plausible plant timestamps (naive, in TIME_ZONE) for an import now."""
+    latest = timezone.localtime().replace(tzinfo=None)
+    return settings.CROSSLINE_EARLIEST_DATE, latest + timedelta(
+        days=settings.CROSSLINE_DAYS_AHEAD
+    )
 
-    records: list[VehicleRecord] = []
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        knr = str(knrs[start])
-        stamps = data[start:end]
-        codes = ""
-        if groups is not None:
-            codes = _frame_codes(np.unique(groups[start:end]).tolist())
-        records.append(
-            VehicleRecord(
-                knr=knr,
-                dataset_id=dataset.pk,
-                kind=kind,
-                first_at=_aware(stamps.min()),
-                last_at=_aware(stamps.max()),
-                row_count=end - start,
-                nok_count=int(nok[start:end].sum()) if nok is not None else 0,
-                fail_group_codes=codes,
-                columns=columns,
-                rows=[
-                    list(row) for row in zip(*(values[c][start:end] for c in columns), strict=True)
-                ],
-            )
+
+def refresh_query_statistics() -> None:
+    """Give SQLite's planner current statistics, so that lookups by KNR use the KNR index."""
+    if connection.vendor != "sqlite":
+        return  # MongoDB's planner tries candidate indexes itself.
+    with connection.cursor() as cursor:
+        # A sampled ANALYZE: its cost stays bounded whatever the tables' size.
+        cursor.execute("PRAGMA analysis_limit=1000")
+        cursor.execute("ANALYZE")
+
+
+def _create_records(dataset: Dataset, chunk: records.ChunkRecords, touched: set[str]) -> None:
+    """Store one chunk's rows as one VehicleRecord per KNR (rows as JSON text, for its page)."""
+    tz = timezone.get_default_timezone()
+    first = _aware_list(chunk.first_at, tz)
+    last = _aware_list(chunk.last_at, tz)
+    batch = [
+        VehicleRecord(
+            knr=knr,
+            dataset_id=dataset.pk,
+            kind=dataset.kind,
+            first_at=first[i],
+            last_at=last[i],
+            row_count=row_count,
+            nok_count=nok_count,
+            fail_group_codes=chunk.fail_group_codes[i],
+            columns=chunk.columns,
+            rows_json=chunk.rows_json[i],
         )
-        touched.add(knr)
-        if len(records) >= RECORD_BATCH:
-            VehicleRecord.objects.bulk_create(records)
-            records = []
-    if records:
-        VehicleRecord.objects.bulk_create(records)
+        for i, (knr, row_count, nok_count) in enumerate(
+            zip(chunk.knrs, chunk.row_count.tolist(), chunk.nok_count.tolist(), strict=True)
+        )
+    ]
+    VehicleRecord.objects.bulk_create(batch, batch_size=RECORD_BATCH)
+    touched.update(chunk.knrs)
 
 
-def _json_column(series: pd.Series) -> list[Any]:
-    """A column as JSON-safe Python values: ISO strings for times, None for missing."""
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        text = np.datetime_as_string(series.to_numpy(), unit="ms")
-        return [None if t == "NaT" else t.replace("T", " ") for t in text.tolist()]
-    if pd.api.types.is_float_dtype(series.dtype):
-        array = series.to_numpy()
-        return [None if v != v else v for v in array.tolist()]  # NaN is the only v != v
-    if pd.api.types.is_integer_dtype(series.dtype):
-        return series.to_numpy().tolist()
-    return series.astype(object).where(series.notna(), None).tolist()
+def _aware_list(stamps: np.ndarray, tz: Any) -> list[datetime | None]:
+    """Naive datetime64 plant times as aware datetimes in TIME_ZONE."""
+    return [
+        None if value is None else timezone.make_aware(value, tz)
+        for value in stamps.astype("datetime64[us]").tolist()
+    ]
+
+
+def _rows_expected(report: ingest.ValidationReport, size_bytes: int) -> int | None:
+    """The file's rows, estimated from the share of its bytes read so far."""
+    if not report.bytes_read:
+        return None
+    return max(report.rows_read, round(report.rows_read * size_bytes / report.bytes_read))
 
 
 def _frame_codes(codes: Iterable[int]) -> str:
@@ -328,32 +335,32 @@ def _refuse_duplicate(sha256: str, original_name: str) -> None:
         )
 
 
+def _refuse_duplicate_content(dataset: Dataset, fingerprint: str) -> None:
+    """Refuse rows already imported, whatever their order, compression or file format."""
+    Dataset.objects.filter(pk=dataset.pk).update(content_sha256=fingerprint)
+    # Checked after this import's own fingerprint is written: of two imports of the same
+    # rows racing each other, at least one sees the other and refuses (both may: safe side).
+    earlier = (
+        Dataset.objects.filter(content_sha256=fingerprint, kind=dataset.kind)
+        .exclude(pk=dataset.pk)
+        .order_by("uploaded_at")
+        .first()
+    )
+    if earlier is not None:
+        when = timezone.localtime(earlier.uploaded_at).strftime("%Y-%m-%d %H:%M")
+        raise InvalidUpload(
+            f"{dataset.original_name} holds the same rows as dataset {earlier.pk} "
+            f"({earlier.original_name}), already imported on {when}."
+        )
+    dataset.content_sha256 = fingerprint
+
+
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(_HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _estimate_rows(path: Path, info: ingest.ExportInfo) -> int | None:
-    """The number of data rows, for progress: exact for Parquet, lines for CSV, else None."""
-    if info.format == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
-    if info.format not in ("csv", "csv.gz"):
-        return None
-    lines = 0
-    last = b"\n"
-    try:
-        opener = gzip.open if info.format == "csv.gz" else open
-        with opener(path, "rb") as handle:
-            while block := handle.read(_HASH_BLOCK):
-                lines += block.count(b"\n")
-                last = block[-1:]
-    except (OSError, EOFError, zlib.error):
-        return None
-    lines += last != b"\n"
-    return max(lines - info.header_row - 1, 1)
 
 
 def _percent(done: int, expected: int | None) -> int:
@@ -383,9 +390,12 @@ def _ready_dataset_ids() -> list[Any]:
 
 
 def _refresh_vehicle_batch(knrs: list[str]) -> None:
-    ready = _ready_dataset_ids()
+    ready = set(_ready_dataset_ids())
     summaries: dict[str, dict[str, Any]] = {}
-    records = VehicleRecord.objects.filter(knr__in=knrs, dataset_id__in=ready).values_list(
+    # Filtered by KNR alone, so that the KNR index is the only one the planner can use (with
+    # `dataset_id__in` it may walk a whole dataset's records for every batch); a KNR has a
+    # handful of records, those of unfinished imports are skipped below.
+    rows = VehicleRecord.objects.filter(knr__in=knrs).values_list(
         "knr",
         "dataset_id",
         "kind",
@@ -395,7 +405,9 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
         "nok_count",
         "fail_group_codes",
     )
-    for knr, dataset_id, kind, first_at, last_at, row_count, nok_count, codes in records:
+    for knr, dataset_id, kind, first_at, last_at, row_count, nok_count, codes in rows:
+        if dataset_id not in ready:
+            continue
         summary = summaries.setdefault(
             knr,
             {
