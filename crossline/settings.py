@@ -143,7 +143,12 @@ else:
             # A file, not memory, so that django-q2 workers in other processes see test data.
             "TEST": {"NAME": VAR_DIR / "test-crossline.sqlite3"},
             # Import and training write while the web process reads; wait rather than fail.
-            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            # In WAL mode synchronous=NORMAL cannot corrupt the database; it syncs at
+            # checkpoints instead of at every commit (a power cut may lose the last commits).
+            "OPTIONS": {
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

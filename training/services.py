@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from crossline.bulk import insert_rows
 from crossline.exceptions import InvalidPipeline, InvalidUpload
 from crossline.uploads import uploaded_file_path
 from mlmodels.models import ModelVersion
@@ -114,16 +116,18 @@ def import_dataset(
         raise
 
     touched: set[str] = set()
+    pending = PendingRecords(dataset)
     try:
         _import_rows(
             dataset,
             path,
             info,
             touched=touched,
+            pending=pending,
             on_progress=on_progress,
             chunk_rows=chunk_rows,
         )
-        refresh_vehicles(touched)
+        refresh_vehicles(touched, pending=pending)
         refresh_query_statistics()
     except BaseException:
         _remove_dataset(dataset, knrs=touched)
@@ -162,11 +166,63 @@ def clean_stale_imports(*, older_than: timedelta = STALE_IMPORT_AFTER) -> int:
     return len(stale)
 
 
-def refresh_vehicles(knrs: Iterable[str]) -> None:
-    """Recompute each KNR's Vehicle from the records of ready datasets; drop orphans."""
+def refresh_vehicles(knrs: Iterable[str], *, pending: PendingRecords | None = None) -> None:
+    """Recompute each KNR's Vehicle from the records of ready datasets; drop orphans.
+
+    `pending` holds the summaries of the records an import just wrote, so that they are not
+    read back from the database.
+    """
     ordered = sorted(set(knrs))
     for begin in range(0, len(ordered), VEHICLE_BATCH):
-        _refresh_vehicle_batch(ordered[begin : begin + VEHICLE_BATCH])
+        batch = ordered[begin : begin + VEHICLE_BATCH]
+        if pending is None:
+            _refresh_vehicle_batch(batch)
+        else:
+            _refresh_vehicle_batch(batch, pending)
+
+
+class PendingRecords:
+    """Summaries of the records one import wrote (KNR, times, counts), kept as arrays."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset_id = dataset.pk
+        self.kind = dataset.kind
+        self._parts: list[pd.DataFrame] = []
+        self._frame: pd.DataFrame | None = None
+
+    def add(self, chunk: records.ChunkRecords) -> None:
+        self._parts.append(
+            pd.DataFrame(
+                {
+                    "knr": chunk.knrs,
+                    "first_at": chunk.first_at,
+                    "last_at": chunk.last_at,
+                    "row_count": chunk.row_count,
+                    "nok_count": chunk.nok_count,
+                    "codes": chunk.fail_group_codes,
+                }
+            )
+        )
+
+    def rows(self, knrs: list[str]) -> Iterator[tuple]:
+        """Record-like tuples for these KNRs, as `_refresh_vehicle_batch` reads them."""
+        if self._frame is None:
+            self._frame = pd.concat(self._parts, ignore_index=True).set_index("knr").sort_index()
+            self._parts = []
+        part = self._frame.loc[self._frame.index.intersection(knrs)]
+        tz = timezone.get_default_timezone()
+        first = _aware_list(part["first_at"].to_numpy(), tz)
+        last = _aware_list(part["last_at"].to_numpy(), tz)
+        for i, (knr, row_count, nok_count, codes) in enumerate(
+            zip(
+                part.index.tolist(),
+                part["row_count"].tolist(),
+                part["nok_count"].tolist(),
+                part["codes"].tolist(),
+                strict=True,
+            )
+        ):
+            yield (knr, self.dataset_id, self.kind, first[i], last[i], row_count, nok_count, codes)
 
 
 def stored_dataset_name(dataset: Dataset) -> str:
@@ -183,6 +239,7 @@ def _import_rows(
     info: ingest.ExportInfo,
     *,
     touched: set[str],
+    pending: PendingRecords,
     on_progress: ProgressCallback | None,
     chunk_rows: int,
 ) -> None:
@@ -208,6 +265,7 @@ def _import_rows(
                 writer.write_table(table)
                 chunk = records.chunk_records(table, kind=kind)
                 _create_records(dataset, chunk, touched)
+                pending.add(chunk)
                 low, high = chunk.first_at.min(), chunk.last_at.max()
                 first_at = low if first_at is None else min(first_at, low)
                 last_at = high if last_at is None else max(last_at, high)
@@ -269,25 +327,22 @@ def _create_records(dataset: Dataset, chunk: records.ChunkRecords, touched: set[
     tz = timezone.get_default_timezone()
     first = _aware_list(chunk.first_at, tz)
     last = _aware_list(chunk.last_at, tz)
-    batch = [
-        VehicleRecord(
-            knr=knr,
-            dataset_id=dataset.pk,
-            kind=dataset.kind,
-            first_at=first[i],
-            last_at=last[i],
-            row_count=row_count,
-            nok_count=nok_count,
-            fail_group_codes=chunk.fail_group_codes[i],
-            columns=chunk.columns,
-            rows_json=chunk.rows_json[i],
-        )
+    rows = [
+        (knr, dataset.pk, dataset.kind, first[i], last[i], row_count, nok_count,
+         chunk.fail_group_codes[i], chunk.columns, chunk.rows_json[i])
         for i, (knr, row_count, nok_count) in enumerate(
             zip(chunk.knrs, chunk.row_count.tolist(), chunk.nok_count.tolist(), strict=True)
         )
     ]
-    VehicleRecord.objects.bulk_create(batch, batch_size=RECORD_BATCH)
+    for begin in range(0, len(rows), RECORD_BATCH):
+        insert_rows(VehicleRecord, RECORD_FIELDS, rows[begin : begin + RECORD_BATCH])
     touched.update(chunk.knrs)
+
+
+RECORD_FIELDS = (
+    "knr", "dataset_id", "kind", "first_at", "last_at", "row_count", "nok_count",
+    "fail_group_codes", "columns", "rows_json",
+)
 
 
 def _aware_list(stamps: np.ndarray, tz: Any) -> list[datetime | None]:
@@ -389,13 +444,17 @@ def _ready_dataset_ids() -> list[Any]:
     return list(Dataset.objects.filter(status=Dataset.Status.READY).values_list("pk", flat=True))
 
 
-def _refresh_vehicle_batch(knrs: list[str]) -> None:
+def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = None) -> None:
     ready = set(_ready_dataset_ids())
     summaries: dict[str, dict[str, Any]] = {}
     # Filtered by KNR alone, so that the KNR index is the only one the planner can use (with
     # `dataset_id__in` it may walk a whole dataset's records for every batch); a KNR has a
     # handful of records, those of unfinished imports are skipped below.
-    rows = VehicleRecord.objects.filter(knr__in=knrs).values_list(
+    stored = VehicleRecord.objects.filter(knr__in=knrs)
+    if pending is not None:
+        # The import's own records are summed from memory, not read back.
+        stored = stored.exclude(dataset_id=pending.dataset_id)
+    rows: Iterable[tuple] = stored.values_list(
         "knr",
         "dataset_id",
         "kind",
@@ -405,12 +464,14 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
         "nok_count",
         "fail_group_codes",
     )
+    if pending is not None:
+        rows = itertools.chain(rows, pending.rows(knrs))
     for knr, dataset_id, kind, first_at, last_at, row_count, nok_count, codes in rows:
         if dataset_id not in ready:
             continue
-        summary = summaries.setdefault(
-            knr,
-            {
+        summary = summaries.get(knr)
+        if summary is None:
+            summary = summaries[knr] = {
                 "first_test_at": None,
                 "last_test_at": None,
                 "test_count": 0,
@@ -418,8 +479,7 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
                 "defect_count": 0,
                 "groups": set(),
                 "dataset_ids": set(),
-            },
-        )
+            }
         summary["dataset_ids"].add(dataset_id)
         if kind == DatasetKind.RESULTS:
             summary["test_count"] += row_count
@@ -440,8 +500,9 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
     gone = [v.pk for knr, v in existing.items() if knr not in summaries]
     if gone:
         Vehicle.objects.filter(pk__in=gone).delete()
-    to_create: list[Vehicle] = []
+    to_create: list[tuple] = []
     changes: dict[Any, dict[str, Any]] = {}
+    now = timezone.now()
     for knr, summary in summaries.items():
         fields = {
             "first_test_at": summary["first_test_at"],
@@ -455,18 +516,23 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
         }
         vehicle = existing.get(knr)
         if vehicle is None:
-            to_create.append(Vehicle(knr=knr, **fields))
+            to_create.append((knr, *(fields[name] for name in VEHICLE_FIELDS[1:-1]), now))
         elif any(getattr(vehicle, name) != value for name, value in fields.items()):
             changes[vehicle.pk] = fields
     if to_create:
-        Vehicle.objects.bulk_create(to_create, batch_size=VEHICLE_BATCH)
+        insert_rows(Vehicle, VEHICLE_FIELDS, to_create)
     # One update per changed vehicle: bulk_update's CASE/$switch expression grows with the
     # batch and is evaluated for every row (quadratic). The atomic block only batches SQLite's
     # commits; correctness does not depend on it (MongoDB ignores it).
-    now = timezone.now()
     with transaction.atomic():
         for pk, fields in changes.items():
             Vehicle.objects.filter(pk=pk).update(updated_at=now, **fields)
+
+
+VEHICLE_FIELDS = (
+    "knr", "first_test_at", "last_test_at", "test_count", "nok_count", "defect_count",
+    "has_defects", "fail_group_codes", "dataset_ids", "updated_at",
+)
 
 
 def _json_pk(pk: Any) -> Any:

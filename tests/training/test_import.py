@@ -264,13 +264,13 @@ def test_a_failure_half_way_leaves_no_dataset_no_file_and_vehicles_as_they_were(
         real_refresh = services.refresh_vehicles
         calls = []
 
-        def refresh_once_then_fail(knrs):
+        def refresh_once_then_fail(knrs, **kwargs):
             calls.append(1)
             if len(calls) == 1:
                 # Part of the vehicles are written before the failure.
-                services._refresh_vehicle_batch(sorted(knrs)[:10])
+                real_refresh(sorted(knrs)[:10], **kwargs)
                 raise Boom("lost connection")
-            return real_refresh(knrs)
+            return real_refresh(knrs, **kwargs)
 
         monkeypatch.setattr(services, "refresh_vehicles", refresh_once_then_fail)
 
