@@ -50,16 +50,21 @@ def get_vehicle(knr: str) -> Vehicle:
     return vehicle
 
 
+def list_records(knrs: list[str]) -> QuerySet[VehicleRecord]:
+    """The records of these KNRs, whatever their dataset (check readiness on the rows).
+
+    Filtered by KNR alone, so that the KNR index is the only one a planner can use: with a
+    `dataset_id` condition too, SQLite without statistics walked a whole dataset's records.
+    """
+    return VehicleRecord.objects.filter(knr__in=list(knrs))
+
+
 def get_vehicle_detail(knr: str, *, vehicle: Vehicle | None = None) -> VehicleDetail:
     """A vehicle's page data: its tests sorted by time, then its defects sorted by time."""
     vehicle = vehicle if vehicle is not None else get_vehicle(knr)
     ready = set(list_ready_datasets().values_list("pk", flat=True))
-    # Filtered by KNR alone, so that the KNR index is used (with `dataset_id__in` SQLite picks
-    # the dataset index and scans a whole dataset's records: 0.5 s at 5 million rows). One KNR
-    # has a handful of records; the few of unfinished imports are skipped here.
-    records = VehicleRecord.objects.filter(knr=knr).only(
-        "kind", "dataset_id", "columns", "rows_json"
-    )
+    # One KNR has a handful of records; the few of unfinished imports are skipped here.
+    records = list_records([knr]).only("kind", "dataset_id", "columns", "rows_json")
     detail = VehicleDetail(vehicle=vehicle)
     for record in records:
         if record.dataset_id not in ready:
@@ -164,11 +169,10 @@ def get_results_frame(knrs: list[str]):
     by_columns: dict[tuple[str, ...], list[list]] = {}
     # Bounded `IN` lists: SQLite caps query parameters, and MongoDB documents have a size limit.
     for begin in range(0, len(unique), RESULTS_FRAME_BATCH):
-        # Filtered by KNR alone, so that the KNR index is the only one the planner can use;
-        # the kind and readiness are checked here, on a handful of records per KNR.
-        records = VehicleRecord.objects.filter(
-            knr__in=unique[begin : begin + RESULTS_FRAME_BATCH]
-        ).values_list("knr", "kind", "dataset_id", "columns", "rows_json")
+        # The kind and readiness are checked here, on a handful of records per KNR.
+        records = list_records(unique[begin : begin + RESULTS_FRAME_BATCH]).values_list(
+            "knr", "kind", "dataset_id", "columns", "rows_json"
+        )
         for knr, kind, dataset_id, columns, rows_json in records:
             if kind != DatasetKind.RESULTS or dataset_id not in ready:
                 continue

@@ -54,6 +54,7 @@ from training.pipeline.definition import (
 )
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.pipeline.steps import score_model
+from training.selectors import list_records
 
 logger = logging.getLogger(__name__)
 
@@ -447,10 +448,8 @@ def _ready_dataset_ids() -> list[Any]:
 def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = None) -> None:
     ready = set(_ready_dataset_ids())
     summaries: dict[str, dict[str, Any]] = {}
-    # Filtered by KNR alone, so that the KNR index is the only one the planner can use (with
-    # `dataset_id__in` it may walk a whole dataset's records for every batch); a KNR has a
-    # handful of records, those of unfinished imports are skipped below.
-    stored = VehicleRecord.objects.filter(knr__in=knrs)
+    # A KNR has a handful of records; those of unfinished imports are skipped below.
+    stored = list_records(knrs)
     if pending is not None:
         # The import's own records are summed from memory, not read back.
         stored = stored.exclude(dataset_id=pending.dataset_id)
