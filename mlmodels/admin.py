@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from crossline.exceptions import Conflict
+from mlmodels.hooks import realised_metrics_by_version
 from mlmodels.models import Activation, ActiveModel, ModelVersion
 from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
 from mlmodels.services import METRIC_FIELDS, activate_model_version, delete_model_version
@@ -71,11 +72,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return version.pk in active_ids
 
         # Realised quality from the team's feedback (real defects of predicted KNRs), beside
-        # the test-set metrics; computed once per page. Imported here: predictions reads
-        # this app's services.
-        from predictions.selectors import get_realised_metrics_by_version
-
-        realised = get_realised_metrics_by_version()
+        # the test-set metrics; computed once per page by the app that keeps the feedback.
+        realised = realised_metrics_by_version()
 
         @admin.display(description="realised recall / precision / PR-AUC (n)")
         def realised_metrics(version: ModelVersion) -> str:

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from crossline.domain import KNR_FORMAT, KNR_PATTERN, NO_GROUP_CODE, NO_GROUP_TEXT
 from crossline.exceptions import InvalidUpload
 
 RESULTS = "results"
@@ -68,7 +69,6 @@ SCHEMAS: dict[str, pa.Schema] = {RESULTS: RESULTS_SCHEMA, DEFECTS: DEFECTS_SCHEM
 
 STATUS_OK = 10
 STATUS_NOK = 13
-DROPPED_GROUP_CODES = ("-2", "#MULTIVALUE")
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 # What a file may unpack to (gzip, xlsx, Parquet): a small archive can hide a huge export.
@@ -86,7 +86,6 @@ _BLOCK_BYTES = 1024 * 1024
 _CSV_BLOCK_BYTES = 4 * 1024 * 1024
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
-_KNR_PATTERN = r"\d{4}-\d{7}"
 _NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 # Checked before parsing: pandas refuses a column that mixes time zones even with coerce.
 _DATETIME_PATTERN = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
@@ -185,15 +184,29 @@ class ValidationReport:
 
     def summary_lines(self) -> list[str]:
         """Return a short human-readable account of the import, one line per fact."""
-        lines = [
-            f"{self.filename} ({self.kind}): {self.rows_read} rows read, "
-            f"{self.rows_accepted} accepted, {self.rows_rejected} rejected, "
-            f"{self.rows_dropped} dropped, {self.values_unparseable} values unparseable"
-        ]
-        for reason, p in self.problems.items():
-            shown = ", ".join(f"row {e['row']}: {e['value']!r}" for e in p.examples)
-            lines.append(f"{reason}: {p.count} rows {p.action} (e.g. {shown})")
-        return lines
+        return report_lines(self.to_dict())
+
+    def refuse_if_nothing_accepted(self) -> None:
+        """Raise InvalidUpload, naming the file and its problems, when no row was accepted."""
+        if self.rows_accepted == 0:
+            problems = "; ".join(f"{reason}: {p.count}" for reason, p in self.problems.items())
+            raise InvalidUpload(
+                f"{self.filename}: none of its {self.rows_read} rows was accepted "
+                f"({problems or 'none'})."
+            )
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """A validation report (as stored) in words: the counts, then one line per problem."""
+    lines = [
+        f"{report['rows_read']:,} rows read, {report['rows_accepted']:,} accepted, "
+        f"{report['rows_rejected']:,} rejected, {report['rows_dropped']:,} dropped, "
+        f"{report['values_unparseable']:,} values unparseable"
+    ]
+    for reason, problem in report.get("problems", {}).items():
+        examples = ", ".join(f"row {e['row']}: {e['value']!r}" for e in problem["examples"])
+        lines.append(f"{reason}: {problem['count']:,} rows {problem['action']} (e.g. {examples})")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -351,8 +364,8 @@ def normalise_table(
 
     knr = _per_distinct(column("KNR"), _text)
     reject(
-        ~_mask(_per_distinct(knr, lambda d: pc.match_substring_regex(d, f"^{_KNR_PATTERN}$"))),
-        "KNR is not of the form YYYY-NNNNNNN",
+        ~_mask(_per_distinct(knr, lambda d: pc.match_substring_regex(d, f"^{KNR_PATTERN}$"))),
+        f"KNR is not of the form {KNR_FORMAT}",
         "KNR",
     )
     out["KNR"] = knr
@@ -403,8 +416,8 @@ def normalise_table(
             out[name] = _per_distinct(column(name), _text)
         code_text = pc.utf8_trim_whitespace(pc.utf8_trim(_text(column("S_GROUP_ID")), "\"'"))
         group = _parse_integer(code_text)
-        dropped = _mask(pc.equal(group, -2)) | _mask(
-            pc.equal(pc.utf8_upper(code_text), "#MULTIVALUE")
+        dropped = _mask(pc.equal(group, NO_GROUP_CODE)) | _mask(
+            pc.equal(pc.utf8_upper(code_text), NO_GROUP_TEXT)
         )
         reject(
             ~_mask(pc.is_valid(group)) & ~dropped,
@@ -414,13 +427,13 @@ def normalise_table(
         out["S_GROUP_ID"] = group
     out["DATA"] = data
 
-    # A rejected row is counted once as rejected, even when it is also a -2/#MULTIVALUE row.
+    # A rejected row is counted once as rejected, even when it is also a no-group row.
     dropped &= ~bad
     keep = ~(bad | dropped)
     unparseable &= keep
     if kind == DEFECTS:
         report.add_problem(
-            "S_GROUP_ID is -2 or #MULTIVALUE (no fail group)",
+            f"S_GROUP_ID is {NO_GROUP_CODE} or {NO_GROUP_TEXT} (no fail group)",
             field="S_GROUP_ID",
             action=DROPPED,
             mask=dropped,

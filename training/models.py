@@ -6,6 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from crossline.domain import parse_framed_codes
+
 
 class DatasetKind(models.TextChoices):
     RESULTS = "results", "Test results"
@@ -76,7 +78,7 @@ class Vehicle(models.Model):
 
     @property
     def fail_groups(self) -> list[int]:
-        return [int(code) for code in self.fail_group_codes.split(",") if code]
+        return parse_framed_codes(self.fail_group_codes)
 
 
 class VehicleRecord(models.Model):

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from training import services
+from training import imports
 from training.demo import generate_demo_data
 from training.models import Vehicle, VehicleRecord
 from training.selectors import get_results_frame, get_vehicle_detail, list_records
@@ -23,7 +23,7 @@ def demo(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def imported(demo) -> list[str]:
     for kind in ("results", "defects"):
-        services.import_dataset(path=demo[kind], original_name=demo[kind].name, kind=kind)
+        imports.import_dataset(path=demo[kind], original_name=demo[kind].name, kind=kind)
     return list(Vehicle.objects.order_by("knr").values_list("knr", flat=True))
 
 
@@ -44,7 +44,7 @@ def sqlite_plans(run) -> list[str]:
 LOOKUPS = {
     "vehicle page": lambda knrs: get_vehicle_detail(knrs[0]),
     "prediction's rows": lambda knrs: get_results_frame(knrs[:3]),
-    "vehicle refresh": lambda knrs: services.refresh_vehicles(knrs[:5]),
+    "vehicle refresh": lambda knrs: imports.refresh_vehicles(knrs[:5]),
 }
 
 
