@@ -459,7 +459,7 @@ def normalise_table(
                 rows=rows,
                 values=column(name),
             )
-            unparseable |= mask
+            report.values_unparseable += int(mask.sum())
     report.values_unparseable += int(unparseable.sum())
     report.rows_rejected += int(bad.sum())
     report.rows_dropped += int(dropped.sum())
