@@ -287,6 +287,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int,
                         default=int(os.environ.get("BENCH_REQUESTS", "500")))
     parser.add_argument("--mongo-rows", default=os.environ.get("BENCH_MONGO_ROWS", "200k"))
+    parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "latest"),
+                        help="Name of the result files in bench/results/.")
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -317,7 +319,7 @@ def main() -> None:
                     extra = ("--requests", str(args.requests)) if step == "predict" else ()
                     run[step] = run_step(step, data, var, *extra)
                 runs.append(run)
-                write_results(runs, started)
+                write_results(runs, started, args.out)
                 subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
         if "mongo_import" in steps:
             size = parse_size(args.mongo_rows)
@@ -328,7 +330,7 @@ def main() -> None:
             run["mongo_import"] = run_step("mongo_import", data, Path(tmp) / "var-mongo",
                                            mongo=True)
             runs.append(run)
-    write_results(runs, started)
+    write_results(runs, started, args.out)
 
 
 def ratio(value: float | None, reference: float | None) -> str:
@@ -337,8 +339,8 @@ def ratio(value: float | None, reference: float | None) -> str:
     return f"{value / reference:.2f}×"
 
 
-def write_results(runs: list[dict[str, Any]], started: float) -> None:
-    """bench/results/latest.json and the Markdown table latest.md."""
+def write_results(runs: list[dict[str, Any]], started: float, out: str) -> None:
+    """bench/results/<out>.json and the Markdown table <out>.md."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {
         "machine": f"{platform.node()} ({os.cpu_count()} CPUs)",
@@ -347,9 +349,9 @@ def write_results(runs: list[dict[str, Any]], started: float) -> None:
         "load_average": os.getloadavg(),
         "total_s": round(time.perf_counter() - started),
     }
-    (RESULTS / "latest.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
+    (RESULTS / f"{out}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
     lines = [
-        "# `make bench`: latest results",
+        f"# `make bench`: {out}",
         "",
         f"{meta['machine']}, Python {meta['python']}, {meta['date']}, load average at the end "
         f"{meta['load_average'][0]:.1f} (the machine is shared: wall times include waiting for "
@@ -412,8 +414,8 @@ def write_results(runs: list[dict[str, Any]], started: float) -> None:
                 f"{result.get('cpu_s', '')} | {result.get('peak_mib', '')} | {rate} | "
                 f"{reference} | {versus} |"
             )
-    lines += ["", "Per-kind PR-AUC and every other figure: `bench/results/latest.json`.", ""]
-    (RESULTS / "latest.md").write_text("\n".join(lines))
+    lines += ["", f"Per-kind PR-AUC and every other figure: `bench/results/{out}.json`.", ""]
+    (RESULTS / f"{out}.md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":
