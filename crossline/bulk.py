@@ -38,6 +38,31 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)
 
 
+def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Update rows by primary key: each row is (pk, values in `fields` order).
+
+    On SQLite one `executemany` in one transaction; elsewhere one update per row (MongoDB
+    ignores the transaction: each row's update stands on its own).
+    """
+    if not rows:
+        return
+    if connection.vendor != "sqlite":
+        for pk, *values in rows:
+            model.objects.filter(pk=pk).update(**dict(zip(fields, values, strict=True)))
+        return
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    converters = [_sqlite_converter(field) for field in columns]
+    pks, *by_column = zip(*rows, strict=True)
+    converted = [convert(column) for convert, column in zip(converters, by_column, strict=True)]
+    values = [(*row, pk) for *row, pk in zip(*converted, pks, strict=True)]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = ?" for f in columns)
+    table = connection.ops.quote_name(meta.db_table)
+    primary_key = connection.ops.quote_name(meta.pk.column)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {primary_key} = ?", values)
+
+
 def _sqlite_converter(field: models.Field) -> Any:
     """A function turning one column of Python values into what SQLite stores for `field`."""
     if isinstance(field, models.DateTimeField):

@@ -18,10 +18,10 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from crossline.bulk import insert_rows
+from crossline.bulk import insert_rows, update_rows
 from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import InvalidUpload
 from crossline.uploads import uploaded_file_path
@@ -472,12 +472,13 @@ def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = Non
             changes[vehicle.pk] = fields
     if to_create:
         insert_rows(Vehicle, VEHICLE_FIELDS, to_create)
-    # One update per changed vehicle: bulk_update's CASE/$switch expression grows with the
-    # batch and is evaluated for every row (quadratic). The atomic block only batches SQLite's
-    # commits; correctness does not depend on it (MongoDB ignores it).
-    with transaction.atomic():
-        for pk, fields in changes.items():
-            Vehicle.objects.filter(pk=pk).update(updated_at=now, **fields)
+    # One update per changed vehicle (bulk_update's CASE/$switch expression grows with the
+    # batch and is evaluated for every row: quadratic).
+    changed = [
+        (pk, *(fields[name] for name in VEHICLE_FIELDS[1:-1]), now)
+        for pk, fields in changes.items()
+    ]
+    update_rows(Vehicle, VEHICLE_FIELDS[1:], changed)
 
 
 VEHICLE_FIELDS = (
