@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.utils import timezone
 
 
 def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> None:
@@ -26,11 +27,23 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
         return
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
+    # Fields not given get what a new instance would hold: their default, or now.
+    omitted = [
+        field for field in meta.concrete_fields
+        if not field.primary_key and field not in columns
+    ]
+    now = timezone.now()
+    defaults = [
+        now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        else field.get_default()
+        for field in omitted
+    ]
+    columns += omitted
     converters = [_sqlite_converter(field) for field in columns]
     table = connection.ops.quote_name(meta.db_table)
     names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
     marks = ", ".join("?" for _ in columns)
-    by_column = zip(*rows, strict=True)
+    by_column = [*zip(*rows, strict=True), *([value] * len(rows) for value in defaults)]
     converted = [convert(column) for convert, column in zip(converters, by_column, strict=True)]
     values = list(zip(*converted, strict=True))
     # One transaction: in autocommit mode every row would be a commit of its own.
