@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -219,7 +222,7 @@ def _import_rows(
         local = Path(tmp) / "data.parquet"
         writer = pq.ParquetWriter(local, ingest.SCHEMAS[kind], compression="zstd")
         try:
-            for table in ingest.iter_clean_tables(
+            tables = ingest.iter_clean_tables(
                 path,
                 filename=dataset.original_name,
                 kind=kind,
@@ -228,9 +231,12 @@ def _import_rows(
                 max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
                 max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
                 dates=plausible_dates(),
-            ):
+            )
+            # The next chunk is read and grouped (Arrow, mostly without the GIL) while this
+            # one is written to the database: the two halves use both cores.
+            chunks = ((t, records.chunk_records(t, kind=kind)) for t in tables)
+            for table, chunk in _read_ahead(chunks):
                 writer.write_table(table)
-                chunk = records.chunk_records(table, kind=kind)
                 _create_records(dataset, chunk, touched)
                 pending.add(chunk)
                 low, high = chunk.first_at.min(), chunk.last_at.max()
@@ -265,6 +271,44 @@ def _import_rows(
     dataset.report = report.to_dict()
     dataset.finished_at = timezone.now()
     dataset.save()
+
+
+def _read_ahead[T](items: Iterator[T]) -> Iterator[T]:
+    """Yield `items`, produced one ahead on a thread of their own; errors re-raised here."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            ready.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            what, value = ready.get()
+            if what == "done":
+                return
+            if what == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)  # unblock a producer waiting to put
+        thread.join()
 
 
 def plausible_dates() -> tuple[datetime, datetime]:
