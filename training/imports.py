@@ -179,7 +179,13 @@ class PendingRecords:
         if self._frame is None:
             self._frame = pd.concat(self._parts, ignore_index=True).set_index("knr").sort_index()
             self._parts = []
-        part = self._frame.loc[self._frame.index.intersection(knrs)]
+        # Batches come in KNR order over the import's own KNRs: a slice of the sorted frame,
+        # found by bisection (a membership test per batch would make the refresh quadratic).
+        index = self._frame.index
+        part = self._frame.iloc[
+            index.searchsorted(min(knrs), "left") : index.searchsorted(max(knrs), "right")
+        ]
+        part = part[part.index.isin(knrs)]
         tz = timezone.get_default_timezone()
         first = _aware_list(part["first_at"].to_numpy(), tz)
         last = _aware_list(part["last_at"].to_numpy(), tz)
