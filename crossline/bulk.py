@@ -44,6 +44,11 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
     marks = ", ".join("?" for _ in columns)
     by_column = [*zip(*rows, strict=True), *([value] * len(rows) for value in defaults)]
+    # As the ORM's pre_save: an auto_now field holds the time of the insert, whatever given.
+    by_column = [
+        [now] * len(rows) if getattr(field, "auto_now", False) else column
+        for field, column in zip(columns, by_column, strict=True)
+    ]
     converted = [convert(column) for convert, column in zip(converters, by_column, strict=True)]
     values = list(zip(*converted, strict=True))
     # One transaction: in autocommit mode every row would be a commit of its own.
