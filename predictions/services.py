@@ -8,7 +8,6 @@ import io
 import logging
 import re
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,16 +29,10 @@ from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 from training import ingest
-from training.pipeline.estimators import ColumnAligner, positive_proba
-from training.pipeline.steps import build_features
+from training.pipeline.estimators import predict_positive
 from training.selectors import get_fail_groups, get_results_frame, list_knrs_tested_since
 
 logger = logging.getLogger(__name__)
-# The steps after the ColumnAligner get its output as an array in the fitted column order
-# (see _proba); their "fitted with feature names" warning is then expected.
-warnings.filterwarnings(
-    "ignore", message="X does not have valid feature names", category=UserWarning
-)
 
 # KNRs predicted and stored together: bounds memory and the size of one `IN` query.
 PREDICT_BATCH = 1000
@@ -81,21 +74,25 @@ def predict_frame(
     models = models if models is not None else get_active_models()
     if results.empty:
         return []
-    features, _ = build_features(results)
     fail = models[FAIL_KIND]
     groups = group_kinds(models)
-    aligned: dict[tuple[str, ...], Any] = {}
+    # Versions trained together share their fitted feature builder: built once for all.
+    features: dict[Any, pd.DataFrame] = {}
     # assume_finite: NaN is handled by each pipeline's own imputer or trees; skipping sklearn's
     # repeated finiteness scans is most of the fixed cost of a one-vehicle request.
     with sklearn.config_context(assume_finite=True):
-        p_fail = _proba(fail.pipeline, features, aligned)
+        fail_series = predict_positive(fail.pipeline, results, features=features)
         group_proba = {
-            code: _proba(models[kind].pipeline, features, aligned) for kind, code in groups
+            code: predict_positive(models[kind].pipeline, results, features=features)
+            .reindex(fail_series.index)
+            .to_numpy()
+            for kind, code in groups
         }
     versions = {kind: loaded.version.model_name for kind, loaded in models.items()}
     rows: list[dict[str, Any]] = []
     indicated_cache: dict[tuple[int, ...], list[str]] = {}
-    for i, knr in enumerate(features.index):
+    p_fail = fail_series.to_numpy()
+    for i, knr in enumerate(fail_series.index):
         probabilities = {str(code): round(float(group_proba[code][i]), 6) for _, code in groups}
         predicted_codes = [
             code for kind, code in groups
@@ -116,19 +113,6 @@ def predict_frame(
             }
         )
     return rows
-
-
-def _proba(pipeline: Any, features: pd.DataFrame, aligned: dict[tuple[str, ...], Any]) -> Any:
-    """Positive-class probabilities; the column alignment is shared by models fitted alike."""
-    first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
-    if not isinstance(first, ColumnAligner) or len(pipeline.steps) < 2:
-        return positive_proba(pipeline, features)
-    key = tuple(first.feature_columns_)
-    if key not in aligned:
-        # A plain float array: sklearn's per-column checks of a DataFrame cost more than the
-        # model itself on one vehicle. The columns are already in training order.
-        aligned[key] = first.transform(features).to_numpy(dtype="float64")
-    return positive_proba(pipeline[1:], aligned[key])
 
 
 def store_predictions(rows: list[dict[str, Any]]) -> list[Prediction]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import logging
 import queue
 import tempfile
@@ -30,6 +31,7 @@ from crossline.exceptions import InvalidUpload
 from crossline.uploads import uploaded_file_path
 from training import ingest, records
 from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
+from training.pipeline.features import count_results
 from training.selectors import json_pk, list_records
 from training.signals import defects_imported
 
@@ -450,6 +452,7 @@ def _ready_dataset_ids() -> list[Any]:
 def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = None) -> None:
     ready = set(_ready_dataset_ids())
     summaries: dict[str, dict[str, Any]] = {}
+    result_records: dict[str, int] = {}
     # A KNR has a handful of records; those of unfinished imports are skipped below.
     stored = list_records(knrs)
     if pending is not None:
@@ -483,6 +486,7 @@ def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = Non
             }
         summary["dataset_ids"].add(dataset_id)
         if kind == DatasetKind.RESULTS:
+            result_records[knr] = result_records.get(knr, 0) + 1
             summary["test_count"] += row_count
             summary["nok_count"] += nok_count
             if first_at is not None and (
@@ -497,6 +501,9 @@ def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = Non
             summary["defect_count"] += row_count
             summary["groups"].update(parse_framed_codes(codes))
 
+    _count_overlapping_results(
+        summaries, [knr for knr, count in result_records.items() if count > 1], ready
+    )
     existing = {v.knr: v for v in Vehicle.objects.filter(knr__in=knrs)}
     gone = [v.pk for knr, v in existing.items() if knr not in summaries]
     if gone:
@@ -529,6 +536,22 @@ def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = Non
         for pk, fields in changes.items()
     ]
     update_rows(Vehicle, VEHICLE_FIELDS[1:], changed)
+
+
+def _count_overlapping_results(
+    summaries: dict[str, dict[str, Any]], knrs: list[str], ready: set[Any]
+) -> None:
+    """Recount the results of KNRs stored in several records (overlapping exports), once each."""
+    if not knrs:
+        return
+    rows: dict[str, list[dict[str, Any]]] = {knr: [] for knr in knrs}
+    stored = list_records(knrs).values_list("knr", "kind", "dataset_id", "columns", "rows_json")
+    for knr, kind, dataset_id, columns, rows_json in stored:
+        if kind != DatasetKind.RESULTS or dataset_id not in ready:
+            continue
+        rows[knr].extend(dict(zip(columns, row, strict=False)) for row in json.loads(rows_json))
+    for knr, vehicle_rows in rows.items():
+        summaries[knr]["test_count"], summaries[knr]["nok_count"] = count_results(vehicle_rows)
 
 
 VEHICLE_FIELDS = (

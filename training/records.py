@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from training.ingest import DEFECTS, OUTPUT_COLUMNS, RESULTS, STATUS_NOK
+from training.pipeline.features import RESULT_KEY
 
 _NULL = pa.scalar("null", pa.string())
 # JSON must escape these inside strings; they are rare in plant exports, so a value holding
@@ -55,9 +56,13 @@ def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
     rows_json = ["[" + text + "]" for text in grouped.to_pylist()]
     nok_count = np.zeros(len(starts), dtype=np.int64)
     codes = [""] * len(starts)
+    row_count = ends - starts
     if kind == RESULTS and n:
-        nok = (table["STATUS"].to_numpy() == STATUS_NOK).astype(np.int64)
-        nok_count = np.add.reduceat(nok, starts)
+        # A result repeated within the chunk counts once (the key the features use).
+        first = first_results(table)
+        nok = (table["STATUS"].to_numpy() == STATUS_NOK) & first
+        row_count = np.add.reduceat(first.astype(np.int64), starts)
+        nok_count = np.add.reduceat(nok.astype(np.int64), starts)
     if kind == DEFECTS and n:
         groups = table["S_GROUP_ID"].to_numpy()
         codes = [
@@ -68,12 +73,23 @@ def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
         knrs=knrs[starts].tolist(),
         first_at=np.minimum.reduceat(data, starts) if n else data[:0],
         last_at=np.maximum.reduceat(data, starts) if n else data[:0],
-        row_count=ends - starts,
+        row_count=row_count,
         nok_count=nok_count,
         fail_group_codes=codes,
         columns=columns,
         rows_json=rows_json,
     )
+
+
+def first_results(table: pa.Table) -> np.ndarray:
+    """Whether each row is the first of its result key in the table."""
+    keyed = table.select(list(RESULT_KEY)).append_column(
+        "_row", pa.array(np.arange(table.num_rows, dtype=np.int64))
+    )
+    firsts = keyed.group_by(list(RESULT_KEY), use_threads=False).aggregate([("_row", "min")])
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[firsts["_row_min"].to_numpy()] = True
+    return mask
 
 
 def json_rows(table: pa.Table, columns: list[str]) -> pa.Array:

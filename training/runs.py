@@ -38,8 +38,9 @@ from training.pipeline.definition import (
     load_definition_file,
     parse_definition,
 )
+from training.pipeline.estimators import predict_positive
 from training.pipeline.runner import StepFailed, run_pipeline
-from training.pipeline.steps import score_model
+from training.pipeline.steps import score_predictions
 
 RUN_STALE_AFTER = timedelta(minutes=30)
 RUN_WAIT_POLL_SECONDS = 2.0
@@ -321,8 +322,9 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
                 "message": f"No active {kind} model to compare with.",
             }
             continue
-        last_metrics = score_model(
-            load_pipeline(current), current.threshold, test_set.features, test_set.labels[kind]
+        scores = predict_positive(load_pipeline(current), result["test_results"])
+        last_metrics = score_predictions(
+            test_set.labels[kind], scores.reindex(test_set.knrs).to_numpy(), current.threshold
         )
         differences = {
             field: new_metrics[field] - last_metrics[field]
