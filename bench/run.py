@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import secrets
 import statistics
 import subprocess
 import sys
@@ -274,6 +275,8 @@ def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False)
     """Run one step in a fresh process; its last output line is its JSON result."""
     env = {**os.environ, "CROSSLINE_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE":
            "crossline.settings", "PYTHONPATH": str(ROOT)}
+    # Production settings (DEBUG off) need a key: a throwaway one for a throwaway database.
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     env.pop("MONGODB_URI", None)
     command = [sys.executable, str(Path(__file__)), "--step", step, "--data", str(data), *extra]
     if mongo:

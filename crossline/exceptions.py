@@ -47,3 +47,9 @@ class ArtifactTampered(CrosslineError):
     """A stored model artifact's SHA-256 differs from the registry's: it is never loaded."""
 
     status_code = 409
+
+
+class DuplicateRun(CrosslineError):
+    """An identical training run (pipeline, parameters, data) is already queued or running."""
+
+    status_code = 409
