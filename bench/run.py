@@ -302,10 +302,15 @@ def main() -> None:
     parser.add_argument("--mongo-rows", default=os.environ.get("BENCH_MONGO_ROWS", "200k"))
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "latest"),
                         help="Name of the result files in bench/results/.")
+    parser.add_argument("--render", help="Rewrite bench/results/<name>.md from its .json.")
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.render:
+        data = json.loads((RESULTS / f"{args.render}.json").read_text())
+        write_results(data["runs"], time.perf_counter(), args.render, meta=data["meta"])
+        return
     if args.step:
         if args.step == "predict":
             result = step_predict(args.data, args.requests)
@@ -352,10 +357,12 @@ def ratio(value: float | None, reference: float | None) -> str:
     return f"{value / reference:.2f}×"
 
 
-def write_results(runs: list[dict[str, Any]], started: float, out: str) -> None:
+def write_results(
+    runs: list[dict[str, Any]], started: float, out: str, meta: dict | None = None
+) -> None:
     """bench/results/<out>.json and the Markdown table <out>.md."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {
+    meta = meta or {
         "machine": f"{platform.node()} ({os.cpu_count()} CPUs)",
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -391,10 +398,14 @@ def write_results(runs: list[dict[str, Any]], started: float, out: str) -> None:
             rate, reference, versus = "", "", ""
             if step in ("import", "mongo_import"):
                 rate_value = result["rows"] / result["wall_s"]
-                rate = f"{rate_value:,.0f} rows/s ({result['rows'] / result['cpu_s']:,.0f}/CPU s)"
-                if parse_rate:
-                    reference = f"pyarrow parse {parse_rate:,.0f} rows/s"
-                    versus = ratio(rate_value, parse_rate)
+                cpu_rate = result["rows"] / result["cpu_s"]
+                rate = f"{rate_value:,.0f} rows/s ({cpu_rate:,.0f}/CPU s)"
+                if parse_rate and step == "import":
+                    parse_cpu_rate = parse["rows"] / parse["cpu_s"]
+                    reference = (f"pyarrow parse {parse_rate:,.0f} rows/s "
+                                 f"({parse_cpu_rate:,.0f}/CPU s)")
+                    cpu_ratio = ratio(cpu_rate, parse_cpu_rate)
+                    versus = f"{ratio(rate_value, parse_rate)} (CPU {cpu_ratio})"
             elif step == "parse":
                 rate = f"{parse_rate:,.0f} rows/s"
             elif step == "train":
@@ -416,10 +427,10 @@ def write_results(runs: list[dict[str, Any]], started: float, out: str) -> None:
                     reference = f"truth PR-AUC fail {truth:.3f}"
                     versus = ratio(mine, truth)
             elif step == "predict":
+                cpu = (f" (CPU: p50 {result['p50_cpu_ms']} ms, p99 {result['p99_cpu_ms']} ms, "
+                       f"cold {result['cold_cpu_ms']} ms)" if "p50_cpu_ms" in result else "")
                 rate = (f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, cold "
-                        f"{result['cold_ms']} ms (CPU: p50 {result.get('p50_cpu_ms')} ms, "
-                        f"p99 {result.get('p99_cpu_ms')} ms, cold {result.get('cold_cpu_ms')} "
-                        f"ms); batch {result['batch_knrs_per_s']:,} KNRs/s")
+                        f"{result['cold_ms']} ms{cpu}; batch {result['batch_knrs_per_s']:,} KNRs/s")
                 rows = ""
             knrs = result.get("knrs", run.get("knrs"))
             rows_text = f"{rows:,}" if isinstance(rows, int) else ""
