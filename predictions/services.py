@@ -24,7 +24,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crossline.domain import FAIL_KIND, KNR_MESSAGE, KNR_RE, fail_group_of, frame_codes
-from crossline.exceptions import InvalidInput, InvalidUpload, NotFound
+from crossline.exceptions import InvalidInput, InvalidUpload, NotFound, UploadTooLarge
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
@@ -326,7 +326,7 @@ def start_batch_prediction(
     if (upload is None) == (since is None):
         raise InvalidUpload("Send either a test-results file or a date, not both.")
     if upload is not None and upload.size > settings.CROSSLINE_MAX_UPLOAD_BYTES:
-        raise InvalidUpload(
+        raise UploadTooLarge(
             f"{upload.name} is {upload.size:,} bytes, over the limit of "
             f"{settings.CROSSLINE_MAX_UPLOAD_BYTES:,} bytes."
         )

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from crossline.bulk import insert_rows, update_rows
 from crossline.domain import frame_codes, parse_framed_codes
-from crossline.exceptions import InvalidUpload
+from crossline.exceptions import DuplicateUpload, InvalidUpload
 from crossline.uploads import uploaded_file_path
 from training import ingest, records
 from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
@@ -393,7 +393,7 @@ def _refuse_duplicate(sha256: str, original_name: str) -> None:
     existing = Dataset.objects.filter(sha256=sha256).first()
     if existing is not None:
         when = timezone.localtime(existing.uploaded_at).strftime("%Y-%m-%d %H:%M")
-        raise InvalidUpload(
+        raise DuplicateUpload(
             f"{original_name} was already imported as dataset {existing.pk} "
             f"({existing.original_name}) on {when}."
         )
