@@ -1,6 +1,7 @@
 """crossline's settings, read from the environment; a bad value raises ImproperlyConfigured."""
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -55,6 +56,15 @@ def env_float(name: str, default: float, *, low: float, high: float) -> float:
     if not low <= value <= high:
         raise ImproperlyConfigured(f"{name}={raw!r} must be between {low} and {high}.")
     return value
+
+
+def env_date(name: str, default: str) -> datetime:
+    """A calendar date (YYYY-MM-DD) from the environment, as a naive midnight datetime."""
+    value = os.environ.get(name, default).strip()
+    try:
+        return datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a date YYYY-MM-DD, not {value!r}.") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -146,7 +156,15 @@ else:
             # A file, not memory, so that django-q2 workers in other processes see test data.
             "TEST": {"NAME": VAR_DIR / "test-crossline.sqlite3"},
             # Import and training write while the web process reads; wait rather than fail.
-            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            # In WAL mode synchronous=NORMAL cannot corrupt the database; it syncs at
+            # checkpoints instead of at every commit (a power cut may lose the last commits).
+            # IMMEDIATE: a transaction takes the write lock when it starts, so that it waits
+            # for another writer instead of failing with "database is locked" on its first write.
+            "OPTIONS": {
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
         }
     }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -167,6 +185,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "crossline",
     "training",
     "mlmodels",
@@ -247,6 +266,14 @@ USE_TZ = True
 # Uploads: Django spools anything above 2.5 MB to a temporary file; crossline refuses exports
 # above CROSSLINE_MAX_UPLOAD_BYTES before reading them.
 CROSSLINE_MAX_UPLOAD_BYTES = env_int("CROSSLINE_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
+# What an export may unpack to (gzip, .xlsx, Parquet), enforced while it is read.
+CROSSLINE_MAX_UNCOMPRESSED_BYTES = env_int(
+    "CROSSLINE_MAX_UNCOMPRESSED_BYTES", 16 * 1024**3, minimum=1
+)
+# Plant timestamps outside [earliest date, now + days ahead] are clock errors: rows rejected
+# and counted in the import's report.
+CROSSLINE_EARLIEST_DATE = env_date("CROSSLINE_EARLIEST_DATE", "2000-01-01")
+CROSSLINE_DAYS_AHEAD = env_int("CROSSLINE_DAYS_AHEAD", 1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_HANDLERS = [
@@ -308,30 +335,59 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 
+# Token first: a client without credentials or with a wrong token gets 401 with
+# `WWW-Authenticate: Token`; the session serves the browsable API and the docs.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "crossline.api.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["crossline.api.StaffWritesPermission"],
     "DEFAULT_RENDERER_CLASSES": [
         "crossline.api.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "crossline.api.FilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "crossline.api.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "crossline.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crossline.api.exception_handler",
+    # Per client address, in the process's cache: guessing passwords through the token route,
+    # or tokens on any route.
+    "DEFAULT_THROTTLE_RATES": {"auth-token": "10/min", "bad-token": "10/min"},
+    # The client is REMOTE_ADDR: an X-Forwarded-For sent by the client must not dodge the limit.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "crossline",
-    "DESCRIPTION": "Predicts which vehicles will show defects before the final road test.",
+    "DESCRIPTION": (
+        "Predicts which vehicles (KNRs) will show defects before the final road test, and in "
+        "which fail group. Authenticate with `Authorization: Token <key>` (from "
+        "`POST /api/auth/token/`). Every error has the shape "
+        '`{"detail": "...", "code": "...", "errors": {"field": ["..."]}}`.'
+    ),
     "VERSION": "1.0.0",
+    # Plants have no internet: Swagger UI and Redoc are served from crossline's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Separate request and response components: an upload is a binary file, not a URI.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetStatusEnum": "training.models.Dataset.Status",
+        "RunStatusEnum": "training.models.TrainingRun.Status",  # batches use the same
+        "TrainingRunKindEnum": "training.models.TrainingRun.Kind",
+        "DatasetKindEnum": "training.models.DatasetKind",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crossline.api.describe_parameters",
+    ],
 }
 
 LOGGING = {

@@ -8,7 +8,6 @@ import io
 import logging
 import re
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,21 +24,15 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crossline.domain import FAIL_KIND, KNR_MESSAGE, KNR_RE, fail_group_of, frame_codes
-from crossline.exceptions import InvalidInput, InvalidUpload, NotFound
+from crossline.exceptions import InvalidInput, InvalidUpload, NotFound, UploadTooLarge
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 from training import ingest
-from training.pipeline.estimators import ColumnAligner, positive_proba
-from training.pipeline.steps import build_features
+from training.pipeline.estimators import predict_positive
 from training.selectors import get_fail_groups, get_results_frame, list_knrs_tested_since
 
 logger = logging.getLogger(__name__)
-# The steps after the ColumnAligner get its output as an array in the fitted column order
-# (see _proba); their "fitted with feature names" warning is then expected.
-warnings.filterwarnings(
-    "ignore", message="X does not have valid feature names", category=UserWarning
-)
 
 # KNRs predicted and stored together: bounds memory and the size of one `IN` query.
 PREDICT_BATCH = 1000
@@ -81,21 +74,25 @@ def predict_frame(
     models = models if models is not None else get_active_models()
     if results.empty:
         return []
-    features, _ = build_features(results)
     fail = models[FAIL_KIND]
     groups = group_kinds(models)
-    aligned: dict[tuple[str, ...], Any] = {}
+    # Versions trained together share their fitted feature builder: built once for all.
+    features: dict[Any, pd.DataFrame] = {}
     # assume_finite: NaN is handled by each pipeline's own imputer or trees; skipping sklearn's
     # repeated finiteness scans is most of the fixed cost of a one-vehicle request.
     with sklearn.config_context(assume_finite=True):
-        p_fail = _proba(fail.pipeline, features, aligned)
+        fail_series = predict_positive(fail.pipeline, results, features=features)
         group_proba = {
-            code: _proba(models[kind].pipeline, features, aligned) for kind, code in groups
+            code: predict_positive(models[kind].pipeline, results, features=features)
+            .reindex(fail_series.index)
+            .to_numpy()
+            for kind, code in groups
         }
     versions = {kind: loaded.version.model_name for kind, loaded in models.items()}
     rows: list[dict[str, Any]] = []
     indicated_cache: dict[tuple[int, ...], list[str]] = {}
-    for i, knr in enumerate(features.index):
+    p_fail = fail_series.to_numpy()
+    for i, knr in enumerate(fail_series.index):
         probabilities = {str(code): round(float(group_proba[code][i]), 6) for _, code in groups}
         predicted_codes = [
             code for kind, code in groups
@@ -116,19 +113,6 @@ def predict_frame(
             }
         )
     return rows
-
-
-def _proba(pipeline: Any, features: pd.DataFrame, aligned: dict[tuple[str, ...], Any]) -> Any:
-    """Positive-class probabilities; the column alignment is shared by models fitted alike."""
-    first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
-    if not isinstance(first, ColumnAligner) or len(pipeline.steps) < 2:
-        return positive_proba(pipeline, features)
-    key = tuple(first.feature_columns_)
-    if key not in aligned:
-        # A plain float array: sklearn's per-column checks of a DataFrame cost more than the
-        # model itself on one vehicle. The columns are already in training order.
-        aligned[key] = first.transform(features).to_numpy(dtype="float64")
-    return positive_proba(pipeline[1:], aligned[key])
 
 
 def store_predictions(rows: list[dict[str, Any]]) -> list[Prediction]:
@@ -278,6 +262,7 @@ def read_results_file(path: str | Path, *, filename: str) -> pd.DataFrame:
         ingest.iter_clean_chunks(
             path, filename=filename, kind=ingest.RESULTS, report=report,
             max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+            max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
         )
     )
     report.refuse_if_nothing_accepted()
@@ -341,7 +326,7 @@ def start_batch_prediction(
     if (upload is None) == (since is None):
         raise InvalidUpload("Send either a test-results file or a date, not both.")
     if upload is not None and upload.size > settings.CROSSLINE_MAX_UPLOAD_BYTES:
-        raise InvalidUpload(
+        raise UploadTooLarge(
             f"{upload.name} is {upload.size:,} bytes, over the limit of "
             f"{settings.CROSSLINE_MAX_UPLOAD_BYTES:,} bytes."
         )
@@ -389,6 +374,7 @@ def _small_results(path: Path, *, filename: str, limit: int) -> pd.DataFrame | N
     for chunk in ingest.iter_clean_chunks(
         path, filename=filename, kind=ingest.RESULTS, report=report,
         chunk_rows=SNIFF_CHUNK_ROWS, max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+        max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
     ):
         knrs.update(chunk["KNR"].unique())
         if len(knrs) > limit:

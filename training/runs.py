@@ -42,8 +42,9 @@ from training.pipeline.definition import (
     load_definition_file,
     parse_definition,
 )
+from training.pipeline.estimators import predict_positive
 from training.pipeline.runner import StepFailed, run_pipeline
-from training.pipeline.steps import score_model
+from training.pipeline.steps import score_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,14 @@ def sync_pipeline_definitions() -> list[PipelineDefinition]:
     for path in list_definition_files():
         parsed = load_definition_file(path)
         data = json.loads(path.read_text(encoding="utf-8"))
+        # Read first: listing pipelines must not write (and wait on SQLite's lock) when nothing
+        # changed.
+        stored = PipelineDefinition.objects.filter(name=parsed.name).first()
+        if stored is not None and (stored.description, stored.definition, stored.is_shipped) == (
+            parsed.description, data, True
+        ):
+            synced.append(stored)
+            continue
         definition, _ = PipelineDefinition.objects.update_or_create(
             name=parsed.name,
             defaults={"description": parsed.description, "definition": data, "is_shipped": True},
@@ -453,8 +462,9 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
                 "message": f"No active {kind} model to compare with.",
             }
             continue
-        last_metrics = score_model(
-            load_pipeline(current), current.threshold, test_set.features, test_set.labels[kind]
+        scores = predict_positive(load_pipeline(current), result["test_results"])
+        last_metrics = score_predictions(
+            test_set.labels[kind], scores.reindex(test_set.knrs).to_numpy(), current.threshold
         )
         differences = {
             field: new_metrics[field] - last_metrics[field]

@@ -1,0 +1,265 @@
+"""From long test-result rows to one feature row per KNR: the fitted preparation of every model.
+
+`ResultFeatures` is fitted once per training run (the tests it keeps are fixed at fit) and
+travels inside every version's Pipeline, so prediction replays exactly what training ran, for
+stored rows and uploaded files alike.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+RESULT_COLUMNS = ("KNR", "NAME", "ID", "STATUS", "VALUE_ID", "VALUE", "DATA")
+# What makes two result rows the same result: one vehicle, one test (NAME within its family
+# ID), one sub-result (VALUE_ID), at one time. Overlapping exports repeat rows with this key;
+# a retest of the same test later is a new result. Features and vehicle counts both use it.
+RESULT_KEY = ("KNR", "NAME", "ID", "VALUE_ID", "DATA")
+STATUS_NOK = 13
+AGGREGATES = ("n_results", "n_nok", "n_tests", "n_nok_tests", "n_retests", "n_other_tests")
+TIMES = ("hour", "weekday", "shift", "shift_minutes", "line_minutes")
+# The line runs three 8-hour shifts from 06:00.
+SHIFT_START_HOUR = 6
+SHIFT_HOURS = 8
+
+
+def normalise_results(results: pd.DataFrame) -> pd.DataFrame:
+    """Result rows with typed columns, without rows lacking a KNR or test, one row per key."""
+    knr = results["KNR"].astype("string").str.strip()
+    name = results["NAME"].astype("string").str.strip()
+    frame = pd.DataFrame(
+        {
+            "KNR": knr,
+            "NAME": name,
+            "ID": pd.to_numeric(results["ID"], errors="coerce").astype("Int64"),
+            "STATUS": pd.to_numeric(results["STATUS"], errors="coerce").astype("Int64"),
+            "VALUE_ID": pd.to_numeric(results["VALUE_ID"], errors="coerce").astype("float64"),
+            "VALUE": pd.to_numeric(results["VALUE"], errors="coerce").astype("float64"),
+            "DATA": pd.to_datetime(results["DATA"], errors="coerce"),
+        },
+        index=results.index,
+    )
+    keep = knr.notna() & (knr != "") & name.notna() & (name != "")
+    return drop_duplicate_results(frame[keep.to_numpy()])
+
+
+def drop_duplicate_results(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows with their first occurrence of each result key (see RESULT_KEY)."""
+    return results.drop_duplicates(subset=list(RESULT_KEY), ignore_index=True)
+
+
+def count_results(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """(results, NOK results) of one vehicle's rows, each result key counted once."""
+    seen: set[tuple[Any, ...]] = set()
+    nok = 0
+    for row in rows:
+        key = tuple(row.get(column) for column in RESULT_KEY)
+        if key not in seen:
+            seen.add(key)
+            nok += row.get("STATUS") == STATUS_NOK
+    return len(seen), nok
+
+
+def row_tests(results: pd.DataFrame) -> pd.Series:
+    """Each row's test: its NAME and family ID (`012001#1`)."""
+    family = results["ID"].astype("Int64").astype("string").fillna("")
+    return results["NAME"].astype("string") + "#" + family
+
+
+def _check_columns(X: pd.DataFrame) -> None:
+    missing = [c for c in RESULT_COLUMNS if c not in X.columns]
+    if missing:
+        raise ValueError(f"test-result rows need the columns {missing}")
+
+
+def _last_rows(group_of_row: np.ndarray, groups: int) -> np.ndarray:
+    """For each group, the position of its last row."""
+    last = np.zeros(groups, dtype=np.intp)
+    np.maximum.at(last, group_of_row, np.arange(len(group_of_row), dtype=np.intp))
+    return last
+
+
+def _value_id_label(value_id: pd.Series) -> pd.Series:
+    # A missing sub-result index means a test with one value: label it 0.
+    return value_id.fillna(0.0).map("{:g}".format).astype("string")
+
+
+class ResultFeatures(TransformerMixin, BaseEstimator):
+    """Long result rows → one row per KNR: aggregates, line times, and per kept test its
+    latest values (and their minimum and maximum over its sub-results), whether its last
+    result was NOK and how often it ran.
+
+    The `max_tests` tests run on the most vehicles at fit are kept (bounded width at plant
+    scale); other tests count only in the aggregates. Missing means "not run".
+    """
+
+    def __init__(self, max_tests: int = 500, time_features: bool = True) -> None:
+        self.max_tests = max_tests
+        self.time_features = time_features
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "ResultFeatures":
+        """Choose the tests and sub-results to keep from these rows."""
+        rows = self._prepare(X)
+        vehicles = rows.drop_duplicates(["KNR", "test"]).groupby("test", sort=False).size()
+        # Most vehicles first; the test id breaks ties so that a fit is reproducible.
+        order = sorted(vehicles.items(), key=lambda item: (-item[1], item[0]))
+        self.tests_ = [str(test) for test, _ in order[: int(self.max_tests)]]
+        kept = rows[rows["test"].isin(self.tests_) & rows["VALUE"].notna()]
+        pairs = kept[["test", "sub"]].drop_duplicates().sort_values(["test", "sub"])
+        self.values_ = [f"{t}|{s}" for t, s in zip(pairs["test"], pairs["sub"], strict=True)]
+        # Tests with several sub-results (a screw section): their weakest and strongest value.
+        per_test = pairs.groupby("test", sort=True).size()
+        self.spread_ = [str(t) for t in per_test.index[per_test.to_numpy() > 1]]
+        self.feature_names_ = [
+            *AGGREGATES,
+            *(TIMES if self.time_features else ()),
+            *(f"last_nok|{t}" for t in self.tests_),
+            *(f"runs|{t}" for t in self.tests_),
+            *(f"value|{p}" for p in self.values_),
+            *(f"min|{t}" for t in self.spread_),
+            *(f"max|{t}" for t in self.spread_),
+        ]
+        # Versions trained together share this builder: prediction builds their rows once.
+        text = json.dumps([self.get_params(), self.feature_names_])
+        self.fingerprint_ = hashlib.sha256(text.encode()).hexdigest()
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """One float row per KNR (sorted), with exactly the columns fixed at fit."""
+        _check_columns(X)
+        rows = normalise_results(X)
+        # Integer codes and numpy throughout: a one-KNR prediction pays no pandas grouping
+        # overhead, and a million rows stay vectorised.
+        knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
+        knrs = pd.Index(np.asarray(knr_values, dtype=object), dtype="string", name="KNR")
+        test_codes, test_values = pd.factorize(row_tests(rows))
+        n, n_codes = len(knrs), max(len(test_values), 1)
+        data = rows["DATA"]
+        stamps = data.to_numpy(dtype="datetime64[ns]").view("int64")
+        # Time order per vehicle; lexsort is stable, so export order breaks ties.
+        order = np.lexsort((stamps, knr_codes))
+        k, code, stamp = knr_codes[order], test_codes[order], stamps[order]
+        nok = (rows["STATUS"] == STATUS_NOK).fillna(False).to_numpy(dtype=bool)[order]
+        value = rows["VALUE"].to_numpy(dtype=np.float64)[order]
+        value_id = rows["VALUE_ID"].to_numpy(dtype=np.float64)[order]
+
+        # One entry per (vehicle, test): whether any result was NOK, distinct times it ran,
+        # and its last row (rows are in time order).
+        pair = k.astype(np.int64) * n_codes + code
+        pairs, pair_of_row = np.unique(pair, return_inverse=True)
+        pair_nok = np.bincount(pair_of_row, weights=nok, minlength=len(pairs)) > 0
+        by_time = np.lexsort((stamp, pair_of_row))
+        sorted_pairs, sorted_stamps = pair_of_row[by_time], stamp[by_time]
+        new_run = np.r_[True, (sorted_pairs[1:] != sorted_pairs[:-1])
+                        | (sorted_stamps[1:] != sorted_stamps[:-1])]
+        pair_runs = np.bincount(sorted_pairs[new_run], minlength=len(pairs))
+        last_row = _last_rows(pair_of_row, len(pairs))
+        pair_k = pairs // n_codes
+        vocabulary = pd.Index(self.tests_).get_indexer(pd.Index(test_values, dtype=object))
+        pair_test = vocabulary[pairs % n_codes] if len(pairs) else np.zeros(0, dtype=np.intp)
+        kept = pair_test >= 0
+
+        parts: list[np.ndarray] = [
+            np.column_stack(
+                [
+                    np.bincount(k, minlength=n),
+                    np.bincount(k, weights=nok, minlength=n),
+                    np.bincount(pair_k, minlength=n),
+                    np.bincount(pair_k, weights=pair_nok, minlength=n),
+                    np.bincount(pair_k, weights=pair_runs > 1, minlength=n),
+                    np.bincount(pair_k, weights=~kept, minlength=n),
+                ]
+            )
+        ]
+        if self.time_features:
+            parts.append(self._times(data.iloc[order], k, n))
+
+        # Per kept test: its last result NOK, and how many times it ran (0 = not run).
+        last_nok = np.full((n, len(self.tests_)), np.nan)
+        runs = np.zeros((n, len(self.tests_)))
+        last_nok[pair_k[kept], pair_test[kept]] = nok[last_row[kept]]
+        runs[pair_k[kept], pair_test[kept]] = pair_runs[kept]
+        parts.extend([last_nok, runs])
+
+        # Per kept sub-result: its latest numeric value.
+        values = np.full((n, len(self.values_)), np.nan)
+        column = self._value_columns(test_values, code, value_id)
+        measured = (column >= 0) & ~np.isnan(value)
+        if measured.any():
+            cell = k[measured].astype(np.int64) * len(self.values_) + column[measured]
+            cells, cell_of_row = np.unique(cell, return_inverse=True)
+            latest = _last_rows(cell_of_row, len(cells))
+            values[cells // len(self.values_), cells % len(self.values_)] = (
+                value[measured][latest]
+            )
+        parts.append(values)
+        parts.extend(self._spread(values))
+
+        matrix = np.hstack(parts).astype(np.float64)
+        return pd.DataFrame(matrix, index=knrs, columns=self.feature_names_)
+
+    def _value_columns(
+        self, test_values: Any, code: np.ndarray, value_id: np.ndarray
+    ) -> np.ndarray:
+        """Each row's value column (-1 if its sub-result has none), looked up once per pair."""
+        if not len(code):
+            return np.zeros(0, dtype=np.intp)
+        columns = {name: j for j, name in enumerate(self.values_)}
+        filled = np.where(np.isnan(value_id), 0.0, value_id)
+        pairs, pair_of_row = np.unique(
+            np.stack([code.astype(np.float64), filled]), axis=1, return_inverse=True
+        )
+        lookup = np.array(
+            [columns.get(f"{test_values[int(c)]}|{v:g}", -1) for c, v in pairs.T], dtype=np.intp
+        )
+        return lookup[pair_of_row.ravel()]
+
+    def _spread(self, values: np.ndarray) -> list[np.ndarray]:
+        """Per multi-value test, the minimum and maximum of its latest sub-result values."""
+        test_of_value = [p.rsplit("|", 1)[0] for p in self.values_]
+        low = np.full((len(values), len(self.spread_)), np.nan)
+        high = low.copy()
+        for i, test in enumerate(self.spread_):
+            columns = [j for j, t in enumerate(test_of_value) if t == test]
+            block = values[:, columns]
+            # fmin/fmax skip missing sub-results; a vehicle without any stays missing.
+            low[:, i] = np.fmin.reduce(block, axis=1, initial=np.nan)
+            high[:, i] = np.fmax.reduce(block, axis=1, initial=np.nan)
+        return [low, high]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The feature columns fixed at fit."""
+        return np.asarray(self.feature_names_, dtype=object)
+
+    def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        _check_columns(X)
+        rows = normalise_results(X)
+        rows = rows.assign(test=row_tests(rows), sub=_value_id_label(rows["VALUE_ID"]))
+        # Time order per vehicle; the stable sort keeps export order among equal times.
+        return rows.sort_values(["KNR", "DATA"], kind="stable", ignore_index=True)
+
+    @staticmethod
+    def _times(data: pd.Series, k: np.ndarray, n: int) -> np.ndarray:
+        stamps = data.to_numpy(dtype="datetime64[s]").astype("int64").astype(np.float64)
+        stamps[data.isna().to_numpy()] = np.nan
+        first = np.full(n, np.inf)
+        last = np.full(n, -np.inf)
+        np.fmin.at(first, k, stamps)
+        np.fmax.at(last, k, stamps)
+        first[np.isinf(first)] = np.nan
+        last[np.isinf(last)] = np.nan
+        start = pd.to_datetime(pd.Series(first), unit="s")
+        hour = (start.dt.hour + start.dt.minute / 60).to_numpy(dtype=float)
+        since_shift = (hour - SHIFT_START_HOUR) % 24
+        return np.column_stack(
+            [
+                hour,
+                start.dt.day_of_week.to_numpy(dtype=float),
+                since_shift // SHIFT_HOURS,
+                (since_shift % SHIFT_HOURS) * 60,
+                (last - first) / 60,
+            ]
+        )
