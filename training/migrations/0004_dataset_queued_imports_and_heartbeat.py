@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0002_trainingrun_open_and_running_keys'),
+        ('training', '0003_merge_content_fingerprint_and_run_keys'),
     ]
 
     operations = [
