@@ -41,3 +41,15 @@ class ArtifactTampered(CrosslineError):
     """A stored model artifact's SHA-256 differs from the registry's: it is never loaded."""
 
     status_code = 409
+
+
+class IneligibleVersion(CrosslineError):
+    """A version below the activation gate was to be activated without an override and reason."""
+
+    status_code = 409
+
+
+class AlreadyActive(CrosslineError):
+    """The version to activate is already the active version of its kind: nothing changed."""
+
+    status_code = 409

@@ -2,20 +2,28 @@
 
 from collections.abc import Callable, Sequence
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from crossline.exceptions import Conflict
-from mlmodels.models import Activation, ActiveModel, ModelVersion
+from crossline.exceptions import AlreadyActive, Conflict, CrosslineError, IneligibleVersion
+from mlmodels import thresholds
+from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
-from mlmodels.services import METRIC_FIELDS, activate_model_version, delete_model_version
+from mlmodels.services import (
+    METRIC_FIELDS,
+    activate_model_version,
+    delete_model_version,
+    recompute_thresholds,
+    set_threshold_policy,
+)
 
 METRIC_LABELS = {
     "accuracy": "Accuracy",
@@ -26,6 +34,7 @@ METRIC_LABELS = {
     "pr_auc": "PR-AUC",
     "mcc": "MCC",
     "threshold": "Threshold",
+    "flagged_share": "Flagged",
 }
 
 
@@ -92,9 +101,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "type_model",
             "version",
             active,
+            "eligible_column",
             *[
                 self._metric_column(field)
-                for field in ("pr_auc", "recall", "precision", "f1_score", "roc_auc", "mcc")
+                for field in (
+                    "pr_auc", "recall", "precision", "flagged_share", "f1_score", "roc_auc", "mcc"
+                )
             ],
             realised_metrics,
             "threshold",
@@ -111,6 +123,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
         column.__name__ = field
         return column
+
+    @admin.display(description="activation gate", ordering="eligible")
+    def eligible_column(self, version: ModelVersion) -> str:
+        return "eligible" if version.eligible else f"below: {version.eligibility}"
 
     @admin.display(description="compare")
     def compare_link(self, version: ModelVersion) -> str:
@@ -231,7 +247,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.path)
         active = get_active_version(challenger.type_model)
         rows = []
-        for field in (*METRIC_FIELDS, "threshold"):
+        for field in (*METRIC_FIELDS, "flagged_share", "threshold"):
             mine = getattr(challenger, field)
             theirs = getattr(active, field) if active else None
             difference = mine - theirs if mine is not None and theirs is not None else None
@@ -258,8 +274,28 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/mlmodels/modelversion/compare.html", context)
 
     def _activate(self, request: HttpRequest, version: ModelVersion) -> None:
-        previous = get_active_version(version.type_model)
-        activate_model_version(version=version, user=request.user, reason="set as active (admin)")
+        try:
+            activation = activate_model_version(
+                version=version, user=request.user, reason="set as active (admin)"
+            )
+        except AlreadyActive as done:
+            self.message_user(request, str(done), messages.INFO)
+            return
+        except IneligibleVersion:
+            self.message_user(
+                request,
+                f"{version.model_name} was not set as active: it is below the activation gate "
+                f"({version.eligibility}). Activating it needs an explicit override with a "
+                "reason (the API's set-active with override and reason, or `manage.py "
+                f'set_active_model {version.model_name} --override --reason "…"`).',
+                messages.ERROR,
+            )
+            return
+        except CrosslineError as error:
+            self.message_user(request, f"{version.model_name} was not set as active: {error}",
+                              messages.ERROR)
+            return
+        previous = activation.previous_version
         was = f" (was {previous.model_name})" if previous else ""
         self.message_user(
             request,
@@ -272,7 +308,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 class ActiveModelAdmin(ReadOnlyAdmin):
     """Which version predicts for each kind: kind → version, when, by whom."""
 
-    list_display = ["type_model", "version", "activated_at", "activated_by"]
+    list_display = ["type_model", "version", "override", "generation", "activated_at",
+                    "activated_by"]
     list_select_related = ["version", "activated_by"]
 
 
@@ -283,10 +320,69 @@ class ActivationAdmin(ReadOnlyAdmin):
     list_display = [
         "activated_at",
         "type_model",
+        "sequence",
         "version",
         "previous_version",
+        "override",
         "activated_by",
         "reason",
     ]
     list_filter = ["type_model"]
     list_select_related = ["version", "previous_version", "activated_by"]
+
+
+class ThresholdPolicyForm(forms.ModelForm):
+    """A policy with its value checked as the thresholds module checks it."""
+
+    class Meta:
+        model = ThresholdPolicy
+        fields = ["type_model", "policy", "value"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        try:
+            cleaned["value"] = thresholds.validate_policy(
+                cleaned.get("policy", ""), cleaned.get("value")
+            )
+        except ValueError as error:
+            raise ValidationError({"value": str(error)}) from None
+        kind = cleaned.get("type_model")
+        if kind and not ModelVersion.objects.filter(type_model=kind).exists():
+            raise ValidationError({"type_model": f"No model versions of kind {kind!r}."})
+        return cleaned
+
+
+@admin.register(ThresholdPolicy)
+class ThresholdPolicyAdmin(admin.ModelAdmin):
+    """Per kind, how the threshold is chosen; saving recomputes the kind's thresholds."""
+
+    form = ThresholdPolicyForm
+    list_display = ["type_model", "policy", "value", "updated_by", "updated_at"]
+    list_select_related = ["updated_by"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        # The kind is the record's identity: change the policy, not which kind it is for.
+        return ["type_model"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: ThresholdPolicy, form, change: bool) -> None:
+        stored = set_threshold_policy(
+            type_model=obj.type_model, policy=obj.policy, value=obj.value, user=request.user
+        )
+        obj.pk = stored.pk
+        self.message_user(
+            request,
+            f"Thresholds of the {obj.type_model} versions recomputed "
+            f"({thresholds.describe_policy(obj.policy, obj.value)}); the next prediction uses "
+            "them.",
+            messages.SUCCESS,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: ThresholdPolicy) -> None:
+        super().delete_model(request, obj)
+        recompute_thresholds(type_model=obj.type_model)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        kinds = list(queryset.values_list("type_model", flat=True))
+        super().delete_queryset(request, queryset)
+        for kind in kinds:
+            recompute_thresholds(type_model=kind)

@@ -2,7 +2,8 @@
 
 from django.db.models import QuerySet
 
-from mlmodels.models import Activation, ActiveModel, ModelVersion
+from crossline.exceptions import NotFound
+from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 
 
 def list_model_versions(*, type_model: str | None = None) -> QuerySet[ModelVersion]:
@@ -39,3 +40,21 @@ def list_activations(*, type_model: str | None = None) -> QuerySet[Activation]:
     """Activation history, newest first."""
     activations = Activation.objects.select_related("version", "previous_version", "activated_by")
     return activations.filter(type_model=type_model) if type_model else activations
+
+
+def list_threshold_policies() -> list[ThresholdPolicy]:
+    """The policy of every kind with versions; kinds without a stored one get the default."""
+    stored = {p.type_model: p for p in ThresholdPolicy.objects.select_related("updated_by")}
+    kinds = sorted(set(ModelVersion.objects.values_list("type_model", flat=True)) | set(stored))
+    return [stored.get(kind) or ThresholdPolicy(type_model=kind) for kind in kinds]
+
+
+def get_threshold_policy_record(type_model: str) -> ThresholdPolicy:
+    """A kind's policy (the default, unsaved, when none is stored); NotFound for a kind with
+    no versions."""
+    stored = ThresholdPolicy.objects.filter(type_model=type_model).first()
+    if stored is not None:
+        return stored
+    if not ModelVersion.objects.filter(type_model=type_model).exists():
+        raise NotFound(f"No model versions of kind {type_model!r}.")
+    return ThresholdPolicy(type_model=type_model)

@@ -9,15 +9,29 @@ class Prediction(models.Model):
 
     knr = models.CharField("KNR", max_length=12, unique=True)
     p_fail = models.FloatField(help_text="Probability of any defect.")
-    predicted_fail = models.BooleanField(db_index=True)
+    # One meaning of "flagged": the fail model or any fail-group model over its threshold.
+    predicted_fail = models.BooleanField(
+        "flagged", db_index=True, help_text="The fail model or a fail-group model is over its "
+        "threshold."
+    )
+    flagged_by = models.JSONField(
+        default=list, help_text="Kinds over their threshold: fail, group_<code>."
+    )
     probabilities = models.JSONField(default=dict, help_text="Fail group → probability.")
     predicted_fail_codes = models.JSONField(default=list)
+    no_model_groups = models.JSONField(
+        default=list, help_text="Fail groups with no model able to predict: not guessed."
+    )
     # Codes framed by commas (",2,4,") so that one fail group is a portable `contains`.
     predicted_codes_text = models.CharField(max_length=255, blank=True, default="")
     indicated_tests = models.JSONField(default=list)
     model_versions = models.JSONField(default=dict, help_text="Kind → model name used.")
     real_fail_codes = models.JSONField(null=True, blank=True)
     feedback_at = models.DateTimeField(null=True, blank=True)
+    produced_at = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="The vehicle's last test: its production month in the statistics.",
+    )
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -36,7 +50,9 @@ class PredictionHistory(models.Model):
     predicted_fail_codes = models.JSONField(default=list)
     indicated_tests = models.JSONField(default=list)
     model_versions = models.JSONField(default=dict)
+    flagged_by = models.JSONField(default=list)
     real_fail_codes = models.JSONField(null=True, blank=True)
+    produced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     replaced_at = models.DateTimeField()
 
