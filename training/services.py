@@ -52,6 +52,7 @@ from training.pipeline.definition import (
     load_definition_file,
     parse_definition,
 )
+from training.pipeline.estimators import positive_proba
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.pipeline.steps import score_model
 
@@ -660,9 +661,11 @@ def execute_training_run(
         discard_run_versions(run)
         raise
     metrics = {kind: version_metrics(v) for kind, v in versions.items()}
+    below = [f"{v.model_name} ({v.eligibility})" for v in versions.values() if not v.eligible]
     recorder.log(
         f"registered {', '.join(v.model_name for v in versions.values())}"
         + (f"; activated {', '.join(promoted)}" if promoted else "")
+        + (f"; below the activation gate: {'; '.join(below)}" if below else "")
     )
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED,
@@ -700,8 +703,9 @@ def local_copies(datasets: list[Dataset], kind: str, workdir: Path) -> list[Path
 def register_run_versions(
     run: TrainingRun, result: dict[str, Any], pipeline_name: str, data: dict
 ) -> dict[str, ModelVersion]:
-    """Register one version per trained kind, with its test-set metrics."""
+    """Register one version per trained kind, with its test-set metrics and its scores."""
     versions = {}
+    test_set = result.get("test_set")
     for kind, entry in result["models"].items():
         versions[kind] = register_model_version(
             type_model=kind,
@@ -714,8 +718,21 @@ def register_run_versions(
             feature_count=len(entry["feature_columns"]),
             n_train=entry["n_train"],
             n_test=entry["n_test"],
+            heldout=entry.get("heldout"),
+            test_scores=entry.get("test_scores") or _test_scores(entry, kind, test_set),
         )
     return versions
+
+
+def _test_scores(entry: dict[str, Any], kind: str, test_set: Any) -> dict[str, list] | None:
+    """The fitted pipeline's scores on the test set, when the pipeline did not keep them."""
+    if test_set is None or len(test_set) == 0:
+        return None
+    labels = test_set.labels.get(kind)
+    if labels is None:
+        return None
+    scores = positive_proba(entry["pipeline"], test_set.features)
+    return {"y_true": labels.astype("int64").tolist(), "scores": list(map(float, scores))}
 
 
 def version_metrics(version: ModelVersion) -> dict[str, Any]:
@@ -726,6 +743,10 @@ def version_metrics(version: ModelVersion) -> dict[str, Any]:
         "confusion_matrix": version.confusion_matrix,
         "support": version.support,
         "threshold": version.threshold,
+        "threshold_policy": version.threshold_policy,
+        "flagged_share": version.flagged_share,
+        "eligible": version.eligible,
+        "eligibility": version.eligibility,
         "model_name": version.model_name,
     }
 
@@ -736,7 +757,8 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
     active = list_active_versions()
     kinds = {}
     for kind, challenger in versions.items():
-        new_metrics = result["models"][kind]["metrics"]
+        # The version's own threshold (its kind's policy) and the metrics at it.
+        new_metrics = {**result["models"][kind]["metrics"], **version_metrics(challenger)}
         current = active.get(kind)
         if current is None:
             kinds[kind] = {
@@ -793,9 +815,12 @@ def comparison_message(
 def apply_first_activation_or_promotion(
     run: TrainingRun, versions: dict[str, ModelVersion], comparison: dict
 ) -> list[str]:
-    """Activate kinds with no active version; promote better challengers if so configured."""
+    """Activate kinds with no version able to predict; promote better challengers if so
+    configured. A version below the activation gate is never activated here."""
     activated = []
     for kind, version in versions.items():
+        if not version.eligible:
+            continue
         if activate_if_none_active(version=version):
             activated.append(version.model_name)
             continue
