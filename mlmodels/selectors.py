@@ -23,6 +23,16 @@ def list_active_versions() -> dict[str, ModelVersion]:
     return {p.type_model: p.version for p in ActiveModel.objects.select_related("version")}
 
 
+def list_predicting_versions() -> dict[str, ModelVersion]:
+    """Kind → its active version, for kinds whose version may predict (eligible, or activated
+    with an override)."""
+    return {
+        p.type_model: p.version
+        for p in ActiveModel.objects.select_related("version")
+        if p.override or p.version.eligible
+    }
+
+
 def get_active_version_ids() -> set:
     """Primary keys of the active versions."""
     return set(ActiveModel.objects.values_list("version_id", flat=True))

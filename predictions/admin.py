@@ -43,21 +43,22 @@ class FeedbackFilter(admin.SimpleListFilter):
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
     list_display = [
-        "knr", "p_fail_display", "predicted_fail", "predicted_fail_codes", "real_fail_codes",
-        "created_at",
+        "knr", "p_fail_display", "predicted_fail", "flagged_by", "predicted_fail_codes",
+        "no_model_groups", "real_fail_codes", "produced_at", "created_at",
     ]
     list_filter = [FailGroupFilter, "predicted_fail", FeedbackFilter, "created_at"]
     search_fields = ["knr"]
     ordering = ["-created_at"]
     actions = ["predict_again"]
     readonly_fields = [
-        "knr", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-        "model_versions", "created_at", "feedback_at", "history",
+        "knr", "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+        "no_model_groups", "model_versions", "produced_at", "created_at", "feedback_at",
+        "history",
     ]
     fields = [
-        "knr", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-        "indicated_tests", "model_versions", "created_at", "real_fail_codes", "feedback_at",
-        "history",
+        "knr", "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+        "no_model_groups", "indicated_tests", "model_versions", "produced_at", "created_at",
+        "real_fail_codes", "feedback_at", "history",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
