@@ -1,5 +1,6 @@
-"""The activation gate, its override, the no-op activation, the artifact check, one history chain."""
+"""The activation gate and its override, the no-op activation, the artifact check, one chain."""
 
+import contextlib
 import threading
 from io import StringIO
 
@@ -265,10 +266,8 @@ def test_concurrent_activations_leave_one_unbroken_history_chain(register):
             start.wait()
             for step in range(rounds):
                 version = versions[(first + step) % len(versions)]
-                try:
+                with contextlib.suppress(AlreadyActive):
                     done.append(activate_model_version(version=version, reason="race"))
-                except AlreadyActive:
-                    pass
         except BaseException as error:
             errors.append(error)
         finally:
