@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from crossline.exceptions import AlreadyActive, Conflict, CrosslineError, IneligibleVersion
 from mlmodels import thresholds
+from mlmodels.hooks import realised_metrics_by_version
 from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
 from mlmodels.services import (
@@ -80,11 +81,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return version.pk in active_ids
 
         # Realised quality from the team's feedback (real defects of predicted KNRs), beside
-        # the test-set metrics; computed once per page. Imported here: predictions reads
-        # this app's services.
-        from predictions.selectors import get_realised_metrics_by_version
-
-        realised = get_realised_metrics_by_version()
+        # the test-set metrics; computed once per page by the app that keeps the feedback.
+        realised = realised_metrics_by_version()
 
         @admin.display(description="realised recall / precision / PR-AUC (n)")
         def realised_metrics(version: ModelVersion) -> str:

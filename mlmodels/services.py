@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
+from crossline.domain import FAIL_KIND
 from crossline.exceptions import (
     AlreadyActive,
     ArtifactTampered,
@@ -432,8 +433,8 @@ def get_active_models() -> dict[str, LoadedModel]:
     override), loaded; reloads a kind when its pointer has moved."""
     pointers = list(ActiveModel.objects.select_related("version"))
     usable = {p.type_model: p.version for p in pointers if p.override or p.version.eligible}
-    if "fail" not in usable:
-        below = next((p.version for p in pointers if p.type_model == "fail"), None)
+    if FAIL_KIND not in usable:
+        below = next((p.version for p in pointers if p.type_model == FAIL_KIND), None)
         if below is not None:
             raise NoActiveModel(
                 f"The active fails-at-all model {below.model_name} is below the activation gate "

@@ -7,24 +7,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+import crossline.admin_filters
 from crossline.exceptions import CrosslineError
 from predictions import selectors, services
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 
 
-class FailGroupFilter(admin.SimpleListFilter):
+class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
     title = "predicted fail group"
     parameter_name = "fail_code"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(t.fail_group), f"{t.fail_group} {t.zone}")
-                for t in selectors.list_indicated_tests()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value and value.lstrip("-").isdigit():
-            return selectors.filter_by_fail_code(queryset, int(value))
-        return queryset
+    def filter_group(self, queryset: QuerySet, code: int) -> QuerySet:
+        return selectors.filter_by_fail_code(queryset, code)
 
 
 class FeedbackFilter(admin.SimpleListFilter):
@@ -95,7 +89,7 @@ class PredictionAdmin(admin.ModelAdmin):
     def predict_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         knrs = list(queryset.values_list("knr", flat=True))
         try:
-            predictions = services.predict_again(knrs=knrs, user=request.user)
+            predictions = services.predict_knrs(knrs=knrs)
         except CrosslineError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return

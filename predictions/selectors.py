@@ -12,25 +12,23 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from sklearn.metrics import average_precision_score
 
-from crossline.exceptions import InvalidInput, NotFound
+from crossline.domain import (
+    FAIL_GROUPS,
+    FAIL_KIND,
+    fail_group_labels,
+    fail_group_name,
+    fail_group_of,
+    framed_code,
+)
+from crossline.exceptions import InvalidInput
 from mlmodels.selectors import list_predicting_versions
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-
-FAIL_KIND = "fail"
-GROUP_PREFIX = "group_"
+from training.selectors import month_range
 
 
 def list_predictions() -> QuerySet[Prediction]:
     """Every current prediction, newest first."""
     return Prediction.objects.order_by("-created_at", "knr")
-
-
-def get_prediction(knr: str) -> Prediction:
-    """The current prediction of a KNR, or NotFound."""
-    prediction = Prediction.objects.filter(knr=knr).first()
-    if prediction is None:
-        raise NotFound(f"No prediction for KNR {knr}.")
-    return prediction
 
 
 def get_latest_prediction(knr: str) -> Prediction | None:
@@ -43,6 +41,11 @@ def list_prediction_history(knr: str) -> QuerySet[PredictionHistory]:
     return PredictionHistory.objects.filter(knr=knr).order_by("-created_at")
 
 
+def get_fail_group_names() -> dict[int, str]:
+    """Fail group → the name the quality team gave it (the zone of its indicated tests)."""
+    return dict(IndicatedTest.objects.values_list("fail_group", "zone"))
+
+
 def list_indicated_tests() -> QuerySet[IndicatedTest]:
     """The inspections per fail group."""
     return IndicatedTest.objects.order_by("fail_group")
@@ -53,19 +56,9 @@ def list_batches() -> QuerySet[BatchPrediction]:
     return BatchPrediction.objects.order_by("-created_at")
 
 
-def month_range(year: int, month: int) -> tuple[datetime, datetime]:
-    """The month's [start, next month's start) in TIME_ZONE."""
-    tz = timezone.get_default_timezone()
-    following = (year + 1, 1) if month == 12 else (year, month + 1)
-    return (
-        timezone.make_aware(datetime(year, month, 1), tz),
-        timezone.make_aware(datetime(*following, 1), tz),
-    )
-
-
 def filter_by_fail_code(queryset: QuerySet[Prediction], code: int) -> QuerySet[Prediction]:
     """Predictions whose predicted groups include `code`."""
-    return queryset.filter(predicted_codes_text__contains=f",{int(code)},")
+    return queryset.filter(predicted_codes_text__contains=framed_code(code))
 
 
 def filter_by_month(queryset: QuerySet[Prediction], year: int, month: int) -> QuerySet[Prediction]:
@@ -121,13 +114,14 @@ def count_predicted_fail_codes(
     for codes in rows.values_list("predicted_fail_codes", flat=True):
         for code in codes or []:
             counts[int(code)] += 1
-    zones = dict(IndicatedTest.objects.values_list("fail_group", "zone"))
+    labels = fail_group_labels()
     missing = sorted(set(no_model) - set(counts))
     return [
-        {"fail_code": code, "zone": zones.get(code, ""), "count": n, "no_model": False}
+        {"fail_code": code, "zone": fail_group_name(code, labels), "count": n, "no_model": False}
         for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     ] + [
-        {"fail_code": code, "zone": zones.get(code, ""), "count": None, "no_model": True}
+        {"fail_code": code, "zone": fail_group_name(code, labels), "count": None,
+         "no_model": True}
         for code in missing
     ]
 
@@ -135,8 +129,8 @@ def count_predicted_fail_codes(
 def list_no_model_groups() -> list[int]:
     """The team's fail groups with no active version able to predict (shown as "no model")."""
     modelled = {v.fail_group for v in list_predicting_versions().values()}
-    groups = IndicatedTest.objects.values_list("fail_group", flat=True)
-    return sorted(set(groups) - modelled)
+    groups = set(FAIL_GROUPS) | set(IndicatedTest.objects.values_list("fail_group", flat=True))
+    return sorted(groups - modelled)
 
 
 def count_total_fails(
@@ -213,8 +207,7 @@ def _feedback_samples(
                 samples.append(
                     (kind, name, moment, int(bool(real_codes)), int(fail_over), p_fail)
                 )
-            elif kind.startswith(GROUP_PREFIX):
-                code = int(kind.removeprefix(GROUP_PREFIX))
+            elif (code := fail_group_of(kind)) is not None:
                 score = (probabilities or {}).get(str(code))
                 if score is None:
                     continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -11,25 +10,17 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from crossline.exceptions import InvalidPipeline, InvalidUpload
-from training import selectors, services
+import crossline.admin_filters
+from crossline.domain import fail_group_label, fail_group_labels, parse_month
+from crossline.exceptions import InvalidPipeline, InvalidUpload, NothingToTrain
+from training import imports, runs, selectors
+from training.hooks import latest_prediction_summary
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.pipeline.definition import parse_definition
-
-FAIL_GROUP_LABELS = {
-    2: "Central part",
-    4: "Doors",
-    5: "Front",
-    1: "Rear",
-    9830946: "Electrical",
-    133: "General",
-    140: "Documentation",
-    137: "External floor",
-}
 
 # ---------------------------------------------------------------------------------------------
 # Datasets and vehicles
@@ -104,7 +95,7 @@ class DatasetAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                dataset = services.import_uploaded_file(
+                dataset = imports.import_uploaded_file(
                     upload=upload, kind=form.cleaned_data["kind"], user=request.user
                 )
             except InvalidUpload as exc:
@@ -132,11 +123,11 @@ class DatasetAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/training/dataset/upload.html", context)
 
     def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
-        services.delete_dataset(dataset=obj)
+        imports.delete_dataset(dataset=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
         for dataset in queryset:
-            services.delete_dataset(dataset=dataset)
+            imports.delete_dataset(dataset=dataset)
 
     @admin.display(description="Validation report")
     def validation_report(self, obj: Dataset) -> SafeString:
@@ -179,18 +170,9 @@ def render_report(report: dict[str, Any]) -> SafeString:
     )
 
 
-class FailGroupFilter(admin.SimpleListFilter):
-    title = "fail group"
-    parameter_name = "fail_group"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(code), f"{code} {label}") for code, label in FAIL_GROUP_LABELS.items()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
-        value = self.value()
-        if not value or not value.lstrip("-").isdigit():
-            return queryset
-        return selectors.filter_vehicles_by_fail_group(queryset, int(value))
+class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
+    def filter_group(self, queryset: QuerySet[Vehicle], code: int) -> QuerySet[Vehicle]:
+        return selectors.filter_vehicles_by_fail_group(queryset, code)
 
 
 class MonthFilter(admin.SimpleListFilter):
@@ -204,10 +186,10 @@ class MonthFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
-        match = re.fullmatch(r"(\d{4})-(\d{2})", self.value() or "")
-        if match is None or not 1 <= int(match[2]) <= 12:
+        month = parse_month(self.value() or "")
+        if month is None:
             return queryset
-        return selectors.filter_vehicles_by_month(queryset, int(match[1]), int(match[2]))
+        return selectors.filter_vehicles_by_month(queryset, *month)
 
 
 @admin.register(Vehicle)
@@ -251,31 +233,13 @@ class VehicleAdmin(admin.ModelAdmin):
 
     @admin.display(description="Fail groups")
     def fail_groups_display(self, obj: Vehicle) -> str:
-        return (
-            ", ".join(
-                f"{code} {FAIL_GROUP_LABELS.get(code, '')}".strip() for code in obj.fail_groups
-            )
-            or "-"
-        )
+        labels = fail_group_labels()
+        return ", ".join(fail_group_label(code, labels) for code in obj.fail_groups) or "-"
 
     @admin.display(description="Latest prediction")
     def latest_prediction(self, obj: Vehicle) -> SafeString:
-        # Imported here: the predictions app reads training's selectors.
-        from predictions.selectors import get_latest_prediction
-
-        prediction = get_latest_prediction(obj.knr)
-        if prediction is None:
-            return format_html("{}", "Not predicted yet.")
-        url = reverse("admin:predictions_prediction_change", args=[prediction.pk])
-        codes = ", ".join(str(code) for code in prediction.predicted_fail_codes) or "none"
-        return format_html(
-            '<a href="{}">p(fail) {}</a> on {}; predicted fail groups: {}; indicated tests: {}',
-            url,
-            f"{prediction.p_fail:.2f}",
-            f"{prediction.created_at:%Y-%m-%d %H:%M}",
-            codes,
-            ", ".join(prediction.indicated_tests) or "none",
-        )
+        summary = latest_prediction_summary(obj.knr)
+        return summary if summary is not None else format_html("{}", "Not predicted yet.")
 
     def _detail(self, obj: Vehicle) -> selectors.VehicleDetail:
         # Both tables read the same records: fetch them once per page.
@@ -320,13 +284,14 @@ class VehicleAdmin(admin.ModelAdmin):
         defects = self._detail(obj).defects
         if not defects:
             return format_html("<p>{}</p>", "No defects recorded.")
+        labels = fail_group_labels()
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     d["at"],
-                    f"{d['fail_group']} {FAIL_GROUP_LABELS.get(d['fail_group'], '')}".strip(),
+                    fail_group_label(d["fail_group"], labels),
                     d["defect"] or "",
                     d["station"] or "",
                     d["inspector"] or "",
@@ -360,7 +325,7 @@ class PipelineDefinitionForm(forms.ModelForm):
     def clean_definition(self) -> dict:
         definition = self.cleaned_data["definition"]
         try:
-            parse_definition(definition, initial_inputs=services.PIPELINE_INPUTS)
+            parse_definition(definition)
         except InvalidPipeline as exc:
             raise forms.ValidationError(str(exc)) from exc
         return definition
@@ -373,7 +338,7 @@ class PipelineDefinitionAdmin(admin.ModelAdmin):
     readonly_fields = ["is_shipped", "updated_at"]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         return super().changelist_view(request, extra_context)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -486,8 +451,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
         self._start(request, TrainingRun.Kind.RETRAIN, pipelines.pop())
 
     def get_urls(self):
-        from django.urls import path
-
         custom = [
             path("train/", self.admin_site.admin_view(self.train_view), name="training_train"),
         ]
@@ -506,7 +469,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         extra = {
             "pipelines": PipelineDefinition.objects.values_list("name", flat=True),
             "can_train": self.has_train_permission(request),
@@ -516,10 +479,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def _start(self, request: HttpRequest, kind: str, pipeline: str) -> None:
         try:
-            run = services.start_training_run(
+            run = runs.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
-        except (InvalidUpload, InvalidPipeline) as exc:
+        except (NothingToTrain, InvalidPipeline) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(
