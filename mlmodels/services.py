@@ -19,7 +19,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
-from crossline.domain import FAIL_KIND
 from crossline.exceptions import (
     AlreadyActive,
     ArtifactTampered,
@@ -430,18 +429,19 @@ _cache_lock = threading.Lock()
 
 def get_active_models() -> dict[str, LoadedModel]:
     """The active version of every kind that may predict (eligible, or activated with an
-    override), loaded; reloads a kind when its pointer has moved."""
+    override), loaded; reloads a kind when its pointer has moved.
+
+    A kind without one (the fails-at-all kind included) is left out, never guessed;
+    NoActiveModel only when no kind at all can predict.
+    """
     pointers = list(ActiveModel.objects.select_related("version"))
     usable = {p.type_model: p.version for p in pointers if p.override or p.version.eligible}
-    if FAIL_KIND not in usable:
-        below = next((p.version for p in pointers if p.type_model == FAIL_KIND), None)
-        if below is not None:
-            raise NoActiveModel(
-                f"The active fails-at-all model {below.model_name} is below the activation gate "
-                f"({below.eligibility}): set an eligible version as active, or activate it "
-                "with an override and a reason."
-            )
-        raise NoActiveModel("No active fails-at-all model: train one, or set a version as active.")
+    if not usable:
+        below = ", ".join(f"{p.version.model_name} ({p.version.eligibility})" for p in pointers)
+        raise NoActiveModel(
+            "No active model able to predict: train one, or set a version as active."
+            + (f" Active but below the activation gate: {below}." if below else "")
+        )
     with _cache_lock:
         for kind in list(_cache):
             if kind not in usable:

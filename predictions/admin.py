@@ -61,7 +61,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.display(description="p(fail)", ordering="p_fail")
     def p_fail_display(self, obj: Prediction) -> str:
-        return f"{obj.p_fail:.3f}"
+        return "no model" if obj.p_fail is None else f"{obj.p_fail:.3f}"
 
     @admin.display(description="Earlier predictions")
     def history(self, obj: Prediction) -> str:
@@ -75,7 +75,8 @@ class PredictionAdmin(admin.ModelAdmin):
                 "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
-                        f"{h.created_at:%Y-%m-%d %H:%M}", f"{h.p_fail:.3f}",
+                        f"{h.created_at:%Y-%m-%d %H:%M}",
+                        "no model" if h.p_fail is None else f"{h.p_fail:.3f}",
                         ", ".join(map(str, h.predicted_fail_codes)) or "–",
                         ", ".join(h.model_versions.values()),
                     )

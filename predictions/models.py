@@ -4,11 +4,17 @@ from django.conf import settings
 from django.db import models
 
 
+def _probability(value: float | None) -> str:
+    return "no model" if value is None else f"{value:.2f}"
+
+
 class Prediction(models.Model):
     """The current prediction for one KNR, made by the active model versions."""
 
     knr = models.CharField("KNR", max_length=12, unique=True)
-    p_fail = models.FloatField(help_text="Probability of any defect.")
+    p_fail = models.FloatField(
+        null=True, help_text="Probability of any defect; empty when no fail model may predict."
+    )
     # One meaning of "flagged": the fail model or any fail-group model over its threshold.
     predicted_fail = models.BooleanField(
         "flagged", db_index=True, help_text="The fail model or a fail-group model is over its "
@@ -38,14 +44,14 @@ class Prediction(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.knr}: p_fail={self.p_fail:.2f}"
+        return f"{self.knr}: p_fail={_probability(self.p_fail)}"
 
 
 class PredictionHistory(models.Model):
     """An earlier prediction for a KNR, kept when it was replaced."""
 
     knr = models.CharField("KNR", max_length=12, db_index=True)
-    p_fail = models.FloatField()
+    p_fail = models.FloatField(null=True)
     probabilities = models.JSONField(default=dict)
     predicted_fail_codes = models.JSONField(default=list)
     indicated_tests = models.JSONField(default=list)

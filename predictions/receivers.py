@@ -26,7 +26,7 @@ def latest_prediction_summary(knr: str) -> SafeString | None:
     return format_html(
         '<a href="{}">p(fail) {}</a> on {}; predicted fail groups: {}; indicated tests: {}',
         url,
-        f"{prediction.p_fail:.2f}",
+        "no model" if prediction.p_fail is None else f"{prediction.p_fail:.2f}",
         f"{prediction.created_at:%Y-%m-%d %H:%M}",
         codes,
         ", ".join(prediction.indicated_tests) or "none",

@@ -107,13 +107,13 @@ def predict_frame(
     if results.empty:
         return []
     features, _ = build_features(results)
-    fail = models[FAIL_KIND]
+    fail = models.get(FAIL_KIND)
     groups = group_kinds(models)
     aligned: dict[tuple[str, ...], Any] = {}
     # assume_finite: NaN is handled by each pipeline's own imputer or trees; skipping sklearn's
     # repeated finiteness scans is most of the fixed cost of a one-vehicle request.
     with sklearn.config_context(assume_finite=True):
-        p_fail = _proba(fail.pipeline, features, aligned)
+        p_fail = _proba(fail.pipeline, features, aligned) if fail is not None else None
         group_proba = {
             code: _proba(models[kind].pipeline, features, aligned) for kind, code in groups
         }
@@ -131,14 +131,15 @@ def predict_frame(
             (kind, code) for kind, code in groups
             if group_proba[code][i] >= models[kind].version.threshold
         ]
-        fail_over = bool(p_fail[i] >= fail.version.threshold)
+        fail_over = fail is not None and bool(p_fail[i] >= fail.version.threshold)
         # One meaning of "flagged": the fail model or any group model over its threshold.
         flagged_by = ([FAIL_KIND] if fail_over else []) + [kind for kind, _ in over]
         predicted_codes = [code for _, code in over]
         rows.append(
             {
                 "knr": str(knr),
-                "p_fail": round(float(p_fail[i]), 6),
+                # No fails-at-all model able to predict: no probability, never a guess.
+                "p_fail": round(float(p_fail[i]), 6) if fail is not None else None,
                 "predicted_fail": bool(flagged_by),
                 "flagged_by": flagged_by,
                 "probabilities": probabilities,

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from crossline.exceptions import NoActiveModel
 from mlmodels.models import ModelVersion
 from mlmodels.services import (
     activate_model_version,
@@ -82,6 +83,28 @@ def test_a_group_without_an_eligible_model_is_left_out_and_shown_as_no_model(
     assert p.no_model_groups == [1, 4, 5, 133, 137, 140, 9830946]
     body = services.predictions_csv([p])
     assert next(csv.DictReader(io.StringIO(body)))["no_model_groups"] == "1;4;5;133;137;140;9830946"
+
+
+def test_without_an_eligible_fail_model_the_groups_still_flag_and_p_fail_is_not_guessed(
+    active_models, stored_knrs, staff_api
+):
+    ModelVersion.objects.filter(pk=active_models["fail"].pk).update(eligible=False)
+    set_threshold(active_models["group_2"], 0.0)
+
+    predictions = services.predict_knrs(knrs=stored_knrs[:2])
+
+    for p in predictions:
+        assert p.p_fail is None
+        assert "fail" not in p.model_versions
+        assert p.flagged_by[0] == "group_2" and p.predicted_fail
+    row = next(csv.DictReader(io.StringIO(services.predictions_csv(predictions))))
+    assert row["p_fail"] == ""
+    assert staff_api.get(f"/api/predictions/{stored_knrs[0]}/").json()["p_fail"] is None
+    ModelVersion.objects.filter(pk__in=[v.pk for v in active_models.values()]).update(
+        eligible=False
+    )
+    with pytest.raises(NoActiveModel, match="below the activation gate: fail-v1"):
+        services.predict_knrs(knrs=stored_knrs[:1])
 
 
 def test_a_threshold_policy_change_takes_effect_on_the_next_prediction_without_retraining(
