@@ -16,7 +16,7 @@ class InvalidUpload(CrosslineError):
 
 
 class NothingToTrain(CrosslineError):
-    """A training run is asked for before the data it needs (test results, defects) exists."""
+    """A training run lacks its data: test results, defects, or a kind with enough labels."""
 
     status_code = 409
 

@@ -7,7 +7,6 @@ import io
 import logging
 import re
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,16 +36,10 @@ from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 from training import ingest
-from training.pipeline.estimators import ColumnAligner, positive_proba
-from training.pipeline.steps import build_features
+from training.pipeline.estimators import predict_positive
 from training.selectors import get_fail_groups, get_results_frame, list_knrs_tested_since
 
 logger = logging.getLogger(__name__)
-# The steps after the ColumnAligner get its output as an array in the fitted column order
-# (see _proba); their "fitted with feature names" warning is then expected.
-warnings.filterwarnings(
-    "ignore", message="X does not have valid feature names", category=UserWarning
-)
 
 # KNRs predicted and stored together: bounds memory and the size of one `IN` query.
 PREDICT_BATCH = 1000
@@ -106,17 +99,21 @@ def predict_frame(
     models = models if models is not None else get_active_models()
     if results.empty:
         return []
-    features, _ = build_features(results)
     fail = models.get(FAIL_KIND)
     groups = group_kinds(models)
-    aligned: dict[tuple[str, ...], Any] = {}
+    # Versions trained together share their fitted feature builder: built once for all.
+    features: dict[Any, pd.DataFrame] = {}
     # assume_finite: NaN is handled by each pipeline's own imputer or trees; skipping sklearn's
     # repeated finiteness scans is most of the fixed cost of a one-vehicle request.
     with sklearn.config_context(assume_finite=True):
-        p_fail = _proba(fail.pipeline, features, aligned) if fail is not None else None
-        group_proba = {
-            code: _proba(models[kind].pipeline, features, aligned) for kind, code in groups
+        scores = {
+            kind: predict_positive(loaded.pipeline, results, features=features)
+            for kind, loaded in models.items()
         }
+    knrs = next(iter(scores.values())).index
+    # No fails-at-all model able to predict: no probability, never a guess.
+    p_fail = scores[FAIL_KIND].reindex(knrs).to_numpy() if fail is not None else None
+    group_proba = {code: scores[kind].reindex(knrs).to_numpy() for kind, code in groups}
     versions = {kind: loaded.version.model_name for kind, loaded in models.items()}
     # The plant's fail groups (and any the team added inspections for): those without a model
     # able to predict are "no model", never guessed.
@@ -125,7 +122,7 @@ def predict_frame(
     no_model = sorted((set(FAIL_GROUPS) | set(inspections)) - modelled)
     produced = produced_at(results)
     rows: list[dict[str, Any]] = []
-    for i, knr in enumerate(features.index):
+    for i, knr in enumerate(knrs):
         probabilities = {str(code): round(float(group_proba[code][i]), 6) for _, code in groups}
         over = [
             (kind, code) for kind, code in groups
@@ -151,19 +148,6 @@ def predict_frame(
             }
         )
     return rows
-
-
-def _proba(pipeline: Any, features: pd.DataFrame, aligned: dict[tuple[str, ...], Any]) -> Any:
-    """Positive-class probabilities; the column alignment is shared by models fitted alike."""
-    first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
-    if not isinstance(first, ColumnAligner) or len(pipeline.steps) < 2:
-        return positive_proba(pipeline, features)
-    key = tuple(first.feature_columns_)
-    if key not in aligned:
-        # A plain float array: sklearn's per-column checks of a DataFrame cost more than the
-        # model itself on one vehicle. The columns are already in training order.
-        aligned[key] = first.transform(features).to_numpy(dtype="float64")
-    return positive_proba(pipeline[1:], aligned[key])
 
 
 def store_predictions(rows: list[dict[str, Any]]) -> list[Prediction]:

@@ -38,9 +38,9 @@ from training.pipeline.definition import (
     load_definition_file,
     parse_definition,
 )
-from training.pipeline.estimators import positive_proba
+from training.pipeline.estimators import predict_positive
 from training.pipeline.runner import StepFailed, run_pipeline
-from training.pipeline.steps import score_model
+from training.pipeline.steps import score_predictions
 
 RUN_STALE_AFTER = timedelta(minutes=30)
 RUN_WAIT_POLL_SECONDS = 2.0
@@ -278,7 +278,6 @@ def register_run_versions(
 ) -> dict[str, ModelVersion]:
     """Register one version per trained kind, with its test-set metrics and its scores."""
     versions = {}
-    test_set = result.get("test_set")
     for kind, entry in result["models"].items():
         versions[kind] = register_model_version(
             type_model=kind,
@@ -292,20 +291,9 @@ def register_run_versions(
             n_train=entry["n_train"],
             n_test=entry["n_test"],
             heldout=entry.get("heldout"),
-            test_scores=entry.get("test_scores") or _test_scores(entry, kind, test_set),
+            test_scores=entry.get("test_scores"),
         )
     return versions
-
-
-def _test_scores(entry: dict[str, Any], kind: str, test_set: Any) -> dict[str, list] | None:
-    """The fitted pipeline's scores on the test set, when the pipeline did not keep them."""
-    if test_set is None or len(test_set) == 0:
-        return None
-    labels = test_set.labels.get(kind)
-    if labels is None:
-        return None
-    scores = positive_proba(entry["pipeline"], test_set.features)
-    return {"y_true": labels.astype("int64").tolist(), "scores": list(map(float, scores))}
 
 
 def version_metrics(version: ModelVersion) -> dict[str, Any]:
@@ -343,8 +331,9 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
                 "message": f"No active {kind} model to compare with.",
             }
             continue
-        last_metrics = score_model(
-            load_pipeline(current), current.threshold, test_set.features, test_set.labels[kind]
+        scores = predict_positive(load_pipeline(current), result["test_results"])
+        last_metrics = score_predictions(
+            test_set.labels[kind], scores.reindex(test_set.knrs).to_numpy(), current.threshold
         )
         differences = {
             field: new_metrics[field] - last_metrics[field]
