@@ -19,6 +19,10 @@ POLICIES = (F2, CAPACITY, RECALL)
 # F-beta with beta = 2 weighs recall four times as much as precision: a missed defect costs
 # far more than an extra inspection, but not without bound.
 F_BETA = 2.0
+# ...and bounded: the F2 policy flags at most this many times the prevalence (or this share of
+# vehicles, whichever is larger), so that a weak model cannot put every vehicle on the list.
+F2_MAX_TIMES_PREVALENCE = 3.0
+F2_MIN_SHARE_CAP = 0.10
 
 
 def _arrays(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +55,10 @@ def describe_policy(policy: str, value: float | None) -> str:
         return f"inspection capacity {value:.1%} of vehicles"
     if policy == RECALL:
         return f"recall target {value:.1%}"
-    return "F2 maximised (recall weighed 4× precision)"
+    return (
+        f"F2 maximised (recall weighed 4× precision), flagging at most "
+        f"{F2_MAX_TIMES_PREVALENCE:g}× the prevalence or {F2_MIN_SHARE_CAP:.0%}"
+    )
 
 
 def _flag_nothing(scores: np.ndarray) -> float:
@@ -98,8 +105,12 @@ def choose_threshold(
     with np.errstate(divide="ignore", invalid="ignore"):
         f_beta = (1 + beta2) * precision * recall / (beta2 * precision + recall)
     f_beta = np.nan_to_num(f_beta, nan=0.0)
+    cap = max(F2_MAX_TIMES_PREVALENCE * positives / len(s), F2_MIN_SHARE_CAP)
+    within = flagged <= math.floor(cap * len(s) + 1e-9)
+    if not within.any():
+        return _flag_nothing(s)
     # argmax takes the first maximum: the highest threshold, i.e. the shortest list.
-    return float(thresholds[int(np.argmax(f_beta))])
+    return float(thresholds[int(np.argmax(np.where(within, f_beta, -1.0)))])
 
 
 def metrics_at_threshold(y_true: Any, scores: Any, threshold: float) -> dict[str, Any]:

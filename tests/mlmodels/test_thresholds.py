@@ -108,3 +108,15 @@ def test_scores_round_trip_exactly_through_their_compact_encoding():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="2 values but scores has 3"):
         choose_threshold([1, 0], [0.1, 0.2, 0.3])
+
+
+def test_f2_never_flags_more_than_three_times_the_prevalence_or_ten_percent():
+    # A weak model: 5 positives among 100 vehicles, spread over the ranking. Unbounded, F2 is
+    # best when flagging 91 of them (every positive); bounded, at most 15 (3 × 5%).
+    scores = [1 - i / 100 for i in range(100)]
+    y = [1 if i in (10, 30, 50, 70, 90) else 0 for i in range(100)]
+
+    chosen = choose_threshold(y, scores, policy="f2")
+
+    assert metrics_at_threshold(y, scores, chosen)["flagged_share"] == pytest.approx(0.11)
+    assert chosen == scores[10]
