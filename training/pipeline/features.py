@@ -69,6 +69,19 @@ def row_tests(results: pd.DataFrame) -> pd.Series:
     return results["NAME"].astype("string") + "#" + family
 
 
+def _check_columns(X: pd.DataFrame) -> None:
+    missing = [c for c in RESULT_COLUMNS if c not in X.columns]
+    if missing:
+        raise ValueError(f"test-result rows need the columns {missing}")
+
+
+def _last_rows(group_of_row: np.ndarray, groups: int) -> np.ndarray:
+    """For each group, the position of its last row."""
+    last = np.zeros(groups, dtype=np.intp)
+    np.maximum.at(last, group_of_row, np.arange(len(group_of_row), dtype=np.intp))
+    return last
+
+
 def _value_id_label(value_id: pd.Series) -> pd.Series:
     # A missing sub-result index means a test with one value: label it 0.
     return value_id.fillna(0.0).map("{:g}".format).astype("string")
@@ -76,7 +89,8 @@ def _value_id_label(value_id: pd.Series) -> pd.Series:
 
 class ResultFeatures(TransformerMixin, BaseEstimator):
     """Long result rows → one row per KNR: aggregates, line times, and per kept test its
-    latest values, whether its last result was NOK and how often it ran.
+    latest values (and their minimum and maximum over its sub-results), whether its last
+    result was NOK and how often it ran.
 
     The `max_tests` tests run on the most vehicles at fit are kept (bounded width at plant
     scale); other tests count only in the aggregates. Missing means "not run".
@@ -96,12 +110,17 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         kept = rows[rows["test"].isin(self.tests_) & rows["VALUE"].notna()]
         pairs = kept[["test", "sub"]].drop_duplicates().sort_values(["test", "sub"])
         self.values_ = [f"{t}|{s}" for t, s in zip(pairs["test"], pairs["sub"], strict=True)]
+        # Tests with several sub-results (a screw section): their weakest and strongest value.
+        per_test = pairs.groupby("test", sort=True).size()
+        self.spread_ = [str(t) for t in per_test.index[per_test.to_numpy() > 1]]
         self.feature_names_ = [
             *AGGREGATES,
             *(TIMES if self.time_features else ()),
             *(f"last_nok|{t}" for t in self.tests_),
             *(f"runs|{t}" for t in self.tests_),
             *(f"value|{p}" for p in self.values_),
+            *(f"min|{t}" for t in self.spread_),
+            *(f"max|{t}" for t in self.spread_),
         ]
         # Versions trained together share this builder: prediction builds their rows once.
         text = json.dumps([self.get_params(), self.feature_names_])
@@ -110,73 +129,113 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """One float row per KNR (sorted), with exactly the columns fixed at fit."""
-        rows = self._prepare(X)
-        knrs = pd.Index(np.unique(rows["KNR"].to_numpy(dtype=object)), dtype="string", name="KNR")
-        n_tests, n_values = len(self.tests_), len(self.values_)
-        parts: list[np.ndarray] = []
-        k = knrs.get_indexer(rows["KNR"])
-        nok = (rows["STATUS"] == STATUS_NOK).fillna(False).to_numpy(dtype=bool)
-        test_index = pd.Index(self.tests_).get_indexer(rows["test"])
+        _check_columns(X)
+        rows = normalise_results(X)
+        # Integer codes and numpy throughout: a one-KNR prediction pays no pandas grouping
+        # overhead, and a million rows stay vectorised.
+        knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
+        knrs = pd.Index(np.asarray(knr_values, dtype=object), dtype="string", name="KNR")
+        test_codes, test_values = pd.factorize(row_tests(rows))
+        n, n_codes = len(knrs), max(len(test_values), 1)
+        data = rows["DATA"]
+        stamps = data.to_numpy(dtype="datetime64[ns]").view("int64")
+        # Time order per vehicle; lexsort is stable, so export order breaks ties.
+        order = np.lexsort((stamps, knr_codes))
+        k, code, stamp = knr_codes[order], test_codes[order], stamps[order]
+        nok = (rows["STATUS"] == STATUS_NOK).fillna(False).to_numpy(dtype=bool)[order]
+        value = rows["VALUE"].to_numpy(dtype=np.float64)[order]
+        value_id = rows["VALUE_ID"].to_numpy(dtype=np.float64)[order]
 
-        # Aggregates over every test, kept or not.
-        per_test = pd.DataFrame({"k": k, "t": rows["test"].to_numpy(), "nok": nok})
-        per_test["time"] = rows["DATA"].to_numpy()
-        tests = per_test.groupby(["k", "t"], sort=False).agg(
-            nok=("nok", "max"), runs=("time", "nunique")
-        )
-        tk = tests.index.get_level_values("k").to_numpy()
-        kept_test = pd.Index(self.tests_).get_indexer(tests.index.get_level_values("t")) >= 0
-        n = len(knrs)
-        parts.append(
+        # One entry per (vehicle, test): whether any result was NOK, distinct times it ran,
+        # and its last row (rows are in time order).
+        pair = k.astype(np.int64) * n_codes + code
+        pairs, pair_of_row = np.unique(pair, return_inverse=True)
+        pair_nok = np.bincount(pair_of_row, weights=nok, minlength=len(pairs)) > 0
+        by_time = np.lexsort((stamp, pair_of_row))
+        sorted_pairs, sorted_stamps = pair_of_row[by_time], stamp[by_time]
+        new_run = np.r_[True, (sorted_pairs[1:] != sorted_pairs[:-1])
+                        | (sorted_stamps[1:] != sorted_stamps[:-1])]
+        pair_runs = np.bincount(sorted_pairs[new_run], minlength=len(pairs))
+        last_row = _last_rows(pair_of_row, len(pairs))
+        pair_k = pairs // n_codes
+        vocabulary = pd.Index(self.tests_).get_indexer(pd.Index(test_values, dtype=object))
+        pair_test = vocabulary[pairs % n_codes] if len(pairs) else np.zeros(0, dtype=np.intp)
+        kept = pair_test >= 0
+
+        parts: list[np.ndarray] = [
             np.column_stack(
                 [
                     np.bincount(k, minlength=n),
                     np.bincount(k, weights=nok, minlength=n),
-                    np.bincount(tk, minlength=n),
-                    np.bincount(tk, weights=tests["nok"].to_numpy(dtype=float), minlength=n),
-                    np.bincount(tk, weights=tests["runs"].to_numpy() > 1, minlength=n),
-                    np.bincount(tk, weights=~kept_test, minlength=n),
+                    np.bincount(pair_k, minlength=n),
+                    np.bincount(pair_k, weights=pair_nok, minlength=n),
+                    np.bincount(pair_k, weights=pair_runs > 1, minlength=n),
+                    np.bincount(pair_k, weights=~kept, minlength=n),
                 ]
             )
-        )
+        ]
         if self.time_features:
-            parts.append(self._times(rows["DATA"], k, n))
+            parts.append(self._times(data.iloc[order], k, n))
 
         # Per kept test: its last result NOK, and how many times it ran (0 = not run).
-        known = test_index >= 0
-        last_nok = np.full((n, n_tests), np.nan)
-        runs = np.zeros((n, n_tests))
-        if known.any():
-            last = rows.loc[known, ["DATA"]].assign(k=k[known], t=test_index[known], nok=nok[known])
-            # Rows are in time order (ties: export order): the last row is the last result.
-            latest = last.drop_duplicates(["k", "t"], keep="last")
-            last_nok[latest["k"].to_numpy(), latest["t"].to_numpy()] = latest["nok"].to_numpy()
-            timed = last.drop_duplicates(["k", "t", "DATA"])
-            np.add.at(runs, (timed["k"].to_numpy(), timed["t"].to_numpy()), 1.0)
+        last_nok = np.full((n, len(self.tests_)), np.nan)
+        runs = np.zeros((n, len(self.tests_)))
+        last_nok[pair_k[kept], pair_test[kept]] = nok[last_row[kept]]
+        runs[pair_k[kept], pair_test[kept]] = pair_runs[kept]
         parts.extend([last_nok, runs])
 
         # Per kept sub-result: its latest numeric value.
-        values = np.full((n, n_values), np.nan)
-        pair = pd.Index(self.values_).get_indexer(rows["test"] + "|" + rows["sub"])
-        measured = (pair >= 0) & rows["VALUE"].notna().to_numpy()
+        values = np.full((n, len(self.values_)), np.nan)
+        column = self._value_columns(test_values, code, value_id)
+        measured = (column >= 0) & ~np.isnan(value)
         if measured.any():
-            picked = pd.DataFrame(
-                {"k": k[measured], "p": pair[measured], "v": rows["VALUE"].to_numpy()[measured]}
-            ).drop_duplicates(["k", "p"], keep="last")
-            values[picked["k"].to_numpy(), picked["p"].to_numpy()] = picked["v"].to_numpy()
+            cell = k[measured].astype(np.int64) * len(self.values_) + column[measured]
+            cells, cell_of_row = np.unique(cell, return_inverse=True)
+            latest = _last_rows(cell_of_row, len(cells))
+            values[cells // len(self.values_), cells % len(self.values_)] = (
+                value[measured][latest]
+            )
         parts.append(values)
+        parts.extend(self._spread(values))
 
         matrix = np.hstack(parts).astype(np.float64)
         return pd.DataFrame(matrix, index=knrs, columns=self.feature_names_)
+
+    def _value_columns(
+        self, test_values: Any, code: np.ndarray, value_id: np.ndarray
+    ) -> np.ndarray:
+        """Each row's value column (-1 if its sub-result has none), looked up once per pair."""
+        if not len(code):
+            return np.zeros(0, dtype=np.intp)
+        columns = {name: j for j, name in enumerate(self.values_)}
+        filled = np.where(np.isnan(value_id), 0.0, value_id)
+        pairs, pair_of_row = np.unique(
+            np.stack([code.astype(np.float64), filled]), axis=1, return_inverse=True
+        )
+        lookup = np.array(
+            [columns.get(f"{test_values[int(c)]}|{v:g}", -1) for c, v in pairs.T], dtype=np.intp
+        )
+        return lookup[pair_of_row.ravel()]
+
+    def _spread(self, values: np.ndarray) -> list[np.ndarray]:
+        """Per multi-value test, the minimum and maximum of its latest sub-result values."""
+        test_of_value = [p.rsplit("|", 1)[0] for p in self.values_]
+        low = np.full((len(values), len(self.spread_)), np.nan)
+        high = low.copy()
+        for i, test in enumerate(self.spread_):
+            columns = [j for j, t in enumerate(test_of_value) if t == test]
+            block = values[:, columns]
+            # fmin/fmax skip missing sub-results; a vehicle without any stays missing.
+            low[:, i] = np.fmin.reduce(block, axis=1, initial=np.nan)
+            high[:, i] = np.fmax.reduce(block, axis=1, initial=np.nan)
+        return [low, high]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The feature columns fixed at fit."""
         return np.asarray(self.feature_names_, dtype=object)
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in RESULT_COLUMNS if c not in X.columns]
-        if missing:
-            raise ValueError(f"test-result rows need the columns {missing}")
+        _check_columns(X)
         rows = normalise_results(X)
         rows = rows.assign(test=row_tests(rows), sub=_value_id_label(rows["VALUE_ID"]))
         # Time order per vehicle; the stable sort keeps export order among equal times.

@@ -17,6 +17,7 @@ from sklearn.metrics import (
     brier_score_loss,
     confusion_matrix,
     f1_score,
+    log_loss,
     matthews_corrcoef,
     precision_recall_curve,
     precision_score,
@@ -38,8 +39,6 @@ DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
-
-
 
 FileSource = str | PathLike[str] | IO[bytes]
 Log = Callable[[str], None]
@@ -281,7 +280,7 @@ def _fit_kind(
     The threshold is chosen on training data only, never on the test set (that would make
     the test metrics meet their target by construction). First choice: fit each candidate on
     the older part of the training period (early stopping on the latest part), keep the one
-    whose scores on that latest part rank best (average precision), which mimics how the
+    whose scores on that latest part are best (`select_by`), which mimics how the
     model meets next month's cars; with `refit`, fit it again on the whole period with the
     iterations it found. Too few positives in the latest part → out-of-fold scores over the
     whole period for the first candidate, and a final fit on all of it.
@@ -301,7 +300,7 @@ def _fit_kind(
         for index, template in enumerate(templates):
             estimator = _fit(template, X.loc[fit_knrs], y_fit, (X_validation, y_validation))
             scores = positive_scores(estimator, X_validation)
-            rank = float(average_precision_score(y_validation, scores))
+            rank = _selection_score(params["select_by"], y_validation, scores)
             if best is None or rank > best[0]:
                 best = (rank, index, estimator, scores)
         assert best is not None
@@ -311,6 +310,15 @@ def _fit_kind(
         return estimator, y_validation, scores, "validation", chosen
     scores = _out_of_fold_proba(templates[0], X, y, int(params["random_state"]))
     return _fit(templates[0], X, y), y, scores, "out_of_fold", 0
+
+
+def _selection_score(metric: str, y: pd.Series, scores: np.ndarray) -> float:
+    """Higher is better: held-out average precision, or minus the held-out log-loss."""
+    if metric == "average_precision":
+        return float(average_precision_score(y, scores))
+    if metric == "log_loss":
+        return -float(log_loss(y, scores, labels=[0, 1]))
+    raise ValueError(f"unknown select_by {metric!r} (average_precision or log_loss)")
 
 
 def _refit(template: Pipeline, fitted: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:

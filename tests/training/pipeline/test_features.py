@@ -40,6 +40,7 @@ def test_each_test_gives_its_latest_value_its_last_status_and_its_runs():
     first = features.loc["2024-0000001"]
     assert first["value|012001#2|1"] == 20.0
     assert first["value|012001#2|2"] == 7.0
+    assert (first["min|012001#2"], first["max|012001#2"]) == (7.0, 20.0)
     assert first["last_nok|012001#2"] == 0  # NOK first, OK on the retest
     assert first["runs|012001#2"] == 2
     assert first["last_nok|071000#1"] == 1

@@ -317,3 +317,19 @@ def test_build_labels_without_any_defects_marks_every_vehicle_as_not_failing():
 
     assert labels["fail"].tolist() == [0, 0]
     assert list(labels.columns) == ["fail"]
+
+
+def test_each_kind_keeps_the_candidate_its_held_out_part_favours():
+    _, train, _, builder = prepared(300, 0.2)
+    weak = {"max_iter": 1, "early_stopping": False, "learning_rate": 0.01}
+
+    trained = train_models(train, builder, {
+        "estimator": "hist_gradient_boosting",
+        "candidates": {"hist_gradient_boosting": [weak, {}]},
+        "refit": True,
+    })
+
+    fail = trained["models"]["fail"]
+    assert fail["candidate"] == 1
+    assert fail["pipeline"][-1].n_iter_ > 1
+    assert fail["pipeline"][-1].early_stopping is False  # refitted with the found budget
