@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 
 import crossline.admin_filters
 from crossline.domain import fail_group_label, fail_group_labels, parse_month
-from crossline.exceptions import InvalidPipeline, InvalidUpload, NothingToTrain
+from crossline.exceptions import DuplicateRun, InvalidPipeline, InvalidUpload, NothingToTrain
 from training import imports, runs, selectors
 from training.hooks import latest_prediction_summary
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
@@ -482,7 +482,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             run = runs.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
-        except (NothingToTrain, InvalidPipeline) as exc:
+        except (NothingToTrain, InvalidPipeline, DuplicateRun) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(
