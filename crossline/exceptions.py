@@ -2,9 +2,18 @@
 
 
 class CrosslineError(Exception):
-    """Base of every error crossline raises on purpose; `status_code` is its HTTP answer."""
+    """Base of every error crossline raises on purpose; `status_code` is its HTTP answer.
+
+    `code` is the machine-readable code of the REST error (default: the class name in
+    snake_case); `field` names the field or query parameter at fault, if one is.
+    """
 
     status_code = 400
+    code = ""
+
+    def __init__(self, *args: object, field: str = "") -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class InvalidInput(CrosslineError):
@@ -13,6 +22,18 @@ class InvalidInput(CrosslineError):
 
 class InvalidUpload(CrosslineError):
     """An uploaded export is refused as a whole (format, columns, size, encoding, duplicate)."""
+
+
+class UploadTooLarge(InvalidUpload):
+    """An upload over CROSSLINE_MAX_UPLOAD_BYTES: refused before anything is stored."""
+
+    status_code = 413
+
+
+class DuplicateUpload(InvalidUpload):
+    """The same export was imported before: importing it again would count it twice."""
+
+    status_code = 409
 
 
 class NothingToTrain(CrosslineError):

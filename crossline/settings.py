@@ -146,7 +146,13 @@ else:
             # A file, not memory, so that django-q2 workers in other processes see test data.
             "TEST": {"NAME": VAR_DIR / "test-crossline.sqlite3"},
             # Import and training write while the web process reads; wait rather than fail.
-            "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+            # IMMEDIATE: a transaction takes the write lock when it starts, so that it waits
+            # for another writer instead of failing with "database is locked" on its first write.
+            "OPTIONS": {
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
         }
     }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -167,6 +173,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "crossline",
     "training",
     "mlmodels",
@@ -306,30 +313,59 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 
+# Token first: a client without credentials or with a wrong token gets 401 with
+# `WWW-Authenticate: Token`; the session serves the browsable API and the docs.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "crossline.api.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["crossline.api.StaffWritesPermission"],
     "DEFAULT_RENDERER_CLASSES": [
         "crossline.api.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "crossline.api.FilterBackend",
         "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "crossline.api.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "crossline.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crossline.api.exception_handler",
+    # Per client address, in the process's cache: guessing passwords through the token route,
+    # or tokens on any route.
+    "DEFAULT_THROTTLE_RATES": {"auth-token": "10/min", "bad-token": "10/min"},
+    # The client is REMOTE_ADDR: an X-Forwarded-For sent by the client must not dodge the limit.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "crossline",
-    "DESCRIPTION": "Predicts which vehicles will show defects before the final road test.",
+    "DESCRIPTION": (
+        "Predicts which vehicles (KNRs) will show defects before the final road test, and in "
+        "which fail group. Authenticate with `Authorization: Token <key>` (from "
+        "`POST /api/auth/token/`). Every error has the shape "
+        '`{"detail": "...", "code": "...", "errors": {"field": ["..."]}}`.'
+    ),
     "VERSION": "1.0.0",
+    # Plants have no internet: Swagger UI and Redoc are served from crossline's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Separate request and response components: an upload is a binary file, not a URI.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetStatusEnum": "training.models.Dataset.Status",
+        "RunStatusEnum": "training.models.TrainingRun.Status",  # batches use the same
+        "TrainingRunKindEnum": "training.models.TrainingRun.Kind",
+        "DatasetKindEnum": "training.models.DatasetKind",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crossline.api.describe_parameters",
+    ],
 }
 
 LOGGING = {

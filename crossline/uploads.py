@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
-from crossline.exceptions import InvalidUpload
+from crossline.exceptions import UploadTooLarge
 
 
 @contextlib.contextmanager
@@ -37,7 +37,7 @@ class SizeLimitedUploadHandler(FileUploadHandler):
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None) -> None:
         limit = settings.CROSSLINE_MAX_UPLOAD_BYTES
         if content_length > limit + self.OVERHEAD_BYTES:
-            raise InvalidUpload(
+            raise UploadTooLarge(
                 f"The upload is {content_length:,} bytes, over the limit of {limit:,} bytes "
                 "(CROSSLINE_MAX_UPLOAD_BYTES); nothing was stored."
             )

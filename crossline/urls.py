@@ -1,21 +1,40 @@
-"""crossline's URLs: the admin, the REST API with its schema, and the health check."""
+"""crossline's URLs: the admin, the REST API (one router) with its docs, and the health check."""
 
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from rest_framework.routers import DefaultRouter
 
-from crossline.views import healthz
+from crossline import api
+from crossline.views import ApiDocsView, ApiRedocView, ApiSchemaView, TokenView, healthz
+from mlmodels import urls as mlmodels_urls
+from predictions import urls as predictions_urls
+from training import urls as training_urls
+
+# One router, so that the browsable root `/api/` lists every resource.
+router = DefaultRouter(trailing_slash=True)
+for prefix, viewset, basename in [
+    *training_urls.routes,
+    *mlmodels_urls.routes,
+    *predictions_urls.routes,
+]:
+    router.register(prefix, viewset, basename=basename)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
-    path("api/", include("training.urls")),
-    path("api/", include("mlmodels.urls")),
-    path("api/", include("predictions.urls")),
+    path("api/auth/token/", TokenView.as_view(), name="auth-token"),
+    path("api/schema/", ApiSchemaView.as_view(), name="schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", ApiRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("api/", include(mlmodels_urls.urlpatterns)),
+    path("api/", include(router.urls)),
+    # Anything else under /api/ is a JSON 404, whatever DEBUG says.
+    re_path(r"^api/", api.api_not_found),
 ]
+
+handler404 = api.handler404
+handler500 = api.handler500
 
 admin.site.site_header = "crossline"
 admin.site.site_title = "crossline"

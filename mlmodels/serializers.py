@@ -8,7 +8,7 @@ from mlmodels.selectors import get_active_version_ids
 
 
 class ModelVersionSerializer(ModelSerializer):
-    """A model version; `using` says whether it is the active version of its kind."""
+    """A model version with its test-set metrics; `using`: the active version of its kind."""
 
     using = serializers.SerializerMethodField()
 
@@ -54,11 +54,15 @@ class ModelVersionSerializer(ModelSerializer):
 
 
 class ActivationSerializer(ModelSerializer):
-    """One entry of the activation history."""
+    """One entry of the activation history: `version` is a number, as a model's `version` is."""
 
-    version = serializers.CharField(source="version.model_name", read_only=True)
-    previous_version = serializers.CharField(
+    model_name = serializers.CharField(source="version.model_name", read_only=True)
+    version = serializers.IntegerField(source="version.version", read_only=True)
+    previous_model_name = serializers.CharField(
         source="previous_version.model_name", read_only=True, allow_null=True, default=None
+    )
+    previous_version = serializers.IntegerField(
+        source="previous_version.version", read_only=True, allow_null=True, default=None
     )
     activated_by = serializers.CharField(
         source="activated_by.username", read_only=True, allow_null=True, default=None
@@ -69,7 +73,9 @@ class ActivationSerializer(ModelSerializer):
         fields = [
             "id",
             "type_model",
+            "model_name",
             "version",
+            "previous_model_name",
             "previous_version",
             "activated_by",
             "activated_at",
@@ -121,6 +127,6 @@ class ThresholdPolicySerializer(ModelSerializer):
 
 
 class SelectModelSerializer(SetActiveSerializer):
-    """Input of `POST /api/train/select_model/`."""
+    """The model version to set as active, by name (below the gate: override and reason)."""
 
     model_name = serializers.CharField(max_length=100)

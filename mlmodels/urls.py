@@ -1,16 +1,15 @@
-"""URLs of the model registry's REST API (included under `api/`)."""
+"""The model registry's REST routes (registered on crossline's one API router)."""
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
 from mlmodels.views import ModelVersionViewSet, SelectModelView, ThresholdPolicyViewSet
 
-router = DefaultRouter(trailing_slash=True)
-router.register("models", ModelVersionViewSet, basename="modelversion")
-router.register("threshold-policies", ThresholdPolicyViewSet, basename="thresholdpolicy")
+routes = [
+    ("models", ModelVersionViewSet, "modelversion"),
+    ("threshold-policies", ThresholdPolicyViewSet, "thresholdpolicy"),
+]
 
 urlpatterns = [
-    # The original's route; training.urls owns the rest of /api/train/.
+    # The original's route; training's routes own the rest of /api/train/.
     path("train/select_model/", SelectModelView.as_view(), name="select-model"),
-    *router.urls,
 ]

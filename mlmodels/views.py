@@ -1,16 +1,17 @@
 """REST API of the model registry: versions, the active version per kind, set as active."""
 
+from typing import Any
+
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crossline import api
+from crossline.api import error_responses
 from crossline.exceptions import AlreadyActive, NotFound
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import (
@@ -32,8 +33,29 @@ from mlmodels.serializers import (
 )
 from mlmodels.services import activate_model_version, delete_model_version, set_threshold_policy
 
-# Changing which model predicts, or deleting a version, is for staff (admin) users only.
-STAFF_ACTIONS = {"set_active", "destroy"}
+MODEL_EXAMPLE = {
+    "id": "12",
+    "model_name": "fail-v2",
+    "type_model": "fail",
+    "version": 2,
+    "accuracy": 0.83,
+    "precision": 0.34,
+    "recall": 0.81,
+    "f1_score": 0.48,
+    "roc_auc": 0.86,
+    "pr_auc": 0.52,
+    "mcc": 0.44,
+    "confusion_matrix": [[290, 62], [9, 39]],
+    "support": {"0": 352, "1": 48},
+    "threshold": 0.21,
+    "artifact_sha256": "5f3a…",
+    "training_run": "7",
+    "library_versions": {"scikit-learn": "1.9.1"},
+    "data": {"datasets": [{"id": "1", "sha256": "a1b2…"}]},
+    "last_used": "2024-06-03T07:15:00Z",
+    "using": True,
+    "created_at": "2024-06-03T06:00:50Z",
+}
 
 
 def activate_from_request(request: Request, version: ModelVersion, data: dict) -> Response:
@@ -58,26 +80,48 @@ def activate_from_request(request: Request, version: ModelVersion, data: dict) -
     return Response(SetActiveResultSerializer(version, context=context).data)
 
 
+class ModelVersionFilter(api.FilterSet):
+    class Meta:
+        model = ModelVersion
+        fields = ["type_model"]
+
+
+class ActivationQuery(serializers.Serializer):
+    type_model = serializers.RegexField(
+        r"^(fail|group_\d+)$", required=False, help_text="A kind: fail or group_<code>."
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List model versions",
+        responses={200: ModelVersionSerializer(many=True), **error_responses(400, 404)},
+    ),
+    retrieve=extend_schema(
+        summary="One model version with its test-set metrics",
+        responses={200: ModelVersionSerializer, **error_responses(404)},
+        examples=[OpenApiExample("the active fail model", value=MODEL_EXAMPLE)],
+    ),
+    destroy=extend_schema(
+        summary="Delete a model version",
+        description="Removes the version and its artifact; the active version cannot be deleted "
+        "(409). Staff only.",
+        responses={204: None, **error_responses(403, 404, 409)},
+    ),
+)
 class ModelVersionViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Model versions: list (filter `?type_model=`), retrieve, delete, set as active."""
-
     serializer_class = ModelVersionSerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
-    filterset_fields = ["type_model"]
+    filterset_class = ModelVersionFilter
+    search_fields: list[str] = []
     ordering_fields = ["created_at", "version", "pr_auc", "recall", "f1_score", "roc_auc"]
 
     def get_queryset(self) -> QuerySet[ModelVersion]:
         return list_model_versions()
-
-    def get_permissions(self):
-        if self.action in STAFF_ACTIONS:
-            return [IsAdminUser()]
-        return [IsAuthenticated()]
 
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "active_version_ids": get_active_version_ids()}
@@ -85,47 +129,64 @@ class ModelVersionViewSet(
     def perform_destroy(self, instance: ModelVersion) -> None:
         delete_model_version(version=instance)
 
-    @extend_schema(responses=ModelVersionSerializer(many=True))
-    @action(detail=False, url_path="current-models", pagination_class=None)
+    @extend_schema(
+        summary="The active version of each kind",
+        responses={200: ModelVersionSerializer(many=True), **error_responses()},
+    )
+    @action(
+        detail=False, url_path="current-models", pagination_class=None, filter_backends=[]
+    )
     def current_models(self, request: Request) -> Response:
-        """The active version of each kind."""
         versions = list(list_active_versions().values())
         return Response(self.get_serializer(versions, many=True).data)
 
-    @extend_schema(responses=ModelVersionSerializer(many=True))
-    @action(detail=False, pagination_class=None)
+    @extend_schema(
+        summary="The newest version of each kind, active or not",
+        responses={200: ModelVersionSerializer(many=True), **error_responses()},
+    )
+    @action(detail=False, pagination_class=None, filter_backends=[])
     def latest(self, request: Request) -> Response:
-        """The newest version of each kind, active or not."""
         return Response(self.get_serializer(list_latest_versions(), many=True).data)
 
-    @extend_schema(request=SetActiveSerializer, responses=SetActiveResultSerializer)
+    @extend_schema(
+        summary="Set as active",
+        description="Makes this version the one that predicts for its kind. Below the "
+        "activation gate it needs `override` and a `reason` (else 409); the version already "
+        "active is left as it is (200, `detail` says so). Staff only.",
+        request=SetActiveSerializer,
+        responses={200: SetActiveResultSerializer, **error_responses(400, 403, 404, 409)},
+    )
     @action(detail=True, methods=["post"], url_path="set-active")
     def set_active(self, request: Request, pk: str | None = None) -> Response:
-        """Make this version the active version of its kind (below the gate: `override` and
-        `reason`); the version already active is left as it is (200, `detail` says so)."""
         version = self.get_object()
         given = SetActiveSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         return activate_from_request(request, version, given.validated_data)
 
-    @extend_schema(responses=ActivationSerializer(many=True))
-    @action(detail=False, serializer_class=ActivationSerializer)
+    @extend_schema(
+        summary="Activation history, newest first",
+        parameters=[ActivationQuery],
+        responses={200: ActivationSerializer(many=True), **error_responses(400, 404)},
+    )
+    @action(detail=False, serializer_class=ActivationSerializer, filter_backends=[])
     def activations(self, request: Request) -> Response:
-        """Activation history, newest first (filter `?type_model=`)."""
-        history = list_activations(type_model=request.query_params.get("type_model") or None)
+        query = api.query_params(ActivationQuery, request)
+        history = list_activations(type_model=query.get("type_model"))
         page = self.paginate_queryset(history)
-        if page is not None:
-            return self.get_paginated_response(ActivationSerializer(page, many=True).data)
-        return Response(ActivationSerializer(history, many=True).data)
+        return self.get_paginated_response(ActivationSerializer(page, many=True).data)
 
 
 class SelectModelView(APIView):
-    """`POST /api/train/select_model/` with `model_name`: the original's "set as active"."""
-
-    permission_classes = [IsAdminUser]
-
-    @extend_schema(request=SelectModelSerializer, responses=SetActiveResultSerializer)
-    def post(self, request: Request) -> Response:
+    @extend_schema(
+        summary="Set as active, by name",
+        description="The original API's route: `model_name` becomes the active version of its "
+        "kind (below the activation gate: with `override` and a `reason`). Staff only.",
+        request=SelectModelSerializer,
+        responses={200: SetActiveResultSerializer, **error_responses(400, 403, 404, 409)},
+        examples=[OpenApiExample("by name", value={"model_name": "fail-v2"}, request_only=True)],
+        tags=["models"],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         given = SelectModelSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         name = given.validated_data["model_name"]
@@ -148,11 +209,6 @@ class ThresholdPolicyViewSet(viewsets.ViewSet):
     lookup_field = "type_model"
     lookup_value_regex = r"[A-Za-z0-9_]+"
     serializer_class = ThresholdPolicySerializer
-
-    def get_permissions(self):
-        if self.action in ("create", "update", "partial_update"):
-            return [IsAdminUser()]
-        return [IsAuthenticated()]
 
     def list(self, request: Request) -> Response:
         """Every kind with versions, with its policy (the default where none is stored)."""

@@ -4,18 +4,26 @@ from typing import Any
 
 from rest_framework import serializers
 
-from crossline.api import ModelSerializer
+from crossline.api import (
+    MONTH_PATTERN,
+    YEAR_MAX,
+    YEAR_MIN,
+    FormSerializer,
+    ModelSerializer,
+    StrictCharField,
+    StrictIntegerField,
+)
 from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 
 
 class PredictionSerializer(ModelSerializer):
-    """A current prediction; only the indicated tests and the real fail codes are editable."""
+    """A current prediction; staff may edit the indicated tests and the real fail codes."""
 
     KNR = serializers.CharField(source="knr", read_only=True)
-    indicated_tests = serializers.ListField(child=serializers.CharField(), required=False)
+    indicated_tests = serializers.ListField(child=StrictCharField(), required=False)
     real_fail_codes = serializers.ListField(
-        child=serializers.IntegerField(), required=False, allow_null=True
+        child=StrictIntegerField(), required=False, allow_null=True
     )
 
     class Meta:
@@ -32,7 +40,7 @@ class PredictionSerializer(ModelSerializer):
 
 
 class PredictionHistorySerializer(ModelSerializer):
-    """An earlier prediction of a KNR."""
+    """An earlier prediction of a KNR, replaced by a later one."""
 
     KNR = serializers.CharField(source="knr", read_only=True)
 
@@ -47,14 +55,22 @@ class PredictionHistorySerializer(ModelSerializer):
 
 
 class PredictRequestSerializer(serializers.Serializer):
-    """`{"KNR": …}`: predict one vehicle from its stored test results."""
+    """A vehicle to predict from its stored test results."""
 
     KNR = serializers.RegexField(
-        rf"^{KNR_PATTERN}$", help_text=KNR_FORMAT, error_messages={"invalid": KNR_MESSAGE}
+        rf"^{KNR_PATTERN}$",
+        help_text=f"The vehicle's production number, {KNR_FORMAT}.",
+        error_messages={"invalid": KNR_MESSAGE},
     )
 
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # `knr` (the spelling of the database and the command line) is accepted as well.
+        if hasattr(data, "get") and "KNR" not in data and "knr" in data:
+            data = {"KNR": data.get("knr")}
+        return super().to_internal_value(data)
 
-class BatchRequestSerializer(serializers.Serializer):
+
+class BatchRequestSerializer(FormSerializer):
     """A test-results export to predict, or a date: every vehicle first tested since then."""
 
     file = serializers.FileField(required=False)
@@ -67,15 +83,120 @@ class BatchRequestSerializer(serializers.Serializer):
 
 
 class BatchPredictionSerializer(ModelSerializer):
-    """A batch's status and progress."""
+    """A batch prediction's status and progress; its CSV is at `result/` once it succeeded."""
+
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = BatchPrediction
         fields = [
             "id", "status", "original_name", "since", "knr_count", "predicted_count",
-            "progress", "result_file", "error", "created_at", "finished_at",
+            "progress", "result_file", "error", "requested_by", "created_at", "finished_at",
         ]
         read_only_fields = fields
+
+
+class BatchStartedSerializer(BatchPredictionSerializer):
+    """A batch just started: 201 with its predictions when it ran at once, 202 when queued."""
+
+    url = serializers.URLField(read_only=True)
+    predictions = PredictionSerializer(
+        many=True, read_only=True, allow_null=True,
+        help_text="The predictions when the batch ran at once (201); null when queued (202).",
+    )
+
+    class Meta(BatchPredictionSerializer.Meta):
+        fields = [*BatchPredictionSerializer.Meta.fields, "url", "predictions"]
+        read_only_fields = fields
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+class FailCodeCountSerializer(serializers.Serializer):
+    """How many current predictions name a fail group."""
+
+    fail_code = serializers.IntegerField()
+    zone = serializers.CharField()
+    count = serializers.IntegerField(allow_null=True, help_text="Empty for a group with no model.")
+    no_model = serializers.BooleanField(help_text="No active model may predict this group.")
+
+
+class TotalFailsSerializer(serializers.Serializer):
+    """Current predictions split into predicted to fail and not."""
+
+    no_fails = serializers.IntegerField()
+    fails = serializers.IntegerField()
+
+
+class ByQuery(serializers.Serializer):
+    by = serializers.ChoiceField(
+        choices=["production", "created"], default="production",
+        help_text="Count by the vehicle's production month (its last test) or by the month the "
+        "prediction was made.",
+    )
+
+
+class PeriodQuery(ByQuery):
+    year = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)
+    month = serializers.IntegerField(
+        required=False, min_value=1, max_value=12, help_text="1 to 12; needs the year."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "month" in attrs and "year" not in attrs:
+            raise serializers.ValidationError({"month": "Give the year too."})
+        return attrs
+
+
+class FailCodesByMonthQuery(ByQuery):
+    year = serializers.IntegerField(min_value=YEAR_MIN, max_value=YEAR_MAX)
+    fail_code = serializers.IntegerField(
+        required=False, min_value=0, help_text="A fail group; leave out for any defect."
+    )
+
+
+class MonthCountSerializer(serializers.Serializer):
+    month = serializers.RegexField(MONTH_PATTERN)
+    predicted = serializers.IntegerField()
+    real = serializers.IntegerField()
+
+
+class FailCodesByMonthSerializer(serializers.Serializer):
+    """Predicted and real counts per month of a year."""
+
+    year = serializers.IntegerField()
+    fail_code = serializers.IntegerField(allow_null=True)
+    by = serializers.ChoiceField(choices=["production", "created"])
+    months = MonthCountSerializer(many=True)
+
+
+class RealisedMetricsSerializer(serializers.Serializer):
+    """Precision, recall and PR-AUC from feedback (null where undefined)."""
+
+    n = serializers.IntegerField()
+    positives = serializers.IntegerField()
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    pr_auc = serializers.FloatField(allow_null=True)
+
+
+class RealisedByVersionSerializer(RealisedMetricsSerializer):
+    type_model = serializers.CharField()
+
+
+class RealisedByMonthSerializer(RealisedMetricsSerializer):
+    month = serializers.RegexField(MONTH_PATTERN)
+    type_model = serializers.CharField()
+
+
+class RealisedMetricsReportSerializer(serializers.Serializer):
+    """Realised metrics per model version (by name) and per month and kind."""
+
+    by_version = serializers.DictField(child=RealisedByVersionSerializer())
+    by_month = RealisedByMonthSerializer(many=True)
 
 
 class IndicatedTestSerializer(ModelSerializer):

@@ -30,7 +30,7 @@ from crossline.domain import (
     fail_group_of,
     frame_codes,
 )
-from crossline.exceptions import InvalidInput, InvalidUpload, NotFound
+from crossline.exceptions import InvalidInput, InvalidUpload, NotFound, UploadTooLarge
 from crossline.spreadsheet import SafeWriter
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
@@ -369,7 +369,7 @@ def start_batch_prediction(
     if (upload is None) == (since is None):
         raise InvalidUpload("Send either a test-results file or a date, not both.")
     if upload is not None and upload.size > settings.CROSSLINE_MAX_UPLOAD_BYTES:
-        raise InvalidUpload(
+        raise UploadTooLarge(
             f"{upload.name} is {upload.size:,} bytes, over the limit of "
             f"{settings.CROSSLINE_MAX_UPLOAD_BYTES:,} bytes."
         )

@@ -1,9 +1,8 @@
-from rest_framework.routers import DefaultRouter
+"""Predictions' REST routes (registered on crossline's one API router)."""
 
 from predictions.views import BatchPredictionViewSet, PredictionViewSet
 
-router = DefaultRouter(trailing_slash=True)
-router.register("predictions/batches", BatchPredictionViewSet, basename="batch-prediction")
-router.register("predictions", PredictionViewSet, basename="prediction")
-
-urlpatterns = router.urls
+routes = [
+    ("predictions/batches", BatchPredictionViewSet, "batch-prediction"),
+    ("predictions", PredictionViewSet, "prediction"),
+]

@@ -2,86 +2,158 @@
 
 from typing import Any
 
-import django_filters
 from django.core.files.storage import default_storage
-from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from crossline.domain import KNR_PATTERN, MONTH_MESSAGE, MONTH_PATTERN, parse_month
+from crossline import api
+from crossline.api import error_responses
+from crossline.domain import KNR_FORMAT, KNR_PATTERN
 from crossline.exceptions import NotFound
 from predictions import selectors, services
 from predictions.models import BatchPrediction, Prediction
 from predictions.serializers import (
     BatchPredictionSerializer,
     BatchRequestSerializer,
+    BatchStartedSerializer,
+    ByQuery,
+    FailCodeCountSerializer,
+    FailCodesByMonthQuery,
+    FailCodesByMonthSerializer,
+    PeriodQuery,
     PredictionHistorySerializer,
     PredictionSerializer,
     PredictRequestSerializer,
+    RealisedMetricsReportSerializer,
+    TotalFailsSerializer,
 )
 
-BY_PARAMETER = OpenApiParameter(
-    "by", str, required=False, enum=["production", "created"],
-    description="Count by the vehicle's production month (its last test; default) or by the "
-    "month the prediction was made.",
+KNR_PATH = OpenApiParameter(
+    "KNR", str, OpenApiParameter.PATH, pattern=rf"^{KNR_PATTERN}$",
+    description=f"The vehicle's production number, {KNR_FORMAT}.",
 )
-PERIOD_PARAMETERS = [
-    OpenApiParameter("year", int, required=False),
-    OpenApiParameter("month", int, required=False, description="1 to 12; needs year."),
-    BY_PARAMETER,
-]
+PREDICTION_EXAMPLE = {
+    "KNR": "2024-0001234",
+    "p_fail": 0.62,
+    "predicted_fail": True,
+    "probabilities": {"2": 0.41, "4": 0.08},
+    "predicted_fail_codes": [2],
+    "indicated_tests": ["Door gap check", "Central locking test"],
+    "model_versions": {"fail": "fail-v2", "group_2": "group_2-v1", "group_4": "group_4-v1"},
+    "created_at": "2024-06-03T07:15:00Z",
+    "real_fail_codes": None,
+    "feedback_at": None,
+}
 
-class PredictionFilter(django_filters.FilterSet):
-    """Predicted fail group, positives only, month of the prediction, feedback received."""
 
-    fail_code = django_filters.NumberFilter(method="filter_fail_code", label="Predicted group")
-    positive = django_filters.BooleanFilter(field_name="predicted_fail", label="Predicted to fail")
-    month = django_filters.CharFilter(
-        method="filter_month",
-        label="Month (YYYY-MM)",
-        validators=[RegexValidator(rf"^{MONTH_PATTERN}$", MONTH_MESSAGE)],
+class PredictionFilter(api.FilterSet):
+    fail_code = api.IntegerFilter(
+        method="filter_fail_code", min_value=0, help_text="Predicted to fail in this group."
     )
-    has_feedback = django_filters.BooleanFilter(method="filter_has_feedback")
+    positive = api.BooleanFilter(field_name="predicted_fail", help_text="Predicted to fail.")
+    month = api.MonthFilter(method="filter_month", help_text="Month of the prediction, YYYY-MM.")
+    has_feedback = api.BooleanFilter(
+        method="filter_has_feedback", help_text="The real fail groups are known."
+    )
 
     class Meta:
         model = Prediction
         fields: list[str] = []
 
-    def filter_fail_code(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        return selectors.filter_by_fail_code(queryset, int(value))
+    def filter_fail_code(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        return selectors.filter_by_fail_code(queryset, value)
 
-    def filter_month(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        year, month = parse_month(value)
-        return selectors.filter_by_month(queryset, year, month)
+    def filter_month(self, queryset: QuerySet, name: str, value: tuple[int, int]) -> QuerySet:
+        return selectors.filter_by_month(queryset, *value)
 
     def filter_has_feedback(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         return queryset.filter(real_fail_codes__isnull=not value)
 
 
-class PredictionViewSet(viewsets.ModelViewSet):
-    """Predictions by KNR; `POST {"KNR": …}` predicts with the active models and stores."""
+KNR_ERRORS = error_responses(400, 404)
+WRITE_ERRORS = error_responses(400, 403, 404)
 
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List current predictions",
+        responses={200: PredictionSerializer(many=True), **error_responses(400, 404)},
+    ),
+    retrieve=extend_schema(
+        summary="A KNR's current prediction",
+        parameters=[KNR_PATH],
+        responses={200: PredictionSerializer, **KNR_ERRORS},
+        examples=[OpenApiExample("predicted to fail in group 2", value=PREDICTION_EXAMPLE)],
+    ),
+    update=extend_schema(
+        summary="Edit a prediction",
+        description="Only `indicated_tests` and `real_fail_codes` (the feedback) change. "
+        "Staff only.",
+        parameters=[KNR_PATH],
+        responses={200: PredictionSerializer, **WRITE_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Edit part of a prediction",
+        description="Only `indicated_tests` and `real_fail_codes` (the feedback) change. "
+        "Staff only.",
+        parameters=[KNR_PATH],
+        responses={200: PredictionSerializer, **WRITE_ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete a prediction",
+        description="Staff only.",
+        parameters=[KNR_PATH],
+        responses={204: None, **WRITE_ERRORS},
+    ),
+)
+class PredictionViewSet(viewsets.ModelViewSet):
     serializer_class = PredictionSerializer
     lookup_field = "knr"
     lookup_url_kwarg = "KNR"
-    lookup_value_regex = KNR_PATTERN
+    # Anything up to the next slash: a malformed KNR gets a 400 saying the form, not a 404.
+    lookup_value_regex = "[^/]+"
     filterset_class = PredictionFilter
     search_fields = ["knr"]
     ordering_fields = ["created_at", "p_fail", "knr"]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    # JSON only: a form cannot tell a list of one fail code from a single value.
+    parser_classes = [JSONParser]
 
     def get_queryset(self) -> QuerySet[Prediction]:
         return selectors.list_predictions()
 
-    @extend_schema(request=PredictRequestSerializer, responses={201: PredictionSerializer})
+    def get_object(self) -> Prediction:
+        knr = api.clean_knr(self.kwargs["KNR"])
+        prediction = selectors.get_latest_prediction(knr)
+        if prediction is None:
+            raise api.unknown_knr(knr, "prediction")
+        return prediction
+
+    @extend_schema(
+        summary="Predict a KNR",
+        description="Predicts one vehicle from its stored test results with the active models "
+        "and stores the prediction (the earlier one goes to its history). Staff only.",
+        request=PredictRequestSerializer,
+        responses={201: PredictionSerializer, **error_responses(400, 403, 404, 409)},
+        examples=[
+            OpenApiExample("a KNR", value={"KNR": "2024-0001234"}, request_only=True),
+            OpenApiExample("its prediction", value=PREDICTION_EXAMPLE, response_only=True,
+                           status_codes=["201"]),
+        ],
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = PredictRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -94,20 +166,35 @@ class PredictionViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance: Prediction) -> None:
         services.delete_prediction(prediction=instance)
 
-    @extend_schema(responses=PredictionHistorySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        summary="A KNR's earlier predictions",
+        description="Every replaced prediction of the KNR, newest first: a plain list, not "
+        "paginated (a KNR has a handful).",
+        parameters=[KNR_PATH],
+        responses={200: PredictionHistorySerializer(many=True), **KNR_ERRORS},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request: Request, KNR: str) -> Response:
-        history = selectors.list_prediction_history(KNR)
+        knr = api.clean_knr(KNR)
+        history = list(selectors.list_prediction_history(knr))
+        if not history and selectors.get_latest_prediction(knr) is None:
+            raise api.unknown_knr(knr, "prediction")
         return Response(PredictionHistorySerializer(history, many=True).data)
 
     @extend_schema(
+        summary="Predict a test-results export (or every vehicle since a date)",
+        description="Small batches run at once (201, with the predictions); larger ones are "
+        "queued (202); follow `url` (also the `Location` header). Staff only.",
         request={"multipart/form-data": BatchRequestSerializer},
-        responses={201: PredictionSerializer(many=True), 202: BatchPredictionSerializer},
+        responses={
+            201: BatchStartedSerializer,
+            202: BatchStartedSerializer,
+            **error_responses(400, 403, 409, 413),
+        },
     )
-    @action(detail=False, methods=["post"], url_path="batch",
-            parser_classes=[MultiPartParser, FormParser, JSONParser])
+    @action(detail=False, methods=["post"], url_path="batch", pagination_class=None,
+            filter_backends=[], parser_classes=[MultiPartParser, FormParser, JSONParser])
     def batch(self, request: Request) -> Response:
-        """Predict a test-results export (or `since` a date): inline if small, else queued."""
         data = BatchRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         batch, predictions = services.start_batch_prediction(
@@ -116,103 +203,110 @@ class PredictionViewSet(viewsets.ModelViewSet):
             user=request.user,
         )
         url = reverse("batch-prediction-detail", kwargs={"pk": str(batch.pk)}, request=request)
-        body = {**BatchPredictionSerializer(batch).data, "url": url}
+        body = {**BatchPredictionSerializer(batch).data, "url": url, "predictions": None}
         if predictions is None:
             return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
         body["predictions"] = PredictionSerializer(predictions, many=True).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": url})
 
-    @extend_schema(parameters=PERIOD_PARAMETERS)
-    @action(detail=False, methods=["get"], url_path="fail-codes-predicted")
+    @extend_schema(
+        summary="How many current predictions flag each fail group",
+        description="Groups with no model able to predict follow, with no count. `year` and "
+        "`month` count the vehicles produced then (`by=created`: predictions made then).",
+        parameters=[PeriodQuery],
+        responses={200: FailCodeCountSerializer(many=True), **error_responses(400)},
+    )
+    @action(detail=False, methods=["get"], url_path="fail-codes-predicted",
+            pagination_class=None, filter_backends=[])
     def fail_codes_predicted(self, request: Request) -> Response:
-        """How many current predictions flag each fail group (groups with no model last)."""
+        query = api.query_params(PeriodQuery, request)
         return Response(
             selectors.count_predicted_fail_codes(
-                **_period(request), no_model=selectors.list_no_model_groups()
+                **query, no_model=selectors.list_no_model_groups()
             )
         )
 
-    @extend_schema(parameters=PERIOD_PARAMETERS)
-    @action(detail=False, methods=["get"], url_path="total-fails")
+    @extend_schema(
+        summary="Current predictions flagged and not",
+        description="Flagged: the fail model or any fail-group model over its threshold.",
+        parameters=[PeriodQuery],
+        responses={200: TotalFailsSerializer, **error_responses(400)},
+    )
+    @action(detail=False, methods=["get"], url_path="total-fails", pagination_class=None,
+            filter_backends=[])
     def total_fails(self, request: Request) -> Response:
-        """`fails` (flagged: the fail model or a group model over its threshold) and
-        `no_fails` over the current predictions."""
-        return Response(selectors.count_total_fails(**_period(request)))
+        return Response(selectors.count_total_fails(**api.query_params(PeriodQuery, request)))
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("year", int, required=True),
-            OpenApiParameter("fail_code", int, required=False),
-            BY_PARAMETER,
-        ]
+        summary="Flagged and real counts per month of a year",
+        description="Per month of the vehicles' production (their last test; `by=created`: of "
+        "the predictions), for one fail group (`fail_code`) or, without it, for any defect.",
+        parameters=[FailCodesByMonthQuery],
+        responses={200: FailCodesByMonthSerializer, **error_responses(400)},
     )
-    @action(detail=False, methods=["get"], url_path="fail-codes-by-month")
+    @action(detail=False, methods=["get"], url_path="fail-codes-by-month",
+            pagination_class=None, filter_backends=[])
     def fail_codes_by_month(self, request: Request) -> Response:
-        """Flagged and real counts per month of a year (of the vehicles' production, or with
-        `by=created` of the predictions), for one fail group or any defect."""
-        year = _int_param(request, "year", required=True)
-        fail_code = _int_param(request, "fail_code", required=False)
-        by = _by(request)
+        query = api.query_params(FailCodesByMonthQuery, request)
+        year, fail_code, by = query["year"], query.get("fail_code"), query["by"]
         months = selectors.count_fail_codes_by_month(year=year, fail_code=fail_code, by=by)
         return Response({"year": year, "fail_code": fail_code, "by": by, "months": months})
 
-    @extend_schema(parameters=[BY_PARAMETER])
-    @action(detail=False, methods=["get"], url_path="realised-metrics")
+    @extend_schema(
+        summary="Realised precision, recall and PR-AUC from feedback",
+        description="Per model version and per month of the vehicles' production (`by=created`: "
+        "of the predictions), over the predictions whose real fail groups are known.",
+        parameters=[ByQuery],
+        responses={200: RealisedMetricsReportSerializer, **error_responses(400)},
+    )
+    @action(detail=False, methods=["get"], url_path="realised-metrics", pagination_class=None,
+            filter_backends=[])
     def realised_metrics(self, request: Request) -> Response:
-        """Precision, recall and PR-AUC from feedback, per model version and per month."""
+        by = api.query_params(ByQuery, request)["by"]
         return Response(
             {
                 "by_version": selectors.get_realised_metrics_by_version(),
-                "by_month": selectors.get_realised_metrics_by_month(by=_by(request)),
+                "by_month": selectors.get_realised_metrics_by_month(by=by),
             }
         )
 
 
-def _by(request: Request) -> str:
-    by = request.query_params.get("by", "").strip() or selectors.BY_PRODUCTION
-    if by not in selectors.DATE_FIELDS:
-        raise ValidationError({"by": "Use production or created."})
-    return by
-
-
-def _period(request: Request) -> dict[str, Any]:
-    period = {
-        "by": _by(request),
-        "year": _int_param(request, "year", required=False),
-        "month": _int_param(request, "month", required=False),
-    }
-    if period["month"] is not None and period["year"] is None:
-        raise ValidationError({"month": "Give the year too."})
-    if period["month"] is not None and not 1 <= period["month"] <= 12:
-        raise ValidationError({"month": "Use 1 to 12."})
-    return period
-
-
-def _int_param(request: Request, name: str, *, required: bool) -> int | None:
-    raw = request.query_params.get(name, "").strip()
-    if not raw:
-        if required:
-            raise ValidationError({name: "This parameter is required."})
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError({name: "Must be a whole number."}) from None
-
-
+@extend_schema_view(
+    list=extend_schema(
+        summary="Batch predictions (one's own; staff see every batch)",
+        responses={200: BatchPredictionSerializer(many=True), **error_responses(400, 404)},
+    ),
+    retrieve=extend_schema(
+        summary="A batch prediction's status and progress",
+        responses={200: BatchPredictionSerializer, **error_responses(404)},
+    ),
+)
 class BatchPredictionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin,
                              viewsets.GenericViewSet):
-    """Batch predictions and their progress."""
-
     serializer_class = BatchPredictionSerializer
+    ordering_fields = ["created_at", "finished_at"]
+    search_fields = ["original_name"]
 
     def get_queryset(self) -> QuerySet[BatchPrediction]:
-        return selectors.list_batches()
+        batches = selectors.list_batches()
+        if getattr(self, "swagger_fake_view", False):
+            return batches
+        if not self.request.user.is_staff:
+            # A batch's result names vehicles and their predictions: its owner's business.
+            batches = batches.filter(requested_by=self.request.user)
+        return batches
 
-    @extend_schema(responses={(200, "text/csv"): bytes})
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        summary="Download a batch's predictions as CSV",
+        description="KNR, p_fail, p_<code> per fail group, the predicted groups and the "
+        "indicated tests. 404 until the batch has succeeded.",
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The CSV."),
+            **error_responses(404),
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
     def result(self, request: Request, pk: str) -> FileResponse:
-        """The batch's predictions as CSV (KNR, p_fail, p_<code>…, groups, indicated tests)."""
         batch = self.get_object()
         if not batch.result_file:
             raise NotFound(f"Batch {batch.pk} has no result yet ({batch.status}).")

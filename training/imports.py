@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crossline.domain import frame_codes, parse_framed_codes
-from crossline.exceptions import InvalidUpload
+from crossline.exceptions import DuplicateUpload, InvalidUpload
 from crossline.uploads import uploaded_file_path
 from training import ingest
 from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
@@ -286,7 +286,7 @@ def _refuse_duplicate(sha256: str, original_name: str) -> None:
     existing = Dataset.objects.filter(sha256=sha256).first()
     if existing is not None:
         when = timezone.localtime(existing.uploaded_at).strftime("%Y-%m-%d %H:%M")
-        raise InvalidUpload(
+        raise DuplicateUpload(
             f"{original_name} was already imported as dataset {existing.pk} "
             f"({existing.original_name}) on {when}."
         )

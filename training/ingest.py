@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crossline.domain import KNR_FORMAT, KNR_PATTERN, NO_GROUP_CODE, NO_GROUP_TEXT
-from crossline.exceptions import InvalidUpload
+from crossline.exceptions import InvalidUpload, UploadTooLarge
 
 RESULTS = "results"
 DEFECTS = "defects"
@@ -214,7 +214,9 @@ def sniff_export(
     if size == 0:
         raise InvalidUpload(f"{filename} is empty.")
     if size > max_bytes:
-        raise InvalidUpload(f"{filename} is {size:,} bytes, over the limit of {max_bytes:,} bytes.")
+        raise UploadTooLarge(
+            f"{filename} is {size:,} bytes, over the limit of {max_bytes:,} bytes."
+        )
     with path.open("rb") as f:
         magic = f.read(8)
     if magic.startswith(b"PAR1"):

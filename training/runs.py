@@ -60,6 +60,14 @@ def sync_pipeline_definitions() -> list[PipelineDefinition]:
     for path in list_definition_files():
         parsed = load_definition_file(path)
         data = json.loads(path.read_text(encoding="utf-8"))
+        # Read first: listing pipelines must not write (and wait on SQLite's lock) when nothing
+        # changed.
+        stored = PipelineDefinition.objects.filter(name=parsed.name).first()
+        if stored is not None and (stored.description, stored.definition, stored.is_shipped) == (
+            parsed.description, data, True
+        ):
+            synced.append(stored)
+            continue
         definition, _ = PipelineDefinition.objects.update_or_create(
             name=parsed.name,
             defaults={"description": parsed.description, "definition": data, "is_shipped": True},

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from crossline.api import ModelSerializer
+from crossline.api import FormSerializer, ModelSerializer
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 
 # ---------------------------------------------------------------------------------------------
@@ -14,15 +14,25 @@ from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRu
 # ---------------------------------------------------------------------------------------------
 
 
-class DatasetUploadSerializer(serializers.Serializer):
-    """A multipart upload: the export and its kind."""
+class DatasetUploadSerializer(FormSerializer):
+    """A plant export to import, and its kind."""
 
     kind = serializers.ChoiceField(choices=DatasetKind.choices)
-    file = serializers.FileField(allow_empty_file=True)
+    file = serializers.FileField(
+        allow_empty_file=True, help_text="CSV, gzip'd CSV, .xlsx or Parquet."
+    )
 
 
 class DatasetSerializer(ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    """An imported plant export with its validation report."""
+
+    uploaded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True,
+        help_text="Who uploaded it; null for a command-line import.",
+    )
+    file = serializers.CharField(
+        read_only=True, help_text="Where crossline keeps the accepted rows, normalised."
+    )
 
     class Meta:
         model = Dataset
@@ -52,13 +62,16 @@ class DatasetSerializer(ModelSerializer):
 
 
 class VehicleSerializer(ModelSerializer):
+    """A vehicle: its tests and defects summed up."""
+
+    KNR = serializers.CharField(source="knr", read_only=True)
     fail_groups = serializers.ListField(child=serializers.IntegerField(), read_only=True)
 
     class Meta:
         model = Vehicle
         fields = [
             "id",
-            "knr",
+            "KNR",
             "first_test_at",
             "last_test_at",
             "test_count",
@@ -73,6 +86,8 @@ class VehicleSerializer(ModelSerializer):
 
 
 class VehicleTestSerializer(serializers.Serializer):
+    """One test result of a vehicle."""
+
     at = serializers.CharField()
     name = serializers.CharField()
     family = serializers.IntegerField()
@@ -84,6 +99,8 @@ class VehicleTestSerializer(serializers.Serializer):
 
 
 class VehicleDefectSerializer(serializers.Serializer):
+    """One recorded defect of a vehicle."""
+
     at = serializers.CharField()
     fail_group = serializers.IntegerField()
     defect = serializers.CharField(allow_null=True)
@@ -97,7 +114,7 @@ class VehicleDefectSerializer(serializers.Serializer):
 
 
 class VehicleDetailSerializer(VehicleSerializer):
-    """A vehicle with every test and every recorded defect (from `get_vehicle_detail`)."""
+    """A vehicle with every test and every recorded defect."""
 
     tests = VehicleTestSerializer(many=True, read_only=True)
     defects = VehicleDefectSerializer(many=True, read_only=True)
@@ -119,14 +136,24 @@ class VehicleDetailSerializer(VehicleSerializer):
 
 
 class PipelineDefinitionSerializer(ModelSerializer):
+    """A pipeline definition: the registered steps a training run executes, in order."""
+
     class Meta:
         model = PipelineDefinition
         fields = ["id", "name", "description", "definition", "is_shipped", "updated_at"]
 
 
 class TrainingRunSerializer(ModelSerializer):
-    duration_seconds = serializers.FloatField(read_only=True)
+    """A training or retraining run: status, progress, log, metrics and the comparison."""
+
+    duration_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Null until the run has finished."
+    )
     url = serializers.HyperlinkedIdentityField(view_name="trainingrun-detail", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True,
+        help_text="Who asked for it; null for the command line.",
+    )
 
     class Meta:
         model = TrainingRun
@@ -155,9 +182,11 @@ class TrainingRunSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class TrainRequestSerializer(serializers.Serializer):
-    """A training request; files given are imported first (defects `df_falhas`, results)."""
+class TrainRequestSerializer(FormSerializer):
+    """What to train with; files given are imported first."""
 
-    pipeline = serializers.CharField(required=False, default="default")
+    pipeline = serializers.CharField(
+        required=False, default="default", help_text="A pipeline definition's name."
+    )
     df_falhas = serializers.FileField(required=False, help_text="A defects export.")
     df_resultados = serializers.FileField(required=False, help_text="A test-results export.")

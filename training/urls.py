@@ -1,6 +1,4 @@
-"""Training's REST routes: datasets and vehicles (training runs join the same router)."""
-
-from rest_framework.routers import DefaultRouter
+"""Training's REST routes (registered on crossline's one API router)."""
 
 from training.views import (
     DatasetViewSet,
@@ -10,11 +8,10 @@ from training.views import (
     VehicleViewSet,
 )
 
-router = DefaultRouter(trailing_slash=True)
-router.register("datasets", DatasetViewSet, basename="dataset")
-router.register("vehicles", VehicleViewSet, basename="vehicle")
-router.register("training-runs", TrainingRunViewSet, basename="trainingrun")
-router.register("pipelines", PipelineDefinitionViewSet, basename="pipelinedefinition")
-router.register("train", TrainViewSet, basename="train")
-
-urlpatterns = router.urls
+routes = [
+    ("datasets", DatasetViewSet, "dataset"),
+    ("vehicles", VehicleViewSet, "vehicle"),
+    ("training-runs", TrainingRunViewSet, "trainingrun"),
+    ("pipelines", PipelineDefinitionViewSet, "pipelinedefinition"),
+    ("train", TrainViewSet, "train"),
+]

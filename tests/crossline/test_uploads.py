@@ -15,7 +15,7 @@ def test_an_api_upload_over_the_limit_is_refused_before_it_is_read(staff_api, se
         {"kind": "results", "file": SimpleUploadedFile("big.csv", BIG * 2)},
         format="multipart",
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "over the limit of 100,000 bytes" in response.json()["detail"]
     assert Dataset.objects.count() == 0
 

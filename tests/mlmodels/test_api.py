@@ -171,7 +171,8 @@ def test_activation_history_is_listed_newest_first(plain_api, staff_user, regist
 
     rows = plain_api.get("/api/models/activations/").json()["results"]
 
-    assert [(r["version"], r["previous_version"]) for r in rows] == [
+    assert [(r["version"], r["previous_version"]) for r in rows] == [(2, 1), (1, None)]
+    assert [(r["model_name"], r["previous_model_name"]) for r in rows] == [
         ("fail-v2", "fail-v1"),
         ("fail-v1", None),
     ]

@@ -204,7 +204,7 @@ def test_realised_metrics_per_version_and_month(staff_api, known_predictions):
 def test_a_malformed_knr_is_a_bad_request(staff_api, active_models):
     response = staff_api.post("/api/predictions/", {"KNR": "24-12"}, format="json")
     assert response.status_code == 400
-    assert "KNR" in response.json()
+    assert "YYYY-NNNNNNN" in response.json()["errors"]["KNR"][0]
 
 
 def test_the_service_refuses_a_malformed_knr_as_bad_input():
@@ -214,3 +214,71 @@ def test_the_service_refuses_a_malformed_knr_as_bad_input():
     with pytest.raises(InvalidInput, match="24-12") as refused:
         validate_knrs(["2024-0000001", "24-12"])
     assert refused.value.status_code == 400
+
+
+# --- who may do what (one permission class: read any user, write staff) ---------------------
+
+
+def test_a_non_staff_user_cannot_delete_or_edit_a_prediction(plain_api, known_predictions):
+    url = "/api/predictions/2024-0000001/"
+    before = Prediction.objects.get(knr="2024-0000001")
+
+    delete = plain_api.delete(url)
+    put = plain_api.put(url, {"real_fail_codes": [9], "indicated_tests": []}, format="json")
+    patch = plain_api.patch(url, {"real_fail_codes": [9]}, format="json")
+
+    assert (delete.status_code, put.status_code, patch.status_code) == (403, 403, 403)
+    assert delete.json()["code"] == "permission_denied"
+    after = Prediction.objects.get(knr="2024-0000001")
+    assert (after.real_fail_codes, after.feedback_at) == (before.real_fail_codes,
+                                                          before.feedback_at)
+    assert plain_api.get(url).status_code == 200, "reading stays open to every user"
+
+
+def test_a_non_staff_user_cannot_predict_or_start_a_batch(plain_api, active_models, stored_knrs):
+    from predictions.models import BatchPrediction
+
+    predict = plain_api.post("/api/predictions/", {"KNR": stored_knrs[0]}, format="json")
+    batch = plain_api.post("/api/predictions/batch/", {"since": "2020-01-01T00:00:00Z"},
+                           format="multipart")
+
+    assert (predict.status_code, batch.status_code) == (403, 403)
+    assert not Prediction.objects.exists()
+    assert not BatchPrediction.objects.exists()
+
+
+def test_a_user_sees_and_downloads_only_their_own_batches(
+    staff_api, plain_api, plain_user, active_models, stored_knrs, django_user_model
+):
+    from predictions.models import BatchPrediction
+
+    started = staff_api.post("/api/predictions/batch/", {"since": "2020-01-01T00:00:00Z"},
+                             format="multipart")
+    assert started.status_code == 201, started.content
+    others = started.json()["id"]
+    own = BatchPrediction.objects.create(requested_by=plain_user, status="queued")
+
+    listed = plain_api.get("/api/predictions/batches/").json()["results"]
+    assert [row["id"] for row in listed] == [str(own.pk)]
+    assert plain_api.get(f"/api/predictions/batches/{others}/").status_code == 404
+    assert plain_api.get(f"/api/predictions/batches/{others}/result/").status_code == 404
+    assert plain_api.get(f"/api/predictions/batches/{own.pk}/").status_code == 200
+    staff_rows = staff_api.get("/api/predictions/batches/").json()["results"]
+    assert {row["id"] for row in staff_rows} == {others, str(own.pk)}, "staff see every batch"
+    assert staff_api.get(f"/api/predictions/batches/{others}/result/").status_code == 200
+
+
+def test_predicting_accepts_knr_in_either_spelling(staff_api, active_models, stored_knrs):
+    response = staff_api.post("/api/predictions/", {"knr": stored_knrs[1]}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["KNR"] == stored_knrs[1]
+
+
+def test_editing_refuses_values_of_the_wrong_type(staff_api, known_predictions):
+    url = "/api/predictions/2024-0000005/"
+    for body in ({"indicated_tests": [0]}, {"real_fail_codes": ["2"]},
+                 {"real_fail_codes": [True]}, {"real_fail_codes": 2}):
+        response = staff_api.patch(url, body, format="json")
+        assert response.status_code == 400, body
+        assert list(response.json()["errors"])[0].split(".")[0] == next(iter(body))
+    assert Prediction.objects.get(knr="2024-0000005").real_fail_codes is None

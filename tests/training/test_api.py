@@ -48,12 +48,13 @@ def test_uploading_returns_201_with_the_report(staff_api, demo):
 
 
 @pytest.mark.django_db
-def test_a_refused_upload_returns_400_naming_the_problem(staff_api, demo):
+def test_a_duplicate_upload_returns_409_naming_the_problem(staff_api, demo):
     post_file(staff_api, demo["results"], "results")
 
     response = post_file(staff_api, demo["results"], "results")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate_upload"
     assert response.json()["detail"].startswith("results.csv.gz was already imported as dataset")
     assert Dataset.objects.count() == 1
 
@@ -64,7 +65,7 @@ def test_an_upload_without_a_valid_kind_is_a_400(staff_api, demo):
         response = staff_api.post("/api/datasets/", {"kind": "photos", "file": handle},
                                   format="multipart")
     assert response.status_code == 400
-    assert "kind" in response.json()
+    assert "kind" in response.json()["errors"]
     assert Dataset.objects.count() == 0
 
 
@@ -109,7 +110,7 @@ def test_deleting_a_dataset_removes_its_stored_file(staff_api, imported):
 def knrs(api, query: str) -> set[str]:
     response = api.get(f"/api/vehicles/?{query}")
     assert response.status_code == 200, response.content
-    return {v["knr"] for v in response.json()["results"]}
+    return {v["KNR"] for v in response.json()["results"]}
 
 
 @pytest.mark.django_db
@@ -139,7 +140,7 @@ def test_a_vehicle_by_knr_comes_with_its_tests_and_defects(plain_api, imported):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["knr"] == vehicle.knr
+    assert body["KNR"] == vehicle.knr
     assert len(body["tests"]) == vehicle.test_count
     assert sum(t["status"] == "NOK" for t in body["tests"]) == vehicle.nok_count
     assert [t["at"] for t in body["tests"]] == sorted(t["at"] for t in body["tests"])
