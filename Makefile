@@ -41,5 +41,11 @@ test-mongodb: $(STAMP)
 
 test: lint test-sqlite test-mongodb
 
+# Import, training and prediction at plant sizes beside their references (not part of `test`):
+# BENCH_SIZES=1M,5M,20M BENCH_SHAPES=default,plant BENCH_STEPS=parse,import,train,plain,predict,
+# mongo_import; writes bench/results/latest.json and latest.md.
+bench: $(STAMP)
+	nice -n 10 $(PY) bench/run.py
+
 clean:
 	rm -rf var/test-crossline.sqlite3* .pytest_cache

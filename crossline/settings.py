@@ -1,6 +1,7 @@
 """crossline's settings, read from the environment; a bad value raises ImproperlyConfigured."""
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -55,6 +56,15 @@ def env_float(name: str, default: float, *, low: float, high: float) -> float:
     if not low <= value <= high:
         raise ImproperlyConfigured(f"{name}={raw!r} must be between {low} and {high}.")
     return value
+
+
+def env_date(name: str, default: str) -> datetime:
+    """A calendar date (YYYY-MM-DD) from the environment, as a naive midnight datetime."""
+    value = os.environ.get(name, default).strip()
+    try:
+        return datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a date YYYY-MM-DD, not {value!r}.") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -146,11 +156,13 @@ else:
             # A file, not memory, so that django-q2 workers in other processes see test data.
             "TEST": {"NAME": VAR_DIR / "test-crossline.sqlite3"},
             # Import and training write while the web process reads; wait rather than fail.
+            # In WAL mode synchronous=NORMAL cannot corrupt the database; it syncs at
+            # checkpoints instead of at every commit (a power cut may lose the last commits).
             # IMMEDIATE: a transaction takes the write lock when it starts, so that it waits
             # for another writer instead of failing with "database is locked" on its first write.
             "OPTIONS": {
                 "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
             },
         }
@@ -254,6 +266,14 @@ USE_TZ = True
 # Uploads: Django spools anything above 2.5 MB to a temporary file; crossline refuses exports
 # above CROSSLINE_MAX_UPLOAD_BYTES before reading them.
 CROSSLINE_MAX_UPLOAD_BYTES = env_int("CROSSLINE_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
+# What an export may unpack to (gzip, .xlsx, Parquet), enforced while it is read.
+CROSSLINE_MAX_UNCOMPRESSED_BYTES = env_int(
+    "CROSSLINE_MAX_UNCOMPRESSED_BYTES", 16 * 1024**3, minimum=1
+)
+# Plant timestamps outside [earliest date, now + days ahead] are clock errors: rows rejected
+# and counted in the import's report.
+CROSSLINE_EARLIEST_DATE = env_date("CROSSLINE_EARLIEST_DATE", "2000-01-01")
+CROSSLINE_DAYS_AHEAD = env_int("CROSSLINE_DAYS_AHEAD", 1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_HANDLERS = [

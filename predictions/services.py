@@ -306,6 +306,7 @@ def read_results_file(path: str | Path, *, filename: str) -> pd.DataFrame:
         ingest.iter_clean_chunks(
             path, filename=filename, kind=ingest.RESULTS, report=report,
             max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+            max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
         )
     )
     report.refuse_if_nothing_accepted()
@@ -417,6 +418,7 @@ def _small_results(path: Path, *, filename: str, limit: int) -> pd.DataFrame | N
     for chunk in ingest.iter_clean_chunks(
         path, filename=filename, kind=ingest.RESULTS, report=report,
         chunk_rows=SNIFF_CHUNK_ROWS, max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+        max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
     ):
         knrs.update(chunk["KNR"].unique())
         if len(knrs) > limit:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import hashlib
+import itertools
+import json
 import logging
+import queue
 import tempfile
-import zlib
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,16 +22,17 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from crossline.bulk import insert_rows, update_rows
 from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import DuplicateUpload, InvalidUpload
 from crossline.uploads import uploaded_file_path
-from training import ingest
+from training import ingest, records
 from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
-from training.pipeline.features import RESULT_KEY, count_results
-from training.selectors import json_pk
+from training.pipeline.features import count_results
+from training.selectors import json_pk, list_records
 from training.signals import defects_imported
 
 logger = logging.getLogger(__name__)
@@ -55,19 +59,24 @@ def import_dataset(
 ) -> Dataset:
     """Import one plant export: validate, keep its rows as Parquet, refresh its vehicles.
 
-    `on_progress(rows_read, rows_expected)` is called after every chunk (`rows_expected` is an
-    estimate, or None when unknown). Raises InvalidUpload, with nothing stored, for a refused
-    file; any failure half-way removes everything the import wrote before re-raising.
+    `on_progress(rows_read, rows_expected)` is called after every chunk (`rows_expected` is
+    estimated from the share of the file read so far). Raises InvalidUpload, with nothing
+    stored, for a refused file (or for rows already imported, whatever their order or
+    compression); any failure half-way removes everything the import wrote before re-raising.
     """
     if kind not in ingest.KINDS:
         raise InvalidUpload(f"Unknown export kind {kind!r}; use one of {', '.join(ingest.KINDS)}.")
     clean_stale_imports()
     path = Path(path)
-    max_bytes = settings.CROSSLINE_MAX_UPLOAD_BYTES
-    info = ingest.sniff_export(path, filename=original_name, kind=kind, max_bytes=max_bytes)
+    info = ingest.sniff_export(
+        path,
+        filename=original_name,
+        kind=kind,
+        max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+        max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
+    )
     sha256 = _file_sha256(path)
     _refuse_duplicate(sha256, original_name)
-    rows_expected = _estimate_rows(path, info)
 
     try:
         dataset = Dataset.objects.create(
@@ -83,17 +92,19 @@ def import_dataset(
         raise
 
     touched: set[str] = set()
+    pending = PendingRecords(dataset)
     try:
         _import_rows(
             dataset,
             path,
             info,
             touched=touched,
-            rows_expected=rows_expected,
+            pending=pending,
             on_progress=on_progress,
             chunk_rows=chunk_rows,
         )
-        refresh_vehicles(touched)
+        refresh_vehicles(touched, pending=pending)
+        refresh_query_statistics()
     except BaseException:
         _remove_dataset(dataset, knrs=touched)
         raise
@@ -127,11 +138,69 @@ def clean_stale_imports(*, older_than: timedelta = STALE_IMPORT_AFTER) -> int:
     return len(stale)
 
 
-def refresh_vehicles(knrs: Iterable[str]) -> None:
-    """Recompute each KNR's Vehicle from the records of ready datasets; drop orphans."""
+def refresh_vehicles(knrs: Iterable[str], *, pending: PendingRecords | None = None) -> None:
+    """Recompute each KNR's Vehicle from the records of ready datasets; drop orphans.
+
+    `pending` holds the summaries of the records an import just wrote, so that they are not
+    read back from the database.
+    """
     ordered = sorted(set(knrs))
     for begin in range(0, len(ordered), VEHICLE_BATCH):
-        _refresh_vehicle_batch(ordered[begin : begin + VEHICLE_BATCH])
+        batch = ordered[begin : begin + VEHICLE_BATCH]
+        if pending is None:
+            _refresh_vehicle_batch(batch)
+        else:
+            _refresh_vehicle_batch(batch, pending)
+
+
+class PendingRecords:
+    """Summaries of the records one import wrote (KNR, times, counts), kept as arrays."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset_id = dataset.pk
+        self.kind = dataset.kind
+        self._parts: list[pd.DataFrame] = []
+        self._frame: pd.DataFrame | None = None
+
+    def add(self, chunk: records.ChunkRecords) -> None:
+        self._parts.append(
+            pd.DataFrame(
+                {
+                    "knr": chunk.knrs,
+                    "first_at": chunk.first_at,
+                    "last_at": chunk.last_at,
+                    "row_count": chunk.row_count,
+                    "nok_count": chunk.nok_count,
+                    "codes": chunk.fail_group_codes,
+                }
+            )
+        )
+
+    def rows(self, knrs: list[str]) -> Iterator[tuple]:
+        """Record-like tuples for these KNRs, as `_refresh_vehicle_batch` reads them."""
+        if self._frame is None:
+            self._frame = pd.concat(self._parts, ignore_index=True).set_index("knr").sort_index()
+            self._parts = []
+        # Batches come in KNR order over the import's own KNRs: a slice of the sorted frame,
+        # found by bisection (a membership test per batch would make the refresh quadratic).
+        index = self._frame.index
+        part = self._frame.iloc[
+            index.searchsorted(min(knrs), "left") : index.searchsorted(max(knrs), "right")
+        ]
+        part = part[part.index.isin(knrs)]
+        tz = timezone.get_default_timezone()
+        first = _aware_list(part["first_at"].to_numpy(), tz)
+        last = _aware_list(part["last_at"].to_numpy(), tz)
+        for i, (knr, row_count, nok_count, codes) in enumerate(
+            zip(
+                part.index.tolist(),
+                part["row_count"].tolist(),
+                part["nok_count"].tolist(),
+                part["codes"].tolist(),
+                strict=True,
+            )
+        ):
+            yield (knr, self.dataset_id, self.kind, first[i], last[i], row_count, nok_count, codes)
 
 
 def stored_dataset_name(dataset: Dataset) -> str:
@@ -148,35 +217,42 @@ def _import_rows(
     info: ingest.ExportInfo,
     *,
     touched: set[str],
-    rows_expected: int | None,
+    pending: PendingRecords,
     on_progress: ProgressCallback | None,
     chunk_rows: int,
 ) -> None:
     """Stream the export into records and a local Parquet file, then store the file."""
     kind = dataset.kind
     report = ingest.ValidationReport(kind=kind, filename=dataset.original_name)
-    first_at: pd.Timestamp | None = None
-    last_at: pd.Timestamp | None = None
+    first_at: Any = None
+    last_at: Any = None
     with tempfile.TemporaryDirectory(prefix="crossline-import-") as tmp:
         local = Path(tmp) / "data.parquet"
         writer = pq.ParquetWriter(local, ingest.SCHEMAS[kind], compression="zstd")
         try:
-            for chunk in ingest.iter_clean_chunks(
+            tables = ingest.iter_clean_tables(
                 path,
                 filename=dataset.original_name,
                 kind=kind,
                 report=report,
                 chunk_rows=chunk_rows,
                 max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
-            ):
-                writer.write_table(ingest.chunk_to_table(chunk, kind=kind))
+                max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
+                dates=plausible_dates(),
+            )
+            # The next chunk is read and grouped (Arrow, mostly without the GIL) while this
+            # one is written to the database: the two halves use both cores.
+            chunks = ((t, records.chunk_records(t, kind=kind)) for t in tables)
+            for table, chunk in _read_ahead(chunks):
+                writer.write_table(table)
                 _create_records(dataset, chunk, touched)
-                low, high = chunk["DATA"].min(), chunk["DATA"].max()
+                pending.add(chunk)
+                low, high = chunk.first_at.min(), chunk.last_at.max()
                 first_at = low if first_at is None else min(first_at, low)
                 last_at = high if last_at is None else max(last_at, high)
-                progress = _percent(report.rows_read, rows_expected)
+                rows_expected = _rows_expected(report, info.size_bytes)
                 Dataset.objects.filter(pk=dataset.pk).update(
-                    progress=progress,
+                    progress=_percent(report.rows_read, rows_expected),
                     rows_read=report.rows_read,
                     rows_accepted=report.rows_accepted,
                 )
@@ -185,6 +261,7 @@ def _import_rows(
         finally:
             writer.close()
         report.refuse_if_nothing_accepted()
+        _refuse_duplicate_content(dataset, report.content_fingerprint())
         name = stored_dataset_name(dataset)
         with local.open("rb") as handle:
             dataset.file = default_storage.save(name, File(handle, name=name))
@@ -204,68 +281,98 @@ def _import_rows(
     dataset.save()
 
 
-def _create_records(dataset: Dataset, chunk: pd.DataFrame, touched: set[str]) -> None:
-    """Store one chunk's rows as one VehicleRecord per KNR (JSON-safe rows, for its page)."""
-    kind = dataset.kind
-    chunk = chunk.sort_values("KNR", kind="stable", ignore_index=True)
-    knrs = chunk["KNR"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, knrs[1:] != knrs[:-1]])
-    ends = np.r_[starts[1:], len(knrs)]
-    columns = [c for c in ingest.OUTPUT_COLUMNS[kind] if c != "KNR"]
-    # Column-wise conversion to Python values: far faster than per-row work on big chunks.
-    values = {c: _json_column(chunk[c]) for c in columns}
-    data = chunk["DATA"].to_numpy()
-    nok = (chunk["STATUS"].to_numpy() == ingest.STATUS_NOK) if kind == DatasetKind.RESULTS else None
-    # A result repeated within the chunk counts once (the same key as the features use).
-    first = (
-        ~chunk.duplicated(subset=list(RESULT_KEY)).to_numpy()
-        if kind == DatasetKind.RESULTS
-        else np.ones(len(chunk), dtype=bool)
+def _read_ahead[T](items: Iterator[T]) -> Iterator[T]:
+    """Yield `items`, produced one ahead on a thread of their own; errors re-raised here."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            ready.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            what, value = ready.get()
+            if what == "done":
+                return
+            if what == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)  # unblock a producer waiting to put
+        thread.join()
+
+
+def plausible_dates() -> tuple[datetime, datetime]:
+    """The window of plausible plant timestamps (naive, in TIME_ZONE) for an import now."""
+    latest = timezone.localtime().replace(tzinfo=None)
+    return settings.CROSSLINE_EARLIEST_DATE, latest + timedelta(
+        days=settings.CROSSLINE_DAYS_AHEAD
     )
-    groups = chunk["S_GROUP_ID"].to_numpy() if kind == DatasetKind.DEFECTS else None
 
-    records: list[VehicleRecord] = []
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        knr = str(knrs[start])
-        stamps = data[start:end]
-        codes = ""
-        if groups is not None:
-            codes = frame_codes(np.unique(groups[start:end]).tolist())
-        records.append(
-            VehicleRecord(
-                knr=knr,
-                dataset_id=dataset.pk,
-                kind=kind,
-                first_at=_aware(stamps.min()),
-                last_at=_aware(stamps.max()),
-                row_count=int(first[start:end].sum()),
-                nok_count=int((nok[start:end] & first[start:end]).sum()) if nok is not None else 0,
-                fail_group_codes=codes,
-                columns=columns,
-                rows=[
-                    list(row) for row in zip(*(values[c][start:end] for c in columns), strict=True)
-                ],
-            )
+
+def refresh_query_statistics() -> None:
+    """Give SQLite's planner current statistics, so that lookups by KNR use the KNR index."""
+    if connection.vendor != "sqlite":
+        return  # MongoDB's planner tries candidate indexes itself.
+    with connection.cursor() as cursor:
+        # A sampled ANALYZE: its cost stays bounded whatever the tables' size.
+        cursor.execute("PRAGMA analysis_limit=1000")
+        cursor.execute("ANALYZE")
+
+
+def _create_records(dataset: Dataset, chunk: records.ChunkRecords, touched: set[str]) -> None:
+    """Store one chunk's rows as one VehicleRecord per KNR (rows as JSON text, for its page)."""
+    tz = timezone.get_default_timezone()
+    first = _aware_list(chunk.first_at, tz)
+    last = _aware_list(chunk.last_at, tz)
+    rows = [
+        (knr, dataset.pk, dataset.kind, first[i], last[i], row_count, nok_count,
+         chunk.fail_group_codes[i], chunk.columns, chunk.rows_json[i])
+        for i, (knr, row_count, nok_count) in enumerate(
+            zip(chunk.knrs, chunk.row_count.tolist(), chunk.nok_count.tolist(), strict=True)
         )
-        touched.add(knr)
-        if len(records) >= RECORD_BATCH:
-            VehicleRecord.objects.bulk_create(records)
-            records = []
-    if records:
-        VehicleRecord.objects.bulk_create(records)
+    ]
+    for begin in range(0, len(rows), RECORD_BATCH):
+        insert_rows(VehicleRecord, RECORD_FIELDS, rows[begin : begin + RECORD_BATCH])
+    touched.update(chunk.knrs)
 
 
-def _json_column(series: pd.Series) -> list[Any]:
-    """A column as JSON-safe Python values: ISO strings for times, None for missing."""
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        text = np.datetime_as_string(series.to_numpy(), unit="ms")
-        return [None if t == "NaT" else t.replace("T", " ") for t in text.tolist()]
-    if pd.api.types.is_float_dtype(series.dtype):
-        array = series.to_numpy()
-        return [None if v != v else v for v in array.tolist()]  # NaN is the only v != v
-    if pd.api.types.is_integer_dtype(series.dtype):
-        return series.to_numpy().tolist()
-    return series.astype(object).where(series.notna(), None).tolist()
+RECORD_FIELDS = (
+    "knr", "dataset_id", "kind", "first_at", "last_at", "row_count", "nok_count",
+    "fail_group_codes", "columns", "rows_json",
+)
+
+
+def _aware_list(stamps: np.ndarray, tz: Any) -> list[datetime | None]:
+    """Naive datetime64 plant times as aware datetimes in TIME_ZONE."""
+    return [
+        None if value is None else timezone.make_aware(value, tz)
+        for value in stamps.astype("datetime64[us]").tolist()
+    ]
+
+
+def _rows_expected(report: ingest.ValidationReport, size_bytes: int) -> int | None:
+    """The file's rows, estimated from the share of its bytes read so far."""
+    if not report.bytes_read:
+        return None
+    return max(report.rows_read, round(report.rows_read * size_bytes / report.bytes_read))
 
 
 def _remove_dataset(dataset: Dataset, *, knrs: Iterable[str]) -> None:
@@ -292,32 +399,32 @@ def _refuse_duplicate(sha256: str, original_name: str) -> None:
         )
 
 
+def _refuse_duplicate_content(dataset: Dataset, fingerprint: str) -> None:
+    """Refuse rows already imported, whatever their order, compression or file format."""
+    Dataset.objects.filter(pk=dataset.pk).update(content_sha256=fingerprint)
+    # Checked after this import's own fingerprint is written: of two imports of the same
+    # rows racing each other, at least one sees the other and refuses (both may: safe side).
+    earlier = (
+        Dataset.objects.filter(content_sha256=fingerprint, kind=dataset.kind)
+        .exclude(pk=dataset.pk)
+        .order_by("uploaded_at")
+        .first()
+    )
+    if earlier is not None:
+        when = timezone.localtime(earlier.uploaded_at).strftime("%Y-%m-%d %H:%M")
+        raise InvalidUpload(
+            f"{dataset.original_name} holds the same rows as dataset {earlier.pk} "
+            f"({earlier.original_name}), already imported on {when}."
+        )
+    dataset.content_sha256 = fingerprint
+
+
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(_HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _estimate_rows(path: Path, info: ingest.ExportInfo) -> int | None:
-    """The number of data rows, for progress: exact for Parquet, lines for CSV, else None."""
-    if info.format == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
-    if info.format not in ("csv", "csv.gz"):
-        return None
-    lines = 0
-    last = b"\n"
-    try:
-        opener = gzip.open if info.format == "csv.gz" else open
-        with opener(path, "rb") as handle:
-            while block := handle.read(_HASH_BLOCK):
-                lines += block.count(b"\n")
-                last = block[-1:]
-    except (OSError, EOFError, zlib.error):
-        return None
-    lines += last != b"\n"
-    return max(lines - info.header_row - 1, 1)
 
 
 def _percent(done: int, expected: int | None) -> int:
@@ -342,11 +449,16 @@ def _ready_dataset_ids() -> list[Any]:
     return list(Dataset.objects.filter(status=Dataset.Status.READY).values_list("pk", flat=True))
 
 
-def _refresh_vehicle_batch(knrs: list[str]) -> None:
-    ready = _ready_dataset_ids()
+def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = None) -> None:
+    ready = set(_ready_dataset_ids())
     summaries: dict[str, dict[str, Any]] = {}
     result_records: dict[str, int] = {}
-    records = VehicleRecord.objects.filter(knr__in=knrs, dataset_id__in=ready).values_list(
+    # A KNR has a handful of records; those of unfinished imports are skipped below.
+    stored = list_records(knrs)
+    if pending is not None:
+        # The import's own records are summed from memory, not read back.
+        stored = stored.exclude(dataset_id=pending.dataset_id)
+    rows: Iterable[tuple] = stored.values_list(
         "knr",
         "dataset_id",
         "kind",
@@ -356,12 +468,14 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
         "nok_count",
         "fail_group_codes",
     )
-    for knr, dataset_id, kind, first_at, last_at, row_count, nok_count, codes in records:
-        if kind == DatasetKind.RESULTS:
-            result_records[knr] = result_records.get(knr, 0) + 1
-        summary = summaries.setdefault(
-            knr,
-            {
+    if pending is not None:
+        rows = itertools.chain(rows, pending.rows(knrs))
+    for knr, dataset_id, kind, first_at, last_at, row_count, nok_count, codes in rows:
+        if dataset_id not in ready:
+            continue
+        summary = summaries.get(knr)
+        if summary is None:
+            summary = summaries[knr] = {
                 "first_test_at": None,
                 "last_test_at": None,
                 "test_count": 0,
@@ -369,10 +483,10 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
                 "defect_count": 0,
                 "groups": set(),
                 "dataset_ids": set(),
-            },
-        )
+            }
         summary["dataset_ids"].add(dataset_id)
         if kind == DatasetKind.RESULTS:
+            result_records[knr] = result_records.get(knr, 0) + 1
             summary["test_count"] += row_count
             summary["nok_count"] += nok_count
             if first_at is not None and (
@@ -394,8 +508,9 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
     gone = [v.pk for knr, v in existing.items() if knr not in summaries]
     if gone:
         Vehicle.objects.filter(pk__in=gone).delete()
-    to_create: list[Vehicle] = []
+    to_create: list[tuple] = []
     changes: dict[Any, dict[str, Any]] = {}
+    now = timezone.now()
     for knr, summary in summaries.items():
         fields = {
             "first_test_at": summary["first_test_at"],
@@ -409,31 +524,37 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
         }
         vehicle = existing.get(knr)
         if vehicle is None:
-            to_create.append(Vehicle(knr=knr, **fields))
+            to_create.append((knr, *(fields[name] for name in VEHICLE_FIELDS[1:-1]), now))
         elif any(getattr(vehicle, name) != value for name, value in fields.items()):
             changes[vehicle.pk] = fields
     if to_create:
-        Vehicle.objects.bulk_create(to_create, batch_size=VEHICLE_BATCH)
-    # One update per changed vehicle: bulk_update's CASE/$switch expression grows with the
-    # batch and is evaluated for every row (quadratic). The atomic block only batches SQLite's
-    # commits; correctness does not depend on it (MongoDB ignores it).
-    now = timezone.now()
-    with transaction.atomic():
-        for pk, fields in changes.items():
-            Vehicle.objects.filter(pk=pk).update(updated_at=now, **fields)
+        insert_rows(Vehicle, VEHICLE_FIELDS, to_create)
+    # One update per changed vehicle (bulk_update's CASE/$switch expression grows with the
+    # batch and is evaluated for every row: quadratic).
+    changed = [
+        (pk, *(fields[name] for name in VEHICLE_FIELDS[1:-1]), now)
+        for pk, fields in changes.items()
+    ]
+    update_rows(Vehicle, VEHICLE_FIELDS[1:], changed)
 
 
 def _count_overlapping_results(
-    summaries: dict[str, dict[str, Any]], knrs: list[str], ready: list[Any]
+    summaries: dict[str, dict[str, Any]], knrs: list[str], ready: set[Any]
 ) -> None:
     """Recount the results of KNRs stored in several records (overlapping exports), once each."""
     if not knrs:
         return
     rows: dict[str, list[dict[str, Any]]] = {knr: [] for knr in knrs}
-    records = VehicleRecord.objects.filter(
-        knr__in=knrs, kind=DatasetKind.RESULTS, dataset_id__in=ready
-    ).values_list("knr", "columns", "rows")
-    for knr, columns, values in records:
-        rows[knr].extend(dict(zip(columns, row, strict=False)) for row in values)
+    stored = list_records(knrs).values_list("knr", "kind", "dataset_id", "columns", "rows_json")
+    for knr, kind, dataset_id, columns, rows_json in stored:
+        if kind != DatasetKind.RESULTS or dataset_id not in ready:
+            continue
+        rows[knr].extend(dict(zip(columns, row, strict=False)) for row in json.loads(rows_json))
     for knr, vehicle_rows in rows.items():
         summaries[knr]["test_count"], summaries[knr]["nok_count"] = count_results(vehicle_rows)
+
+
+VEHICLE_FIELDS = (
+    "knr", "first_test_at", "last_test_at", "test_count", "nok_count", "defect_count",
+    "has_defects", "fail_group_codes", "dataset_ids", "updated_at",
+)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import hashlib
 import io
+import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from crossline.domain import KNR_FORMAT, KNR_PATTERN, NO_GROUP_CODE, NO_GROUP_TEXT
@@ -67,12 +71,20 @@ STATUS_OK = 10
 STATUS_NOK = 13
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
+# What a file may unpack to (gzip, xlsx, Parquet): a small archive can hide a huge export.
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 16 * 1024**3
 DEFAULT_CHUNK_ROWS = 250_000
+# Plant timestamps before this, or later than a day after the import, are clock errors.
+DEFAULT_EARLIEST_DATE = datetime(2000, 1, 1)
+DEFAULT_DAYS_AHEAD = 1
 # A title or junk row above the header is common; a header further down is not an export.
 HEADER_SCAN_ROWS = 10
 MAX_EXAMPLES = 5
 _HEAD_BYTES = 256 * 1024
 _BLOCK_BYTES = 1024 * 1024
+# Bytes the CSV reader parses at a time; chunks are then cut to the caller's row count.
+_CSV_BLOCK_BYTES = 4 * 1024 * 1024
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 _NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 # Checked before parsing: pandas refuses a column that mixes time zones even with coerce.
@@ -105,6 +117,9 @@ class ValidationReport:
     rows_dropped: int = 0
     values_unparseable: int = 0
     problems: dict[str, ProblemCount] = field(default_factory=dict)
+    # Bytes of the file consumed so far (compressed, as stored): progress without a line count.
+    bytes_read: int = 0
+    _sums: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=np.uint64), repr=False)
 
     def add_problem(
         self,
@@ -112,19 +127,39 @@ class ValidationReport:
         *,
         field: str,
         action: str,
-        rows: pd.Series,
-        values: pd.Series,
+        mask: np.ndarray,
+        rows: np.ndarray,
+        values: pa.Array,
     ) -> None:
-        """Count `len(rows)` occurrences of `reason`, keeping the first few as examples."""
-        if len(rows) == 0:
+        """Count the rows where `mask` is set under `reason`, keeping the first few as examples."""
+        count = int(np.count_nonzero(mask))
+        if count == 0:
             return
         problem = self.problems.setdefault(reason, ProblemCount(field=field, action=action))
-        problem.count += len(rows)
+        problem.count += count
         room = MAX_EXAMPLES - len(problem.examples)
-        for row, value in zip(rows.iloc[:room], values.iloc[:room], strict=True):
+        if room <= 0:
+            return
+        where = np.flatnonzero(mask)[:room]
+        for row, value in zip(rows[where].tolist(), values.take(where).to_pylist(), strict=True):
             problem.examples.append(
-                {"row": int(row), "field": field, "value": None if pd.isna(value) else str(value)}
+                {"row": int(row), "field": field, "value": None if value is None else str(value)}
             )
+
+    def add_fingerprint(self, frame: pd.DataFrame) -> None:
+        """Fold accepted rows into an order-independent fingerprint of the file's content."""
+        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        # Sums wrap modulo 2**64 whatever the order; the second, of remixed hashes, makes a
+        # collision of both sums between different contents vanishingly unlikely.
+        with np.errstate(over="ignore"):
+            self._sums[0] += hashes.sum(dtype=np.uint64)
+            mixed = (hashes ^ (hashes >> np.uint64(31))) * np.uint64(0x9E3779B97F4A7C15)
+            self._sums[1] += mixed.sum(dtype=np.uint64)
+
+    def content_fingerprint(self) -> str:
+        """SHA-256 of the kind, the accepted row count and the row hashes' sums."""
+        text = f"{self.kind}:{self.rows_accepted}:{int(self._sums[0])}:{int(self._sums[1])}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON-serialisable data."""
@@ -205,8 +240,13 @@ def sniff_export(
     filename: str,
     kind: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
 ) -> ExportInfo:
-    """Check a whole export before any row is read; raise InvalidUpload naming the problem."""
+    """Check an export's head before any row is read; raise InvalidUpload naming the problem.
+
+    Checks that need the whole content (binary data, the uncompressed size of a gzip'd CSV)
+    run while the rows are streamed, so that the file is read once.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown export kind {kind!r}")
     path = Path(path)
@@ -220,8 +260,11 @@ def sniff_export(
     with path.open("rb") as f:
         magic = f.read(8)
     if magic.startswith(b"PAR1"):
-        return _sniff_parquet(path, filename=filename, kind=kind, size=size)
+        info = _sniff_parquet(path, filename=filename, kind=kind, size=size)
+        _check_unpacked(filename, _parquet_unpacked_bytes(path), max_uncompressed_bytes)
+        return info
     if magic.startswith(b"PK\x03\x04"):
+        _check_unpacked(filename, _zip_unpacked_bytes(path, filename), max_uncompressed_bytes)
         return _sniff_xlsx(path, filename=filename, kind=kind, size=size)
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
         raise InvalidUpload(
@@ -229,6 +272,12 @@ def sniff_export(
         )
     gzipped = magic.startswith(b"\x1f\x8b")
     return _sniff_text(path, filename=filename, kind=kind, size=size, gzipped=gzipped)
+
+
+def default_date_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The plausible span of plant timestamps: 2000-01-01 to a day after now."""
+    now = now if now is not None else datetime.now()
+    return DEFAULT_EARLIEST_DATE, now + timedelta(days=DEFAULT_DAYS_AHEAD)
 
 
 def iter_clean_chunks(
@@ -239,108 +288,190 @@ def iter_clean_chunks(
     report: ValidationReport,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    dates: tuple[datetime, datetime] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the export's accepted rows in the normalised schema, chunk by chunk."""
+    for table in iter_clean_tables(
+        path,
+        filename=filename,
+        kind=kind,
+        report=report,
+        chunk_rows=chunk_rows,
+        max_bytes=max_bytes,
+        max_uncompressed_bytes=max_uncompressed_bytes,
+        dates=dates,
+    ):
+        yield table_to_frame(table)
+
+
+def iter_clean_tables(
+    path: str | Path,
+    *,
+    filename: str,
+    kind: str,
+    report: ValidationReport,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    dates: tuple[datetime, datetime] | None = None,
+) -> Iterator[pa.Table]:
+    """Yield the accepted rows as Arrow tables of the kind's schema; the file is read once."""
     # Sniffing runs on the first next(), so a refused file raises before any row is yielded.
-    info = sniff_export(path, filename=filename, kind=kind, max_bytes=max_bytes)
-    for raw in _iter_raw_chunks(Path(path), info, chunk_rows):
-        clean = normalise_chunk(raw, kind=kind, report=report)
-        if len(clean):
+    info = sniff_export(
+        path,
+        filename=filename,
+        kind=kind,
+        max_bytes=max_bytes,
+        max_uncompressed_bytes=max_uncompressed_bytes,
+    )
+    window = dates if dates is not None else default_date_window()
+    for raw in _iter_raw_tables(Path(path), info, chunk_rows, report, max_uncompressed_bytes):
+        clean = normalise_table(raw, kind=kind, report=report, dates=window)
+        if clean.num_rows:
+            report.add_fingerprint(table_to_frame(clean))
             yield clean
 
 
-def normalise_chunk(raw: pd.DataFrame, *, kind: str, report: ValidationReport) -> pd.DataFrame:
-    """Parse one chunk of raw strings (plus a `_row` column) into the normalised schema."""
-    rows = raw["_row"]
-    report.rows_read += len(raw)
-    bad = pd.Series(False, index=raw.index)
-    out: dict[str, pd.Series] = {}
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A normalised Arrow table as a DataFrame (str, int64, float64, datetime64[ms] columns)."""
+    return table.to_pandas()
 
-    def reject(mask: pd.Series, reason: str, column: str) -> None:
+
+def normalise_table(
+    raw: pa.Table,
+    *,
+    kind: str,
+    report: ValidationReport,
+    dates: tuple[datetime, datetime] | None = None,
+) -> pa.Table:
+    """Parse one chunk of raw strings (plus a `_row` column) into the normalised schema."""
+    rows = raw["_row"].to_numpy()
+    n = raw.num_rows
+    report.rows_read += n
+    bad = np.zeros(n, dtype=bool)
+    out: dict[str, pa.Array] = {}
+
+    def column(name: str) -> pa.Array:
+        if name in raw.column_names:
+            return raw[name].combine_chunks()
+        return pa.nulls(n, pa.string())
+
+    def reject(mask: np.ndarray, reason: str, name: str) -> None:
         nonlocal bad
         report.add_problem(
-            reason,
-            field=column,
-            action=REJECTED,
-            rows=rows[mask],
-            values=raw[column][mask],
+            reason, field=name, action=REJECTED, mask=mask, rows=rows, values=column(name)
         )
-        bad = bad | mask
+        bad |= mask
 
-    knr = _strip(raw["KNR"])
+    knr = _per_distinct(column("KNR"), _text)
     reject(
-        ~knr.str.fullmatch(KNR_PATTERN).fillna(False).astype(bool),
+        ~_mask(_per_distinct(knr, lambda d: pc.match_substring_regex(d, f"^{KNR_PATTERN}$"))),
         f"KNR is not of the form {KNR_FORMAT}",
         "KNR",
     )
     out["KNR"] = knr
 
-    data = _parse_datetime(raw["DATA"])
-    reject(data.isna(), "DATA is not a date and time", "DATA")
+    data = _parse_datetime(column("DATA"))
+    missing_date = ~_mask(pc.is_valid(data))
+    reject(missing_date, "DATA is not a date and time", "DATA")
+    if dates is not None:
+        earliest, latest = (pa.scalar(d, pa.timestamp("ms")) for d in dates)
+        outside = _mask(pc.or_(pc.less(data, earliest), pc.greater(data, latest)))
+        reject(
+            outside,
+            f"DATA is outside the plausible window {dates[0]:%Y-%m-%d} to {dates[1]:%Y-%m-%d}",
+            "DATA",
+        )
 
-    dropped = pd.Series(False, index=raw.index)
+    dropped = np.zeros(n, dtype=bool)
+    unparseable = np.zeros(n, dtype=bool)
+    infinite: dict[str, np.ndarray] = {}
     if kind == RESULTS:
-        name = _strip(raw["NAME"])
-        reject(name.isna(), "NAME is blank", "NAME")
-        ident = _parse_integer(raw["ID"])
-        reject(ident.isna(), "ID is not an integer", "ID")
-        status = _parse_integer(raw["STATUS"])
-        reject(~status.isin([STATUS_OK, STATUS_NOK]), "STATUS is not 10 (OK) or 13 (NOK)", "STATUS")
-        value_text = _strip(raw["VALUE"])
-        value = _parse_float(value_text)
-        unparseable = value.isna() & value_text.notna()
+        name = _per_distinct(column("NAME"), _text)
+        reject(~_mask(pc.is_valid(name)), "NAME is blank", "NAME")
+        ident = _per_distinct(column("ID"), lambda d: _parse_integer(_text(d)))
+        reject(~_mask(pc.is_valid(ident)), "ID is not an integer", "ID")
+        status = _per_distinct(column("STATUS"), lambda d: _parse_integer(_text(d)))
+        reject(
+            ~_mask(pc.is_in(status, pa.array([STATUS_OK, STATUS_NOK]))),
+            "STATUS is not 10 (OK) or 13 (NOK)",
+            "STATUS",
+        )
+        value_text = _text(column("VALUE"))
+        value, infinite["VALUE"] = _finite(_parse_float(value_text))
+        value_id, infinite["VALUE_ID"] = _finite(
+            _per_distinct(column("VALUE_ID"), lambda d: _parse_float(_text(d)))
+        )
+        unparseable = _mask(pc.and_(pc.is_null(value), pc.is_valid(value_text)))
+        unparseable &= ~infinite["VALUE"]
         out.update(
             NAME=name,
             ID=ident,
             STATUS=status,
-            UNIT=_strip(raw["UNIT"]),
-            VALUE_ID=_parse_float(_strip(raw["VALUE_ID"])),
+            UNIT=_per_distinct(column("UNIT"), _text),
+            VALUE_ID=value_id,
             VALUE=value,
         )
     else:
-        for column in DEFECT_TEXT_COLUMNS:
-            out[column] = (
-                _strip(raw[column])
-                if column in raw
-                else pd.Series(np.nan, index=raw.index, dtype="str")
-            )
-        code_text = _strip(raw["S_GROUP_ID"]).str.strip("\"'").str.strip()
+        for name in DEFECT_TEXT_COLUMNS:
+            out[name] = _per_distinct(column(name), _text)
+        code_text = pc.utf8_trim_whitespace(pc.utf8_trim(_text(column("S_GROUP_ID")), "\"'"))
         group = _parse_integer(code_text)
-        dropped = (group == NO_GROUP_CODE).fillna(False).astype(bool) | code_text.str.upper().eq(
-            NO_GROUP_TEXT
-        ).fillna(False).astype(bool)
-        reject(group.isna() & ~dropped, "S_GROUP_ID is not a fail group code", "S_GROUP_ID")
+        dropped = _mask(pc.equal(group, NO_GROUP_CODE)) | _mask(
+            pc.equal(pc.utf8_upper(code_text), NO_GROUP_TEXT)
+        )
+        reject(
+            ~_mask(pc.is_valid(group)) & ~dropped,
+            "S_GROUP_ID is not a fail group code",
+            "S_GROUP_ID",
+        )
         out["S_GROUP_ID"] = group
-        unparseable = pd.Series(False, index=raw.index)
     out["DATA"] = data
 
     # A rejected row is counted once as rejected, even when it is also a no-group row.
-    dropped = dropped & ~bad
+    dropped &= ~bad
     keep = ~(bad | dropped)
-    unparseable = unparseable & keep
+    unparseable &= keep
     if kind == DEFECTS:
         report.add_problem(
             f"S_GROUP_ID is {NO_GROUP_CODE} or {NO_GROUP_TEXT} (no fail group)",
             field="S_GROUP_ID",
             action=DROPPED,
-            rows=rows[dropped],
-            values=raw["S_GROUP_ID"][dropped],
+            mask=dropped,
+            rows=rows,
+            values=column("S_GROUP_ID"),
         )
     else:
         report.add_problem(
             "VALUE is not a number (kept as empty)",
             field="VALUE",
             action=KEPT,
-            rows=rows[unparseable],
-            values=raw["VALUE"][unparseable],
+            mask=unparseable,
+            rows=rows,
+            values=column("VALUE"),
         )
+        for name, mask in infinite.items():
+            mask &= keep
+            report.add_problem(
+                f"{name} is infinite or out of range (kept as empty)",
+                field=name,
+                action=KEPT,
+                mask=mask,
+                rows=rows,
+                values=column(name),
+            )
+            report.values_unparseable += int(mask.sum())
     report.values_unparseable += int(unparseable.sum())
     report.rows_rejected += int(bad.sum())
     report.rows_dropped += int(dropped.sum())
     report.rows_accepted += int(keep.sum())
 
-    frame = pd.DataFrame({c: out[c][keep] for c in OUTPUT_COLUMNS[kind]})
-    return _cast(frame.reset_index(drop=True), kind)
+    schema = SCHEMAS[kind]
+    table = pa.table(
+        [pc.cast(out[name], schema.field(name).type) for name in schema.names], schema=schema
+    )
+    return table.filter(pa.array(keep))
 
 
 def chunk_to_table(chunk: pd.DataFrame, *, kind: str) -> pa.Table:
@@ -402,9 +533,12 @@ def _sniff_text(
     size: int,
     gzipped: bool,
 ) -> ExportInfo:
-    encoding = _check_text(path, filename=filename, gzipped=gzipped)
-    with _open_binary(path, gzipped) as f:
-        head = f.read(_HEAD_BYTES)
+    try:
+        with _open_binary(path, gzipped) as f:
+            head = f.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InvalidUpload(f"{filename} is not a readable gzip file: {exc}.") from exc
+    encoding = _head_encoding(head, filename=filename)
     text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
     lines = text.splitlines()
     complete = len(head) < _HEAD_BYTES
@@ -451,43 +585,55 @@ def _open_binary(path: Path, gzipped: bool) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if gzipped else path.open("rb")  # type: ignore[return-value]
 
 
-def _check_text(path: Path, *, filename: str, gzipped: bool) -> str:
-    """Stream the whole file once: refuse binary content, choose UTF-8 or else Latin-1."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
+def _head_encoding(head: bytes, *, filename: str) -> str:
+    """The text encoding of an export from its head; refuse what is not text at all."""
+    if head.startswith(_UTF16_BOMS):
+        return "utf-16"
+    if b"\x00" in head:
+        raise InvalidUpload(_binary_message(filename, "it contains binary data"))
+    if _mostly_control(head):
+        raise InvalidUpload(_binary_message(filename, "unreadable characters"))
     try:
-        with _open_binary(path, gzipped) as f:
-            first = True
-            while block := f.read(_BLOCK_BYTES):
-                if b"\x00" in block:
-                    raise InvalidUpload(
-                        f"{filename} is not a text export (it contains binary data); "
-                        "send CSV, gzip'd CSV, .xlsx or Parquet."
-                    )
-                if first and _mostly_control(block):
-                    raise InvalidUpload(
-                        f"{filename} is not a text export (unreadable characters); "
-                        "send CSV, gzip'd CSV, .xlsx or Parquet."
-                    )
-                first = False
-                if utf8:
-                    try:
-                        decoder.decode(block, final=False)
-                    except UnicodeDecodeError:
-                        utf8 = False
-            if utf8:
-                try:
-                    decoder.decode(b"", final=True)
-                except UnicodeDecodeError:
-                    utf8 = False
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InvalidUpload(f"{filename} is not a readable gzip file: {exc}.") from exc
-    # Latin-1 decodes any byte, so it is the fallback for exports from older Windows tools.
-    return "utf-8-sig" if utf8 else "latin-1"
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        # Latin-1 decodes any byte, so it is the fallback for exports from older Windows tools.
+        return "latin-1"
+    return "utf-8-sig"
+
+
+def _binary_message(filename: str, why: str) -> str:
+    return (
+        f"{filename} is not a text export ({why}); send CSV, gzip'd CSV, .xlsx or Parquet "
+        "(UTF-8, Latin-1 or UTF-16 with its byte order mark)."
+    )
+
+
+def _check_unpacked(filename: str, unpacked: int, limit: int) -> None:
+    if unpacked > limit:
+        raise InvalidUpload(
+            f"{filename} unpacks to more than {limit:,} bytes, over the limit of {limit:,} "
+            "bytes; split the export."
+        )
+
+
+def _zip_unpacked_bytes(path: Path, filename: str) -> int:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidUpload(f"{filename} is not a readable Excel .xlsx file: {exc}.") from exc
+
+
+def _parquet_unpacked_bytes(path: Path) -> int:
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except Exception:  # a damaged file is refused by _sniff_parquet with its reason
+        return 0
+    return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
 
 
 def _mostly_control(block: bytes) -> bool:
-    sample = block[:_HEAD_BYTES]
+    sample = block[:_BLOCK_BYTES]
     control = sum(sample.count(bytes([b])) for b in range(32) if b not in (9, 10, 13))
     return control > len(sample) * 0.01
 
@@ -566,57 +712,183 @@ def _sniff_parquet(path: Path, *, filename: str, kind: str, size: int) -> Export
 # --- streaming -----------------------------------------------------------------------------
 
 
-def _iter_raw_chunks(path: Path, info: ExportInfo, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _iter_raw_tables(
+    path: Path,
+    info: ExportInfo,
+    chunk_rows: int,
+    report: ValidationReport,
+    max_uncompressed_bytes: int,
+) -> Iterator[pa.Table]:
     """Yield raw string chunks named by canonical column plus `_row` (the row in the file)."""
     if info.format == "parquet":
-        yield from _iter_parquet(path, info, chunk_rows)
+        chunks = _iter_parquet(path, info, chunk_rows, report)
     elif info.format == "xlsx":
-        yield from _iter_xlsx(path, info, chunk_rows)
+        chunks = _iter_xlsx(path, info, chunk_rows, report)
     else:
-        yield from _iter_csv(path, info, chunk_rows)
+        chunks = _iter_csv(path, info, report, max_uncompressed_bytes)
+    yield from _rechunk(chunks, chunk_rows)
 
 
-def _iter_csv(path: Path, info: ExportInfo, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    names = sorted(info.positions, key=info.positions.__getitem__)
-    usecols = [info.positions[n] for n in names]
-    try:
-        reader = pd.read_csv(
-            path,
-            sep=info.sep,
-            header=None,
-            # Fixed names make short and long rows parse instead of failing the whole chunk.
-            names=range(len(info.columns)),
-            index_col=False,
-            usecols=usecols,
-            skiprows=info.header_row + 1,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[],
-            encoding=info.encoding,
-            compression="gzip" if info.format == "csv.gz" else None,
-            chunksize=chunk_rows,
-            engine="c",
-            low_memory=True,
+def _rechunk(tables: Iterable[pa.Table], chunk_rows: int) -> Iterator[pa.Table]:
+    """Cut a stream of tables into tables of exactly `chunk_rows` rows (the last shorter)."""
+    pending: list[pa.Table] = []
+    held = 0
+    for table in tables:
+        pending.append(table)
+        held += table.num_rows
+        while held >= chunk_rows:
+            whole = pa.concat_tables(pending)
+            yield whole.slice(0, chunk_rows)
+            rest = whole.slice(chunk_rows)
+            pending, held = [rest], rest.num_rows
+    if held:
+        yield pa.concat_tables(pending)
+
+
+class _CheckedStream(io.RawIOBase):
+    """The export's bytes as UTF-8 for the CSV reader, checked as they pass.
+
+    Counts the stored bytes consumed (progress) and the unpacked bytes (the size limit),
+    refuses binary content, and transcodes Latin-1 and UTF-16 on the way.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        info: ExportInfo,
+        report: ValidationReport,
+        max_uncompressed_bytes: int,
+    ) -> None:
+        super().__init__()
+        self._raw = path.open("rb")
+        self._source = gzip.GzipFile(fileobj=self._raw) if info.format == "csv.gz" else self._raw
+        self._info = info
+        self._report = report
+        self._limit = max_uncompressed_bytes
+        self._unpacked = 0
+        self._decoder = (
+            codecs.getincrementaldecoder(info.encoding)()
+            if info.encoding not in (None, "utf-8-sig")
+            else None
         )
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            block = self._source.read(size if size and size > 0 else _BLOCK_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            name = self._info.filename
+            raise InvalidUpload(f"{name} is not a readable gzip file: {exc}.") from exc
+        self._unpacked += len(block)
+        if self._unpacked > self._limit:
+            _check_unpacked(self._info.filename, self._unpacked, self._limit)
+        if self._decoder is not None:
+            block = self._decoder.decode(block, final=not block).encode("utf-8")
+        if b"\x00" in block:
+            raise InvalidUpload(_binary_message(self._info.filename, "it contains binary data"))
+        self._report.bytes_read = self._raw.tell()
+        return block
+
+    def close(self) -> None:
+        self._source.close()
+        self._raw.close()
+        super().close()
+
+
+def _iter_csv(
+    path: Path, info: ExportInfo, report: ValidationReport, max_uncompressed_bytes: int
+) -> Iterator[pa.Table]:
+    names = sorted(info.positions, key=info.positions.__getitem__)
+    width = len(info.columns)
+    # Positional names: the file's own header may be blank, duplicated or cut short.
+    positional = [f"c{i}" for i in range(width)]
+    skipped: list[str] = []
+
+    def skip_row(row: Any) -> str:
+        skipped.append(row.text)
+        return "skip"
+
+    stream = _CheckedStream(path, info, report, max_uncompressed_bytes)
+    try:
+        reader = pcsv.open_csv(
+            stream,
+            read_options=pcsv.ReadOptions(
+                skip_rows=info.header_row + 1,
+                column_names=positional,
+                block_size=_CSV_BLOCK_BYTES,
+                use_threads=True,
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=info.sep or ",",
+                newlines_in_values=True,
+                invalid_row_handler=skip_row,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=[positional[info.positions[n]] for n in names],
+                # Bytes, not text: a Latin-1 byte deep in a UTF-8 file decodes per column.
+                column_types={positional[info.positions[n]]: pa.binary() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        stream.close()
         raise InvalidUpload(f"{info.filename} could not be read: {exc}") from exc
     # Row numbers are 1-based file lines (the header's line + 1 + data row index); blank
-    # lines or quoted newlines inside a field shift them, an accepted approximation.
+    # lines, quoted newlines and skipped rows shift them, an accepted approximation.
     first_line = info.header_row + 2
-    with reader:
+    try:
         while True:
             try:
-                chunk = next(reader)
+                batch = reader.read_next_batch()
             except StopIteration:
-                return
-            except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+                break
+            except pa.ArrowInvalid as exc:
                 raise InvalidUpload(f"{info.filename} could not be read: {exc}") from exc
-            chunk = chunk.rename(columns=dict(zip(usecols, names, strict=True)))
-            chunk["_row"] = chunk.index.to_numpy() + first_line
-            yield chunk
+            if skipped:
+                _count_short_rows(report, skipped, width, first_line)
+                skipped.clear()
+            columns = {n: _decode(batch.column(positional[info.positions[n]])) for n in names}
+            columns["_row"] = pa.array(
+                np.arange(first_line, first_line + batch.num_rows, dtype=np.int64)
+            )
+            first_line += batch.num_rows
+            yield pa.table(columns)
+    finally:
+        stream.close()
 
 
-def _iter_parquet(path: Path, info: ExportInfo, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _count_short_rows(report: ValidationReport, texts: list[str], width: int, line: int) -> None:
+    """Rows with a different number of fields than the header: read and rejected."""
+    report.rows_read += len(texts)
+    report.rows_rejected += len(texts)
+    report.add_problem(
+        f"row does not have the header's {width} fields",
+        field="",
+        action=REJECTED,
+        mask=np.ones(len(texts), dtype=bool),
+        rows=np.full(len(texts), line, dtype=np.int64),
+        values=pa.array(texts, pa.string()),
+    )
+
+
+def _decode(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Bytes as text: UTF-8 when valid (nearly always), else Latin-1."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    try:
+        return array.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array(
+            [None if v is None else v.decode("latin-1") for v in array.to_pylist()], pa.string()
+        )
+
+
+def _iter_parquet(
+    path: Path, info: ExportInfo, chunk_rows: int, report: ValidationReport
+) -> Iterator[pa.Table]:
     parquet = pq.ParquetFile(path)
     file_names = [info.columns[i] for i in info.positions.values()]
     start = 1
@@ -626,14 +898,20 @@ def _iter_parquet(path: Path, info: ExportInfo, chunk_rows: int) -> Iterator[pd.
             array = batch.column(info.columns[index])
             if pa.types.is_dictionary(array.type):
                 array = array.dictionary_decode()
-            columns[name] = pd.Series(pc.cast(array, pa.string()).to_pandas(), dtype="str")
-        chunk = pd.DataFrame(columns)
-        chunk["_row"] = np.arange(start, start + len(chunk))
-        start += len(chunk)
-        yield chunk
+            columns[name] = pc.cast(array, pa.string())
+        columns["_row"] = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
+        start += batch.num_rows
+        report.bytes_read = int(info.size_bytes * min(1.0, start / max(1, _parquet_rows(parquet))))
+        yield pa.table(columns)
 
 
-def _iter_xlsx(path: Path, info: ExportInfo, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _parquet_rows(parquet: pq.ParquetFile) -> int:
+    return parquet.metadata.num_rows
+
+
+def _iter_xlsx(
+    path: Path, info: ExportInfo, chunk_rows: int, report: ValidationReport
+) -> Iterator[pa.Table]:
     import openpyxl
 
     names = list(info.positions)
@@ -654,22 +932,24 @@ def _iter_xlsx(path: Path, info: ExportInfo, chunk_rows: int) -> Iterator[pd.Dat
             records.append([_cell_text(values[i]) if i < width else None for i in indices])
             numbers.append(number)
             if len(records) >= chunk_rows:
-                yield _records_frame(records, names, numbers)
+                yield _records_table(records, names, numbers)
                 records, numbers = [], []
         if records:
-            yield _records_frame(records, names, numbers)
+            yield _records_table(records, names, numbers)
     finally:
         workbook.close()
 
 
-def _records_frame(
+def _records_table(
     records: list[list[str | None]],
     names: list[str],
     numbers: list[int],
-) -> pd.DataFrame:
-    chunk = pd.DataFrame(records, columns=names, dtype="str")
-    chunk["_row"] = np.asarray(numbers, dtype=np.int64)
-    return chunk
+) -> pa.Table:
+    columns = {
+        name: pa.array([r[i] for r in records], pa.string()) for i, name in enumerate(names)
+    }
+    columns["_row"] = pa.array(numbers, pa.int64())
+    return pa.table(columns)
 
 
 def _cell_text(value: Any) -> str | None:
@@ -682,41 +962,69 @@ def _cell_text(value: Any) -> str | None:
 
 # --- vectorised parsing ------------------------------------------------------------------
 
+_NULL_TEXT = pa.scalar(None, pa.string())
 
-def _strip(values: pd.Series) -> pd.Series:
+
+def _mask(array: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy, missing as False."""
+    return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+
+def _per_distinct(values: pa.Array, parse: Any) -> pa.Array:
+    """`parse` applied once per distinct value: KNRs, names, units and codes repeat a lot."""
+    encoded = pc.dictionary_encode(values)
+    return parse(encoded.dictionary).take(encoded.indices)
+
+
+def _text(values: pa.Array) -> pa.Array:
     """Strip padding; blank becomes missing."""
-    stripped = values.astype("str").str.strip()
-    return stripped.mask(stripped.eq("").fillna(True).astype(bool))
+    stripped = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+    return pc.if_else(pc.equal(stripped, ""), _NULL_TEXT, stripped)
 
 
-def _parse_float(text: pd.Series) -> pd.Series:
-    """Parse decimal point or comma numbers; anything else becomes NaN (Arrow: 10x to_numeric)."""
-    array = pa.array(text.astype("str"), type=pa.large_string(), from_pandas=True)
-    array = pc.replace_substring(array, ",", ".")
-    valid = pc.fill_null(pc.match_substring_regex(array, _NUMBER_PATTERN), False)
-    numbers = pc.cast(pc.if_else(valid, array, pa.scalar(None, pa.large_string())), pa.float64())
-    return pd.Series(numbers.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+def _parse_float(text: pa.Array) -> pa.Array:
+    """Parse decimal point or comma numbers; anything else becomes missing."""
+    dotted = pc.replace_substring(text, ",", ".")
+    valid = pc.fill_null(pc.match_substring_regex(dotted, _NUMBER_PATTERN), False)
+    return pc.cast(pc.if_else(valid, dotted, _NULL_TEXT), pa.float64())
 
 
-def _parse_integer(values: pd.Series) -> pd.Series:
+def _finite(numbers: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Infinite numbers (`1e309` overflows) as missing, and where they were."""
+    infinite = _mask(pc.is_inf(numbers))
+    if not infinite.any():
+        return numbers, infinite
+    return pc.if_else(pa.array(infinite), pa.scalar(None, pa.float64()), numbers), infinite
+
+
+def _parse_integer(text: pa.Array) -> pa.Array:
     """Parse `2`, `" 2 "` and `2.0` alike; anything not a whole number becomes missing."""
-    numbers = _parse_float(_strip(values))
-    whole = numbers.notna() & (numbers == np.round(numbers)) & (numbers.abs() < 2**62)
-    return numbers.where(whole).astype("Int64")
+    numbers = _parse_float(text)
+    whole = pc.and_(
+        pc.equal(numbers, pc.floor(numbers)), pc.less(pc.abs(numbers), float(2**62))
+    )
+    return pc.cast(
+        pc.if_else(pc.fill_null(whole, False), numbers, pa.scalar(None, pa.float64())), pa.int64()
+    )
 
 
-def _parse_datetime(values: pd.Series) -> pd.Series:
-    text = _strip(values)
-    plausible = text.str.fullmatch(_DATETIME_PATTERN).fillna(False).astype(bool)
-    parsed = pd.to_datetime(text.where(plausible), format="ISO8601", errors="coerce")
-    return parsed.astype("datetime64[ms]")
-
-
-def _cast(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    for name in ("ID", "STATUS", "S_GROUP_ID"):
-        if name in frame:
-            frame[name] = frame[name].astype("int64")
-    for name, dtype in zip(SCHEMAS[kind].names, SCHEMAS[kind].types, strict=True):
-        if dtype == pa.string():
-            frame[name] = frame[name].astype("str")
-    return frame
+def _parse_datetime(values: pa.Array) -> pa.Array:
+    text = _text(values)
+    try:
+        # Arrow's ISO 8601 cast refuses zone offsets and anything not a date: the common case
+        # of a clean column needs no pattern check.
+        return pc.cast(pc.cast(text, pa.timestamp("us")), pa.timestamp("ms"), safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    plausible = pc.fill_null(pc.match_substring_regex(text, f"^{_DATETIME_PATTERN}$"), False)
+    text = pc.if_else(plausible, text, _NULL_TEXT)
+    try:
+        parsed = pc.cast(text, pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # A well-formed but impossible date (2024-02-30) fails the whole cast: parse it
+        # value by value, the bad ones becoming missing.
+        series = pd.to_datetime(
+            pd.Series(text.to_pandas(), dtype="str"), format="ISO8601", errors="coerce"
+        )
+        parsed = pa.array(series.astype("datetime64[us]"), pa.timestamp("us"), from_pandas=True)
+    return pc.cast(parsed, pa.timestamp("ms"), safe=False)

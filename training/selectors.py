@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from crossline.domain import framed_code, parse_framed_codes
 from crossline.exceptions import NotFound
-from training.ingest import RESULTS_COLUMNS, STATUS_NOK, STATUS_OK
+from training.ingest import RESULTS_COLUMNS, RESULTS_SCHEMA, STATUS_NOK, STATUS_OK
 from training.models import Dataset, DatasetKind, TrainingRun, Vehicle, VehicleRecord
 from training.pipeline.features import RESULT_KEY
 
@@ -53,14 +56,21 @@ def get_vehicle(knr: str) -> Vehicle:
     return vehicle
 
 
+def list_records(knrs: list[str]) -> QuerySet[VehicleRecord]:
+    """The records of these KNRs, whatever their dataset (check readiness on the rows).
+
+    Filtered by KNR alone, so that the KNR index is the only one a planner can use: with a
+    `dataset_id` condition too, SQLite without statistics walked a whole dataset's records.
+    """
+    return VehicleRecord.objects.filter(knr__in=list(knrs))
+
+
 def get_vehicle_detail(knr: str, *, vehicle: Vehicle | None = None) -> VehicleDetail:
     """A vehicle's page data: its tests sorted by time, then its defects sorted by time."""
     vehicle = vehicle if vehicle is not None else get_vehicle(knr)
     ready = set(list_ready_datasets().values_list("pk", flat=True))
-    # Filtered by KNR alone, so that the KNR index is used (with `dataset_id__in` SQLite picks
-    # the dataset index and scans a whole dataset's records: 0.5 s at 5 million rows). One KNR
-    # has a handful of records; the few of unfinished imports are skipped here.
-    records = VehicleRecord.objects.filter(knr=knr).only("kind", "dataset_id", "columns", "rows")
+    # One KNR has a handful of records; the few of unfinished imports are skipped here.
+    records = list_records([knr]).only("kind", "dataset_id", "columns", "rows_json")
     detail = VehicleDetail(vehicle=vehicle)
     seen: set[tuple[Any, ...]] = set()
     for record in records:
@@ -159,44 +169,45 @@ def filter_vehicles_by_fail_group(queryset: QuerySet[Vehicle], code: int):
 RESULTS_FRAME_BATCH = 500
 
 
-def get_results_frame(knrs: list[str]):
+def get_results_frame(knrs: list[str]) -> pd.DataFrame:
     """The stored test results of these KNRs (ready datasets) as one normalised DataFrame."""
-    ready = list(list_ready_datasets(kind=DatasetKind.RESULTS).values_list("pk", flat=True))
+    ready = set(list_ready_datasets(kind=DatasetKind.RESULTS).values_list("pk", flat=True))
     unique = list(dict.fromkeys(knrs))
-    # Rows grouped by their record's column list (one list in practice): one DataFrame per
-    # column list, not one per record, keeps thousands of KNRs fast.
-    by_columns: dict[tuple[str, ...], list[list]] = {}
+    columns: dict[str, list[Any]] = {name: [] for name in RESULTS_COLUMNS}
     # Bounded `IN` lists: SQLite caps query parameters, and MongoDB documents have a size limit.
     for begin in range(0, len(unique), RESULTS_FRAME_BATCH):
-        records = VehicleRecord.objects.filter(
-            knr__in=unique[begin : begin + RESULTS_FRAME_BATCH],
-            kind=DatasetKind.RESULTS,
-            dataset_id__in=ready,
-        ).values_list("knr", "columns", "rows")
-        for knr, columns, rows in records:
-            if rows:
-                by_columns.setdefault(("KNR", *columns), []).extend([knr, *row] for row in rows)
-    parts = [pd.DataFrame(rows, columns=list(columns)) for columns, rows in by_columns.items()]
-    if not parts:
-        frame = pd.DataFrame({column: [] for column in RESULTS_COLUMNS})
-    else:
-        frame = pd.concat(parts, ignore_index=True)
-    for column in RESULTS_COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    frame = frame[list(RESULTS_COLUMNS)]
-    return frame.assign(
-        KNR=frame["KNR"].astype("str"),
-        NAME=frame["NAME"].astype("str"),
-        ID=pd.to_numeric(frame["ID"], errors="coerce").astype("Int64"),
-        STATUS=pd.to_numeric(frame["STATUS"], errors="coerce").astype("Int64"),
-        UNIT=frame["UNIT"].astype("str"),
-        VALUE_ID=pd.to_numeric(frame["VALUE_ID"], errors="coerce").astype("float64"),
-        VALUE=pd.to_numeric(frame["VALUE"], errors="coerce").astype("float64"),
-        DATA=pd.to_datetime(frame["DATA"], errors="coerce", format="ISO8601").astype(
-            "datetime64[ms]"
-        ),
+        # The kind and readiness are checked here, on a handful of records per KNR.
+        records = list_records(unique[begin : begin + RESULTS_FRAME_BATCH]).values_list(
+            "knr", "kind", "dataset_id", "columns", "rows_json"
+        )
+        for knr, kind, dataset_id, names, rows_json in records:
+            if kind != DatasetKind.RESULTS or dataset_id not in ready:
+                continue
+            rows = json.loads(rows_json)
+            if not rows:
+                continue
+            # Column by column: building Arrow arrays from lists is far cheaper than a
+            # DataFrame of rows, which was most of a one-vehicle prediction's time.
+            by_name = dict(zip(names, zip(*rows, strict=True), strict=False))
+            missing = [None] * len(rows)
+            columns["KNR"].extend([knr] * len(rows))
+            for name in RESULTS_COLUMNS[1:]:
+                columns[name].extend(by_name.get(name, missing))
+    table = pa.table(
+        {
+            name: pa.array(columns[name], pa.string() if name == "DATA" else kind)
+            for name, kind in zip(RESULTS_SCHEMA.names, RESULTS_SCHEMA.types, strict=True)
+        }
     )
+    table = table.set_column(
+        table.schema.get_field_index("DATA"),
+        "DATA",
+        pc.cast(pc.cast(table["DATA"], pa.timestamp("us")), pa.timestamp("ms"), safe=False),
+    )
+    return table.to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+
+
+_NULLABLE_INTEGERS = {pa.int64(): pd.Int64Dtype()}
 
 
 def list_knrs_tested_since(since: datetime) -> list[str]:

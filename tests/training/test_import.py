@@ -1,6 +1,7 @@
 """Importing plant exports: the service and the command, counts, refusals and clean failures."""
 
 import gzip
+from datetime import datetime
 from io import StringIO
 from pathlib import Path
 
@@ -203,6 +204,8 @@ def write_bad(tmp_path: Path, case: str, demo: dict[str, Path]) -> tuple[Path, s
     elif case == "bad_gzip":
         path = tmp_path / "broken.csv.gz"
         path.write_bytes(gzip.compress(demo["results"].read_bytes())[:200])
+    elif case == "utf16_without_bom":
+        path.write_bytes(",KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA\n".encode("utf-16-le"))
     elif case == "no_valid_rows":
         path.write_text(",KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA\n"
                         "0,KNR-1,012001,1,10,Nm,1.0,1.5,2024-05-16 13:21:03\n")
@@ -216,6 +219,8 @@ BAD_INPUTS = {
     "header_only": r"header_only.csv has a header but no data rows",
     "wrong_kind": r"wrong_kind.csv is missing required columns .* looks like a defects export",
     "binary": r"binary.csv is not a text export",
+    "utf16_without_bom": r"utf16_without_bom.csv is not a text export \(it contains binary "
+                         r"data\); .*UTF-16 with its byte order mark",
     "bad_gzip": r"broken.csv.gz is not a readable gzip file",
     "no_valid_rows": r"no_valid_rows.csv: none of its 1 rows was accepted "
                      r"\(KNR is not of the form YYYY-NNNNNNN: 1\)",
@@ -286,13 +291,13 @@ def test_a_failure_half_way_leaves_no_dataset_no_file_and_vehicles_as_they_were(
         real_refresh = imports.refresh_vehicles
         calls = []
 
-        def refresh_once_then_fail(knrs):
+        def refresh_once_then_fail(knrs, **kwargs):
             calls.append(1)
             if len(calls) == 1:
                 # Part of the vehicles are written before the failure.
-                imports._refresh_vehicle_batch(sorted(knrs)[:10])
+                real_refresh(sorted(knrs)[:10], **kwargs)
                 raise Boom("lost connection")
-            return real_refresh(knrs)
+            return real_refresh(knrs, **kwargs)
 
         monkeypatch.setattr(imports, "refresh_vehicles", refresh_once_then_fail)
 
@@ -390,3 +395,79 @@ def test_a_vehicles_detail_leaves_out_rows_of_an_unfinished_import(demo, raw_res
 
     assert len(detail.tests) == (raw_results["KNR"] == knr).sum()
     assert "HALF_IMPORTED" not in {t["name"] for t in detail.tests}
+
+
+def refused_and_nothing_stored(path: Path, kind: str, message: str, kept: Dataset) -> None:
+    before = vehicle_snapshot()
+    with pytest.raises(InvalidUpload, match=message):
+        import_file(path, kind)
+    assert list(Dataset.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert VehicleRecord.objects.exclude(dataset_id=kept.pk).count() == 0
+    assert vehicle_snapshot() == before
+    assert stored_files() == [kept.file]
+
+
+@pytest.mark.django_db
+def test_the_same_rows_recompressed_and_reordered_are_refused_naming_the_first_import(
+    demo, tmp_path
+):
+    first = import_file(demo["results"], "results")
+    header, *rows = gzip.decompress(demo["results"].read_bytes()).decode().splitlines(True)
+    again = tmp_path / "again.csv"
+    again.write_text(header + "".join(reversed(rows)))
+
+    refused_and_nothing_stored(
+        again, "results",
+        rf"again.csv holds the same rows as dataset {first.pk} \(results.csv.gz\), already "
+        rf"imported on ",
+        first,
+    )
+
+
+@pytest.mark.django_db
+def test_different_rows_of_the_same_vehicles_are_not_a_duplicate(demo, tmp_path):
+    import_file(demo["results"], "results")
+    header, *rows = gzip.decompress(demo["results"].read_bytes()).decode().splitlines(True)
+    part = tmp_path / "part.csv"
+    part.write_text(header + "".join(rows[: len(rows) // 2]))
+
+    assert import_file(part, "results").rows_accepted == len(rows) // 2
+
+
+@pytest.mark.django_db
+def test_an_export_that_unpacks_past_the_limit_is_refused_with_nothing_stored(demo):
+    kept = import_file(demo["defects"], "defects")
+    unpacked = len(gzip.decompress(demo["results"].read_bytes()))
+
+    with override_settings(CROSSLINE_MAX_UNCOMPRESSED_BYTES=unpacked // 2):
+        refused_and_nothing_stored(
+            demo["results"], "results",
+            rf"results.csv.gz unpacks to more than {unpacked // 2:,} bytes, over the limit",
+            kept,
+        )
+
+
+@pytest.mark.django_db
+def test_infinite_values_and_implausible_dates_are_reported_not_stored(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text(
+        "KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA\n"
+        "2024-2056234,012001,1,10,Nm,1.0,1e309,2024-05-16 13:21:03\n"
+        "2024-2056234,012001,1,10,Nm,1.0,2.5,2099-05-16 13:21:03\n"
+        "2024-2056234,012001,1,10,Nm,1.0,2.5,1999-12-31 23:59:59\n"
+        "2024-2056234,042000,718,13,V,1.0,12.5,2024-05-16 13:22:03\n"
+    )
+
+    with override_settings(CROSSLINE_EARLIEST_DATE=datetime(2000, 1, 1), CROSSLINE_DAYS_AHEAD=1):
+        dataset = import_file(path, "results")
+
+    assert (dataset.rows_accepted, dataset.rows_rejected, dataset.values_unparseable) == (2, 2, 1)
+    problems = dataset.report["problems"]
+    assert problems["VALUE is infinite or out of range (kept as empty)"]["count"] == 1
+    window = next(p for reason, p in problems.items() if reason.startswith("DATA is outside"))
+    assert [e["value"] for e in window["examples"]] == ["2099-05-16 13:21:03",
+                                                        "1999-12-31 23:59:59"]
+    tests = get_vehicle_detail("2024-2056234").tests
+    assert [t["value"] for t in tests] == [None, 12.5]
+    stored = pq.read_table(default_storage.open(dataset.file)).column("VALUE").to_pylist()
+    assert stored == [None, 12.5]

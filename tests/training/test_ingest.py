@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import gzip
 from pathlib import Path
@@ -284,3 +285,88 @@ def test_latin1_detection_looks_past_the_head_of_the_file(tmp_path):
     assert report.rows_accepted == 20_001
     assert frame["FALHA"].iloc[-1] == "Ruído"
     assert np.array_equal(frame["S_GROUP_ID"].unique(), [2])
+
+
+def test_infinite_and_overflowing_values_are_kept_as_missing_and_counted(tmp_path):
+    text = (
+        "KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA\n"
+        "2024-2056234,012001,1,10,Nm,1.0,1e309,2024-05-16 13:21:03\n"
+        "2024-2056234,012001,1,10,Nm,1e999,-1E400,2024-05-16 13:21:04\n"
+        "2024-2056234,012001,1,10,Nm,1.0,12.5,2024-05-16 13:21:05\n"
+    )
+    frame, report = read(write(tmp_path, "r.csv", text), RESULTS)
+
+    assert report.rows_accepted == 3
+    assert frame["VALUE"].isna().tolist() == [True, True, False]
+    assert frame["VALUE_ID"].isna().tolist() == [False, True, False]
+    assert np.isfinite(frame["VALUE"].dropna()).all()
+    assert report.problems["VALUE is infinite or out of range (kept as empty)"].examples == [
+        {"row": 2, "field": "VALUE", "value": "1e309"},
+        {"row": 3, "field": "VALUE", "value": "-1E400"},
+    ]
+    assert report.problems["VALUE_ID is infinite or out of range (kept as empty)"].count == 1
+    assert report.values_unparseable == 3
+
+
+def test_dates_outside_the_plausible_window_are_rejected_and_reported(tmp_path):
+    text = (
+        "KNR,S_GROUP_ID,DATA\n"
+        "2024-2056234,2,2099-01-01 00:00:00\n"
+        "2024-2056234,2,1970-01-01 00:00:00\n"
+        "2024-2056234,2,2024-05-20 21:31:51\n"
+    )
+    window = (datetime.datetime(2000, 1, 1), datetime.datetime(2026, 1, 2))
+
+    frame, report = read(write(tmp_path, "d.csv", text), DEFECTS, dates=window)
+
+    assert frame["DATA"].tolist() == [pd.Timestamp("2024-05-20 21:31:51")]
+    problem = report.problems["DATA is outside the plausible window 2000-01-01 to 2026-01-02"]
+    assert [e["value"] for e in problem.examples] == ["2099-01-01 00:00:00", "1970-01-01 00:00:00"]
+    assert (report.rows_rejected, report.rows_accepted) == (2, 1)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_exports_with_a_byte_order_mark_are_read(tmp_path, encoding):
+    text = "KNR;S_GROUP_ID;DATA;FALHA\n2024-2056234;2;2024-05-20 21:31:51;Ruído na porta\n"
+    path = tmp_path / "d.csv"
+    body = text.encode(encoding)
+    path.write_bytes(body if encoding == "utf-16" else codecs.BOM_UTF16_BE + body)
+
+    frame, report = read(path, DEFECTS)
+
+    assert report.rows_accepted == 1
+    assert frame["FALHA"].tolist() == ["Ruído na porta"]
+
+
+def test_utf16_without_a_byte_order_mark_is_refused_as_not_text(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes("KNR,S_GROUP_ID,DATA\n2024-2056234,2,2024-05-20\n".encode("utf-16-le"))
+
+    with pytest.raises(InvalidUpload, match=r"d\.csv is not a text export .*UTF-16 with its "
+                                            r"byte order mark"):
+        read(path, DEFECTS)
+
+
+def test_a_gzip_that_unpacks_past_the_limit_is_refused_while_reading(tmp_path):
+    rows = "".join(f"2024-{2000000 + i:07d},2,2024-05-20 21:31:51\n" for i in range(50_000))
+    path = tmp_path / "d.csv.gz"
+    path.write_bytes(gzip.compress(("KNR,S_GROUP_ID,DATA\n" + rows).encode()))
+    report = ValidationReport(kind=DEFECTS, filename="d.csv.gz")
+
+    with pytest.raises(InvalidUpload, match=r"d\.csv\.gz unpacks to more than 100,000 bytes"):
+        list(iter_clean_chunks(path, filename="d.csv.gz", kind=DEFECTS, report=report,
+                               max_uncompressed_bytes=100_000, chunk_rows=1_000))
+    assert report.rows_read < 50_000
+
+
+def test_the_content_fingerprint_ignores_order_and_compression_but_not_content(tmp_path):
+    lines = [f"2024-{2000000 + i:07d},2,2024-05-20 21:31:5{i}\n" for i in range(5)]
+    header = "KNR,S_GROUP_ID,DATA\n"
+    plain = write(tmp_path, "a.csv", header + "".join(lines))
+    packed = tmp_path / "b.csv.gz"
+    packed.write_bytes(gzip.compress((header + "".join(reversed(lines))).encode()))
+    other = write(tmp_path, "c.csv", header + "".join(lines[:4]) + lines[4].replace(",2,", ",4,"))
+
+    fingerprints = [read(path, DEFECTS)[1].content_fingerprint() for path in (plain, packed, other)]
+
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]

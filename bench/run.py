@@ -1,0 +1,448 @@
+"""`make bench`: import, training and prediction at plant sizes, each beside its reference.
+
+Sizes and shapes come from the environment (or the options):
+
+    BENCH_SIZES=1M,5M,20M      result rows per data set (k and M suffixes)
+    BENCH_SHAPES=default,plant rows per vehicle: the generator's default (about 39) or the real
+                               export's (about 800)
+    BENCH_STEPS=parse,import,train,plain,predict,mongo_import   which measurements to run
+    BENCH_REQUESTS=500         warm one-KNR requests timed per size
+
+For every size and shape the data are generated once with `generate_demo_data`, then every
+step runs in a process of its own (so that peak memory is the step's own) on a throwaway SQLite
+database: pyarrow's parse of the same file (the reader's limit), the import command's work
+(`import_dataset` of results and defects), `train --wait`, the plain reference
+(`bench/plain_reference.py`) and one-KNR prediction over HTTP (waitress, token auth). The
+MongoDB import (mongoeco) runs once, at BENCH_MONGO_ROWS rows. Results go to
+bench/results/latest.json and bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+STEPS = ("parse", "import", "train", "plain", "predict", "mongo_import")
+SHAPES = {"default": 40, "plant": 800}  # tests_per_knr given to the generator
+
+
+def parse_size(text: str) -> int:
+    """`200k`, `1M`, `20M` or a plain number of rows."""
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if factor > 1 else text) * factor)
+
+
+def size_label(rows: int) -> str:
+    return f"{rows / 1e6:g}M" if rows >= 1_000_000 else f"{rows / 1e3:g}k"
+
+
+# --- measurements inside a step's own process ---------------------------------------------
+
+
+class Meter:
+    """Wall and CPU time of a step, and its peak resident memory sampled every 50 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> Meter:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mib())
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mib())
+            time.sleep(0.05)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"wall_s": round(self.wall, 2), "cpu_s": round(self.cpu, 2),
+                "peak_mib": round(self.peak, 1)}
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crossline.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def step_parse(data: Path) -> dict[str, Any]:
+    """pyarrow's streaming CSV reader over the same file: the reader's limit."""
+    import pyarrow.csv as pcsv
+
+    with Meter() as meter:
+        rows = sum(batch.num_rows for batch in pcsv.open_csv(data / "results.csv.gz"))
+    return {"rows": rows, **meter.as_dict()}
+
+
+def step_import(data: Path) -> dict[str, Any]:
+    """`import_dataset` of the results then the defects, on an empty database."""
+    setup_django()
+    from training.imports import import_dataset
+    from training.models import Vehicle
+    from training.selectors import get_vehicle_detail
+
+    with Meter() as meter:
+        results = import_dataset(path=data / "results.csv.gz", original_name="results.csv.gz",
+                                 kind="results")
+    with Meter() as defects_meter:
+        defects = import_dataset(path=data / "defects.csv", original_name="defects.csv",
+                                 kind="defects")
+    knrs = list(Vehicle.objects.order_by("knr").values_list("knr", flat=True))
+    pages = []
+    for knr in knrs[:: max(1, len(knrs) // 20)]:
+        started = time.perf_counter()
+        get_vehicle_detail(knr)
+        pages.append(time.perf_counter() - started)
+    database = Path(os.environ["CROSSLINE_VAR_DIR"]) / "crossline.sqlite3"
+    return {
+        "rows": results.rows_read,
+        "knrs": results.knr_count,
+        **meter.as_dict(),
+        "defect_rows": defects.rows_read,
+        "defects_wall_s": round(defects_meter.wall, 2),
+        "vehicle_page_ms": round(max(pages) * 1000, 1),
+        "database_mib": round(database.stat().st_size / 1024**2, 1) if database.exists() else None,
+    }
+
+
+def step_train(data: Path) -> dict[str, Any]:
+    """`train --wait` on the imported data; each kind's PR-AUC on the run's test set."""
+    setup_django()
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from training.models import TrainingRun
+
+    with Meter() as meter:
+        call_command("train", wait=True, stdout=StringIO())
+    run = TrainingRun.objects.latest("created_at")
+    quality = {kind: round(m["pr_auc"], 4) for kind, m in run.metrics.items()
+               if m.get("pr_auc") is not None}
+    return {"status": run.status, **meter.as_dict(), "pr_auc": quality}
+
+
+def step_plain(data: Path) -> dict[str, Any]:
+    """The plain approach (bench/plain_reference.py) on the same exports, with truth's PR-AUC."""
+    sys.path.insert(0, str(ROOT))
+    import pandas as pd
+    from sklearn.metrics import average_precision_score
+
+    from bench.plain_reference import plain_reference
+    from training.ingest import ValidationReport, iter_clean_chunks
+
+    frames = {}
+    for kind, name in (("results", "results.csv.gz"), ("defects", "defects.csv")):
+        report = ValidationReport(kind=kind, filename=name)
+        frames[kind] = pd.concat(
+            iter_clean_chunks(data / name, filename=name, kind=kind, report=report),
+            ignore_index=True,
+        )
+    truth = pd.read_csv(data / "truth.csv", dtype={"KNR": str}).set_index("KNR")
+    with Meter() as meter:
+        outcome = plain_reference(frames["results"], frames["defects"])
+    quality, truth_quality = {}, {}
+    for kind, entry in outcome["kinds"].items():
+        if not sum(entry["y_true"]):
+            continue
+        quality[kind] = round(float(average_precision_score(entry["y_true"], entry["scores"])), 4)
+        column = "p_fail" if kind == "fail" else f"p_{kind.removeprefix('group_')}"
+        probabilities = truth[column].reindex(list(entry["knrs"])).fillna(0.0)
+        truth_quality[kind] = round(
+            float(average_precision_score(entry["y_true"], probabilities)), 4
+        )
+    return {**meter.as_dict(), "pr_auc": quality, "truth_pr_auc": truth_quality}
+
+
+def step_predict(data: Path, requests: int) -> dict[str, Any]:
+    """One-KNR `POST /api/predictions/` over HTTP (waitress, keep-alive), cold then warm."""
+    setup_django()
+    import http.client
+
+    from django.contrib.auth import get_user_model
+    from django.core.wsgi import get_wsgi_application
+    from rest_framework.authtoken.models import Token
+    from waitress.server import create_server
+
+    from predictions.services import predict_knrs
+    from training.models import Vehicle
+
+    user = get_user_model().objects.create_user("bench", password="bench-pass", is_staff=True)
+    token = Token.objects.create(user=user).key
+    knrs = list(Vehicle.objects.order_by("knr").values_list("knr", flat=True))
+    server = create_server(get_wsgi_application(), host="127.0.0.1", port=0, threads=2)
+    threading.Thread(target=server.run, daemon=True).start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.effective_port)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+    cpu: list[float] = []
+
+    def predict(knr: str) -> float:
+        # Server and client share this process: its CPU time is the request's whole cost,
+        # whatever else the machine is running.
+        started, started_cpu = time.perf_counter(), time.process_time()
+        connection.request("POST", "/api/predictions/", json.dumps({"KNR": knr}), headers)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 201:
+            raise RuntimeError(f"{response.status}: {body[:300]!r}")
+        cpu.append(time.process_time() - started_cpu)
+        return time.perf_counter() - started
+
+    cold = predict(knrs[0])  # the first request of the process loads the active models
+    cold_cpu = cpu.pop()
+    timings = [predict(knrs[(i * 7919) % len(knrs)]) for i in range(requests)]
+    ordered = sorted(timings)
+    ordered_cpu = sorted(cpu)
+    batch = knrs[: min(len(knrs), 5_000)]
+    with Meter() as meter:
+        predict_knrs(knrs=batch)
+    server.close()
+    return {
+        "knrs_stored": len(knrs),
+        "cold_ms": round(cold * 1000, 1),
+        "cold_cpu_ms": round(cold_cpu * 1000, 1),
+        "p50_cpu_ms": round(statistics.median(cpu) * 1000, 1),
+        "p99_cpu_ms": round(ordered_cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))] * 1000, 1),
+        "p50_ms": round(statistics.median(timings) * 1000, 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+        "requests": requests,
+        "batch_knrs": len(batch),
+        "batch_knrs_per_s": round(len(batch) / meter.wall),
+        "peak_mib": round(rss_mib(), 1),
+    }
+
+
+# --- the driver ---------------------------------------------------------------------------
+
+
+def generate(rows: int, shape: str, out: Path) -> dict[str, Any]:
+    """Demo exports of about `rows` result rows at the shape's rows per vehicle."""
+    sys.path.insert(0, str(ROOT))
+    import gzip
+
+    from training.demo import generate_demo_data
+
+    probe = generate_demo_data(knrs=100, out_dir=out / "probe", seed=1,
+                               tests_per_knr=SHAPES[shape])
+    with gzip.open(probe["results"], "rt") as handle:
+        per_knr = (sum(1 for _ in handle) - 1) / 100
+    knrs = max(1, round(rows / per_knr))
+    started = time.perf_counter()
+    generate_demo_data(knrs=knrs, out_dir=out, seed=7, tests_per_knr=SHAPES[shape])
+    return {"knrs": knrs, "generate_s": round(time.perf_counter() - started, 1)}
+
+
+def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False) -> dict:
+    """Run one step in a fresh process; its last output line is its JSON result."""
+    env = {**os.environ, "CROSSLINE_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE":
+           "crossline.settings", "PYTHONPATH": str(ROOT)}
+    # Production settings (DEBUG off) need a key: a throwaway one for a throwaway database.
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    env.pop("MONGODB_URI", None)
+    command = [sys.executable, str(Path(__file__)), "--step", step, "--data", str(data), *extra]
+    if mongo:
+        command = [sys.executable, "-m", "tests.support.with_mongoeco", *command]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        error = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        print(f"  {step}: FAILED ({error})", flush=True)
+        return {"error": error, "wall_s": round(time.perf_counter() - started, 1)}
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {step}: {json.dumps(result)}", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1M,5M,20M"))
+    parser.add_argument("--shapes", default=os.environ.get("BENCH_SHAPES", "default,plant"))
+    parser.add_argument("--steps", default=os.environ.get("BENCH_STEPS", ",".join(STEPS)))
+    parser.add_argument("--requests", type=int,
+                        default=int(os.environ.get("BENCH_REQUESTS", "500")))
+    parser.add_argument("--mongo-rows", default=os.environ.get("BENCH_MONGO_ROWS", "200k"))
+    parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "latest"),
+                        help="Name of the result files in bench/results/.")
+    parser.add_argument("--render", help="Rewrite bench/results/<name>.md from its .json.")
+    parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.render:
+        data = json.loads((RESULTS / f"{args.render}.json").read_text())
+        write_results(data["runs"], time.perf_counter(), args.render, meta=data["meta"])
+        return
+    if args.step:
+        if args.step == "predict":
+            result = step_predict(args.data, args.requests)
+        elif args.step == "mongo_import":
+            result = step_import(args.data)
+        else:
+            result = globals()[f"step_{args.step}"](args.data)
+        print(json.dumps(result))
+        return
+
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    runs: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="crossline-bench-") as tmp:
+        for shape in [s.strip() for s in args.shapes.split(",") if s.strip()]:
+            for size in [parse_size(s) for s in args.sizes.split(",") if s.strip()]:
+                data = Path(tmp) / f"{shape}-{size}"
+                var = Path(tmp) / f"var-{shape}-{size}"
+                print(f"{shape} shape, {size_label(size)} rows: generating", flush=True)
+                run: dict[str, Any] = {"shape": shape, "size": size, **generate(size, shape, data)}
+                for step in steps:
+                    if step == "mongo_import":
+                        continue
+                    extra = ("--requests", str(args.requests)) if step == "predict" else ()
+                    run[step] = run_step(step, data, var, *extra)
+                runs.append(run)
+                write_results(runs, started, args.out)
+                subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
+        if "mongo_import" in steps:
+            size = parse_size(args.mongo_rows)
+            data = Path(tmp) / f"mongo-{size}"
+            print(f"MongoDB (mongoeco) import, {size_label(size)} rows: generating", flush=True)
+            run = {"shape": "default", "size": size, "database": "mongodb",
+                   **generate(size, "default", data)}
+            run["mongo_import"] = run_step("mongo_import", data, Path(tmp) / "var-mongo",
+                                           mongo=True)
+            runs.append(run)
+    write_results(runs, started, args.out)
+
+
+def ratio(value: float | None, reference: float | None) -> str:
+    if not value or not reference:
+        return ""
+    return f"{value / reference:.2f}×"
+
+
+def write_results(
+    runs: list[dict[str, Any]], started: float, out: str, meta: dict | None = None
+) -> None:
+    """bench/results/<out>.json and the Markdown table <out>.md."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = meta or {
+        "machine": f"{platform.node()} ({os.cpu_count()} CPUs)",
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average": os.getloadavg(),
+        "total_s": round(time.perf_counter() - started),
+    }
+    (RESULTS / f"{out}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
+    lines = [
+        f"# `make bench`: {out}",
+        "",
+        f"{meta['machine']}, Python {meta['python']}, {meta['date']}, load average at the end "
+        f"{meta['load_average'][0]:.1f} (the machine is shared: wall times include waiting for "
+        "a core; CPU time is the process's own). Each step ran in a process of its own on a "
+        "throwaway SQLite database; ratios are to the reference named in the row.",
+        "",
+        "| data | step | rows | KNRs | wall s | CPU s | peak MiB | rate | reference | ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for run in runs:
+        label = f"{size_label(run['size'])} {run['shape']}"
+        if run.get("database") == "mongodb":
+            label += " (MongoDB)"
+        parse = run.get("parse", {})
+        parse_rate = parse["rows"] / parse["wall_s"] if parse.get("wall_s") else None
+        for step in STEPS:
+            result = run.get(step)
+            if result is None:
+                continue
+            if "error" in result:
+                lines.append(f"| {label} | {step} | | | | | | failed: {result['error'][:80]} | | |")
+                continue
+            rows = result.get("rows", "")
+            rate, reference, versus = "", "", ""
+            if step in ("import", "mongo_import"):
+                rate_value = result["rows"] / result["wall_s"]
+                cpu_rate = result["rows"] / result["cpu_s"]
+                rate = f"{rate_value:,.0f} rows/s ({cpu_rate:,.0f}/CPU s)"
+                if parse_rate and step == "import":
+                    parse_cpu_rate = parse["rows"] / parse["cpu_s"]
+                    reference = (f"pyarrow parse {parse_rate:,.0f} rows/s "
+                                 f"({parse_cpu_rate:,.0f}/CPU s)")
+                    cpu_ratio = ratio(cpu_rate, parse_cpu_rate)
+                    versus = f"{ratio(rate_value, parse_rate)} (CPU {cpu_ratio})"
+            elif step == "parse":
+                rate = f"{parse_rate:,.0f} rows/s"
+            elif step == "train":
+                plain = run.get("plain", {})
+                rate = "PR-AUC " + ", ".join(f"{k} {v:.3f}" for k, v in result["pr_auc"].items()
+                                             if k == "fail")
+                if plain.get("wall_s"):
+                    reference = f"plain {plain['wall_s']:.0f} s"
+                    versus = ratio(result["wall_s"], plain["wall_s"])
+                    fail = plain.get("pr_auc", {}).get("fail")
+                    if fail and result["pr_auc"].get("fail"):
+                        reference += f", PR-AUC fail {fail:.3f}"
+                        versus += f"; quality {result['pr_auc']['fail'] / fail:.2f}×"
+            elif step == "plain":
+                truth = result.get("truth_pr_auc", {}).get("fail")
+                mine = result.get("pr_auc", {}).get("fail")
+                rate = f"PR-AUC fail {mine:.3f}" if mine else ""
+                if truth:
+                    reference = f"truth PR-AUC fail {truth:.3f}"
+                    versus = ratio(mine, truth)
+            elif step == "predict":
+                cpu = (f" (CPU: p50 {result['p50_cpu_ms']} ms, p99 {result['p99_cpu_ms']} ms, "
+                       f"cold {result['cold_cpu_ms']} ms)" if "p50_cpu_ms" in result else "")
+                rate = (f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, cold "
+                        f"{result['cold_ms']} ms{cpu}; batch {result['batch_knrs_per_s']:,} KNRs/s")
+                rows = ""
+            knrs = result.get("knrs", run.get("knrs"))
+            rows_text = f"{rows:,}" if isinstance(rows, int) else ""
+            knrs_text = f"{knrs:,}" if isinstance(knrs, int) else ""
+            lines.append(
+                f"| {label} | {step} | {rows_text} | {knrs_text} | {result.get('wall_s', '')} | "
+                f"{result.get('cpu_s', '')} | {result.get('peak_mib', '')} | {rate} | "
+                f"{reference} | {versus} |"
+            )
+    lines += ["", f"Per-kind PR-AUC and every other figure: `bench/results/{out}.json`.", ""]
+    (RESULTS / f"{out}.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
