@@ -2,11 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from crossline.views import healthz
+from crossline.views import favicon, healthz
 
 urlpatterns = [
+    # The admin is crossline's home page (its login page for a visitor not logged in).
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -16,7 +20,3 @@ urlpatterns = [
     path("api/", include("mlmodels.urls")),
     path("api/", include("predictions.urls")),
 ]
-
-admin.site.site_header = "crossline"
-admin.site.site_title = "crossline"
-admin.site.index_title = "End-of-line failure prediction"

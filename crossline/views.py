@@ -1,8 +1,10 @@
-"""Project-wide views: the health check."""
+"""Project-wide views: the health check and the favicon."""
 
+from django.contrib.staticfiles import finders
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.utils import timezone
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 
@@ -34,3 +36,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "task_queue": queue,
         }
     )
+
+
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> FileResponse:
+    """The icon browsers ask for at /favicon.ico (an SVG; every current browser reads it)."""
+    path = finders.find("crossline/favicon.svg")
+    if path is None:
+        raise Http404("No favicon.")
+    return FileResponse(open(path, "rb"), content_type="image/svg+xml")

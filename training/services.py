@@ -470,7 +470,7 @@ PIPELINE_INPUTS = frozenset({"results_files", "defects_files"})
 
 RUN_STALE_AFTER = timedelta(minutes=30)
 RUN_WAIT_POLL_SECONDS = 2.0
-SAVE_STEP = "save"
+SAVE_STEP = TrainingRun.SAVE_STEP
 
 
 def sync_pipeline_definitions() -> list[PipelineDefinition]:
@@ -534,15 +534,19 @@ class RunRecorder:
         self.run = run
         self.on_progress = on_progress
         self.lines: list[str] = [run.log.rstrip("\n")] if run.log else []
+        # The pipeline's steps and the save step after them, numbered as one sequence.
+        self.total = len(run.pipeline.get("steps", [])) + 1
 
     def log(self, message: str) -> None:
         self.lines.append(f"{timezone.now():%Y-%m-%d %H:%M:%S} {message}")
         self._write(log="\n".join(self.lines) + "\n")
 
-    def step(self, name: str, index: int, total: int) -> None:
+    def step(self, name: str, index: int, pipeline_total: int = 0) -> None:
+        # `pipeline_total` (the runner's count) leaves out the save step: `self.total` has it.
+        total = max(self.total, pipeline_total + 1)
         # The save phase is the last tenth; the pipeline's steps share the rest.
-        progress = int(90 * (index - 1) / max(total, 1))
-        self._write(current_step=name, progress=progress)
+        progress = int(90 * (index - 1) / max(total - 1, 1))
+        self._write(current_step=name, progress=min(progress, 90))
         self.log(f"step {index}/{total}: {name}")
 
     def _write(self, **fields: Any) -> None:
@@ -633,7 +637,7 @@ def execute_training_run(
                 log=recorder.log,
             )
         step_name = SAVE_STEP
-        recorder.step(SAVE_STEP, 10, 10)
+        recorder.step(SAVE_STEP, recorder.total)
         result = outcome["result"]
         data = {
             "datasets": [
