@@ -7,7 +7,11 @@ from django.db import models
 class ModelVersion(models.Model):
     """A trained model: one fitted scikit-learn Pipeline stored as a joblib artifact."""
 
-    type_model = models.CharField(max_length=40, db_index=True, help_text="fail or group_<code>")
+    type_model = models.CharField(
+        max_length=40,
+        db_index=True,
+        help_text="“fail” (any defect) or “group_” and a fail group's code.",
+    )
     model_name = models.CharField(max_length=100, unique=True)
     version = models.PositiveIntegerField()
     artifact_path = models.CharField(max_length=255)
@@ -37,6 +41,11 @@ class ModelVersion(models.Model):
     threshold = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+    diagnostics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Precision-recall curve, calibration and top features on the test set.",
+    )
 
     class Meta:
         ordering = ["type_model", "-version"]

@@ -50,6 +50,7 @@ def register_model_version(
     feature_count: int = 0,
     n_train: int = 0,
     n_test: int = 0,
+    diagnostics: dict | None = None,
 ) -> ModelVersion:
     """Store a fitted Pipeline as a joblib artifact and register it as the next version."""
     buffer = io.BytesIO()
@@ -88,6 +89,7 @@ def register_model_version(
                     confusion_matrix=metrics.get("confusion_matrix", []),
                     support=metrics.get("support", {}),
                     threshold=threshold,
+                    diagnostics=diagnostics or {},
                     **{field: metrics.get(field) for field in METRIC_FIELDS},
                 )
         except IntegrityError:

@@ -13,6 +13,7 @@ from sklearn.metrics import average_precision_score
 
 from crossline.exceptions import NotFound
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
+from training.selectors import get_production_months
 
 FAIL_KIND = "fail"
 GROUP_PREFIX = "group_"
@@ -194,4 +195,40 @@ def get_realised_metrics_by_month() -> list[dict[str, Any]]:
     return [
         {"month": month, "type_model": kind, **_metrics(*grouped[(month, kind)])}
         for month, kind in sorted(grouped)
+    ]
+
+
+# --- the admin's dashboard --------------------------------------------------------------------
+
+
+def get_prediction_summary() -> dict[str, int]:
+    """Current predictions in all, flagged, and made this month (TIME_ZONE)."""
+    now = timezone.localtime()
+    start, end = month_range(now.year, now.month)
+    return {
+        "total": Prediction.objects.count(),
+        "flagged": Prediction.objects.filter(predicted_fail=True).count(),
+        "this_month": Prediction.objects.filter(created_at__gte=start, created_at__lt=end).count(),
+    }
+
+
+def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:
+    """Per production month (first test) of the predicted vehicles: flagged, and with a defect.
+
+    A vehicle counts as really defective when the team recorded a defect for it (its feedback,
+    or the defects imported for it).
+    """
+    months = get_production_months()
+    predicted: dict[str, int] = defaultdict(int)
+    real: dict[str, int] = defaultdict(int)
+    rows = Prediction.objects.values_list("knr", "predicted_fail", "real_fail_codes")
+    for knr, predicted_fail, real_codes in rows:
+        month, has_defects = months.get(knr, (None, False))
+        if month is None:
+            continue
+        predicted[month] += bool(predicted_fail)
+        real[month] += bool(real_codes) or has_defects
+    return [
+        {"month": month, "predicted": predicted[month], "real": real[month]}
+        for month in sorted(set(predicted) | set(real))
     ]

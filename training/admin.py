@@ -290,6 +290,22 @@ class VehicleAdmin(admin.ModelAdmin):
         self._names = fail_group_names()
         return super().get_changelist_instance(request)
 
+    def get_urls(self) -> list:
+        by_knr = path(
+            "knr/<str:knr>/",
+            self.admin_site.admin_view(self.by_knr_view),
+            name="training_vehicle_by_knr",
+        )
+        return [by_knr, *super().get_urls()]
+
+    def by_knr_view(self, request: HttpRequest, knr: str) -> HttpResponse:
+        """A vehicle's page by its KNR (links from predictions, which know KNRs, not keys)."""
+        vehicle = selectors.list_vehicles().filter(knr=knr).only("pk").first()
+        if vehicle is None:
+            self.message_user(request, f"No vehicle with KNR {knr}.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:training_vehicle_changelist"))
+        return HttpResponseRedirect(reverse("admin:training_vehicle_change", args=[vehicle.pk]))
+
     @admin.display(description="Fail groups")
     def fail_groups_display(self, obj: Vehicle) -> str:
         names = getattr(self, "_names", None) or fail_group_names()
