@@ -26,6 +26,7 @@ def significant(value: Any, digits: int = 3) -> str:
     """`value` to `digits` significant digits (whole numbers keep every digit, with commas)."""
     if _missing(value):
         return MISSING
+    value = round(value, 10)  # 0.85 - 0.70 is 0.15000000000000002
     whole = isinstance(value, float) and value.is_integer() and abs(value) >= 1
     if isinstance(value, int) or whole:
         return f"{int(value):,}"
@@ -44,7 +45,7 @@ def percent(value: Any, digits: int = 3) -> str:
         return "0%"
     if abs(scaled) >= 10 ** digits:
         return f"{scaled:,.0f}%"
-    return f"{significant(round(scaled, 10), digits).removesuffix('.0')}%"
+    return f"{significant(scaled, digits)}%"
 
 
 def metric(name: str, value: Any) -> str:

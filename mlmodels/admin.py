@@ -547,8 +547,8 @@ def pr_chart(version: ModelVersion) -> dict[str, Any] | None:
     return charts.line_chart(
         {"precision-recall curve": [tuple(p) for p in curve]},
         points=marked,
-        x_title="recall (share of defective vehicles flagged)",
-        y_title="precision (share of flagged that are defective)",
+        x_title="recall: share of defective vehicles flagged",
+        y_title="precision",
         percent=True,
         x_percent=True,
     )

@@ -459,6 +459,10 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
         done = run.status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED)
         if run.status == TrainingRun.Status.QUEUED:
             step_text = "waiting for a worker"
+        elif run.status == TrainingRun.Status.SUCCEEDED:
+            step_text = f"all {total} steps done"
+        elif run.status == TrainingRun.Status.FAILED:
+            step_text = f"failed in step {run.failed_step or run.current_step or '?'}"
         elif index:
             step_text = f"step {index} of {total}: {run.current_step}"
         else:

@@ -29,7 +29,8 @@ def describe_scores(y_true: Any, scores: Any, threshold: float) -> dict[str, Any
     if len(y) == 0 or y.sum() == 0 or y.sum() == len(y):
         return out
     precision, recall, _ = precision_recall_curve(y, p)
-    # Keep the curve's shape with few points: the last point seen for each recall step.
+    # From low to high recall; at most one point per hundredth of recall keeps the shape.
+    precision, recall = precision[::-1], recall[::-1]
     keep = np.unique(np.round(recall * CURVE_POINTS).astype(int), return_index=True)[1]
     out["pr_curve"] = [
         [round(float(recall[i]), 4), round(float(precision[i]), 4)] for i in sorted(keep)
