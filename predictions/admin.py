@@ -317,7 +317,8 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = BatchForm(request.POST or None, request.FILES or None)
+        posted = request.method == "POST"
+        form = BatchForm(request.POST if posted else None, request.FILES if posted else None)
         if request.method == "POST" and form.is_valid():
             try:
                 batch, _ = services.start_batch_prediction(

@@ -144,7 +144,10 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         try:
-            form = DatasetUploadForm(request.POST or None, request.FILES or None)
+            posted = request.method == "POST"
+            form = DatasetUploadForm(
+                request.POST if posted else None, request.FILES if posted else None
+            )
         except InvalidUpload as exc:
             # Raised while the body is read: the request is over the upload limit.
             self.message_user(request, str(exc), messages.ERROR)

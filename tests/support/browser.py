@@ -62,7 +62,8 @@ def console_problems(driver: webdriver.Chrome) -> list[str]:
 CHARTS_DRAWN = """
 return Array.from(document.querySelectorAll('canvas[data-chart]')).map(function (canvas) {
   var chart = window.Chart && Chart.getChart(canvas);
-  var points = chart ? chart.data.datasets.reduce(function (n, d) { return n + d.data.length; }, 0) : 0;
+  var count = function (n, d) { return n + d.data.length; };
+  var points = chart ? chart.data.datasets.reduce(count, 0) : 0;
   return [canvas.dataset.chart, points, canvas.width, canvas.height];
 });
 """
