@@ -182,6 +182,7 @@ DIAGNOSTICS = {
 
 
 def test_a_version_page_explains_the_model_in_numbers_people_read(admin_user_client, register):
+    register()  # another version to compare with
     version = register(pr_auc=0.6123456789012345, recall=0.8512345678901234)
     version.confusion_matrix = [[99, 98], [48, 155]]
     version.diagnostics = DIAGNOSTICS
@@ -203,6 +204,8 @@ def test_a_version_page_explains_the_model_in_numbers_people_read(admin_user_cli
     assert pr[1]["data"] == [{"x": 0.75, "y": 0.6}]  # the threshold, marked on the curve
     assert '<a href="/admin/training/dataset/7/change/">march.csv</a>' in page
     assert f"{CHANGELIST}{version.pk}/activate/" in page
+    # Its own form, not inside the page's (a nested form is dropped by browsers).
+    assert page.index('id="compare-with-form"') < page.index('id="modelversion_form"')
 
 
 def test_help_texts_are_not_read_as_html(admin_user_client, register):
