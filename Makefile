@@ -28,6 +28,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 test-sqlite: $(STAMP)
 	$(PY) -m pytest

@@ -13,14 +13,13 @@ from sklearn.metrics import average_precision_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crossline.domain import FAIL_KIND, GROUP_PREFIX  # noqa: E402
 from training.demo import generate_demo_data  # noqa: E402
 from training.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
+from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
 from training.pipeline.estimators import ESTIMATORS  # noqa: E402
 from training.pipeline.steps import (  # noqa: E402
-    DEFAULT_PARAMS,
-    FAIL_KIND,
-    GROUP_PREFIX,
-    Dataset,
+    TrainingData,
     build_features,
     build_labels,
     clean,
@@ -45,7 +44,7 @@ def truth_column(kind: str) -> str:
     return "p_fail" if kind == FAIL_KIND else f"p_{kind.removeprefix(GROUP_PREFIX)}"
 
 
-def truth_pr_auc(truth: pd.DataFrame, test: Dataset, kind: str) -> float | None:
+def truth_pr_auc(truth: pd.DataFrame, test: TrainingData, kind: str) -> float | None:
     """Return the PR-AUC the true probabilities reach on the test KNRs (the ceiling)."""
     column = truth_column(kind)
     if column not in truth.columns or kind not in test.labels.columns:

@@ -60,6 +60,7 @@ def main() -> None:
     from predictions.models import BatchPrediction, Prediction
     from training import ingest
     from training.demo import generate_demo_data
+    from training.imports import import_dataset
     from training.pipeline.steps import (
         build_features,
         build_labels,
@@ -67,7 +68,6 @@ def main() -> None:
         split_by_time,
         train_models,
     )
-    from training.services import import_dataset
 
     setup_test_environment()
     log = lambda message: print(message, flush=True)  # noqa: E731

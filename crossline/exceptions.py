@@ -15,6 +15,12 @@ class InvalidUpload(CrosslineError):
     """An uploaded export is refused as a whole (format, columns, size, encoding, duplicate)."""
 
 
+class NothingToTrain(CrosslineError):
+    """A training run is asked for before the data it needs (test results, defects) exists."""
+
+    status_code = 409
+
+
 class InvalidPipeline(CrosslineError):
     """A pipeline definition names an unknown step, misses an input or has a cycle."""
 

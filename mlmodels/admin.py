@@ -16,9 +16,10 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from crossline import charts, dashboard, numbers
+from crossline.domain import fail_group_labels, kind_label
 from crossline.exceptions import Conflict, CrosslineError
-from crossline.labels import fail_group_names, kind_label
 from mlmodels import selectors
+from mlmodels.hooks import realised_metrics_by_version
 from mlmodels.models import Activation, ActiveModel, ModelVersion
 from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
 from mlmodels.services import activate_model_version, delete_model_version
@@ -46,7 +47,7 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "type_model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = fail_group_names()
+        names = fail_group_labels()
         kinds = ModelVersion.objects.order_by().values_list("type_model", flat=True).distinct()
         return sorted(((kind, kind_label(kind, names)) for kind in set(kinds)), key=_kind_order)
 
@@ -102,7 +103,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def get_list_display(self, request: HttpRequest) -> Sequence[str | Callable]:
         # One query per page for the active marker and the names, not one per row.
         active_ids = get_active_version_ids()
-        names = fail_group_names()
+        names = fail_group_labels()
         realised = realised_metrics_by_version()
 
         @admin.display(boolean=True, description="active")
@@ -189,7 +190,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return [*custom, *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        names = fail_group_names()
+        names = fail_group_labels()
         chart = [
             {
                 "type_model": kind,
@@ -435,14 +436,6 @@ def lineage(version: ModelVersion) -> list[dict[str, str]]:
     return found
 
 
-def realised_metrics_by_version() -> dict[str, dict[str, Any]]:
-    """Model name → realised precision, recall and PR-AUC from the team's feedback."""
-    # Imported here: predictions reads this app's services.
-    from predictions.selectors import get_realised_metrics_by_version
-
-    return get_realised_metrics_by_version()
-
-
 def compare_url(ids: list[Any]) -> str:
     """The comparison page of these versions."""
     query = urlencode({"ids": ",".join(str(i) for i in ids)})
@@ -621,7 +614,7 @@ class ActivationAdmin(ReadOnlyAdmin):
 @dashboard.register
 def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's active versions with their key metrics and age, and metric history."""
-    names = fail_group_names()
+    names = fail_group_labels()
     active = sorted(list_active_versions().items(), key=lambda item: (item[0] != "fail", item[0]))
     history = selectors.list_metric_history("pr_auc")
     now = timezone.now()

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from crossline.domain import fail_group_of
+
 
 class ModelVersion(models.Model):
     """A trained model: one fitted scikit-learn Pipeline stored as a joblib artifact."""
@@ -61,8 +63,7 @@ class ModelVersion(models.Model):
     @property
     def fail_group(self) -> int | None:
         """The fail group this kind predicts, or None for the fails-at-all kind."""
-        prefix = "group_"
-        return int(self.type_model[len(prefix) :]) if self.type_model.startswith(prefix) else None
+        return fail_group_of(self.type_model)
 
 
 class ActiveModel(models.Model):

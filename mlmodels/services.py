@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
+from crossline.domain import FAIL_KIND
 from crossline.exceptions import ArtifactTampered, Conflict, NoActiveModel, NotFound
 from mlmodels.models import Activation, ActiveModel, ModelVersion
 
@@ -218,7 +219,7 @@ def get_active_models() -> dict[str, LoadedModel]:
         pointer.type_model: pointer.version
         for pointer in ActiveModel.objects.select_related("version")
     }
-    if "fail" not in pointers:
+    if FAIL_KIND not in pointers:
         raise NoActiveModel("No active fails-at-all model: train one, or set a version as active.")
     with _cache_lock:
         for kind in list(_cache):

@@ -13,27 +13,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+import crossline.admin_filters
 from crossline import charts, dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
+from crossline.domain import fail_group_label, fail_group_labels, kind_label
 from crossline.exceptions import CrosslineError
-from crossline.labels import fail_group_label, fail_group_names, kind_label
 from predictions import selectors, services
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 
 
-class FailGroupFilter(admin.SimpleListFilter):
+class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
     title = "predicted fail group"
     parameter_name = "fail_code"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = fail_group_names()
-        return [(str(code), name) for code, name in sorted(names.items(), key=lambda i: i[1])]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value and value.lstrip("-").isdigit():
-            return selectors.filter_by_fail_code(queryset, int(value))
-        return queryset
+    def filter_group(self, queryset: QuerySet, code: int) -> QuerySet:
+        return selectors.filter_by_fail_code(queryset, code)
 
 
 class FeedbackFilter(admin.SimpleListFilter):
@@ -70,9 +64,9 @@ class FeedbackForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        names = fail_group_names()
+        names = fail_group_labels()
         self.fields["real_groups"].choices = sorted(
-            ((code, name) for code, name in names.items()), key=lambda choice: choice[1]
+            ((code, fail_group_label(code, names)) for code in names), key=lambda c: c[1]
         )
         real = self.instance.real_fail_codes
         self.fields["feedback"].initial = self.WAITING if real is None else self.KNOWN
@@ -109,11 +103,11 @@ class PredictionAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request: HttpRequest):
         # One read of the fail-group names per page, not one per row.
-        self._names = fail_group_names()
+        self._names = fail_group_labels()
         return super().get_changelist_instance(request)
 
     def _label(self, codes: list[int] | None) -> str:
-        names = getattr(self, "_names", None) or fail_group_names()
+        names = getattr(self, "_names", None) or fail_group_labels()
         return ", ".join(fail_group_label(code, names) for code in codes or [])
 
     @admin.display(description="KNR", ordering="knr")
@@ -146,7 +140,7 @@ class PredictionAdmin(admin.ModelAdmin):
         prediction = self.get_object(request, unquote(object_id))
         extra = {**(extra_context or {})}
         if prediction is not None:
-            self._names = fail_group_names()
+            self._names = fail_group_labels()
             extra.update(prediction_context(prediction, self._names))
         return super().change_view(request, object_id, form_url, extra)
 
@@ -155,7 +149,7 @@ class PredictionAdmin(admin.ModelAdmin):
     def predict_again(self, request: HttpRequest, queryset: QuerySet) -> None:
         knrs = list(queryset.values_list("knr", flat=True))
         try:
-            predictions = services.predict_again(knrs=knrs, user=request.user)
+            predictions = services.predict_knrs(knrs=knrs)
         except CrosslineError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
@@ -350,7 +344,7 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
 def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's prediction counts, flagged vehicles per group, predicted vs real."""
     summary = selectors.get_prediction_summary()
-    names = fail_group_names()
+    names = fail_group_labels()
     by_group = selectors.count_predicted_fail_codes()
     monthly = selectors.count_predicted_and_real_by_production_month()
     return {

@@ -11,25 +11,20 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from sklearn.metrics import average_precision_score
 
-from crossline.exceptions import NotFound
+from crossline.domain import (
+    FAIL_KIND,
+    fail_group_labels,
+    fail_group_name,
+    fail_group_of,
+    framed_code,
+)
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-from training.selectors import get_production_months
-
-FAIL_KIND = "fail"
-GROUP_PREFIX = "group_"
+from training.selectors import get_production_months, month_range
 
 
 def list_predictions() -> QuerySet[Prediction]:
     """Every current prediction, newest first."""
     return Prediction.objects.order_by("-created_at", "knr")
-
-
-def get_prediction(knr: str) -> Prediction:
-    """The current prediction of a KNR, or NotFound."""
-    prediction = Prediction.objects.filter(knr=knr).first()
-    if prediction is None:
-        raise NotFound(f"No prediction for KNR {knr}.")
-    return prediction
 
 
 def get_latest_prediction(knr: str) -> Prediction | None:
@@ -42,6 +37,11 @@ def list_prediction_history(knr: str) -> QuerySet[PredictionHistory]:
     return PredictionHistory.objects.filter(knr=knr).order_by("-created_at")
 
 
+def get_fail_group_names() -> dict[int, str]:
+    """Fail group → the name the quality team gave it (the zone of its indicated tests)."""
+    return dict(IndicatedTest.objects.values_list("fail_group", "zone"))
+
+
 def list_indicated_tests() -> QuerySet[IndicatedTest]:
     """The inspections per fail group."""
     return IndicatedTest.objects.order_by("fail_group")
@@ -52,19 +52,9 @@ def list_batches() -> QuerySet[BatchPrediction]:
     return BatchPrediction.objects.order_by("-created_at")
 
 
-def month_range(year: int, month: int) -> tuple[datetime, datetime]:
-    """The month's [start, next month's start) in TIME_ZONE."""
-    tz = timezone.get_default_timezone()
-    following = (year + 1, 1) if month == 12 else (year, month + 1)
-    return (
-        timezone.make_aware(datetime(year, month, 1), tz),
-        timezone.make_aware(datetime(*following, 1), tz),
-    )
-
-
 def filter_by_fail_code(queryset: QuerySet[Prediction], code: int) -> QuerySet[Prediction]:
     """Predictions whose predicted groups include `code`."""
-    return queryset.filter(predicted_codes_text__contains=f",{int(code)},")
+    return queryset.filter(predicted_codes_text__contains=framed_code(code))
 
 
 def filter_by_month(queryset: QuerySet[Prediction], year: int, month: int) -> QuerySet[Prediction]:
@@ -84,9 +74,9 @@ def count_predicted_fail_codes() -> list[dict[str, Any]]:
     for codes in Prediction.objects.values_list("predicted_fail_codes", flat=True):
         for code in codes or []:
             counts[int(code)] += 1
-    zones = dict(IndicatedTest.objects.values_list("fail_group", "zone"))
+    labels = fail_group_labels()
     return [
-        {"fail_code": code, "zone": zones.get(code, ""), "count": n}
+        {"fail_code": code, "zone": fail_group_name(code, labels), "count": n}
         for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     ]
 
@@ -155,8 +145,7 @@ def _feedback_samples() -> list[tuple[str, str, datetime, int, int, float]]:
                 samples.append(
                     (kind, name, created_at, int(bool(real_codes)), int(predicted_fail), p_fail)
                 )
-            elif kind.startswith(GROUP_PREFIX):
-                code = int(kind.removeprefix(GROUP_PREFIX))
+            elif (code := fail_group_of(kind)) is not None:
                 score = (probabilities or {}).get(str(code))
                 if score is None:
                     continue

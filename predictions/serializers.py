@@ -5,9 +5,8 @@ from typing import Any
 from rest_framework import serializers
 
 from crossline.api import ModelSerializer
+from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-
-KNR_REGEX = r"^\d{4}-\d{7}$"
 
 
 class PredictionSerializer(ModelSerializer):
@@ -48,7 +47,9 @@ class PredictionHistorySerializer(ModelSerializer):
 class PredictRequestSerializer(serializers.Serializer):
     """`{"KNR": …}`: predict one vehicle from its stored test results."""
 
-    KNR = serializers.RegexField(KNR_REGEX, help_text="YYYY-NNNNNNN")
+    KNR = serializers.RegexField(
+        rf"^{KNR_PATTERN}$", help_text=KNR_FORMAT, error_messages={"invalid": KNR_MESSAGE}
+    )
 
 
 class BatchRequestSerializer(serializers.Serializer):

@@ -22,7 +22,9 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from crossline.domain import FAIL_KIND, KNR_MESSAGE, KNR_RE, fail_group_of, frame_codes
 from crossline.exceptions import InvalidInput, InvalidUpload, NotFound
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
@@ -30,6 +32,7 @@ from predictions.models import BatchPrediction, IndicatedTest, Prediction, Predi
 from training import ingest
 from training.pipeline.estimators import ColumnAligner, positive_proba
 from training.pipeline.steps import build_features
+from training.selectors import get_fail_groups, get_results_frame, list_knrs_tested_since
 
 logger = logging.getLogger(__name__)
 # The steps after the ColumnAligner get its output as an array in the fitted column order
@@ -38,9 +41,6 @@ warnings.filterwarnings(
     "ignore", message="X does not have valid feature names", category=UserWarning
 )
 
-KNR_PATTERN = re.compile(r"\d{4}-\d{7}")
-FAIL_KIND = "fail"
-GROUP_PREFIX = "group_"
 # KNRs predicted and stored together: bounds memory and the size of one `IN` query.
 PREDICT_BATCH = 1000
 # Rows read per chunk of an uploaded file while deciding whether a batch is small.
@@ -50,12 +50,6 @@ Progress = Callable[[int], None]
 
 
 # --- the prediction core --------------------------------------------------------------------
-
-
-def frame_codes(codes: Iterable[int]) -> str:
-    """Fail-group codes framed by commas (",2,4,"), so that one group is a portable `contains`."""
-    unique = sorted({int(c) for c in codes})
-    return f",{','.join(map(str, unique))}," if unique else ""
 
 
 def indicated_tests_for(codes: Iterable[int]) -> list[str]:
@@ -76,11 +70,7 @@ def indicated_tests_for(codes: Iterable[int]) -> list[str]:
 
 def group_kinds(models: dict[str, LoadedModel]) -> list[tuple[str, int]]:
     """(kind, fail group) of every active group model, by fail group."""
-    kinds = [
-        (kind, int(kind.removeprefix(GROUP_PREFIX)))
-        for kind in models
-        if kind.startswith(GROUP_PREFIX)
-    ]
+    kinds = [(kind, code) for kind in models if (code := fail_group_of(kind)) is not None]
     return sorted(kinds, key=lambda pair: pair[1])
 
 
@@ -249,16 +239,14 @@ def _used_versions(models: dict[str, LoadedModel]) -> None:
 def validate_knrs(knrs: Iterable[str]) -> list[str]:
     """Strip and deduplicate KNRs; InvalidInput for one not of the form YYYY-NNNNNNN."""
     cleaned = list(dict.fromkeys(str(k).strip() for k in knrs))
-    bad = [k for k in cleaned if not KNR_PATTERN.fullmatch(k)]
+    bad = [k for k in cleaned if not KNR_RE.fullmatch(k)]
     if bad:
-        raise InvalidInput(f"Not a KNR (YYYY-NNNNNNN): {', '.join(bad[:5])}.")
+        raise InvalidInput(f"Not a KNR: {', '.join(bad[:5])}. {KNR_MESSAGE}")
     return cleaned
 
 
-def predict_knrs(*, knrs: list[str], user: Any = None) -> list[Prediction]:
+def predict_knrs(*, knrs: list[str]) -> list[Prediction]:
     """Predict these KNRs from their stored test results with the active models, and store."""
-    from training.selectors import get_results_frame
-
     knrs = validate_knrs(knrs)
     # Models first: with no active model (or a tampered one) nothing is read or stored.
     models = get_active_models()
@@ -292,8 +280,7 @@ def read_results_file(path: str | Path, *, filename: str) -> pd.DataFrame:
             max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
         )
     )
-    if not chunks:
-        raise InvalidUpload(f"{filename}: none of its {report.rows_read} rows was accepted.")
+    report.refuse_if_nothing_accepted()
     return pd.concat(chunks, ignore_index=True)
 
 
@@ -321,8 +308,6 @@ def _predict_and_store(
 
 def predict_since(since: datetime, *, on_progress: Progress | None = None) -> list[Prediction]:
     """Predict every vehicle whose first test was at or after `since`."""
-    from training.selectors import list_knrs_tested_since
-
     models = get_active_models()
     return _predict_knr_list(list_knrs_tested_since(since), models=models, on_progress=on_progress)
 
@@ -330,8 +315,6 @@ def predict_since(since: datetime, *, on_progress: Progress | None = None) -> li
 def _predict_knr_list(
     knrs: list[str], *, models: dict[str, LoadedModel], on_progress: Progress | None = None
 ) -> list[Prediction]:
-    from training.selectors import get_results_frame
-
     stored: list[Prediction] = []
     for begin in range(0, len(knrs), PREDICT_BATCH):
         results = get_results_frame(knrs[begin : begin + PREDICT_BATCH])
@@ -340,11 +323,6 @@ def _predict_knr_list(
             on_progress(len(stored))
     _used_versions(models)
     return stored
-
-
-def predict_again(*, knrs: list[str], user: Any = None) -> list[Prediction]:
-    """Predict these KNRs again with the active models (the admin action)."""
-    return predict_knrs(knrs=knrs, user=user)
 
 
 # --- batches --------------------------------------------------------------------------------
@@ -360,8 +338,6 @@ def start_batch_prediction(
 
     Returns the batch and, when it ran inline, its predictions.
     """
-    from training.selectors import list_knrs_tested_since
-
     if (upload is None) == (since is None):
         raise InvalidUpload("Send either a test-results file or a date, not both.")
     if upload is not None and upload.size > settings.CROSSLINE_MAX_UPLOAD_BYTES:
@@ -418,8 +394,7 @@ def _small_results(path: Path, *, filename: str, limit: int) -> pd.DataFrame | N
         if len(knrs) > limit:
             return None
         chunks.append(chunk)
-    if not chunks:
-        raise InvalidUpload(f"{filename}: none of its {report.rows_read} rows was accepted.")
+    report.refuse_if_nothing_accepted()
     return pd.concat(chunks, ignore_index=True)
 
 
@@ -429,8 +404,13 @@ def _safe_name(name: str) -> str:
 
 def _run_inline(batch: BatchPrediction, work: Callable[[Progress], list[Prediction]]):
     BatchPrediction.objects.filter(pk=batch.pk).update(status=BatchPrediction.Status.RUNNING)
+    return _run(batch, lambda: work(lambda done: None))
+
+
+def _run(batch: BatchPrediction, work: Callable[[], list[Prediction]]) -> list[Prediction]:
+    """Do a running batch's work: finished with its predictions, or failed with the error."""
     try:
-        predictions = work(lambda done: None)
+        predictions = work()
     except Exception as exc:
         _fail(batch, exc)
         raise
@@ -440,8 +420,6 @@ def _run_inline(batch: BatchPrediction, work: Callable[[Progress], list[Predicti
 
 
 def _enqueue(batch: BatchPrediction) -> BatchPrediction:
-    from django_q.tasks import async_task
-
     task_id = async_task(
         "predictions.tasks.run_batch_prediction", batch.pk, task_name=f"batch-prediction-{batch.pk}"
     )
@@ -452,8 +430,6 @@ def _enqueue(batch: BatchPrediction) -> BatchPrediction:
 
 def run_batch_prediction(*, batch_id: Any) -> BatchPrediction | None:
     """Run a queued batch (the worker's entry point); a batch already taken is left alone."""
-    from training.selectors import list_knrs_tested_since
-
     taken = BatchPrediction.objects.filter(
         pk=batch_id, status=BatchPrediction.Status.QUEUED
     ).update(status=BatchPrediction.Status.RUNNING)
@@ -461,28 +437,21 @@ def run_batch_prediction(*, batch_id: Any) -> BatchPrediction | None:
         # Another worker runs it, or it already finished: never predict a batch twice.
         return None
     batch = BatchPrediction.objects.get(pk=batch_id)
-    try:
-        models = get_active_models()
-        if batch.source_file:
-            with _stored_file_path(batch.source_file) as path:
-                results = read_results_file(path, filename=batch.original_name)
-            total = int(results["KNR"].nunique())
-            _set_total(batch, total)
-            predictions = _predict_and_store(
-                results, models=models, on_progress=_progress(batch, total)
-            )
-        else:
-            knrs = list_knrs_tested_since(batch.since)
-            _set_total(batch, len(knrs))
-            predictions = _predict_knr_list(
-                knrs, models=models, on_progress=_progress(batch, len(knrs))
-            )
-    except Exception as exc:
-        _fail(batch, exc)
-        raise
-    _finish(batch, predictions)
-    batch.refresh_from_db()
+    _run(batch, lambda: _predict_batch(batch))
     return batch
+
+
+def _predict_batch(batch: BatchPrediction) -> list[Prediction]:
+    models = get_active_models()
+    if batch.source_file:
+        with _stored_file_path(batch.source_file) as path:
+            results = read_results_file(path, filename=batch.original_name)
+        total = int(results["KNR"].nunique())
+        _set_total(batch, total)
+        return _predict_and_store(results, models=models, on_progress=_progress(batch, total))
+    knrs = list_knrs_tested_since(batch.since)
+    _set_total(batch, len(knrs))
+    return _predict_knr_list(knrs, models=models, on_progress=_progress(batch, len(knrs)))
 
 
 def _set_total(batch: BatchPrediction, total: int) -> None:
@@ -569,8 +538,6 @@ def _format_proba(value: float | None) -> str:
 
 def record_feedback(*, knrs: list[str]) -> int:
     """Fill `real_fail_codes` of these KNRs' predictions from their recorded defects."""
-    from training.selectors import get_fail_groups
-
     knrs = list(dict.fromkeys(knrs))
     now = timezone.now()
     updated = 0

@@ -1,10 +1,10 @@
 """REST endpoints of predictions: CRUD by KNR, predict, batch, statistics, realised metrics."""
 
-import re
 from typing import Any
 
 import django_filters
 from django.core.files.storage import default_storage
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from crossline.domain import KNR_PATTERN, MONTH_MESSAGE, MONTH_PATTERN, parse_month
 from crossline.exceptions import NotFound
 from predictions import selectors, services
 from predictions.models import BatchPrediction, Prediction
@@ -27,15 +28,17 @@ from predictions.serializers import (
     PredictRequestSerializer,
 )
 
-MONTH = re.compile(r"(\d{4})-(\d{2})")
-
 
 class PredictionFilter(django_filters.FilterSet):
     """Predicted fail group, positives only, month of the prediction, feedback received."""
 
     fail_code = django_filters.NumberFilter(method="filter_fail_code", label="Predicted group")
     positive = django_filters.BooleanFilter(field_name="predicted_fail", label="Predicted to fail")
-    month = django_filters.CharFilter(method="filter_month", label="Month (YYYY-MM)")
+    month = django_filters.CharFilter(
+        method="filter_month",
+        label="Month (YYYY-MM)",
+        validators=[RegexValidator(rf"^{MONTH_PATTERN}$", MONTH_MESSAGE)],
+    )
     has_feedback = django_filters.BooleanFilter(method="filter_has_feedback")
 
     class Meta:
@@ -46,10 +49,8 @@ class PredictionFilter(django_filters.FilterSet):
         return selectors.filter_by_fail_code(queryset, int(value))
 
     def filter_month(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        match = MONTH.fullmatch(value.strip())
-        if not match or not 1 <= int(match[2]) <= 12:
-            raise ValidationError({"month": "Use YYYY-MM."})
-        return selectors.filter_by_month(queryset, int(match[1]), int(match[2]))
+        year, month = parse_month(value)
+        return selectors.filter_by_month(queryset, year, month)
 
     def filter_has_feedback(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         return queryset.filter(real_fail_codes__isnull=not value)
@@ -61,7 +62,7 @@ class PredictionViewSet(viewsets.ModelViewSet):
     serializer_class = PredictionSerializer
     lookup_field = "knr"
     lookup_url_kwarg = "KNR"
-    lookup_value_regex = r"\d{4}-\d{7}"
+    lookup_value_regex = KNR_PATTERN
     filterset_class = PredictionFilter
     search_fields = ["knr"]
     ordering_fields = ["created_at", "p_fail", "knr"]
@@ -74,7 +75,7 @@ class PredictionViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = PredictRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        [prediction] = services.predict_knrs(knrs=[data.validated_data["KNR"]], user=request.user)
+        [prediction] = services.predict_knrs(knrs=[data.validated_data["KNR"]])
         return Response(PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: PredictionSerializer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -21,11 +20,13 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+import crossline.admin_filters
 from crossline import dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
-from crossline.exceptions import InvalidPipeline, InvalidUpload
-from crossline.labels import fail_group_label, fail_group_names, kind_label
-from training import selectors, services
+from crossline.domain import fail_group_label, fail_group_labels, kind_label, parse_month
+from crossline.exceptions import InvalidPipeline, InvalidUpload, NothingToTrain
+from training import imports, runs, selectors
+from training.hooks import latest_prediction
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.pipeline.definition import parse_definition
 
@@ -155,7 +156,7 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                dataset = services.import_uploaded_file(
+                dataset = imports.import_uploaded_file(
                     upload=upload, kind=form.cleaned_data["kind"], user=request.user
                 )
             except InvalidUpload as exc:
@@ -183,11 +184,11 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/training/dataset/upload.html", context)
 
     def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
-        services.delete_dataset(dataset=obj)
+        imports.delete_dataset(dataset=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
         for dataset in queryset:
-            services.delete_dataset(dataset=dataset)
+            imports.delete_dataset(dataset=dataset)
 
 
 def report_context(report: dict[str, Any]) -> dict[str, Any] | None:
@@ -220,19 +221,9 @@ def report_context(report: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-class FailGroupFilter(admin.SimpleListFilter):
-    title = "fail group"
-    parameter_name = "fail_group"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = fail_group_names()
-        return [(str(code), name) for code, name in sorted(names.items(), key=lambda i: i[1])]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
-        value = self.value()
-        if not value or not value.lstrip("-").isdigit():
-            return queryset
-        return selectors.filter_vehicles_by_fail_group(queryset, int(value))
+class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
+    def filter_group(self, queryset: QuerySet[Vehicle], code: int) -> QuerySet[Vehicle]:
+        return selectors.filter_vehicles_by_fail_group(queryset, code)
 
 
 class MonthFilter(admin.SimpleListFilter):
@@ -246,10 +237,10 @@ class MonthFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
-        match = re.fullmatch(r"(\d{4})-(\d{2})", self.value() or "")
-        if match is None or not 1 <= int(match[2]) <= 12:
+        month = parse_month(self.value() or "")
+        if month is None:
             return queryset
-        return selectors.filter_vehicles_by_month(queryset, int(match[1]), int(match[2]))
+        return selectors.filter_vehicles_by_month(queryset, *month)
 
 
 @admin.register(Vehicle)
@@ -290,7 +281,7 @@ class VehicleAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request: HttpRequest):
         # One read of the fail-group names per page, not one per row.
-        self._names = fail_group_names()
+        self._names = fail_group_labels()
         return super().get_changelist_instance(request)
 
     def get_urls(self) -> list:
@@ -311,7 +302,7 @@ class VehicleAdmin(admin.ModelAdmin):
 
     @admin.display(description="Fail groups")
     def fail_groups_display(self, obj: Vehicle) -> str:
-        names = getattr(self, "_names", None) or fail_group_names()
+        names = getattr(self, "_names", None) or fail_group_labels()
         return ", ".join(fail_group_label(code, names) for code in obj.fail_groups) or "-"
 
     def change_view(
@@ -320,7 +311,7 @@ class VehicleAdmin(admin.ModelAdmin):
         vehicle = self.get_object(request, unquote(object_id))
         extra = {**(extra_context or {})}
         if vehicle is not None:
-            self._names = fail_group_names()
+            self._names = fail_group_labels()
             extra.update(self.vehicle_context(vehicle, self._names))
         return super().change_view(request, object_id, form_url, extra)
 
@@ -348,26 +339,9 @@ class VehicleAdmin(admin.ModelAdmin):
                 }
                 for pk in vehicle.dataset_ids or []
             ],
-            "prediction": latest_prediction_context(vehicle.knr, names),
+            # Filled by the predictions app (a hook: training does not import it).
+            "prediction": latest_prediction(vehicle.knr),
         }
-
-
-def latest_prediction_context(knr: str, names: dict[int, str]) -> dict[str, Any] | None:
-    """The KNR's current prediction for its vehicle page, or None."""
-    # Imported here: the predictions app reads training's selectors.
-    from predictions.selectors import get_latest_prediction
-
-    prediction = get_latest_prediction(knr)
-    if prediction is None:
-        return None
-    return {
-        "url": reverse("admin:predictions_prediction_change", args=[prediction.pk]),
-        "p_fail": f"{prediction.p_fail:.2f}",
-        "flagged": prediction.predicted_fail,
-        "created_at": prediction.created_at,
-        "groups": [fail_group_label(code, names) for code in prediction.predicted_fail_codes],
-        "indicated_tests": prediction.indicated_tests,
-    }
 
 
 def _blank(value: Any) -> Any:
@@ -389,7 +363,7 @@ class PipelineDefinitionForm(forms.ModelForm):
     def clean_definition(self) -> dict:
         definition = self.cleaned_data["definition"]
         try:
-            parse_definition(definition, initial_inputs=services.PIPELINE_INPUTS)
+            parse_definition(definition)
         except InvalidPipeline as exc:
             raise forms.ValidationError(str(exc)) from exc
         return definition
@@ -402,7 +376,7 @@ class PipelineDefinitionAdmin(admin.ModelAdmin):
     readonly_fields = ["is_shipped", "updated_at"]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         return super().changelist_view(request, extra_context)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -492,7 +466,7 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
 
     def run_context(self, run: TrainingRun) -> dict[str, Any]:
         """The run page: live progress, metrics per kind by name, comparison, datasets."""
-        names = fail_group_names()
+        names = fail_group_labels()
         datasets = {str(d.pk): d for d in Dataset.objects.filter(pk__in=list(run.dataset_ids))}
         versions = {v.type_model: v for v in run.model_versions.all()}
         metric_rows = [
@@ -575,7 +549,7 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         extra = {
             "pipelines": PipelineDefinition.objects.values_list("name", flat=True),
             "can_train": self.has_train_permission(request),
@@ -585,10 +559,10 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
 
     def _start(self, request: HttpRequest, kind: str, pipeline: str) -> TrainingRun | None:
         try:
-            run = services.start_training_run(
+            run = runs.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
-        except (InvalidUpload, InvalidPipeline) as exc:
+        except (NothingToTrain, InvalidPipeline) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
         self.message_user(

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from crossline.domain import KNR_FORMAT, KNR_PATTERN, NO_GROUP_CODE, NO_GROUP_TEXT
 from crossline.exceptions import InvalidUpload
 
 RESULTS = "results"
@@ -64,7 +65,6 @@ SCHEMAS: dict[str, pa.Schema] = {RESULTS: RESULTS_SCHEMA, DEFECTS: DEFECTS_SCHEM
 
 STATUS_OK = 10
 STATUS_NOK = 13
-DROPPED_GROUP_CODES = ("-2", "#MULTIVALUE")
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 DEFAULT_CHUNK_ROWS = 250_000
@@ -74,7 +74,6 @@ MAX_EXAMPLES = 5
 _HEAD_BYTES = 256 * 1024
 _BLOCK_BYTES = 1024 * 1024
 
-_KNR_PATTERN = r"\d{4}-\d{7}"
 _NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 # Checked before parsing: pandas refuses a column that mixes time zones even with coerce.
 _DATETIME_PATTERN = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
@@ -150,15 +149,29 @@ class ValidationReport:
 
     def summary_lines(self) -> list[str]:
         """Return a short human-readable account of the import, one line per fact."""
-        lines = [
-            f"{self.filename} ({self.kind}): {self.rows_read} rows read, "
-            f"{self.rows_accepted} accepted, {self.rows_rejected} rejected, "
-            f"{self.rows_dropped} dropped, {self.values_unparseable} values unparseable"
-        ]
-        for reason, p in self.problems.items():
-            shown = ", ".join(f"row {e['row']}: {e['value']!r}" for e in p.examples)
-            lines.append(f"{reason}: {p.count} rows {p.action} (e.g. {shown})")
-        return lines
+        return report_lines(self.to_dict())
+
+    def refuse_if_nothing_accepted(self) -> None:
+        """Raise InvalidUpload, naming the file and its problems, when no row was accepted."""
+        if self.rows_accepted == 0:
+            problems = "; ".join(f"{reason}: {p.count}" for reason, p in self.problems.items())
+            raise InvalidUpload(
+                f"{self.filename}: none of its {self.rows_read} rows was accepted "
+                f"({problems or 'none'})."
+            )
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """A validation report (as stored) in words: the counts, then one line per problem."""
+    lines = [
+        f"{report['rows_read']:,} rows read, {report['rows_accepted']:,} accepted, "
+        f"{report['rows_rejected']:,} rejected, {report['rows_dropped']:,} dropped, "
+        f"{report['values_unparseable']:,} values unparseable"
+    ]
+    for reason, problem in report.get("problems", {}).items():
+        examples = ", ".join(f"row {e['row']}: {e['value']!r}" for e in problem["examples"])
+        lines.append(f"{reason}: {problem['count']:,} rows {problem['action']} (e.g. {examples})")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -254,8 +267,8 @@ def normalise_chunk(raw: pd.DataFrame, *, kind: str, report: ValidationReport) -
 
     knr = _strip(raw["KNR"])
     reject(
-        ~knr.str.fullmatch(_KNR_PATTERN).fillna(False).astype(bool),
-        "KNR is not of the form YYYY-NNNNNNN",
+        ~knr.str.fullmatch(KNR_PATTERN).fillna(False).astype(bool),
+        f"KNR is not of the form {KNR_FORMAT}",
         "KNR",
     )
     out["KNR"] = knr
@@ -291,21 +304,21 @@ def normalise_chunk(raw: pd.DataFrame, *, kind: str, report: ValidationReport) -
             )
         code_text = _strip(raw["S_GROUP_ID"]).str.strip("\"'").str.strip()
         group = _parse_integer(code_text)
-        dropped = (group == -2).fillna(False).astype(bool) | code_text.str.upper().eq(
-            "#MULTIVALUE"
+        dropped = (group == NO_GROUP_CODE).fillna(False).astype(bool) | code_text.str.upper().eq(
+            NO_GROUP_TEXT
         ).fillna(False).astype(bool)
         reject(group.isna() & ~dropped, "S_GROUP_ID is not a fail group code", "S_GROUP_ID")
         out["S_GROUP_ID"] = group
         unparseable = pd.Series(False, index=raw.index)
     out["DATA"] = data
 
-    # A rejected row is counted once as rejected, even when it is also a -2/#MULTIVALUE row.
+    # A rejected row is counted once as rejected, even when it is also a no-group row.
     dropped = dropped & ~bad
     keep = ~(bad | dropped)
     unparseable = unparseable & keep
     if kind == DEFECTS:
         report.add_problem(
-            "S_GROUP_ID is -2 or #MULTIVALUE (no fail group)",
+            f"S_GROUP_ID is {NO_GROUP_CODE} or {NO_GROUP_TEXT} (no fail group)",
             field="S_GROUP_ID",
             action=DROPPED,
             rows=rows[dropped],

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from crossline.domain import parse_framed_codes
+
 
 class DatasetKind(models.TextChoices):
     RESULTS = "results", "Test results"
@@ -70,7 +72,7 @@ class Vehicle(models.Model):
 
     @property
     def fail_groups(self) -> list[int]:
-        return [int(code) for code in self.fail_group_codes.split(",") if code]
+        return parse_framed_codes(self.fail_group_codes)
 
 
 class VehicleRecord(models.Model):

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from crossline.domain import framed_code, parse_framed_codes
 from crossline.exceptions import NotFound
-from training.ingest import STATUS_NOK, STATUS_OK
+from training.ingest import RESULTS_COLUMNS, STATUS_NOK, STATUS_OK
 from training.models import Dataset, DatasetKind, TrainingRun, Vehicle, VehicleRecord
 
 STATUS_LABELS = {STATUS_OK: "OK", STATUS_NOK: "NOK"}
@@ -82,7 +84,7 @@ def _test(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
         "value_id": values.get("VALUE_ID"),
         "value": values.get("VALUE"),
         "status": STATUS_LABELS.get(status, str(status)),
-        "dataset_id": _json_pk(dataset_id),
+        "dataset_id": json_pk(dataset_id),
     }
 
 
@@ -97,11 +99,12 @@ def _defect(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
         "model": values.get("MODELO"),
         "colour": values.get("COR"),
         "engine": values.get("MOTOR"),
-        "dataset_id": _json_pk(dataset_id),
+        "dataset_id": json_pk(dataset_id),
     }
 
 
-def _json_pk(pk: Any) -> Any:
+def json_pk(pk: Any) -> Any:
+    """A primary key as JSON: integers stay integers, ObjectIds become strings."""
     return pk if isinstance(pk, int) else str(pk)
 
 
@@ -140,7 +143,7 @@ def filter_vehicles_by_month(queryset: QuerySet[Vehicle], year: int, month: int)
 
 def filter_vehicles_by_fail_group(queryset: QuerySet[Vehicle], code: int):
     """Vehicles with a recorded defect in that fail group."""
-    return queryset.filter(fail_group_codes__contains=f",{int(code)},")
+    return queryset.filter(fail_group_codes__contains=framed_code(code))
 
 
 # --- for predictions (added by the predictions app) -------------------------------------------
@@ -150,10 +153,6 @@ RESULTS_FRAME_BATCH = 500
 
 def get_results_frame(knrs: list[str]):
     """The stored test results of these KNRs (ready datasets) as one normalised DataFrame."""
-    import pandas as pd
-
-    from training.ingest import RESULTS_COLUMNS
-
     ready = list(list_ready_datasets(kind=DatasetKind.RESULTS).values_list("pk", flat=True))
     unique = list(dict.fromkeys(knrs))
     # Rows grouped by their record's column list (one list in practice): one DataFrame per
@@ -204,7 +203,7 @@ def list_knrs_tested_since(since: datetime) -> list[str]:
 def get_fail_groups(knrs: list[str]) -> dict[str, list[int]]:
     """KNR → the fail groups of its recorded defects, for the vehicles among `knrs`."""
     return {
-        knr: [int(code) for code in codes.split(",") if code]
+        knr: parse_framed_codes(codes)
         for knr, codes in Vehicle.objects.filter(knr__in=list(knrs)).values_list(
             "knr", "fail_group_codes"
         )

@@ -1,6 +1,6 @@
 """django-q2 entry points of the training app: they take ids and call a service."""
 
-from training.services import execute_training_run as run
+from training.runs import execute_training_run as run
 
 
 def execute_training_run(run_id: str) -> str:

@@ -11,7 +11,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from training import selectors, services
+from crossline.domain import KNR_PATTERN, MONTH_MESSAGE, MONTH_PATTERN, parse_month
+from training import imports, runs, selectors
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.serializers import (
     DatasetSerializer,
@@ -57,7 +58,7 @@ class DatasetViewSet(
     def create(self, request: Request, *args, **kwargs) -> Response:
         upload = DatasetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        dataset = services.import_uploaded_file(
+        dataset = imports.import_uploaded_file(
             upload=upload.validated_data["file"],
             kind=upload.validated_data["kind"],
             user=request.user,
@@ -65,7 +66,7 @@ class DatasetViewSet(
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Dataset) -> None:
-        services.delete_dataset(dataset=instance)
+        imports.delete_dataset(dataset=instance)
 
 
 class VehicleFilter(django_filters.FilterSet):
@@ -74,7 +75,7 @@ class VehicleFilter(django_filters.FilterSet):
     month = django_filters.CharFilter(
         method="filter_month",
         label="Month of first test (YYYY-MM)",
-        validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", "Give the month as YYYY-MM.")],
+        validators=[RegexValidator(rf"^{MONTH_PATTERN}$", MONTH_MESSAGE)],
     )
 
     class Meta:
@@ -85,8 +86,8 @@ class VehicleFilter(django_filters.FilterSet):
         return selectors.filter_vehicles_by_fail_group(queryset, int(value))
 
     def filter_month(self, queryset, name: str, value: str):
-        year, month = value.split("-")
-        return selectors.filter_vehicles_by_month(queryset, int(year), int(month))
+        year, month = parse_month(value)
+        return selectors.filter_vehicles_by_month(queryset, year, month)
 
 
 class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
@@ -99,7 +100,7 @@ class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["knr", "first_test_at", "nok_count", "defect_count"]
     ordering = ["knr"]
     lookup_field = "knr"
-    lookup_value_regex = r"\d{4}-\d{7}"
+    lookup_value_regex = KNR_PATTERN
 
     def get_queryset(self):
         return selectors.list_vehicles()
@@ -133,7 +134,7 @@ class PipelineDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "name"
 
     def get_queryset(self):
-        services.sync_pipeline_definitions()
+        runs.sync_pipeline_definitions()
         return PipelineDefinition.objects.all()
 
 
@@ -161,8 +162,8 @@ class TrainViewSet(viewsets.ViewSet):
         ]
         for upload, upload_kind in uploads:
             if upload is not None:
-                services.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
-        run = services.start_training_run(
+                imports.import_uploaded_file(upload=upload, kind=upload_kind, user=request.user)
+        run = runs.start_training_run(
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )
         body = TrainingRunSerializer(run, context={"request": request}).data

@@ -72,7 +72,7 @@ def test_the_dashboard_shows_the_active_models_runs_imports_and_their_charts(
     assert "Failed" in page and "ValueError: boom" in page
     assert "march.csv" in page and "40%" in page
     history = chart(page, "chart-history")["data"]["datasets"]
-    assert history[0]["label"] == "Electrical"
+    assert history[0]["label"] == "9830946 Electrical"
     assert [point["y"] for point in history[0]["data"]] == [0.5, 0.61234]
     assert "crossline/vendor/chartjs/chart.umd.min.js" in page
 

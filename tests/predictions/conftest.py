@@ -110,7 +110,7 @@ def write_results_csv(trained: Trained, knrs: list[str], path: Path) -> Path:
 @pytest.fixture
 def stored_knrs(db, trained: Trained, tmp_path: Path) -> list[str]:
     """The first 12 demo KNRs imported as a results dataset (the import service)."""
-    from training.services import import_dataset
+    from training.imports import import_dataset
 
     knrs = trained.knrs[:12]
     path = write_results_csv(trained, knrs, tmp_path / "results.csv")

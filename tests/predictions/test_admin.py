@@ -175,7 +175,7 @@ def test_the_dashboard_charts_flagged_vehicles_by_fail_group_and_month(
         return json.loads(found[1])
 
     by_group = chart("chart-flagged")["data"]
-    names = {2: "Central part", 4: "Doors"}
+    names = {2: "2 Central part", 4: "4 Doors"}
     assert dict(zip(by_group["labels"], by_group["datasets"][0]["data"], strict=True)) == {
         names[code]: count for code, count in flagged.items()
     }

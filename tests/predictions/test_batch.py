@@ -48,7 +48,8 @@ def test_a_large_upload_is_queued_and_the_task_predicts_it_with_progress(
     settings.CROSSLINE_BATCH_SYNC_LIMIT = 3
     queued = []
     monkeypatch.setattr(
-        "django_q.tasks.async_task", lambda func, *args, **kw: queued.append((func, args)) or "t1"
+        "predictions.services.async_task",
+        lambda func, *args, **kw: queued.append((func, args)) or "t1",
     )
     knrs = trained.knrs[30:38]
     response = staff_api.post(
@@ -111,7 +112,7 @@ def test_a_file_that_is_not_a_results_export_is_a_400(staff_api, active_models):
 def test_a_failing_batch_is_marked_failed_with_the_error(active_models, trained, tmp_path,
                                                          settings, monkeypatch):
     settings.CROSSLINE_BATCH_SYNC_LIMIT = 1
-    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **k: "t2")
+    monkeypatch.setattr("predictions.services.async_task", lambda *a, **k: "t2")
     batch, _ = services.start_batch_prediction(
         upload=_upload(trained, trained.knrs[40:43], tmp_path)
     )

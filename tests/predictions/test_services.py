@@ -137,7 +137,7 @@ def test_stored_predictions_list_the_inspections_of_their_groups(active_models, 
 def test_feedback_fills_real_fail_codes_from_imported_defects(
     active_models, stored_knrs, trained, tmp_path: Path
 ):
-    from training.services import import_dataset
+    from training.imports import import_dataset
 
     services.predict_knrs(knrs=stored_knrs)
     path = tmp_path / "defects.csv"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from django.core.files.storage import default_storage
 
-from training import services
+from training import imports
 from training.demo import generate_demo_data
 from training.models import Dataset, Vehicle, VehicleRecord
 
@@ -20,9 +20,9 @@ def demo(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def imported(demo):
-    results = services.import_dataset(path=demo["results"], original_name="results.csv.gz",
+    results = imports.import_dataset(path=demo["results"], original_name="results.csv.gz",
                                       kind="results")
-    defects = services.import_dataset(path=demo["defects"], original_name="defects.csv",
+    defects = imports.import_dataset(path=demo["defects"], original_name="defects.csv",
                                       kind="defects")
     return results, defects
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import default_storage
 
-from training import services
+from training import imports
 from training.demo import generate_demo_data
 from training.models import Dataset, Vehicle
 
@@ -20,7 +20,7 @@ def demo(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def imported(demo):
     return [
-        services.import_dataset(path=demo[kind], original_name=demo[kind].name, kind=kind)
+        imports.import_dataset(path=demo[kind], original_name=demo[kind].name, kind=kind)
         for kind in ("results", "defects")
     ]
 

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from crossline.exceptions import InvalidUpload
-from training import services
+from training import imports
 from training.demo import generate_demo_data
 from training.models import Dataset, Vehicle, VehicleRecord
 from training.selectors import get_vehicle_detail
@@ -57,7 +57,7 @@ def vehicle_snapshot() -> list[tuple]:
 
 
 def import_file(path: Path, kind: str, **kwargs) -> Dataset:
-    return services.import_dataset(path=path, original_name=path.name, kind=kind, **kwargs)
+    return imports.import_dataset(path=path, original_name=path.name, kind=kind, **kwargs)
 
 
 @pytest.mark.django_db
@@ -242,7 +242,7 @@ def test_a_failure_half_way_leaves_no_dataset_no_file_and_vehicles_as_they_were(
     before = vehicle_snapshot()
     assert before  # the defects import made vehicles that must stay exactly as they are
     if where == "second_chunk":
-        real = services._create_records
+        real = imports._create_records
         calls = []
 
         def failing(*args, **kwargs):
@@ -251,7 +251,7 @@ def test_a_failure_half_way_leaves_no_dataset_no_file_and_vehicles_as_they_were(
                 raise Boom("disk full")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(services, "_create_records", failing)
+        monkeypatch.setattr(imports, "_create_records", failing)
     elif where == "storage":
         real_save = default_storage.save
 
@@ -261,18 +261,18 @@ def test_a_failure_half_way_leaves_no_dataset_no_file_and_vehicles_as_they_were(
 
         monkeypatch.setattr(default_storage, "save", save_then_fail)
     else:
-        real_refresh = services.refresh_vehicles
+        real_refresh = imports.refresh_vehicles
         calls = []
 
         def refresh_once_then_fail(knrs):
             calls.append(1)
             if len(calls) == 1:
                 # Part of the vehicles are written before the failure.
-                services._refresh_vehicle_batch(sorted(knrs)[:10])
+                imports._refresh_vehicle_batch(sorted(knrs)[:10])
                 raise Boom("lost connection")
             return real_refresh(knrs)
 
-        monkeypatch.setattr(services, "refresh_vehicles", refresh_once_then_fail)
+        monkeypatch.setattr(imports, "refresh_vehicles", refresh_once_then_fail)
 
     with pytest.raises(Boom):
         import_file(demo["results"], "results", chunk_rows=500)
@@ -289,7 +289,7 @@ def test_deleting_a_dataset_removes_its_file_records_and_recomputes_vehicles(dem
     defects = import_file(demo["defects"], "defects")
     assert Vehicle.objects.filter(has_defects=True).exists()
 
-    services.delete_dataset(dataset=defects)
+    imports.delete_dataset(dataset=defects)
 
     assert not Dataset.objects.filter(pk=defects.pk).exists()
     assert not VehicleRecord.objects.filter(dataset_id=defects.pk).exists()
@@ -298,7 +298,7 @@ def test_deleting_a_dataset_removes_its_file_records_and_recomputes_vehicles(dem
     assert not Vehicle.objects.filter(has_defects=True).exists()
     assert not Vehicle.objects.exclude(defect_count=0).exists()
 
-    services.delete_dataset(dataset=results)
+    imports.delete_dataset(dataset=results)
     assert Vehicle.objects.count() == 0
     assert stored_files() == []
 
@@ -309,7 +309,7 @@ def test_an_import_that_died_with_its_process_is_cleaned_by_the_next_import(demo
                                   sha256="0" * 64)
     VehicleRecord.objects.create(knr="2024-2000001", dataset=dead, kind="results", row_count=1)
     Dataset.objects.filter(pk=dead.pk).update(
-        uploaded_at=timezone.now() - services.STALE_IMPORT_AFTER * 2
+        uploaded_at=timezone.now() - imports.STALE_IMPORT_AFTER * 2
     )
     running = Dataset.objects.create(kind="results", original_name="running.csv", size_bytes=1,
                                      sha256="1" * 64)

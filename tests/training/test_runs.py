@@ -3,17 +3,17 @@ import json
 import pytest
 from django.core.files.storage import default_storage
 
-from crossline.exceptions import InvalidPipeline, InvalidUpload
+from crossline.exceptions import InvalidPipeline, NothingToTrain
 from mlmodels.models import ActiveModel, ModelVersion
 from mlmodels.selectors import list_active_versions
-from training import services
+from training import runs
+from training.imports import import_dataset
 from training.models import PipelineDefinition, TrainingRun
 from training.pipeline import registry
 from training.pipeline.definition import PIPELINES_DIR
-from training.services import (
+from training.runs import (
     claim_training_run,
     execute_training_run,
-    import_dataset,
     reap_stale_runs,
     start_training_run,
 )
@@ -152,7 +152,7 @@ def test_a_failure_while_saving_removes_what_the_run_registered(
     imported, fast_pipeline, monkeypatch
 ):
     calls = []
-    register = services.register_model_version
+    register = runs.register_model_version
 
     def fail_on_third(**kwargs):
         calls.append(kwargs["type_model"])
@@ -160,7 +160,7 @@ def test_a_failure_while_saving_removes_what_the_run_registered(
             raise OSError("storage full")
         return register(**kwargs)
 
-    monkeypatch.setattr(services, "register_model_version", fail_on_third)
+    monkeypatch.setattr(runs, "register_model_version", fail_on_third)
     run = start_training_run(enqueue=False, pipeline_name="quick")
     with pytest.raises(OSError):
         execute_training_run(str(run.pk))
@@ -189,8 +189,8 @@ def test_a_second_run_waits_while_one_is_running(monkeypatch):
         assert TrainingRun.objects.get(pk=queued.pk).status == TrainingRun.Status.QUEUED
         TrainingRun.objects.filter(pk=running.pk).update(status=TrainingRun.Status.SUCCEEDED)
 
-    monkeypatch.setattr(services, "wait_for_running_run", finish_the_other_run)
-    monkeypatch.setattr(services, "RUN_STALE_AFTER", services.timedelta(days=1))
+    monkeypatch.setattr(runs, "wait_for_running_run", finish_the_other_run)
+    monkeypatch.setattr(runs, "RUN_STALE_AFTER", runs.timedelta(days=1))
     claimed = claim_training_run(str(queued.pk))
     assert len(waits) == 1
     assert claimed.status == TrainingRun.Status.RUNNING
@@ -200,7 +200,7 @@ def test_a_run_whose_worker_died_is_failed_and_cleaned(imported, fast_pipeline):
     run = train()
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.RUNNING,
-        heartbeat_at=run.created_at - services.timedelta(hours=2),
+        heartbeat_at=run.created_at - runs.timedelta(hours=2),
     )
     ActiveModel.objects.all().delete()
     assert reap_stale_runs() == 1
@@ -212,7 +212,7 @@ def test_a_run_whose_worker_died_is_failed_and_cleaned(imported, fast_pipeline):
 
 
 def test_training_without_data_is_refused_before_queueing():
-    with pytest.raises(InvalidUpload, match="no test results"):
+    with pytest.raises(NothingToTrain, match="no test results"):
         start_training_run(enqueue=False)
     assert TrainingRun.objects.count() == 0
 

@@ -60,9 +60,9 @@ def test_retrain_queues_a_retrain_run(staff_api):
     assert TrainingRun.objects.filter(kind="retrain").count() == 1
 
 
-def test_train_without_data_answers_400_and_queues_nothing(staff_api):
+def test_train_without_data_answers_409_and_queues_nothing(staff_api):
     response = staff_api.post("/api/train/")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "no test results" in response.json()["detail"]
     assert TrainingRun.objects.count() == 0
 

@@ -11,7 +11,12 @@ from crossline.exceptions import InvalidPipeline
 from training.pipeline.registry import get_step
 
 PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+# What a training run gives a pipeline: the ready datasets' local Parquet files.
 DEFAULT_INITIAL_INPUTS = frozenset({"results_files", "defects_files"})
+# The default definition's parameters: a step given only some parameters takes these for the rest.
+DEFAULT_PARAMS: dict[str, Any] = json.loads(
+    (PIPELINES_DIR / "default.json").read_text(encoding="utf-8")
+)["params"]
 PARAMS_PREFIX = "params:"
 # Arguments the runner supplies itself; a step may declare them without naming them as inputs.
 INJECTED_ARGUMENTS = frozenset({"params", "log"})
@@ -37,7 +42,7 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
-class PipelineDefinition:
+class PipelineSpec:
     """A validated pipeline definition."""
 
     name: str
@@ -111,7 +116,7 @@ def _check_signature(
 
 def parse_definition(
     data: dict[str, Any], *, initial_inputs: set[str] | frozenset[str] = DEFAULT_INITIAL_INPUTS
-) -> PipelineDefinition:
+) -> PipelineSpec:
     """Validate a definition's JSON data against the registered steps and return it."""
     if not isinstance(data, dict):
         raise InvalidPipeline("a pipeline definition must be a JSON object")
@@ -163,7 +168,7 @@ def parse_definition(
         available.update(spec.outputs)
 
     description = data.get("description", "")
-    return PipelineDefinition(
+    return PipelineSpec(
         name=name,
         description=description if isinstance(description, str) else "",
         steps=tuple(specs),
@@ -173,7 +178,7 @@ def parse_definition(
 
 def load_definition_file(
     path: str | Path, *, initial_inputs: set[str] | frozenset[str] = DEFAULT_INITIAL_INPUTS
-) -> PipelineDefinition:
+) -> PipelineSpec:
     """Read and validate one JSON pipeline definition file."""
     path = Path(path)
     try:
@@ -188,7 +193,7 @@ def list_definition_files() -> list[Path]:
     return sorted(PIPELINES_DIR.glob("*.json"))
 
 
-def load_definition(name: str = "default") -> PipelineDefinition:
+def load_definition(name: str = "default") -> PipelineSpec:
     """Load the shipped definition `training/pipelines/<name>.json`."""
     # The name may come from a request: only a plain file name inside PIPELINES_DIR is read.
     if not _NAME_RE.match(name) or name.startswith("."):

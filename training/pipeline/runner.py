@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from crossline.exceptions import CrosslineError, InvalidPipeline
-from training.pipeline.definition import PARAMS_PREFIX, PipelineDefinition, StepSpec
+from training.pipeline.definition import PARAMS_PREFIX, PipelineSpec, StepSpec
 from training.pipeline.registry import get_step
 
 
@@ -29,7 +29,7 @@ def _bind_outputs(spec: StepSpec, value: Any) -> dict[str, Any]:
     raise TypeError(f"returned {type(value).__name__}, expected {len(spec.outputs)} outputs")
 
 
-def _last_uses(definition: PipelineDefinition) -> dict[str, int]:
+def _last_uses(definition: PipelineSpec) -> dict[str, int]:
     last: dict[str, int] = {}
     for index, spec in enumerate(definition.steps):
         for _, source in spec.inputs:
@@ -38,7 +38,7 @@ def _last_uses(definition: PipelineDefinition) -> dict[str, int]:
 
 
 def run_pipeline(
-    definition: PipelineDefinition,
+    definition: PipelineSpec,
     inputs: dict[str, Any],
     *,
     params: dict[str, Any] | None = None,

@@ -24,23 +24,14 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from crossline.domain import FAIL_KIND, GROUP_PREFIX, NO_GROUP_CODE, group_kind
+from training.pipeline.definition import DEFAULT_PARAMS
 from training.pipeline.estimators import make_pipeline, positive_proba
 from training.pipeline.registry import step
 
 RESULT_COLUMNS = ["KNR", "NAME", "ID", "STATUS", "VALUE_ID", "VALUE", "DATA"]
 DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 STATUS_NOK = 13
-FAIL_KIND = "fail"
-GROUP_PREFIX = "group_"
-DEFAULT_PARAMS: dict[str, Any] = {
-    "estimator": "hist_gradient_boosting",
-    "test_share": 0.2,
-    "validation_share": 0.2,
-    "target_recall": 0.8,
-    "min_positives": 30,
-    "random_state": 0,
-    "n_threads": 1,
-}
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
@@ -50,7 +41,7 @@ Log = Callable[[str], None]
 
 
 @dataclass
-class Dataset:
+class TrainingData:
     """Features, labels and production time of one set of KNRs, aligned on the KNR index."""
 
     features: pd.DataFrame
@@ -115,8 +106,8 @@ def clean(results: pd.DataFrame, defects: pd.DataFrame) -> tuple[pd.DataFrame, p
 
     defects = _clean_knr(defects)
     group = pd.to_numeric(defects["S_GROUP_ID"], errors="coerce")
-    # -2 ("unexplained") carries no label; the importer drops it too, this keeps steps safe.
-    defects = defects.assign(S_GROUP_ID=group)[group.notna() & (group != -2)]
+    # "Unexplained" carries no label; the importer drops it too, this keeps steps safe.
+    defects = defects.assign(S_GROUP_ID=group)[group.notna() & (group != NO_GROUP_CODE)]
     defects = defects.assign(
         S_GROUP_ID=defects["S_GROUP_ID"].astype("int64"),
         DATA=pd.to_datetime(defects["DATA"], errors="coerce"),
@@ -143,7 +134,7 @@ def build_labels(
     pairs = defects[["KNR", "S_GROUP_ID"]].drop_duplicates()
     pairs = pairs[pairs["KNR"].isin(knrs)]
     groups = pd.crosstab(pairs["KNR"].astype("string"), pairs["S_GROUP_ID"]).clip(upper=1)
-    groups.columns = [f"{GROUP_PREFIX}{int(code)}" for code in groups.columns]
+    groups.columns = [group_kind(code) for code in groups.columns]
     groups = groups.reindex(index=knrs, fill_value=0)
     labels = pd.DataFrame({FAIL_KIND: (groups.sum(axis=1) > 0)}, index=knrs)
     labels = labels.join(groups).astype("int64")
@@ -247,7 +238,7 @@ def split_by_time(
     labels: pd.DataFrame,
     production_time: pd.Series,
     test_share: float = 0.2,
-) -> tuple[Dataset, Dataset]:
+) -> tuple[TrainingData, TrainingData]:
     """Split KNRs by production time: the most recent `test_share` is the test set."""
     if not 0 < test_share < 1:
         raise ValueError(f"test_share must be between 0 and 1, got {test_share}")
@@ -259,8 +250,8 @@ def split_by_time(
     labels = labels.reindex(features.index, fill_value=0)
     times = production_time.reindex(features.index)
 
-    def subset(knrs: pd.Index) -> Dataset:
-        return Dataset(features.loc[knrs], labels.loc[knrs], times.loc[knrs])
+    def subset(knrs: pd.Index) -> TrainingData:
+        return TrainingData(features.loc[knrs], labels.loc[knrs], times.loc[knrs])
 
     return subset(train_knrs), subset(test_knrs)
 
@@ -299,7 +290,7 @@ def _out_of_fold_proba(
 
 
 def _threshold_from_training(
-    template: Pipeline, train_set: Dataset, y: pd.Series, params: dict[str, Any]
+    template: Pipeline, train_set: TrainingData, y: pd.Series, params: dict[str, Any]
 ) -> tuple[float, str]:
     # The threshold is chosen on training data only, never on the test set (that would make
     # the test recall meet its target by construction). First choice: fit on the older part
@@ -333,7 +324,7 @@ def training_kinds(labels: pd.DataFrame) -> list[str]:
 
 @step("train_models")
 def train_models(
-    train_set: Dataset, params: dict[str, Any], log: Log | None = None
+    train_set: TrainingData, params: dict[str, Any], log: Log | None = None
 ) -> dict[str, Any]:
     """Fit one Pipeline per kind with enough positives; return models and skipped kinds."""
     params = {**DEFAULT_PARAMS, **params}
@@ -344,7 +335,7 @@ def train_models(
         return _train_models(train_set, params, emit)
 
 
-def _train_models(train_set: Dataset, params: dict[str, Any], emit: Log) -> dict[str, Any]:
+def _train_models(train_set: TrainingData, params: dict[str, Any], emit: Log) -> dict[str, Any]:
     min_positives = int(params["min_positives"])
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
@@ -398,7 +389,7 @@ def score_model(
 
 
 @step("evaluate")
-def evaluate(models: dict[str, Any], test_set: Dataset) -> dict[str, Any]:
+def evaluate(models: dict[str, Any], test_set: TrainingData) -> dict[str, Any]:
     """Score every trained kind on the test set; return models, skipped kinds and the test set."""
     evaluated: dict[str, dict[str, Any]] = {}
     for kind, entry in models["models"].items():

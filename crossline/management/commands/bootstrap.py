@@ -7,8 +7,13 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
+from django_q.models import Schedule
 
+from predictions.services import predict_since
+from training.demo import generate_demo_data
+from training.imports import import_dataset
 from training.models import Dataset
+from training.runs import execute_training_run, start_training_run
 
 
 class Command(BaseCommand):
@@ -49,8 +54,6 @@ class Command(BaseCommand):
 
     def ensure_schedules(self) -> None:
         """The daily closing of the feedback window, run by the django-q2 cluster."""
-        from django_q.models import Schedule
-
         Schedule.objects.get_or_create(
             name="close feedback window",
             defaults={
@@ -60,10 +63,6 @@ class Command(BaseCommand):
         )
 
     def load_demo(self, knrs: int, user) -> None:
-        from predictions.services import predict_since
-        from training.demo import generate_demo_data
-        from training.services import execute_training_run, import_dataset, start_training_run
-
         out_dir = settings.VAR_DIR / "demo"
         self.stdout.write(f"Generating demo data for {knrs} vehicles in {out_dir} …")
         files = generate_demo_data(knrs=knrs, out_dir=out_dir, seed=0)

@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crossline.exceptions import InvalidUpload
+from training.imports import import_dataset
+from training.ingest import report_lines
 from training.models import DatasetKind
-from training.services import import_dataset
 
 
 class Command(BaseCommand):
@@ -58,7 +59,7 @@ class Command(BaseCommand):
                 f"{dataset.knr_count:,} KNRs, {dataset.first_at:%Y-%m-%d} to "
                 f"{dataset.last_at:%Y-%m-%d}."
             ))
-            for line in _summary_lines(dataset.report):
+            for line in report_lines(dataset.report):
                 self.stdout.write(f"  {line}")
         if refused:
             raise CommandError(
@@ -82,15 +83,3 @@ class Command(BaseCommand):
                                   on_progress=on_progress)
         finally:
             bar.close()
-
-
-def _summary_lines(report: dict) -> list[str]:
-    lines = [
-        f"{report['rows_read']:,} rows read, {report['rows_accepted']:,} accepted, "
-        f"{report['rows_rejected']:,} rejected, {report['rows_dropped']:,} dropped, "
-        f"{report['values_unparseable']:,} values unparseable"
-    ]
-    for reason, problem in report.get("problems", {}).items():
-        examples = ", ".join(f"row {e['row']}: {e['value']!r}" for e in problem["examples"])
-        lines.append(f"{reason}: {problem['count']:,} rows {problem['action']} (e.g. {examples})")
-    return lines

@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from crossline.exceptions import CrosslineError
 from training.models import TrainingRun
-from training.services import execute_training_run, start_training_run
+from training.runs import execute_training_run, start_training_run
 
 
 class Command(BaseCommand):

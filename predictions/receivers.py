@@ -1,0 +1,31 @@
+"""How predictions answers the lower apps: their signals and hooks, connected in `ready()`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from crossline.domain import fail_group_label, fail_group_labels
+from predictions import selectors, services
+
+
+def fill_feedback(sender: Any, *, knrs: list[str], **kwargs: Any) -> None:
+    """Defects were imported: their KNRs' predictions get their real fail groups."""
+    services.record_feedback(knrs=knrs)
+
+
+def latest_prediction(knr: str) -> dict[str, Any] | None:
+    """A vehicle's current prediction for its page, or None if it has none."""
+    prediction = selectors.get_latest_prediction(knr)
+    if prediction is None:
+        return None
+    labels = fail_group_labels()
+    return {
+        "url": reverse("admin:predictions_prediction_change", args=[prediction.pk]),
+        "p_fail": f"{prediction.p_fail:.2f}",
+        "flagged": prediction.predicted_fail,
+        "created_at": prediction.created_at,
+        "groups": [fail_group_label(code, labels) for code in prediction.predicted_fail_codes],
+        "indicated_tests": prediction.indicated_tests,
+    }
