@@ -198,8 +198,22 @@ def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[st
 
 @admin.register(PredictionHistory)
 class PredictionHistoryAdmin(admin.ModelAdmin):
-    list_display = ["knr", "p_fail", "predicted_fail_codes", "created_at", "replaced_at"]
+    list_display = ["knr", "p_fail_display", "predicted_groups", "created_at", "replaced_at"]
     search_fields = ["knr"]
+
+    def get_changelist_instance(self, request: HttpRequest):
+        # One read of the fail-group names per page, not one per row.
+        self._labels = fail_group_labels()
+        return super().get_changelist_instance(request)
+
+    @admin.display(description="p(fail)", ordering="p_fail")
+    def p_fail_display(self, obj: PredictionHistory) -> str:
+        return numbers.percent(obj.p_fail)
+
+    @admin.display(description="predicted fail groups")
+    def predicted_groups(self, obj: PredictionHistory) -> str:
+        labels = getattr(self, "_labels", None) or fail_group_labels()
+        return ", ".join(fail_group_label(c, labels) for c in obj.predicted_fail_codes) or "–"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

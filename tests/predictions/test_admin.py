@@ -182,3 +182,33 @@ def test_the_dashboard_charts_flagged_vehicles_by_fail_group_and_month(
     monthly = chart("chart-monthly")["data"]
     assert sum(monthly["datasets"][0]["data"]) == sum(p.predicted_fail for p in predictions)
     assert f"{len(predictions)}</span><span" in page  # predictions made this month
+
+
+def test_a_batch_of_a_results_file_from_the_admin(
+    admin_user_client, active_models, trained, tmp_path
+):
+    from tests.predictions.conftest import write_results_csv
+
+    knrs = sorted(set(trained.raw_results["KNR"]))[:3]
+    path = write_results_csv(trained, knrs, tmp_path / "new-results.csv")
+
+    with path.open("rb") as handle:
+        response = admin_user_client.post(
+            "/admin/predictions/batchprediction/add/", {"file": handle}
+        )
+
+    batch = BatchPrediction.objects.get()
+    assert response["Location"] == f"/admin/predictions/batchprediction/{batch.pk}/change/"
+    assert (batch.original_name, batch.predicted_count) == ("new-results.csv", 3)
+
+
+def test_earlier_predictions_list_fail_groups_by_name(
+    admin_user_client, active_models, stored_knrs
+):
+    services.predict_knrs(knrs=stored_knrs[:2])
+    services.predict_knrs(knrs=stored_knrs[:2])
+    PredictionHistory.objects.update(predicted_fail_codes=[4, 9830946])
+
+    page = admin_user_client.get("/admin/predictions/predictionhistory/").content.decode()
+
+    assert "4 Doors, 9830946 Electrical" in page
