@@ -92,10 +92,13 @@ def main() -> None:
             ingest.iter_clean_chunks(paths[kind], filename=kind, kind=kind, report=report),
             ignore_index=True,
         )
-    features, production_time = build_features(chunks["results"])
+    params = {"estimator": args.estimator}
+    features, production_time, builder = build_features(chunks["results"], params)
     labels = build_labels(chunks["defects"], features.index)
     train_set, test_set = split_by_time(features, labels, production_time)
-    trained = evaluate(train_models(train_set, {"estimator": args.estimator}), test_set)
+    trained = evaluate(
+        train_models(train_set, builder, params), test_set, chunks["results"]
+    )
     for kind, entry in trained["models"].items():
         version = register_model_version(
             type_model=kind,

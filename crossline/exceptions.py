@@ -16,7 +16,7 @@ class InvalidUpload(CrosslineError):
 
 
 class NothingToTrain(CrosslineError):
-    """A training run is asked for before the data it needs (test results, defects) exists."""
+    """A training run lacks its data: test results, defects, or a kind with enough labels."""
 
     status_code = 409
 
@@ -45,5 +45,17 @@ class Conflict(CrosslineError):
 
 class ArtifactTampered(CrosslineError):
     """A stored model artifact's SHA-256 differs from the registry's: it is never loaded."""
+
+    status_code = 409
+
+
+class IneligibleVersion(CrosslineError):
+    """A version below the activation gate was to be activated without an override and reason."""
+
+    status_code = 409
+
+
+class AlreadyActive(CrosslineError):
+    """The version to activate is already the active version of its kind: nothing changed."""
 
     status_code = 409

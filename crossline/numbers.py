@@ -4,7 +4,7 @@ import math
 from typing import Any
 
 # Shares of vehicles read better as percentages; scores such as PR-AUC stay decimals.
-PERCENT_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score"})
+PERCENT_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score", "flagged_share"})
 METRIC_LABELS = {
     "pr_auc": "PR-AUC",
     "roc_auc": "ROC-AUC",
@@ -14,6 +14,7 @@ METRIC_LABELS = {
     "mcc": "MCC",
     "accuracy": "Accuracy",
     "threshold": "Threshold",
+    "flagged_share": "Flagged",
 }
 MISSING = "–"
 

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -17,16 +17,24 @@ from django.utils.http import urlencode
 
 from crossline import charts, dashboard, numbers
 from crossline.domain import fail_group_labels, kind_label
-from crossline.exceptions import Conflict, CrosslineError
-from mlmodels import selectors
+from crossline.exceptions import AlreadyActive, Conflict, CrosslineError
+from mlmodels import selectors, thresholds
 from mlmodels.hooks import realised_metrics_by_version
-from mlmodels.models import Activation, ActiveModel, ModelVersion
+from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
-from mlmodels.services import activate_model_version, delete_model_version
+from mlmodels.services import (
+    activate_model_version,
+    delete_model_version,
+    recompute_thresholds,
+    set_threshold_policy,
+)
 
 # The order people read them in: ranking quality first, then the shares at the threshold.
-SHOWN_METRICS = ("pr_auc", "roc_auc", "recall", "precision", "f1_score", "mcc", "accuracy")
-LIST_METRICS = ("pr_auc", "recall", "precision", "f1_score", "roc_auc", "mcc")
+SHOWN_METRICS = (
+    "pr_auc", "roc_auc", "recall", "precision", "flagged_share", "f1_score", "mcc", "accuracy"
+)
+NEUTRAL_METRICS = frozenset({"threshold", "flagged_share"})
+LIST_METRICS = ("pr_auc", "recall", "precision", "flagged_share", "f1_score", "roc_auc", "mcc")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -130,6 +138,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             predicts,
             "version",
             active,
+            "eligible_column",
             *[self._metric_column(field) for field in LIST_METRICS],
             realised_metrics,
             "threshold_display",
@@ -145,6 +154,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
         column.__name__ = field
         return column
+
+    @admin.display(description="activation gate", ordering="eligible")
+    def eligible_column(self, version: ModelVersion) -> str:
+        return "eligible" if version.eligible else f"below: {version.eligibility}"
 
     @admin.display(description="predicts")
     def kind(self, version: ModelVersion) -> str:
@@ -382,6 +395,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
                     reason=form.cleaned_data["reason"],
                     override=form.cleaned_data["override"],
                 )
+            except AlreadyActive as done:
+                self.message_user(request, str(done), messages.INFO)
+                return HttpResponseRedirect(change_url)
             except CrosslineError as error:
                 form.add_error(None, str(error))
             else:
@@ -410,12 +426,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 def activate(*, version: ModelVersion, user: Any, reason: str, override: bool) -> None:
     """Set a version as active with the reason given (and the gate's override if asked)."""
-    activate_model_version(version=version, user=user, reason=reason)
+    activate_model_version(version=version, user=user, reason=reason, override=override)
 
 
-def eligibility(version: ModelVersion) -> dict[str, Any] | None:
-    """Whether the version passes the quality gate, and why not (None: no gate known)."""
-    return None
+def eligibility(version: ModelVersion) -> dict[str, Any]:
+    """Whether the version passes the activation gate, and the gate's reason."""
+    return {"eligible": version.eligible, "reason": version.eligibility}
 
 
 def lineage(version: ModelVersion) -> list[dict[str, str]]:
@@ -466,8 +482,10 @@ def comparison_context(versions: list[ModelVersion], active: ModelVersion | None
                 if index and value is not None and first is not None
                 else None
             )
-            # Higher is better for every metric; a threshold is a choice, not a score.
-            scored = name != "threshold" and difference is not None and abs(difference) > 1e-9
+            # Higher is better for every score; the threshold and the share flagged are choices.
+            scored = (
+                name not in NEUTRAL_METRICS and difference is not None and abs(difference) > 1e-9
+            )
             cells.append(
                 {
                     "value": numbers.metric(name, value),
@@ -587,7 +605,10 @@ def _bar_width(value: float | None) -> int:
 class ActiveModelAdmin(ReadOnlyAdmin):
     """Which version predicts for each kind: kind → version, when, by whom."""
 
-    list_display = ["type_model", "predicts", "version", "activated_at", "activated_by"]
+    list_display = [
+        "type_model", "predicts", "version", "override", "generation", "activated_at",
+        "activated_by",
+    ]
     list_select_related = ["version", "activated_by"]
 
     @admin.display(description="predicts")
@@ -602,13 +623,72 @@ class ActivationAdmin(ReadOnlyAdmin):
     list_display = [
         "activated_at",
         "type_model",
+        "sequence",
         "version",
         "previous_version",
+        "override",
         "activated_by",
         "reason",
     ]
     list_filter = [KindFilter]
     list_select_related = ["version", "previous_version", "activated_by"]
+
+
+class ThresholdPolicyForm(forms.ModelForm):
+    """A policy with its value checked as the thresholds module checks it."""
+
+    class Meta:
+        model = ThresholdPolicy
+        fields = ["type_model", "policy", "value"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        try:
+            cleaned["value"] = thresholds.validate_policy(
+                cleaned.get("policy", ""), cleaned.get("value")
+            )
+        except ValueError as error:
+            raise ValidationError({"value": str(error)}) from None
+        kind = cleaned.get("type_model")
+        if kind and not ModelVersion.objects.filter(type_model=kind).exists():
+            raise ValidationError({"type_model": f"No model versions of kind {kind!r}."})
+        return cleaned
+
+
+@admin.register(ThresholdPolicy)
+class ThresholdPolicyAdmin(admin.ModelAdmin):
+    """Per kind, how the threshold is chosen; saving recomputes the kind's thresholds."""
+
+    form = ThresholdPolicyForm
+    list_display = ["type_model", "policy", "value", "updated_by", "updated_at"]
+    list_select_related = ["updated_by"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        # The kind is the record's identity: change the policy, not which kind it is for.
+        return ["type_model"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: ThresholdPolicy, form, change: bool) -> None:
+        stored = set_threshold_policy(
+            type_model=obj.type_model, policy=obj.policy, value=obj.value, user=request.user
+        )
+        obj.pk = stored.pk
+        self.message_user(
+            request,
+            f"Thresholds of the {obj.type_model} versions recomputed "
+            f"({thresholds.describe_policy(obj.policy, obj.value)}); the next prediction uses "
+            "them.",
+            messages.SUCCESS,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: ThresholdPolicy) -> None:
+        super().delete_model(request, obj)
+        recompute_thresholds(type_model=obj.type_model)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        kinds = list(queryset.values_list("type_model", flat=True))
+        super().delete_queryset(request, queryset)
+        for kind in kinds:
+            recompute_thresholds(type_model=kind)
 
 
 @dashboard.register

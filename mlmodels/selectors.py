@@ -2,7 +2,8 @@
 
 from django.db.models import QuerySet
 
-from mlmodels.models import Activation, ActiveModel, ModelVersion
+from crossline.exceptions import NotFound
+from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 
 
 def list_model_versions(*, type_model: str | None = None) -> QuerySet[ModelVersion]:
@@ -20,6 +21,16 @@ def get_active_version(type_model: str) -> ModelVersion | None:
 def list_active_versions() -> dict[str, ModelVersion]:
     """Kind → its active version."""
     return {p.type_model: p.version for p in ActiveModel.objects.select_related("version")}
+
+
+def list_predicting_versions() -> dict[str, ModelVersion]:
+    """Kind → its active version, for kinds whose version may predict (eligible, or activated
+    with an override)."""
+    return {
+        p.type_model: p.version
+        for p in ActiveModel.objects.select_related("version")
+        if p.override or p.version.eligible
+    }
 
 
 def get_active_version_ids() -> set:
@@ -55,3 +66,21 @@ def list_metric_history(metric: str = "pr_auc") -> dict[str, list[tuple[int, flo
 def list_versions_by_ids(ids: list[str]) -> list[ModelVersion]:
     """The versions with these primary keys (unknown ones are left out)."""
     return list(ModelVersion.objects.filter(pk__in=ids).select_related("training_run"))
+
+
+def list_threshold_policies() -> list[ThresholdPolicy]:
+    """The policy of every kind with versions; kinds without a stored one get the default."""
+    stored = {p.type_model: p for p in ThresholdPolicy.objects.select_related("updated_by")}
+    kinds = sorted(set(ModelVersion.objects.values_list("type_model", flat=True)) | set(stored))
+    return [stored.get(kind) or ThresholdPolicy(type_model=kind) for kind in kinds]
+
+
+def get_threshold_policy_record(type_model: str) -> ThresholdPolicy:
+    """A kind's policy (the default, unsaved, when none is stored); NotFound for a kind with
+    no versions."""
+    stored = ThresholdPolicy.objects.filter(type_model=type_model).first()
+    if stored is not None:
+        return stored
+    if not ModelVersion.objects.filter(type_model=type_model).exists():
+        raise NotFound(f"No model versions of kind {type_model!r}.")
+    return ThresholdPolicy(type_model=type_model)

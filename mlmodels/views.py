@@ -11,23 +11,51 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crossline.exceptions import AlreadyActive, NotFound
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import (
     get_active_version_ids,
+    get_threshold_policy_record,
     list_activations,
     list_active_versions,
     list_latest_versions,
     list_model_versions,
+    list_threshold_policies,
 )
 from mlmodels.serializers import (
     ActivationSerializer,
     ModelVersionSerializer,
     SelectModelSerializer,
+    SetActiveResultSerializer,
+    SetActiveSerializer,
+    ThresholdPolicySerializer,
 )
-from mlmodels.services import activate_model_by_name, activate_model_version, delete_model_version
+from mlmodels.services import activate_model_version, delete_model_version, set_threshold_policy
 
 # Changing which model predicts, or deleting a version, is for staff (admin) users only.
 STAFF_ACTIONS = {"set_active", "destroy"}
+
+
+def activate_from_request(request: Request, version: ModelVersion, data: dict) -> Response:
+    """Activate `version` as the request asks; the version and what happened, in words."""
+    try:
+        activation = activate_model_version(
+            version=version,
+            user=request.user,
+            reason=data.get("reason") or ("" if data.get("override") else "set as active (API)"),
+            override=data.get("override", False),
+        )
+    except AlreadyActive as done:
+        # Idempotent: asking again for what already holds is not an error.
+        detail = str(done)
+    else:
+        previous = activation.previous_version
+        was = f" (was {previous.model_name})" if previous else ""
+        forced = f" Gate overridden: {activation.reason}" if activation.override else ""
+        detail = f"{version.model_name} is now the active {version.type_model} model{was}.{forced}"
+    version.refresh_from_db()
+    context = {"request": request, "active_version_ids": get_active_version_ids(), "detail": detail}
+    return Response(SetActiveResultSerializer(version, context=context).data)
 
 
 class ModelVersionViewSet(
@@ -70,13 +98,15 @@ class ModelVersionViewSet(
         """The newest version of each kind, active or not."""
         return Response(self.get_serializer(list_latest_versions(), many=True).data)
 
-    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @extend_schema(request=SetActiveSerializer, responses=SetActiveResultSerializer)
     @action(detail=True, methods=["post"], url_path="set-active")
     def set_active(self, request: Request, pk: str | None = None) -> Response:
-        """Make this version the active version of its kind."""
+        """Make this version the active version of its kind (below the gate: `override` and
+        `reason`); the version already active is left as it is (200, `detail` says so)."""
         version = self.get_object()
-        activate_model_version(version=version, user=request.user, reason="set as active (API)")
-        return Response(self.get_serializer(version).data)
+        given = SetActiveSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        return activate_from_request(request, version, given.validated_data)
 
     @extend_schema(responses=ActivationSerializer(many=True))
     @action(detail=False, serializer_class=ActivationSerializer)
@@ -94,14 +124,60 @@ class SelectModelView(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=SelectModelSerializer, responses=ModelVersionSerializer)
+    @extend_schema(request=SelectModelSerializer, responses=SetActiveResultSerializer)
     def post(self, request: Request) -> Response:
         given = SelectModelSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        pointer = activate_model_by_name(
-            model_name=given.validated_data["model_name"],
+        name = given.validated_data["model_name"]
+        version = list_model_versions().filter(model_name=name).first()
+        if version is None:
+            raise NotFound(f"No model version named {name!r}.")
+        data = dict(given.validated_data)
+        if not data["reason"] and not data["override"]:
+            data["reason"] = "set as active (select_model)"
+        return activate_from_request(request, version, data)
+
+
+class ThresholdPolicyViewSet(viewsets.ViewSet):
+    """Per kind, how the decision threshold is chosen: `f2` (default), `capacity` or `recall`.
+
+    Writing a policy recomputes the thresholds and threshold-dependent metrics of the kind's
+    versions from their stored held-out and test scores; the next prediction uses them.
+    """
+
+    lookup_field = "type_model"
+    lookup_value_regex = r"[A-Za-z0-9_]+"
+    serializer_class = ThresholdPolicySerializer
+
+    def get_permissions(self):
+        if self.action in ("create", "update", "partial_update"):
+            return [IsAdminUser()]
+        return [IsAuthenticated()]
+
+    def list(self, request: Request) -> Response:
+        """Every kind with versions, with its policy (the default where none is stored)."""
+        return Response(ThresholdPolicySerializer(list_threshold_policies(), many=True).data)
+
+    def retrieve(self, request: Request, type_model: str) -> Response:
+        return Response(ThresholdPolicySerializer(get_threshold_policy_record(type_model)).data)
+
+    @extend_schema(request=ThresholdPolicySerializer, responses=ThresholdPolicySerializer)
+    def create(self, request: Request) -> Response:
+        return self._write(request, request.data.get("type_model", ""))
+
+    @extend_schema(request=ThresholdPolicySerializer, responses=ThresholdPolicySerializer)
+    def update(self, request: Request, type_model: str) -> Response:
+        return self._write(request, type_model)
+
+    def _write(self, request: Request, type_model: str) -> Response:
+        data = request.data.copy()  # a QueryDict (form) or a dict (JSON)
+        data["type_model"] = type_model
+        given = ThresholdPolicySerializer(data=data)
+        given.is_valid(raise_exception=True)
+        stored = set_threshold_policy(
+            type_model=given.validated_data["type_model"],
+            policy=given.validated_data["policy"],
+            value=given.validated_data.get("value"),
             user=request.user,
-            reason="set as active (select_model)",
         )
-        body = ModelVersionSerializer(pointer.version, context={"request": request}).data
-        return Response(body, status=status.HTTP_200_OK)
+        return Response(ThresholdPolicySerializer(stored).data, status=status.HTTP_200_OK)

@@ -84,14 +84,17 @@ class PredictionAdmin(admin.ModelAdmin):
     form = FeedbackForm
     change_form_template = "admin/predictions/prediction/change_form.html"
     list_display = [
-        "knr_link", "p_fail_display", "predicted_fail", "predicted_groups", "real_groups",
-        "created_at",
+        "knr_link", "p_fail_display", "predicted_fail", "flagged_by_display", "real_groups",
+        "produced_at", "created_at",
     ]
     list_filter = [FailGroupFilter, "predicted_fail", FeedbackFilter, "created_at"]
     search_fields = ["knr"]
     ordering = ["-created_at"]
     actions = ["predict_again"]
-    readonly_fields = ["knr_link", "p_fail_display", "predicted_fail", "created_at", "feedback_at"]
+    readonly_fields = [
+        "knr_link", "p_fail_display", "predicted_fail", "flagged_by_display", "no_model_display",
+        "produced_at", "created_at", "feedback_at",
+    ]
     fieldsets = [
         (None, {"fields": readonly_fields}),
         ("Feedback", {"fields": ["feedback", "real_groups"]}),
@@ -122,6 +125,15 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="predicted fail groups")
     def predicted_groups(self, obj: Prediction) -> str:
         return self._label(obj.predicted_fail_codes) or "–"
+
+    @admin.display(description="flagged by")
+    def flagged_by_display(self, obj: Prediction) -> str:
+        labels = getattr(self, "_names", None) or fail_group_labels()
+        return ", ".join(kind_label(kind, labels) for kind in obj.flagged_by or []) or "–"
+
+    @admin.display(description="fail groups without a model (not guessed)")
+    def no_model_display(self, obj: Prediction) -> str:
+        return self._label(obj.no_model_groups) or "–"
 
     @admin.display(description="real fail groups")
     def real_groups(self, obj: Prediction) -> str:

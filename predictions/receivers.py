@@ -23,7 +23,7 @@ def latest_prediction(knr: str) -> dict[str, Any] | None:
     labels = fail_group_labels()
     return {
         "url": reverse("admin:predictions_prediction_change", args=[prediction.pk]),
-        "p_fail": f"{prediction.p_fail:.2f}",
+        "p_fail": "no model" if prediction.p_fail is None else f"{prediction.p_fail:.2f}",
         "flagged": prediction.predicted_fail,
         "created_at": prediction.created_at,
         "groups": [fail_group_label(code, labels) for code in prediction.predicted_fail_codes],

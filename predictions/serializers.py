@@ -21,12 +21,13 @@ class PredictionSerializer(ModelSerializer):
     class Meta:
         model = Prediction
         fields = [
-            "KNR", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-            "indicated_tests", "model_versions", "created_at", "real_fail_codes", "feedback_at",
+            "KNR", "p_fail", "predicted_fail", "flagged_by", "probabilities",
+            "predicted_fail_codes", "no_model_groups", "indicated_tests", "model_versions",
+            "produced_at", "created_at", "real_fail_codes", "feedback_at",
         ]
         read_only_fields = [
-            "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-            "model_versions", "created_at", "feedback_at",
+            "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+            "no_model_groups", "model_versions", "produced_at", "created_at", "feedback_at",
         ]
 
 
@@ -38,8 +39,9 @@ class PredictionHistorySerializer(ModelSerializer):
     class Meta:
         model = PredictionHistory
         fields = [
-            "KNR", "p_fail", "probabilities", "predicted_fail_codes", "indicated_tests",
-            "model_versions", "real_fail_codes", "created_at", "replaced_at",
+            "KNR", "p_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+            "indicated_tests", "model_versions", "real_fail_codes", "produced_at", "created_at",
+            "replaced_at",
         ]
         read_only_fields = fields
 

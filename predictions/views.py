@@ -28,6 +28,16 @@ from predictions.serializers import (
     PredictRequestSerializer,
 )
 
+BY_PARAMETER = OpenApiParameter(
+    "by", str, required=False, enum=["production", "created"],
+    description="Count by the vehicle's production month (its last test; default) or by the "
+    "month the prediction was made.",
+)
+PERIOD_PARAMETERS = [
+    OpenApiParameter("year", int, required=False),
+    OpenApiParameter("month", int, required=False, description="1 to 12; needs year."),
+    BY_PARAMETER,
+]
 
 class PredictionFilter(django_filters.FilterSet):
     """Predicted fail group, positives only, month of the prediction, feedback received."""
@@ -112,39 +122,70 @@ class PredictionViewSet(viewsets.ModelViewSet):
         body["predictions"] = PredictionSerializer(predictions, many=True).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": url})
 
+    @extend_schema(parameters=PERIOD_PARAMETERS)
     @action(detail=False, methods=["get"], url_path="fail-codes-predicted")
     def fail_codes_predicted(self, request: Request) -> Response:
-        """How many current predictions name each fail group."""
-        return Response(selectors.count_predicted_fail_codes())
+        """How many current predictions flag each fail group (groups with no model last)."""
+        return Response(
+            selectors.count_predicted_fail_codes(
+                **_period(request), no_model=selectors.list_no_model_groups()
+            )
+        )
 
+    @extend_schema(parameters=PERIOD_PARAMETERS)
     @action(detail=False, methods=["get"], url_path="total-fails")
     def total_fails(self, request: Request) -> Response:
-        """`no_fails` and `fails` over the current predictions."""
-        return Response(selectors.count_total_fails())
+        """`fails` (flagged: the fail model or a group model over its threshold) and
+        `no_fails` over the current predictions."""
+        return Response(selectors.count_total_fails(**_period(request)))
 
     @extend_schema(
         parameters=[
             OpenApiParameter("year", int, required=True),
             OpenApiParameter("fail_code", int, required=False),
+            BY_PARAMETER,
         ]
     )
     @action(detail=False, methods=["get"], url_path="fail-codes-by-month")
     def fail_codes_by_month(self, request: Request) -> Response:
-        """Predicted and real counts per month of a year, for one fail group or any defect."""
+        """Flagged and real counts per month of a year (of the vehicles' production, or with
+        `by=created` of the predictions), for one fail group or any defect."""
         year = _int_param(request, "year", required=True)
         fail_code = _int_param(request, "fail_code", required=False)
-        months = selectors.count_fail_codes_by_month(year=year, fail_code=fail_code)
-        return Response({"year": year, "fail_code": fail_code, "months": months})
+        by = _by(request)
+        months = selectors.count_fail_codes_by_month(year=year, fail_code=fail_code, by=by)
+        return Response({"year": year, "fail_code": fail_code, "by": by, "months": months})
 
+    @extend_schema(parameters=[BY_PARAMETER])
     @action(detail=False, methods=["get"], url_path="realised-metrics")
     def realised_metrics(self, request: Request) -> Response:
         """Precision, recall and PR-AUC from feedback, per model version and per month."""
         return Response(
             {
                 "by_version": selectors.get_realised_metrics_by_version(),
-                "by_month": selectors.get_realised_metrics_by_month(),
+                "by_month": selectors.get_realised_metrics_by_month(by=_by(request)),
             }
         )
+
+
+def _by(request: Request) -> str:
+    by = request.query_params.get("by", "").strip() or selectors.BY_PRODUCTION
+    if by not in selectors.DATE_FIELDS:
+        raise ValidationError({"by": "Use production or created."})
+    return by
+
+
+def _period(request: Request) -> dict[str, Any]:
+    period = {
+        "by": _by(request),
+        "year": _int_param(request, "year", required=False),
+        "month": _int_param(request, "month", required=False),
+    }
+    if period["month"] is not None and period["year"] is None:
+        raise ValidationError({"month": "Give the year too."})
+    if period["month"] is not None and not 1 <= period["month"] <= 12:
+        raise ValidationError({"month": "Use 1 to 12."})
+    return period
 
 
 def _int_param(request: Request, name: str, *, required: bool) -> int | None:

@@ -27,6 +27,7 @@ from crossline.exceptions import InvalidUpload
 from crossline.uploads import uploaded_file_path
 from training import ingest
 from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
+from training.pipeline.features import RESULT_KEY, count_results
 from training.selectors import json_pk
 from training.signals import defects_imported
 
@@ -215,6 +216,12 @@ def _create_records(dataset: Dataset, chunk: pd.DataFrame, touched: set[str]) ->
     values = {c: _json_column(chunk[c]) for c in columns}
     data = chunk["DATA"].to_numpy()
     nok = (chunk["STATUS"].to_numpy() == ingest.STATUS_NOK) if kind == DatasetKind.RESULTS else None
+    # A result repeated within the chunk counts once (the same key as the features use).
+    first = (
+        ~chunk.duplicated(subset=list(RESULT_KEY)).to_numpy()
+        if kind == DatasetKind.RESULTS
+        else np.ones(len(chunk), dtype=bool)
+    )
     groups = chunk["S_GROUP_ID"].to_numpy() if kind == DatasetKind.DEFECTS else None
 
     records: list[VehicleRecord] = []
@@ -231,8 +238,8 @@ def _create_records(dataset: Dataset, chunk: pd.DataFrame, touched: set[str]) ->
                 kind=kind,
                 first_at=_aware(stamps.min()),
                 last_at=_aware(stamps.max()),
-                row_count=end - start,
-                nok_count=int(nok[start:end].sum()) if nok is not None else 0,
+                row_count=int(first[start:end].sum()),
+                nok_count=int((nok[start:end] & first[start:end]).sum()) if nok is not None else 0,
                 fail_group_codes=codes,
                 columns=columns,
                 rows=[
@@ -338,6 +345,7 @@ def _ready_dataset_ids() -> list[Any]:
 def _refresh_vehicle_batch(knrs: list[str]) -> None:
     ready = _ready_dataset_ids()
     summaries: dict[str, dict[str, Any]] = {}
+    result_records: dict[str, int] = {}
     records = VehicleRecord.objects.filter(knr__in=knrs, dataset_id__in=ready).values_list(
         "knr",
         "dataset_id",
@@ -349,6 +357,8 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
         "fail_group_codes",
     )
     for knr, dataset_id, kind, first_at, last_at, row_count, nok_count, codes in records:
+        if kind == DatasetKind.RESULTS:
+            result_records[knr] = result_records.get(knr, 0) + 1
         summary = summaries.setdefault(
             knr,
             {
@@ -377,6 +387,9 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
             summary["defect_count"] += row_count
             summary["groups"].update(parse_framed_codes(codes))
 
+    _count_overlapping_results(
+        summaries, [knr for knr, count in result_records.items() if count > 1], ready
+    )
     existing = {v.knr: v for v in Vehicle.objects.filter(knr__in=knrs)}
     gone = [v.pk for knr, v in existing.items() if knr not in summaries]
     if gone:
@@ -408,3 +421,19 @@ def _refresh_vehicle_batch(knrs: list[str]) -> None:
     with transaction.atomic():
         for pk, fields in changes.items():
             Vehicle.objects.filter(pk=pk).update(updated_at=now, **fields)
+
+
+def _count_overlapping_results(
+    summaries: dict[str, dict[str, Any]], knrs: list[str], ready: list[Any]
+) -> None:
+    """Recount the results of KNRs stored in several records (overlapping exports), once each."""
+    if not knrs:
+        return
+    rows: dict[str, list[dict[str, Any]]] = {knr: [] for knr in knrs}
+    records = VehicleRecord.objects.filter(
+        knr__in=knrs, kind=DatasetKind.RESULTS, dataset_id__in=ready
+    ).values_list("knr", "columns", "rows")
+    for knr, columns, values in records:
+        rows[knr].extend(dict(zip(columns, row, strict=False)) for row in values)
+    for knr, vehicle_rows in rows.items():
+        summaries[knr]["test_count"], summaries[knr]["nok_count"] = count_results(vehicle_rows)

@@ -40,10 +40,10 @@ from training.pipeline.definition import (
     load_definition_file,
     parse_definition,
 )
-from training.pipeline.estimators import positive_proba
+from training.pipeline.estimators import positive_scores, predict_positive
 from training.pipeline.explain import describe_scores, top_features
 from training.pipeline.runner import StepFailed, run_pipeline
-from training.pipeline.steps import score_model
+from training.pipeline.steps import score_predictions
 
 RUN_STALE_AFTER = timedelta(minutes=30)
 RUN_WAIT_POLL_SECONDS = 2.0
@@ -241,9 +241,11 @@ def execute_training_run(
         discard_run_versions(run)
         raise
     metrics = {kind: version_metrics(v) for kind, v in versions.items()}
+    below = [f"{v.model_name} ({v.eligibility})" for v in versions.values() if not v.eligible]
     recorder.log(
         f"registered {', '.join(v.model_name for v in versions.values())}"
         + (f"; activated {', '.join(promoted)}" if promoted else "")
+        + (f"; below the activation gate: {'; '.join(below)}" if below else "")
     )
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED,
@@ -281,7 +283,7 @@ def local_copies(datasets: list[Dataset], kind: str, workdir: Path) -> list[Path
 def register_run_versions(
     run: TrainingRun, result: dict[str, Any], pipeline_name: str, data: dict
 ) -> dict[str, ModelVersion]:
-    """Register one version per trained kind, with its test-set metrics."""
+    """Register one version per trained kind, with its test-set metrics and its scores."""
     versions = {}
     test_set = result.get("test_set")
     for kind, entry in result["models"].items():
@@ -302,6 +304,8 @@ def register_run_versions(
             n_train=entry["n_train"],
             n_test=entry["n_test"],
             diagnostics=diagnostics,
+            heldout=entry.get("heldout"),
+            test_scores=entry.get("test_scores"),
         )
     return versions
 
@@ -312,13 +316,18 @@ def explain_version(entry: dict[str, Any], test_set: Any, kind: str) -> dict[str
         y_test = test_set.labels[kind].astype("int64")
     else:
         y_test = pd.Series(0, index=test_set.knrs)
+    scored = entry.get("test_scores") or {}
+    # The estimator after the feature builder: the test set's features are already built.
+    estimator = entry["pipeline"][1:]
     # One thread: OpenMP threads spinning on a busy host made the ~100 re-scorings of the
     # permutation importance 25× slower (33 s against 1.3 s for 86 features, 60 KNRs).
     with threadpool_limits(limits=1):
-        scores = positive_proba(entry["pipeline"], test_set.features)
+        scores = scored.get("scores")
+        if scores is None:
+            scores = positive_scores(estimator, test_set.features)
         return {
             **describe_scores(y_test, scores, entry["threshold"]),
-            "importance": top_features(entry["pipeline"], test_set.features, y_test),
+            "importance": top_features(estimator, test_set.features, y_test),
         }
 
 
@@ -330,6 +339,10 @@ def version_metrics(version: ModelVersion) -> dict[str, Any]:
         "confusion_matrix": version.confusion_matrix,
         "support": version.support,
         "threshold": version.threshold,
+        "threshold_policy": version.threshold_policy,
+        "flagged_share": version.flagged_share,
+        "eligible": version.eligible,
+        "eligibility": version.eligibility,
         "model_name": version.model_name,
     }
 
@@ -340,7 +353,8 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
     active = list_active_versions()
     kinds = {}
     for kind, challenger in versions.items():
-        new_metrics = result["models"][kind]["metrics"]
+        # The version's own threshold (its kind's policy) and the metrics at it.
+        new_metrics = {**result["models"][kind]["metrics"], **version_metrics(challenger)}
         current = active.get(kind)
         if current is None:
             kinds[kind] = {
@@ -352,8 +366,9 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
                 "message": f"No active {kind} model to compare with.",
             }
             continue
-        last_metrics = score_model(
-            load_pipeline(current), current.threshold, test_set.features, test_set.labels[kind]
+        scores = predict_positive(load_pipeline(current), result["test_results"])
+        last_metrics = score_predictions(
+            test_set.labels[kind], scores.reindex(test_set.knrs).to_numpy(), current.threshold
         )
         differences = {
             field: new_metrics[field] - last_metrics[field]
@@ -397,9 +412,12 @@ def comparison_message(
 def apply_first_activation_or_promotion(
     run: TrainingRun, versions: dict[str, ModelVersion], comparison: dict
 ) -> list[str]:
-    """Activate kinds with no active version; promote better challengers if so configured."""
+    """Activate kinds with no version able to predict; promote better challengers if so
+    configured. A version below the activation gate is never activated here."""
     activated = []
     for kind, version in versions.items():
+        if not version.eligible:
+            continue
         if activate_if_none_active(version=version):
             activated.append(version.model_name)
             continue

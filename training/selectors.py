@@ -14,6 +14,7 @@ from crossline.domain import framed_code, parse_framed_codes
 from crossline.exceptions import NotFound
 from training.ingest import RESULTS_COLUMNS, STATUS_NOK, STATUS_OK
 from training.models import Dataset, DatasetKind, TrainingRun, Vehicle, VehicleRecord
+from training.pipeline.features import RESULT_KEY
 
 STATUS_LABELS = {STATUS_OK: "OK", STATUS_NOK: "NOK"}
 
@@ -60,12 +61,18 @@ def get_vehicle_detail(knr: str, *, vehicle: Vehicle | None = None) -> VehicleDe
     # has a handful of records; the few of unfinished imports are skipped here.
     records = VehicleRecord.objects.filter(knr=knr).only("kind", "dataset_id", "columns", "rows")
     detail = VehicleDetail(vehicle=vehicle)
+    seen: set[tuple[Any, ...]] = set()
     for record in records:
         if record.dataset_id not in ready:
             continue
         for row in record.rows:
             values = dict(zip(record.columns, row, strict=False))
             if record.kind == DatasetKind.RESULTS:
+                # A result in two overlapping exports is shown once, as Vehicle counts it.
+                key = tuple(values.get(column) for column in RESULT_KEY)
+                if key in seen:
+                    continue
+                seen.add(key)
                 detail.tests.append(_test(values, record.dataset_id))
             else:
                 detail.defects.append(_defect(values, record.dataset_id))

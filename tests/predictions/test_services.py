@@ -10,8 +10,8 @@ from crossline.exceptions import ArtifactTampered, NoActiveModel, NotFound
 from mlmodels.services import activate_model_version
 from predictions import services
 from predictions.models import IndicatedTest, Prediction, PredictionHistory
-from training.pipeline.estimators import positive_proba
-from training.pipeline.steps import build_features
+from tests.predictions.conftest import write_results_csv
+from training.pipeline.estimators import positive_scores
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,9 @@ def test_prediction_uses_the_active_models_and_their_thresholds(
 ):
     [prediction] = services.predict_knrs(knrs=[stored_knrs[0]])
 
-    features, _ = build_features(trained.results[trained.results["KNR"] == stored_knrs[0]])
-    expected = positive_proba(trained.models["fail"]["pipeline"], features)[0]
+    # What the fitted model gives the row training built for this KNR.
+    training_row = trained.features.loc[[stored_knrs[0]]]
+    expected = positive_scores(trained.models["fail"]["pipeline"][1:], training_row)[0]
     assert prediction.p_fail == pytest.approx(expected, abs=1e-6)
     assert prediction.model_versions == {
         "fail": "fail-v1", "group_2": "group_2-v1", "group_4": "group_4-v1"
@@ -34,6 +35,50 @@ def test_prediction_uses_the_active_models_and_their_thresholds(
     ]
     assert prediction.predicted_fail_codes == expected_codes
     assert prediction.predicted_fail == (prediction.p_fail >= active_models["fail"].threshold)
+
+
+def _training_p_fail(trained, knrs: list[str]) -> dict[str, float]:
+    scores = positive_scores(trained.models["fail"]["pipeline"][1:], trained.features.loc[knrs])
+    return dict(zip(knrs, scores, strict=True))
+
+
+def test_rows_stored_twice_by_overlapping_exports_predict_as_training_saw_them(
+    active_models, stored_knrs, trained, tmp_path
+):
+    from training.imports import import_dataset
+    from training.selectors import get_results_frame
+
+    # A second export repeats two stored KNRs' rows (a week exported twice).
+    twice = stored_knrs[:2]
+    path = write_results_csv(trained, [*twice, trained.knrs[20]], tmp_path / "again.csv")
+    import_dataset(path=path, original_name="again.csv", kind="results")
+
+    predictions = {p.knr: p.p_fail for p in services.predict_knrs(knrs=stored_knrs[:3])}
+
+    expected = _training_p_fail(trained, stored_knrs[:3])
+    assert predictions == pytest.approx(expected, abs=1e-6)
+    # The feature rows themselves, from the stored rows (each of the two KNRs stored twice).
+    stored = get_results_frame(stored_knrs[:3])
+    assert (stored["KNR"] == twice[0]).sum() == 2 * (trained.results["KNR"] == twice[0]).sum()
+    builder = trained.models["fail"]["pipeline"][0]
+    pd.testing.assert_frame_equal(
+        builder.transform(stored), trained.features.loc[stored_knrs[:3]]
+    )
+
+
+def test_an_uploaded_file_with_repeated_rows_predicts_as_training_saw_them(
+    active_models, trained, tmp_path
+):
+    knrs = trained.knrs[30:33]
+    path = write_results_csv(trained, knrs, tmp_path / "upload.csv")
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    pd.concat([rows, rows[rows["KNR"] == knrs[0]]]).to_csv(path, index=False)
+
+    predictions = services.predict_results_file(path, filename="upload.csv")
+
+    assert {p.knr: p.p_fail for p in predictions} == pytest.approx(
+        _training_p_fail(trained, knrs), abs=1e-6
+    )
 
 
 def test_switching_the_active_version_changes_the_prediction(active_models, stored_knrs):

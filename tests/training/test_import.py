@@ -125,6 +125,28 @@ def test_vehicles_sum_up_their_tests_and_defects_after_two_imports(demo, raw_res
 
 
 @pytest.mark.django_db
+def test_results_in_two_overlapping_exports_count_once_on_the_vehicle_and_its_page(
+    raw_results, tmp_path
+):
+    knrs = sorted(raw_results["KNR"].unique())
+    early = raw_results[raw_results["KNR"].isin(knrs[:40])]
+    late = raw_results[raw_results["KNR"].isin(knrs[20:])]
+    # The late export also repeats one row within itself.
+    late = pd.concat([late, late.iloc[:1]])
+    early.to_csv(tmp_path / "week-1.csv", index=False)
+    late.to_csv(tmp_path / "week-2.csv", index=False)
+    import_file(tmp_path / "week-1.csv", "results")
+    import_file(tmp_path / "week-2.csv", "results", chunk_rows=500)
+
+    for knr in (knrs[0], knrs[25], knrs[39], late["KNR"].iloc[0], knrs[-1]):
+        rows = raw_results[raw_results["KNR"] == knr]
+        vehicle = Vehicle.objects.get(knr=knr)
+        assert vehicle.test_count == len(rows), knr
+        assert vehicle.nok_count == (rows["STATUS"] == "13").sum(), knr
+        assert len(get_vehicle_detail(knr).tests) == len(rows), knr
+
+
+@pytest.mark.django_db
 def test_a_vehicles_detail_lists_every_test_by_time_and_every_defect(demo, raw_results,
                                                                       raw_defects):
     import_file(demo["results"], "results", chunk_rows=700)

@@ -1,4 +1,8 @@
-"""The sklearn estimator: a column aligner, preprocessing and a classifier in one Pipeline."""
+"""The estimators, and the one door from a fitted version's Pipeline to probabilities.
+
+A version's Pipeline is `ResultFeatures` (long result rows → one row per KNR) followed by the
+estimator's own steps; `predict_positive` is how every caller turns rows into probabilities.
+"""
 
 import weakref
 from collections.abc import Callable
@@ -6,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -14,93 +18,108 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-class ColumnAligner(TransformerMixin, BaseEstimator):
-    """Remember the training feature columns; reindex any frame to them (missing → NaN)."""
+class InformativeColumns(TransformerMixin, BaseEstimator):
+    """Keep the columns that carry information at fit: not all missing, not one constant.
 
-    def fit(self, X: pd.DataFrame, y: Any = None) -> "ColumnAligner":
-        """Remember the columns of the training frame."""
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError("ColumnAligner needs a DataFrame with named feature columns")
-        self.feature_columns_ = [str(column) for column in X.columns]
-        self.n_features_in_ = len(self.feature_columns_)
+    A test that no vehicle of the fitting period has a value for (one new station's test, a
+    test seen only in later data) would otherwise break HistGradientBoosting's binning.
+    """
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "InformativeColumns":
+        """Remember the columns with at least one value and more than one distinct state."""
+        values = np.asarray(X, dtype=np.float64)
+        missing = np.isnan(values)
+        # fmin/fmax skip NaN; an all-missing column stays NaN and compares False.
+        low = np.fmin.reduce(values, axis=0, initial=np.nan)
+        high = np.fmax.reduce(values, axis=0, initial=np.nan)
+        partly_missing = missing.any(axis=0) & ~missing.all(axis=0)
+        self.keep_ = np.flatnonzero((high > low) | partly_missing)
+        self.n_features_in_ = values.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Return X with exactly the training columns, in training order, as floats."""
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError("ColumnAligner needs a DataFrame with named feature columns")
-        # Columns unseen at fit are dropped; columns absent here (a test the vehicle did not
-        # run) become NaN, which every estimator below treats as missing.
-        aligned = X.reindex(columns=self.feature_columns_)
-        return aligned.astype(np.float64)
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """X restricted to the kept columns (a DataFrame stays a DataFrame)."""
+        if isinstance(X, pd.DataFrame):
+            return X.iloc[:, self.keep_]
+        return np.asarray(X)[:, self.keep_]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the training feature columns."""
-        return np.asarray(self.feature_columns_, dtype=object)
+        """The kept columns' names."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        return names[self.keep_]
 
 
-def _logistic_regression(random_state: int) -> list[tuple[str, Any]]:
+def _logistic_regression(random_state: int, **options: Any) -> list[tuple[str, Any]]:
     return [
-        # keep_empty_features: a column empty in training stays, so shapes never drift.
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
-        ("model", LogisticRegression(C=0.1, max_iter=2000, random_state=random_state)),
+        (
+            "model",
+            LogisticRegression(
+                **{"C": 0.1, "max_iter": 2000, "random_state": random_state, **options}
+            ),
+        ),
     ]
 
 
-def _random_forest(random_state: int) -> list[tuple[str, Any]]:
+def _random_forest(random_state: int, **options: Any) -> list[tuple[str, Any]]:
     # Trees in sklearn ≥ 1.4 split on missing values themselves: no imputer needed.
-    return [
-        (
-            "model",
-            RandomForestClassifier(
-                n_estimators=300,
-                min_samples_leaf=3,
-                max_features="sqrt",
-                n_jobs=-1,
-                random_state=random_state,
-            ),
-        )
-    ]
+    defaults = {
+        "n_estimators": 300,
+        "min_samples_leaf": 3,
+        "max_features": "sqrt",
+        "n_jobs": -1,
+        "random_state": random_state,
+    }
+    return [("model", RandomForestClassifier(**{**defaults, **options}))]
 
 
-def _hist_gradient_boosting(random_state: int) -> list[tuple[str, Any]]:
-    # Native missing-value support. Shallow trees, a slow learning rate and early stopping
-    # on log-loss measured best on the demo data (bench/results/compare_estimators.md);
-    # deeper or faster-learning trees overfitted the rare fail groups.
-    return [
-        (
-            "model",
-            HistGradientBoostingClassifier(
-                learning_rate=0.03,
-                max_iter=600,
-                max_depth=2,
-                min_samples_leaf=50,
-                l2_regularization=1.0,
-                early_stopping=True,
-                scoring="loss",
-                validation_fraction=0.2,
-                n_iter_no_change=50,
-                random_state=random_state,
-            ),
-        )
-    ]
+def _hist_gradient_boosting(random_state: int, **options: Any) -> list[tuple[str, Any]]:
+    # Native missing-value support. The budget and learning rate are the pipeline
+    # definition's `estimator_options` (chosen by bench/results/train_speed.md); these
+    # defaults only serve a definition that names none.
+    defaults = {
+        "learning_rate": 0.1,
+        "max_iter": 300,
+        "max_depth": 3,
+        "min_samples_leaf": 40,
+        "l2_regularization": 1.0,
+        "early_stopping": True,
+        "scoring": "loss",
+        "validation_fraction": 0.2,
+        "n_iter_no_change": 20,
+        "random_state": random_state,
+    }
+    return [("model", HistGradientBoostingClassifier(**{**defaults, **options}))]
 
 
-ESTIMATORS: dict[str, Callable[[int], list[tuple[str, Any]]]] = {
+ESTIMATORS: dict[str, Callable[..., list[tuple[str, Any]]]] = {
     "logistic_regression": _logistic_regression,
     "random_forest": _random_forest,
     "hist_gradient_boosting": _hist_gradient_boosting,
 }
 
 
-def make_pipeline(name: str, *, random_state: int = 0) -> Pipeline:
-    """Return an unfitted Pipeline (aligner, preprocessing, classifier) for estimator `name`."""
+def make_pipeline(
+    name: str, *, random_state: int = 0, options: dict[str, Any] | None = None
+) -> Pipeline:
+    """An unfitted estimator Pipeline (informative columns, preprocessing, classifier)."""
     try:
         factory = ESTIMATORS[name]
     except KeyError:
         raise ValueError(f"unknown estimator {name!r}; known: {sorted(ESTIMATORS)}") from None
-    return Pipeline([("align", ColumnAligner()), *factory(random_state)])
+    return Pipeline(
+        [("select", InformativeColumns()), *factory(random_state, **(options or {}))]
+    )
+
+
+def version_pipeline(features: TransformerMixin, estimator: Pipeline) -> Pipeline:
+    """One version's Pipeline: the fitted feature builder, then the fitted estimator's steps."""
+    return Pipeline([("features", features), *estimator.steps])
 
 
 class CompiledTrees:
@@ -109,7 +128,9 @@ class CompiledTrees:
     scikit-learn predicts tree by tree, with a fixed cost per tree that dominates a
     one-vehicle prediction (hundreds of trees per kind, nine kinds). Walking every tree at once
     with array indexing gives the same probabilities (checked against predict_proba in the
-    tests) in a fraction of the time; large batches keep scikit-learn's own path.
+    tests) in a fraction of the time; large batches keep scikit-learn's own path. It reads
+    the fitted trees' node arrays, which scikit-learn keeps in private attributes: `supports`
+    refuses a model whose attributes do not look as expected, and the caller falls back.
     """
 
     MAX_ROWS = 32
@@ -132,12 +153,19 @@ class CompiledTrees:
 
     @classmethod
     def supports(cls, model: object) -> bool:
-        """Binary, numeric-only, fitted HistGradientBoostingClassifier."""
+        """Binary, numeric-only, fitted HistGradientBoostingClassifier with readable trees."""
+        predictors = getattr(model, "_predictors", None)
+        if not isinstance(model, HistGradientBoostingClassifier) or not predictors:
+            return False
+        fields = getattr(getattr(predictors[0][0], "nodes", None), "dtype", None)
+        needed = {"feature_idx", "num_threshold", "missing_go_to_left", "left", "right",
+                  "is_leaf", "value", "is_categorical"}
         return (
-            isinstance(model, HistGradientBoostingClassifier)
-            and hasattr(model, "_predictors")
+            fields is not None
+            and needed <= set(fields.names or ())
             and list(model.classes_) == [0, 1]
-            and not any(p.nodes["is_categorical"].any() for it in model._predictors for p in it)
+            and all(len(it) == 1 for it in predictors)
+            and not any(p.nodes["is_categorical"].any() for it in predictors for p in it)
         )
 
     def positive_proba(self, X: np.ndarray) -> np.ndarray:
@@ -159,23 +187,47 @@ class CompiledTrees:
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _compiled_trees(model: ClassifierMixin, X: Any) -> CompiledTrees | None:
-    """The compiled trees for a few rows of a plain array through a lone HGB model, or None."""
-    final = model[-1] if isinstance(model, Pipeline) and len(model.steps) == 1 else model
-    if not isinstance(X, np.ndarray) or len(X) > CompiledTrees.MAX_ROWS:
-        return None
-    if final not in _compiled:
-        _compiled[final] = CompiledTrees(final) if CompiledTrees.supports(final) else None
-    return _compiled[final]
+def _compiled_trees(model: Any) -> CompiledTrees | None:
+    if model not in _compiled:
+        _compiled[model] = CompiledTrees(model) if CompiledTrees.supports(model) else None
+    return _compiled[model]
 
 
-def positive_proba(model: ClassifierMixin, X: pd.DataFrame) -> np.ndarray:
-    """Return the predicted probability of the positive class (1) for each row."""
-    compiled = _compiled_trees(model, X)
+def _estimator_proba(steps: list[tuple[str, Any]], features: pd.DataFrame) -> np.ndarray:
+    """P(class 1) from the fitted estimator steps that follow the feature builder."""
+    X: Any = features
+    for _, transformer in steps[:-1]:
+        X = transformer.transform(X)
+    model = steps[-1][1]
+    compiled = _compiled_trees(model) if len(X) <= CompiledTrees.MAX_ROWS else None
     if compiled is not None:
-        return compiled.positive_proba(X)
+        return compiled.positive_proba(np.asarray(X, dtype=np.float64))
+    # The frame keeps its column names through every step: scikit-learn has nothing to warn
+    # about, so no warning filter is needed (none is set anywhere).
     proba = model.predict_proba(X)
     classes = list(model.classes_)
-    if 1 in classes:
-        return proba[:, classes.index(1)]
-    return np.zeros(len(X))
+    return proba[:, classes.index(1)] if 1 in classes else np.zeros(len(X))
+
+
+def predict_positive(
+    pipeline: Pipeline, rows: pd.DataFrame, *, features: dict[Any, pd.DataFrame] | None = None
+) -> pd.Series:
+    """P(positive) per KNR of these long test-result rows, through a version's Pipeline.
+
+    `features` is a cache shared across calls: versions trained together carry the same
+    fitted feature builder, so their features are built once for all of them.
+    """
+    builder = pipeline.steps[0][1]
+    key = getattr(builder, "fingerprint_", None) or id(builder)
+    if features is not None and key in features:
+        built = features[key]
+    else:
+        built = builder.transform(rows)
+        if features is not None:
+            features[key] = built
+    return pd.Series(_estimator_proba(pipeline.steps[1:], built), index=built.index, name="p")
+
+
+def positive_scores(estimator: Pipeline, features: pd.DataFrame) -> np.ndarray:
+    """P(positive) for each row of an already built feature frame, by a fitted estimator."""
+    return _estimator_proba(estimator.steps, features)

@@ -10,12 +10,15 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    brier_score_loss,
     confusion_matrix,
     f1_score,
     matthews_corrcoef,
+    precision_recall_curve,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -25,16 +28,18 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from crossline.domain import FAIL_KIND, GROUP_PREFIX, NO_GROUP_CODE, group_kind
+from crossline.exceptions import NothingToTrain
 from training.pipeline.definition import DEFAULT_PARAMS
-from training.pipeline.estimators import make_pipeline, positive_proba
+from training.pipeline.estimators import make_pipeline, positive_scores, version_pipeline
+from training.pipeline.features import RESULT_COLUMNS, ResultFeatures, normalise_results
 from training.pipeline.registry import step
 
-RESULT_COLUMNS = ["KNR", "NAME", "ID", "STATUS", "VALUE_ID", "VALUE", "DATA"]
 DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
-STATUS_NOK = 13
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
+
+
 
 FileSource = str | PathLike[str] | IO[bytes]
 Log = Callable[[str], None]
@@ -78,7 +83,7 @@ def load_datasets(
     defects_files: FileSource | Iterable[FileSource] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read and concatenate the normalised Parquet files, only the columns training needs."""
-    results = _read_parquet_files(_as_list(results_files), RESULT_COLUMNS)
+    results = _read_parquet_files(_as_list(results_files), list(RESULT_COLUMNS))
     defects = _read_parquet_files(_as_list(defects_files), DEFECT_COLUMNS)
     return results, defects
 
@@ -91,18 +96,8 @@ def _clean_knr(frame: pd.DataFrame) -> pd.DataFrame:
 
 @step("clean")
 def clean(results: pd.DataFrame, defects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Normalise types, drop rows without a KNR or test and drop duplicate rows."""
-    results = _clean_knr(results)
-    results = results.assign(
-        NAME=results["NAME"].astype("string").str.strip(),
-        ID=pd.to_numeric(results["ID"], errors="coerce").astype("Int64"),
-        STATUS=pd.to_numeric(results["STATUS"], errors="coerce").astype("Int64"),
-        VALUE_ID=pd.to_numeric(results["VALUE_ID"], errors="coerce").astype("float64"),
-        VALUE=pd.to_numeric(results["VALUE"], errors="coerce").astype("float64"),
-        DATA=pd.to_datetime(results["DATA"], errors="coerce"),
-    )
-    results = results[results["NAME"].notna() & (results["NAME"] != "")]
-    results = results.drop_duplicates(ignore_index=True)
+    """Normalise types, drop rows without a KNR or test, keep one row per result key."""
+    results = normalise_results(results)
 
     defects = _clean_knr(defects)
     group = pd.to_numeric(defects["S_GROUP_ID"], errors="coerce")
@@ -142,94 +137,42 @@ def build_labels(
     return labels
 
 
-def _value_id_label(value_id: float) -> str:
-    return "0" if pd.isna(value_id) else f"{value_id:g}"
+def production_times(results: pd.DataFrame) -> pd.Series:
+    """Each KNR's production time: its first test (sorted by KNR)."""
+    times = pd.to_datetime(results["DATA"], errors="coerce")
+    first = times.groupby(results["KNR"].astype("string"), sort=True).min()
+    first.index = pd.Index(first.index.astype("string"), name="KNR")
+    return first.rename("production_time")
 
 
 @step("build_features")
-def build_features(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Per KNR wide features from test results only, and the production time (first DATA)."""
-    knr = results["KNR"].astype("string")
-    name = results["NAME"].astype("string")
-    status = pd.to_numeric(results["STATUS"], errors="coerce")
-    value = pd.to_numeric(results["VALUE"], errors="coerce").astype("float64")
-    # A missing sub-result index means a test with one value: label it 0.
-    value_id = pd.to_numeric(results["VALUE_ID"], errors="coerce").fillna(0.0)
-    is_nok = (status == STATUS_NOK).astype("int64")
-    frame = pd.DataFrame(
-        {"KNR": knr, "NAME": name, "VALUE_ID": value_id, "VALUE": value, "NOK": is_nok}
+def build_features(
+    results: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.Series, ResultFeatures]:
+    """Fit the feature builder on the training period's KNRs; build every KNR's row once.
+
+    The same fitted builder is the first step of every kind's Pipeline, so prediction
+    replays this preparation exactly.
+    """
+    params = {**DEFAULT_PARAMS, **params}
+    production_time = production_times(results)
+    order = _time_order(production_time.index, production_time)
+    train_knrs = order[: len(order) - _test_size(len(order), float(params["test_share"]))]
+    builder = ResultFeatures(
+        max_tests=int(params["max_tests"]), time_features=bool(params["time_features"])
     )
-    production = pd.to_datetime(results["DATA"], errors="coerce")
-    if len(frame) and knr.nunique() == 1:
-        return _one_vehicle_features(frame, production)
-
-    values = (
-        frame.dropna(subset=["VALUE"])
-        .groupby(["KNR", "NAME", "VALUE_ID"], sort=False)["VALUE"]
-        .mean()
-        .unstack(["NAME", "VALUE_ID"])
-    )
-    values.columns = [f"v|{n}|{_value_id_label(v)}" for n, v in values.columns]
-
-    per_test = frame.groupby(["KNR", "NAME"], sort=False)["NOK"].agg(["sum", "size"])
-    noks = per_test["sum"].unstack("NAME")
-    noks.columns = [f"nok|{n}" for n in noks.columns]
-    # A test run more than once on one car (a retest after a NOK) is itself a signal.
-    runs = per_test["size"].unstack("NAME")
-    runs.columns = [f"runs|{n}" for n in runs.columns]
-
-    totals = per_test.groupby(level="KNR", sort=False).agg(
-        n_tests=("size", "sum"), n_nok=("sum", "sum"), n_names=("size", "size")
-    )
-    totals["n_nok_tests"] = (per_test["sum"] > 0).groupby(level="KNR", sort=False).sum()
-
-    features = pd.concat([totals, noks, runs, values], axis=1).astype("float64")
-    features.index = pd.Index(features.index.astype("string"), name="KNR")
-    features = features.sort_index()
-    production_time = (
-        production.groupby(knr, sort=False)
-        .min()
-        .reindex(features.index)
-        .rename("production_time")
-    )
-    return features, production_time
+    builder.fit(results[results["KNR"].isin(train_knrs)])
+    features = builder.transform(results)
+    return features, production_time.reindex(features.index), builder
 
 
-def _one_vehicle_features(
-    frame: pd.DataFrame, production: pd.Series
-) -> tuple[pd.DataFrame, pd.Series]:
-    """build_features for one KNR without groupby: prediction's path, where pandas' grouping
-    machinery costs more than the arithmetic (same columns and values as the bulk path)."""
-    knr = str(frame["KNR"].iloc[0])
-    names = frame["NAME"].to_numpy(dtype=object)
-    value_ids = frame["VALUE_ID"].to_numpy(dtype="float64")
-    values = frame["VALUE"].to_numpy(dtype="float64")
-    noks = frame["NOK"].to_numpy(dtype="int64")
-
-    row: dict[str, float] = {}
-    nok_by_name: dict[str, int] = {}
-    runs_by_name: dict[str, int] = {}
-    for test, nok in zip(names, noks, strict=True):
-        nok_by_name[test] = nok_by_name.get(test, 0) + int(nok)
-        runs_by_name[test] = runs_by_name.get(test, 0) + 1
-    row["n_tests"] = float(len(frame))
-    row["n_nok"] = float(noks.sum())
-    row["n_names"] = float(len(runs_by_name))
-    row["n_nok_tests"] = float(sum(count > 0 for count in nok_by_name.values()))
-    row.update({f"nok|{test}": float(count) for test, count in nok_by_name.items()})
-    row.update({f"runs|{test}": float(count) for test, count in runs_by_name.items()})
-
-    sums: dict[tuple[str, float], list[float]] = {}
-    for test, value_id, value in zip(names, value_ids, values, strict=True):
-        if not np.isnan(value):
-            sums.setdefault((test, value_id), []).append(value)
-    for (test, value_id), measured in sums.items():
-        row[f"v|{test}|{_value_id_label(value_id)}"] = float(np.mean(measured))
-
-    index = pd.Index([knr], dtype="string", name="KNR")
-    features = pd.DataFrame([row], index=index, dtype="float64")
-    production_time = pd.Series([production.min()], index=index, name="production_time")
-    return features, production_time
+def _test_size(n_vehicles: int, test_share: float) -> int:
+    if not 0 < test_share < 1:
+        raise ValueError(f"test_share must be between 0 and 1, got {test_share}")
+    n_test = max(1, math.ceil(n_vehicles * test_share))
+    if n_test >= n_vehicles:
+        raise ValueError(f"{n_vehicles} vehicles are too few to split off a test set")
+    return n_test
 
 
 @step("split_by_time")
@@ -240,12 +183,8 @@ def split_by_time(
     test_share: float = 0.2,
 ) -> tuple[TrainingData, TrainingData]:
     """Split KNRs by production time: the most recent `test_share` is the test set."""
-    if not 0 < test_share < 1:
-        raise ValueError(f"test_share must be between 0 and 1, got {test_share}")
     order = _time_order(features.index, production_time)
-    n_test = max(1, math.ceil(len(order) * test_share))
-    if n_test >= len(order):
-        raise ValueError(f"{len(order)} vehicles are too few to split off a test set")
+    n_test = _test_size(len(order), test_share)
     train_knrs, test_knrs = order[:-n_test], order[-n_test:]
     labels = labels.reindex(features.index, fill_value=0)
     times = production_time.reindex(features.index)
@@ -263,12 +202,36 @@ def _time_order(knrs: pd.Index, production_time: pd.Series) -> pd.Index:
     return frame.sort_values(["time", "knr"], na_position="first").index
 
 
-def choose_threshold(y_true: Any, proba: Any, target_recall: float = 0.8) -> float:
-    """Return the highest threshold whose recall (proba ≥ threshold) reaches the target."""
+def choose_threshold(
+    y_true: Any,
+    scores: Any,
+    *,
+    policy: str = "f2",
+    target_recall: float = 0.8,
+) -> float:
+    """The decision threshold (score ≥ threshold) for held-out scores under a policy.
+
+    `f2`: the threshold maximising F-beta with β = 2 (recall weighs four times precision,
+    a bounded preference for recall); `recall`: the highest reaching `target_recall`.
+    """
     y = np.asarray(y_true).astype(bool)
-    scores = np.sort(np.asarray(proba, dtype=np.float64)[y])[::-1]
-    if len(scores) == 0:
+    proba = np.asarray(scores, dtype=np.float64)
+    if not y.any():
         return 0.5
+    if policy == "recall":
+        return _threshold_for_recall(y, proba, target_recall)
+    if policy != "f2":
+        raise ValueError(f"unknown threshold policy {policy!r} (f2 or recall)")
+    precision, recall, thresholds = precision_recall_curve(y, proba)
+    beta2 = 4.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fbeta = (1 + beta2) * precision * recall / (beta2 * precision + recall)
+    fbeta = np.nan_to_num(fbeta[:-1])
+    return float(thresholds[int(np.argmax(fbeta))])
+
+
+def _threshold_for_recall(y: np.ndarray, proba: np.ndarray, target_recall: float) -> float:
+    scores = np.sort(proba[y])[::-1]
     # Catching the k highest-scored positives gives recall k/P; the k-th score is the
     # highest threshold still catching them (ties only raise recall).
     needed = min(len(scores), max(1, math.ceil(target_recall * len(scores) - 1e-9)))
@@ -285,18 +248,45 @@ def _out_of_fold_proba(
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     for fit_rows, predict_rows in folds.split(X, y):
         model = clone(template).fit(X.iloc[fit_rows], y.iloc[fit_rows])
-        proba[predict_rows] = positive_proba(model, X.iloc[predict_rows])
+        proba[predict_rows] = positive_scores(model, X.iloc[predict_rows])
     return proba
 
 
-def _threshold_from_training(
-    template: Pipeline, train_set: TrainingData, y: pd.Series, params: dict[str, Any]
-) -> tuple[float, str]:
-    # The threshold is chosen on training data only, never on the test set (that would make
-    # the test recall meet its target by construction). First choice: fit on the older part
-    # of the train set and pick the threshold on its latest slice, which mimics how the model
-    # meets next month's cars; too few positives there → out-of-fold predictions.
-    target = float(params["target_recall"])
+def _fit(
+    template: Pipeline,
+    X: pd.DataFrame,
+    y: pd.Series,
+    validation: tuple[pd.DataFrame, pd.Series] | None = None,
+) -> Pipeline:
+    """Fit a clone of the template; a gradient-boosting model stops early on `validation`."""
+    estimator = clone(template)
+    prepare = Pipeline(estimator.steps[:-1])
+    model = estimator.steps[-1][1]
+    X_fit = prepare.fit_transform(X, y)
+    stops_early = isinstance(model, HistGradientBoostingClassifier) and model.early_stopping
+    if validation is not None and stops_early:
+        X_val, y_val = validation
+        model.fit(X_fit, y, X_val=prepare.transform(X_val), y_val=y_val)
+    else:
+        model.fit(X_fit, y)
+    return estimator
+
+
+def _fit_kind(
+    templates: list[Pipeline], train_set: TrainingData, y: pd.Series, params: dict[str, Any]
+) -> tuple[Pipeline, pd.Series, np.ndarray, str, int]:
+    """The kind's fitted estimator, its held-out labels and scores, their source, and which
+    candidate template won.
+
+    The threshold is chosen on training data only, never on the test set (that would make
+    the test metrics meet their target by construction). First choice: fit each candidate on
+    the older part of the training period (early stopping on the latest part), keep the one
+    whose scores on that latest part rank best (average precision), which mimics how the
+    model meets next month's cars; with `refit`, fit it again on the whole period with the
+    iterations it found. Too few positives in the latest part → out-of-fold scores over the
+    whole period for the first candidate, and a final fit on all of it.
+    """
+    X = train_set.features
     order = _time_order(train_set.knrs, train_set.production_time)
     n_validation = math.ceil(len(order) * float(params["validation_share"]))
     fit_knrs, validation_knrs = order[:-n_validation], order[-n_validation:]
@@ -306,11 +296,33 @@ def _threshold_from_training(
         and y_validation.sum() >= MIN_VALIDATION_POSITIVES
         and 0 < y_fit.sum() < len(y_fit)
     ):
-        model = clone(template).fit(train_set.features.loc[fit_knrs], y_fit)
-        proba = positive_proba(model, train_set.features.loc[validation_knrs])
-        return choose_threshold(y_validation, proba, target), "validation"
-    proba = _out_of_fold_proba(template, train_set.features, y, int(params["random_state"]))
-    return choose_threshold(y, proba, target), "out_of_fold"
+        X_validation = X.loc[validation_knrs]
+        best: tuple[float, int, Pipeline, np.ndarray] | None = None
+        for index, template in enumerate(templates):
+            estimator = _fit(template, X.loc[fit_knrs], y_fit, (X_validation, y_validation))
+            scores = positive_scores(estimator, X_validation)
+            rank = float(average_precision_score(y_validation, scores))
+            if best is None or rank > best[0]:
+                best = (rank, index, estimator, scores)
+        assert best is not None
+        _, chosen, estimator, scores = best
+        if params["refit"]:
+            estimator = _refit(templates[chosen], estimator, X, y)
+        return estimator, y_validation, scores, "validation", chosen
+    scores = _out_of_fold_proba(templates[0], X, y, int(params["random_state"]))
+    return _fit(templates[0], X, y), y, scores, "out_of_fold", 0
+
+
+def _refit(template: Pipeline, fitted: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
+    """Fit again on the whole training period, with the iteration count early stopping found."""
+    estimator = clone(template)
+    model = fitted.steps[-1][1]
+    if isinstance(model, HistGradientBoostingClassifier):
+        estimator.set_params(**{
+            f"{estimator.steps[-1][0]}__max_iter": int(model.n_iter_),
+            f"{estimator.steps[-1][0]}__early_stopping": False,
+        })
+    return _fit(estimator, X, y)
 
 
 def training_kinds(labels: pd.DataFrame) -> list[str]:
@@ -324,7 +336,10 @@ def training_kinds(labels: pd.DataFrame) -> list[str]:
 
 @step("train_models")
 def train_models(
-    train_set: TrainingData, params: dict[str, Any], log: Log | None = None
+    train_set: TrainingData,
+    feature_builder: ResultFeatures,
+    params: dict[str, Any],
+    log: Log | None = None,
 ) -> dict[str, Any]:
     """Fit one Pipeline per kind with enough positives; return models and skipped kinds."""
     params = {**DEFAULT_PARAMS, **params}
@@ -332,11 +347,32 @@ def train_models(
     # OpenMP threads spin while they wait: on a busy host (web, other workers) two threads
     # made HistGradientBoosting fit 10× slower than one; null keeps the library default.
     with threadpool_limits(limits=params["n_threads"]):
-        return _train_models(train_set, params, emit)
+        trained = _train_models(train_set, feature_builder, params, emit)
+    if not trained["models"]:
+        counts = ", ".join(f"{kind} {n}" for kind, n in trained["skipped"].items()) or "none"
+        raise NothingToTrain(
+            f"No kind has enough labelled vehicles to train on: {len(train_set)} vehicles in "
+            f"the training period, positives per kind: {counts} (minimum "
+            f"{params['min_positives']} positives and negatives). Import the defects of the "
+            "tested vehicles."
+        )
+    return trained
 
 
-def _train_models(train_set: TrainingData, params: dict[str, Any], emit: Log) -> dict[str, Any]:
+def _train_models(
+    train_set: TrainingData, feature_builder: ResultFeatures, params: dict[str, Any], emit: Log
+) -> dict[str, Any]:
     min_positives = int(params["min_positives"])
+    name = params["estimator"]
+    options = params.get("estimator_options", {}).get(name, {})
+    # Candidate variations of the options; each kind keeps the one its held-out part favours.
+    candidates = params.get("candidates", {}).get(name) or [{}]
+    templates = [
+        make_pipeline(
+            name, random_state=int(params["random_state"]), options={**options, **candidate}
+        )
+        for candidate in candidates
+    ]
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
     for kind in training_kinds(train_set.labels):
@@ -347,14 +383,25 @@ def _train_models(train_set: TrainingData, params: dict[str, Any], emit: Log) ->
             emit(f"{kind}: skipped, {positives} positives (minimum {min_positives})")
             continue
         started = time.perf_counter()
-        template = make_pipeline(params["estimator"], random_state=int(params["random_state"]))
-        threshold, source = _threshold_from_training(template, train_set, y, params)
-        pipeline = clone(template).fit(train_set.features, y)
+        estimator, y_heldout, scores, source, chosen = _fit_kind(
+            templates, train_set, y, params
+        )
+        threshold = choose_threshold(
+            y_heldout,
+            scores,
+            policy=params["threshold_policy"],
+            target_recall=float(params["target_recall"]),
+        )
         fit_seconds = time.perf_counter() - started
         models[kind] = {
-            "pipeline": pipeline,
+            "pipeline": version_pipeline(feature_builder, estimator),
             "threshold": threshold,
             "threshold_source": source,
+            "candidate": chosen,
+            "heldout": {
+                "y_true": [int(v) for v in y_heldout],
+                "scores": [float(v) for v in scores],
+            },
             "feature_columns": list(train_set.features.columns),
             "n_train": len(y),
             "n_train_positives": positives,
@@ -364,12 +411,23 @@ def _train_models(train_set: TrainingData, params: dict[str, Any], emit: Log) ->
     return {"models": models, "skipped": skipped}
 
 
-def score_model(
-    pipeline: Pipeline, threshold: float, X_test: pd.DataFrame, y_test: pd.Series
-) -> dict[str, Any]:
-    """Return the test metrics of a fitted pipeline at its threshold (proba ≥ threshold)."""
+def expected_calibration_error(y_true: Any, proba: Any, bins: int = 10) -> float:
+    """ECE: the share-weighted gap between mean probability and positive rate, in 10 bins."""
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(proba, dtype=np.float64)
+    if len(y) == 0:
+        return 0.0
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    positives = np.bincount(which, weights=y, minlength=bins)
+    gaps = np.abs(positives - np.bincount(which, weights=p, minlength=bins))
+    return float(gaps.sum() / counts.sum())
+
+
+def score_predictions(y_test: Any, proba: Any, threshold: float) -> dict[str, Any]:
+    """Test metrics of positive-class probabilities at a threshold (proba ≥ threshold)."""
     y = np.asarray(y_test).astype("int64")
-    proba = positive_proba(pipeline, X_test)
+    proba = np.asarray(proba, dtype=np.float64)
     predicted = (proba >= threshold).astype("int64")
     both_classes = 0 < y.sum() < len(y)
     tn, fp, fn, tp = confusion_matrix(y, predicted, labels=[0, 1]).ravel()
@@ -382,6 +440,9 @@ def score_model(
         "roc_auc": float(roc_auc_score(y, proba)) if both_classes else None,
         "pr_auc": float(average_precision_score(y, proba)) if y.sum() > 0 else None,
         "mcc": float(matthews_corrcoef(y, predicted)),
+        "brier": float(brier_score_loss(y, proba, labels=[0, 1])) if len(y) else None,
+        "ece": expected_calibration_error(y, proba),
+        "flagged_share": float(predicted.mean()) if len(y) else 0.0,
         "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
         "support": {"positives": int(y.sum()), "negatives": int(len(y) - y.sum())},
         "threshold": float(threshold),
@@ -389,13 +450,32 @@ def score_model(
 
 
 @step("evaluate")
-def evaluate(models: dict[str, Any], test_set: TrainingData) -> dict[str, Any]:
-    """Score every trained kind on the test set; return models, skipped kinds and the test set."""
+def evaluate(
+    models: dict[str, Any], test_set: TrainingData, results: pd.DataFrame
+) -> dict[str, Any]:
+    """Score every trained kind on the test set; return models, skipped kinds and the test set.
+
+    `test_results` (the test KNRs' result rows) lets an older version be scored on them too.
+    """
     evaluated: dict[str, dict[str, Any]] = {}
     for kind, entry in models["models"].items():
         y_test = (
             test_set.labels[kind] if kind in test_set.labels else pd.Series(0, index=test_set.knrs)
         )
-        metrics = score_model(entry["pipeline"], entry["threshold"], test_set.features, y_test)
-        evaluated[kind] = {**entry, "metrics": metrics, "n_test": len(test_set)}
-    return {"models": evaluated, "skipped": dict(models["skipped"]), "test_set": test_set}
+        proba = positive_scores(entry["pipeline"][1:], test_set.features)
+        metrics = score_predictions(y_test, proba, entry["threshold"])
+        evaluated[kind] = {
+            **entry,
+            "metrics": metrics,
+            "n_test": len(test_set),
+            "test_scores": {
+                "y_true": [int(v) for v in y_test],
+                "scores": [float(v) for v in proba],
+            },
+        }
+    return {
+        "models": evaluated,
+        "skipped": dict(models["skipped"]),
+        "test_set": test_set,
+        "test_results": results[results["KNR"].isin(test_set.knrs)],
+    }

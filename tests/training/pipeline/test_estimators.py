@@ -1,8 +1,20 @@
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from training.pipeline.estimators import CompiledTrees, make_pipeline, positive_proba
+from training.pipeline.estimators import (
+    ESTIMATORS,
+    CompiledTrees,
+    InformativeColumns,
+    make_pipeline,
+    positive_scores,
+    predict_positive,
+    version_pipeline,
+)
+from training.pipeline.features import ResultFeatures
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +29,16 @@ def fitted():
 
 def test_compiled_trees_give_scikit_learns_probabilities(fitted):
     model, X = fitted
+    X = X.copy()
     X[::3, 1] = np.nan
     expected = model.predict_proba(X)[:, 1]
-    np.testing.assert_allclose(CompiledTrees(model).positive_proba(X), expected, rtol=1e-9)
+    np.testing.assert_allclose(CompiledTrees(model).positive_proba(X), expected, rtol=1e-12)
 
 
-def test_positive_proba_uses_the_compiled_trees_for_a_few_rows_only(fitted, monkeypatch):
+def test_the_compiled_trees_serve_a_few_rows_only(fitted, monkeypatch):
     model, X = fitted
+    estimator = make_pipeline("hist_gradient_boosting")
+    estimator.steps = [("select", InformativeColumns().fit(X)), ("model", model)]
     calls = []
     original = CompiledTrees.positive_proba
 
@@ -32,12 +47,78 @@ def test_positive_proba_uses_the_compiled_trees_for_a_few_rows_only(fitted, monk
         return original(self, rows)
 
     monkeypatch.setattr(CompiledTrees, "positive_proba", counted)
-    one = positive_proba(model, X[:1])
-    many = positive_proba(model, np.repeat(X, 2, axis=0))
+    one = positive_scores(estimator, X[:1])
+    many = positive_scores(estimator, np.repeat(X, 2, axis=0))
     assert calls == [1]
-    assert one[0] == pytest.approx(many[0])
+    assert one[0] == pytest.approx(many[0], rel=1e-12)
 
 
-def test_a_pipeline_with_preprocessing_keeps_scikit_learns_path():
-    pipeline = make_pipeline("logistic_regression")
-    assert not CompiledTrees.supports(pipeline)
+def test_only_a_plain_binary_gradient_boosting_model_is_compiled():
+    assert not CompiledTrees.supports(make_pipeline("logistic_regression"))
+    assert not CompiledTrees.supports(HistGradientBoostingClassifier())  # not fitted
+
+
+def test_informative_columns_drop_empty_and_constant_columns_only():
+    X = pd.DataFrame({
+        "empty": [np.nan] * 4,
+        "constant": [1.0] * 4,
+        "present_or_not": [1.0, np.nan, 1.0, np.nan],  # whether a test ran is information
+        "varies": [1.0, 2.0, 3.0, 4.0],
+    })
+
+    kept = InformativeColumns().fit(X).transform(X)
+
+    assert list(kept.columns) == ["present_or_not", "varies"]
+
+
+def result_rows(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp("2024-05-16 06:00")
+    rows, labels = [], {}
+    for i in range(n):
+        knr = f"2024-{i:07d}"
+        torque, voltage = rng.normal(), rng.normal()
+        for name, value in (("SECTION_ZP8_00000001", torque), ("042000", voltage)):
+            rows.append({"KNR": knr, "NAME": name, "ID": 2, "STATUS": 10, "VALUE_ID": 1.0,
+                         "VALUE": value, "DATA": t0 + pd.Timedelta(minutes=i)})
+        labels[knr] = int(torque + 0.5 * rng.normal() > 0.4)
+    return pd.DataFrame(rows), pd.Series(labels).sort_index()
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_the_door_gives_scikit_learns_probabilities_for_every_estimator(name):
+    rows, y = result_rows(300)
+    builder = ResultFeatures().fit(rows)
+    estimator = make_pipeline(name).fit(builder.transform(rows), y)
+    pipeline = version_pipeline(builder, estimator)
+    one_knr = rows[rows["KNR"] == "2024-0000007"]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the door silences nothing it does not cause
+        one = predict_positive(pipeline, one_knr)
+        every = predict_positive(pipeline, rows)
+
+    expected = pipeline.predict_proba(rows)[:, 1]  # scikit-learn's own path, rows to proba
+    np.testing.assert_allclose(every.to_numpy(), expected, rtol=1e-12)
+    assert list(every.index) == sorted(y.index)
+    assert one.loc["2024-0000007"] == pytest.approx(every.loc["2024-0000007"], rel=1e-12)
+
+
+def test_versions_trained_together_build_their_features_once(monkeypatch):
+    rows, y = result_rows(200)
+    builder = ResultFeatures().fit(rows)
+    features = builder.transform(rows)
+    first = version_pipeline(builder, make_pipeline("logistic_regression").fit(features, y))
+    second = version_pipeline(builder, make_pipeline("logistic_regression").fit(features, 1 - y))
+    calls = []
+    original = ResultFeatures.transform
+    monkeypatch.setattr(
+        ResultFeatures, "transform", lambda self, X: calls.append(1) or original(self, X)
+    )
+
+    shared: dict = {}
+    p = predict_positive(first, rows, features=shared)
+    q = predict_positive(second, rows, features=shared)
+
+    assert len(calls) == 1
+    assert (p.corr(q)) < -0.99

@@ -6,15 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.pipeline.estimators import ColumnAligner, make_pipeline
+from crossline.exceptions import NothingToTrain
+from training.pipeline.estimators import make_pipeline, positive_scores
 from training.pipeline.steps import (
     build_features,
     build_labels,
     choose_threshold,
     clean,
     evaluate,
+    expected_calibration_error,
     load_datasets,
-    score_model,
+    score_predictions,
     split_by_time,
     train_models,
 )
@@ -110,53 +112,29 @@ def test_build_labels_gives_zeros_to_tested_vehicles_without_defects_and_ignores
     assert "group_9830946" not in labels.columns
 
 
-def test_build_features_aggregates_values_and_nok_counts_per_knr():
-    results = pd.DataFrame([
-        result_row("2024-0000001", "012001", 1.0, 10.0),
-        result_row("2024-0000001", "012001", 1.0, 20.0, status=13),
-        result_row("2024-0000001", "012001", 2.0, 7.0),
-        result_row("2024-0000001", "SECTION_ZP8_00000001", np.nan, np.nan, status=13),
-        result_row("2024-0000002", "012001", 1.0, 3.0, minute=5),
-    ])
-
-    features, production_time = build_features(results)
-
-    first = features.loc["2024-0000001"]
-    assert first["v|012001|1"] == 15.0
-    assert first["v|012001|2"] == 7.0
-    assert first["nok|012001"] == 1
-    assert first["runs|012001"] == 3
-    assert first["nok|SECTION_ZP8_00000001"] == 1
-    assert (first["n_tests"], first["n_nok"], first["n_names"]) == (4, 2, 2)
-    # A test the vehicle never ran is missing, not "zero NOKs".
-    assert np.isnan(features.loc["2024-0000002", "nok|SECTION_ZP8_00000001"])
-    assert production_time["2024-0000002"] == T0 + pd.Timedelta(minutes=5)
-
-
 def test_build_features_takes_nothing_from_the_defect_table():
     results, defects = learnable_data(40)
 
-    features, _ = build_features(results)
+    features, production_time, _ = build_features(results, {})
 
     defect_only = {"MODELO", "COR", "MOTOR", "ESTACAO", "USUARIO", "HALLE", "FALHA", "S_GROUP_ID"}
     assert not any(part in defect_only for c in features.columns for part in c.split("|"))
-    allowed_prefixes = ("v|", "nok|", "runs|", "n_")
-    assert all(c.startswith(allowed_prefixes) for c in features.columns)
     # Failing and passing vehicles get the same columns: nothing marks a failure.
     failing = set(defects["KNR"])
     assert features.loc[features.index.isin(failing)].notna().sum().gt(0).all()
     assert features.loc[~features.index.isin(failing)].notna().sum().gt(0).all()
+    assert production_time["2024-0000007"] == T0 + pd.Timedelta(minutes=7)
 
 
-def test_build_features_for_one_vehicle_equals_its_row_in_bulk():
-    results, _ = learnable_data(30)
-    bulk, _ = build_features(results)
-    knr = "2024-0000007"
+def test_build_features_fits_its_tests_on_the_training_period_only():
+    results, _ = learnable_data(50)
+    late = pd.DataFrame([result_row("2024-0000049", "LATE_STATION", 1.0, 1.0, minute=49)])
 
-    alone, _ = build_features(results[results["KNR"] == knr])
+    features, _, builder = build_features(pd.concat([results, late]), {"test_share": 0.2})
 
-    aligned = ColumnAligner().fit(bulk).transform(alone)
-    pd.testing.assert_series_equal(aligned.loc[knr], bulk.loc[knr])
+    assert "value|LATE_STATION#2|1" not in features.columns
+    assert builder.tests_ == ["012001#2", "042000#2"]
+    assert features.loc["2024-0000049", "n_other_tests"] == 1
 
 
 def test_split_by_time_puts_the_latest_knrs_in_the_test_set():
@@ -173,28 +151,17 @@ def test_split_by_time_puts_the_latest_knrs_in_the_test_set():
     assert list(test.labels.loc[test.knrs, "fail"]) == list(labels.loc[test.knrs, "fail"])
 
 
-def test_column_aligner_ignores_unseen_columns_and_fills_missing_with_nan():
-    train = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
-    aligner = ColumnAligner().fit(train)
-
-    out = aligner.transform(pd.DataFrame({"b": [5.0], "new": [9.0]}))
-
-    assert list(out.columns) == ["a", "b"]
-    assert np.isnan(out.loc[0, "a"])
-    assert out.loc[0, "b"] == 5.0
-
-
-def test_fitted_pipeline_predicts_one_vehicle_with_missing_and_unseen_columns():
+def test_fitted_estimator_scores_vehicles_with_missing_columns():
     rng = np.random.default_rng(1)
     X = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
     y = (X["a"] > 0).astype(int)
     for name in ("logistic_regression", "random_forest", "hist_gradient_boosting"):
         pipeline = make_pipeline(name).fit(X, y)
 
-        proba = pipeline.predict_proba(pd.DataFrame({"a": [2.0], "zzz": [1.0]}))
+        proba = positive_scores(pipeline, pd.DataFrame({"a": [2.0], "b": [np.nan], "c": [0.0]}))
 
-        assert proba.shape == (1, 2), name
-        assert proba[0, 1] > 0.5, name
+        assert proba.shape == (1,), name
+        assert proba[0] > 0.5, name
 
 
 @pytest.mark.parametrize("target", [0.5, 0.8, 0.95])
@@ -203,7 +170,7 @@ def test_choose_threshold_is_the_highest_reaching_the_target_recall(target):
     y = rng.integers(0, 2, 200)
     proba = np.clip(y * 0.3 + rng.random(200) * 0.7, 0, 1)
 
-    threshold = choose_threshold(y, proba, target_recall=target)
+    threshold = choose_threshold(y, proba, policy="recall", target_recall=target)
 
     recall = ((proba >= threshold) & (y == 1)).sum() / y.sum()
     assert recall >= target
@@ -211,55 +178,136 @@ def test_choose_threshold_is_the_highest_reaching_the_target_recall(target):
     assert ((proba >= higher) & (y == 1)).sum() / y.sum() < target
 
 
-def test_train_models_skips_groups_below_min_positives_and_reports_their_count():
-    results, defects = learnable_data(300)
-    defects = pd.concat([defects, pd.DataFrame([defect_row("2024-0000003", 137)])])
-    features, production_time = build_features(results)
+def prepared(n: int, test_share: float, defects_extra=()):
+    results, defects = learnable_data(n)
+    defects = pd.concat([defects, pd.DataFrame(list(defects_extra))])
+    results, defects = clean(results, defects)
+    features, production_time, builder = build_features(results, {"test_share": test_share})
     labels = build_labels(defects, production_time)
-    train, test = split_by_time(features, labels, production_time, 0.2)
+    train, test = split_by_time(features, labels, production_time, test_share)
+    return results, train, test, builder
 
-    trained = train_models(train, {"min_positives": 30, "estimator": "logistic_regression"})
+
+def test_train_models_skips_groups_below_min_positives_and_reports_their_count():
+    _, train, _, builder = prepared(300, 0.2, [defect_row("2024-0000003", 137)])
+
+    trained = train_models(
+        train, builder, {"min_positives": 30, "estimator": "logistic_regression"}
+    )
 
     assert set(trained["models"]) == {"fail", "group_2", "group_4"}
     assert trained["skipped"] == {"group_137": 1}
     fail = trained["models"]["fail"]
     assert fail["n_train"] == 240
-    assert fail["feature_columns"] == list(features.columns)
+    assert fail["feature_columns"] == builder.feature_names_
+    assert fail["pipeline"].steps[0][1] is builder
     assert 0 < fail["threshold"] < 1
 
 
-def test_evaluate_scores_each_kind_on_the_test_set_at_its_threshold():
-    results, defects = learnable_data(300)
-    features, production_time = build_features(results)
+def test_the_threshold_comes_from_held_out_scores_of_the_latest_training_vehicles():
+    _, train, _, builder = prepared(300, 0.2)
+
+    trained = train_models(train, builder, {"estimator": "hist_gradient_boosting"})
+
+    fail = trained["models"]["fail"]
+    heldout = fail["heldout"]
+    assert fail["threshold_source"] == "validation"
+    assert len(heldout["y_true"]) == len(heldout["scores"]) == 48  # 20% of 240
+    assert heldout["y_true"] == train.labels["fail"].iloc[-48:].tolist()
+    assert fail["threshold"] == choose_threshold(heldout["y_true"], heldout["scores"])
+
+
+def test_training_without_labelled_vehicles_fails_with_a_clear_error():
+    results, _ = learnable_data(100)
+    results, defects = clean(results, pd.DataFrame({"KNR": [], "S_GROUP_ID": [], "DATA": []}))
+    features, production_time, builder = build_features(results, {})
+    train, _ = split_by_time(features, build_labels(defects, production_time), production_time)
+
+    with pytest.raises(NothingToTrain, match="No kind has enough labelled vehicles.*fail 0"):
+        train_models(train, builder, {"estimator": "hist_gradient_boosting"})
+
+
+def test_a_test_only_one_vehicle_has_or_an_empty_feature_never_breaks_training():
+    results, defects = learnable_data(200)
+    only_one = pd.DataFrame([
+        result_row("2024-0000190", "NEW_STATION", 1.0, 4.2, minute=190),  # held-out part
+        result_row("2024-0000010", "STATUS_ONLY", np.nan, np.nan, minute=10),
+    ])
+    results, defects = clean(pd.concat([results, only_one]), defects)
+    features, production_time, builder = build_features(results, {"test_share": 0.01})
     labels = build_labels(defects, production_time)
-    train, test = split_by_time(features, labels, production_time, 0.25)
-    trained = train_models(train, {"estimator": "logistic_regression", "target_recall": 0.9})
+    train, _ = split_by_time(features, labels, production_time, 0.01)
+    assert features.loc[train.knrs[:150], "value|NEW_STATION#2|1"].isna().all()
 
-    evaluated = evaluate(trained, test)
+    trained = train_models(train, builder, {"estimator": "hist_gradient_boosting",
+                                            "min_positives": 10})
 
-    metrics = evaluated["models"]["fail"]["metrics"]
+    assert "fail" in trained["models"]
+
+
+def test_evaluate_scores_each_kind_on_the_test_set_at_its_threshold():
+    results, train, test, builder = prepared(300, 0.25)
+    trained = train_models(train, builder, {"estimator": "logistic_regression",
+                                            "threshold_policy": "recall", "target_recall": 0.9})
+
+    evaluated = evaluate(trained, test, results)
+
+    fail = evaluated["models"]["fail"]
+    metrics = fail["metrics"]
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
     assert tp + fn == metrics["support"]["positives"] == test.labels["fail"].sum()
     assert tn + fp == metrics["support"]["negatives"]
     assert metrics["recall"] == pytest.approx(tp / (tp + fn))
-    assert metrics["threshold"] == evaluated["models"]["fail"]["threshold"]
+    assert metrics["threshold"] == fail["threshold"]
+    assert metrics["flagged_share"] == pytest.approx((tp + fp) / 75)
+    assert 0 <= metrics["brier"] < 0.25 and 0 <= metrics["ece"] < 0.5
     # The signal is one clean feature: a working model separates it almost perfectly.
     assert metrics["roc_auc"] > 0.95
-    assert evaluated["models"]["fail"]["n_test"] == 75
+    assert fail["n_test"] == 75
+    assert fail["test_scores"]["y_true"] == test.labels["fail"].tolist()
+    # The version's whole Pipeline, from the raw rows, gives the same test scores.
+    from training.pipeline.estimators import predict_positive
+
+    again = predict_positive(fail["pipeline"], evaluated["test_results"]).loc[test.knrs]
+    np.testing.assert_allclose(again, fail["test_scores"]["scores"], rtol=1e-12)
     assert evaluated["test_set"] is test
 
 
-def test_score_model_counts_predictions_at_or_above_the_threshold_as_positive():
-    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0] * 10})
+def test_score_predictions_counts_probabilities_at_or_above_the_threshold_as_positive():
     y = pd.Series([0, 0, 1, 1] * 10)
-    pipeline = make_pipeline("logistic_regression").fit(X, y)
-    proba = pipeline.predict_proba(X)[:, 1]
+    proba = np.array([0.1, 0.2, 0.6, 0.9] * 10)
 
-    metrics = score_model(pipeline, float(np.sort(proba)[-10]), X, y)
+    metrics = score_predictions(y, proba, 0.9)
 
     assert metrics["confusion_matrix"] == [[20, 0], [10, 10]]
     assert metrics["precision"] == 1.0
     assert metrics["recall"] == 0.5
+    assert metrics["flagged_share"] == 0.25
+    assert metrics["brier"] == pytest.approx(np.mean((proba - y) ** 2))
+
+
+def test_expected_calibration_error_is_zero_when_rates_match_and_large_otherwise():
+    y = np.array([1, 0, 0, 0] * 25 + [1, 1, 1, 0] * 25)
+    calibrated = np.array([0.25] * 100 + [0.75] * 100)
+
+    assert expected_calibration_error(y, calibrated) == pytest.approx(0.0)
+    assert expected_calibration_error(y, 1 - calibrated) == pytest.approx(0.5)
+
+
+def test_the_f2_threshold_maximises_f2_on_the_scores():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    scores = np.clip(y * 0.25 + rng.random(300) * 0.75, 0, 1)
+
+    threshold = choose_threshold(y, scores)
+
+    def f2(t):
+        flagged = scores >= t
+        tp = (flagged & (y == 1)).sum()
+        precision, recall = tp / max(flagged.sum(), 1), tp / y.sum()
+        return 5 * precision * recall / (4 * precision + recall) if tp else 0.0
+
+    assert f2(threshold) == pytest.approx(max(f2(t) for t in np.unique(scores)))
 
 
 def test_build_labels_without_any_defects_marks_every_vehicle_as_not_failing():
@@ -269,28 +317,3 @@ def test_build_labels_without_any_defects_marks_every_vehicle_as_not_failing():
 
     assert labels["fail"].tolist() == [0, 0]
     assert list(labels.columns) == ["fail"]
-
-
-def test_one_vehicle_features_equal_the_bulk_rows_on_plant_like_data(tmp_path):
-    # The one-KNR path (prediction) and the grouped path (training) must agree exactly,
-    # on data with NOK results, missing values, status-only tests and several sub-results.
-    from training.demo import generate_demo_data
-    from training.ingest import ValidationReport, iter_clean_chunks
-
-    path = generate_demo_data(knrs=25, out_dir=tmp_path, seed=11)["results"]
-    report = ValidationReport(kind="results", filename=path.name)
-    results = pd.concat(
-        iter_clean_chunks(path, filename=path.name, kind="results", report=report)
-    )
-    bulk, bulk_time = build_features(results)
-    assert results["VALUE"].isna().any() and (results["STATUS"] == 13).any()
-
-    for knr in bulk.index:
-        alone, alone_time = build_features(results[results["KNR"] == knr])
-        assert len(alone) == 1
-        expected = bulk.loc[knr].dropna()
-        pd.testing.assert_series_equal(
-            alone.loc[knr].reindex(expected.index), expected, check_names=False
-        )
-        assert set(alone.columns) == set(expected.index)
-        assert alone_time.loc[knr] == bulk_time.loc[knr]

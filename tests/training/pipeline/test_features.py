@@ -1,0 +1,142 @@
+"""The fitted feature builder: one feature path for training and prediction."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.pipeline.features import (
+    RESULT_KEY,
+    ResultFeatures,
+    count_results,
+    drop_duplicate_results,
+)
+from training.pipeline.steps import build_features, clean
+
+T0 = pd.Timestamp("2024-05-16 06:00:00")
+
+
+def row(knr: str, name: str, value_id: float, value: float, status: int = 10,
+        minute: int = 0, family: int = 2) -> dict:
+    return {"KNR": knr, "NAME": name, "ID": family, "STATUS": status, "UNIT": "Nm",
+            "VALUE_ID": value_id, "VALUE": value, "DATA": T0 + pd.Timedelta(minutes=minute)}
+
+
+def rows_of(*rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows))
+
+
+def test_each_test_gives_its_latest_value_its_last_status_and_its_runs():
+    rows = rows_of(
+        row("2024-0000001", "012001", 1.0, 10.0, status=13, minute=0),
+        row("2024-0000001", "012001", 1.0, 20.0, minute=30),  # the retest, later
+        row("2024-0000001", "012001", 2.0, 7.0, minute=0),
+        row("2024-0000001", "071000", 80.0, np.nan, status=13, minute=5, family=1),
+        row("2024-0000002", "012001", 1.0, 3.0, minute=5),
+    )
+    builder = ResultFeatures().fit(rows)
+
+    features = builder.transform(rows)
+
+    first = features.loc["2024-0000001"]
+    assert first["value|012001#2|1"] == 20.0
+    assert first["value|012001#2|2"] == 7.0
+    assert first["last_nok|012001#2"] == 0  # NOK first, OK on the retest
+    assert first["runs|012001#2"] == 2
+    assert first["last_nok|071000#1"] == 1
+    assert (first["n_results"], first["n_nok"], first["n_tests"]) == (4, 2, 2)
+    assert (first["n_nok_tests"], first["n_retests"]) == (2, 1)
+    assert first["line_minutes"] == 30
+    assert first["hour"] == 6 and first["shift"] == 0
+    # A test the vehicle never ran is missing (and ran zero times), not "OK".
+    second = features.loc["2024-0000002"]
+    assert np.isnan(second["last_nok|071000#1"])
+    assert second["runs|071000#1"] == 0
+    assert "value|071000#1|80" not in features.columns  # status only: no value column
+
+
+def test_rows_repeated_by_overlapping_exports_count_once():
+    rows = rows_of(
+        row("2024-0000001", "012001", 1.0, 10.0, status=13),
+        row("2024-0000001", "012001", 2.0, 7.0),
+        row("2024-0000002", "012001", 1.0, 3.0, minute=5),
+    )
+    builder = ResultFeatures().fit(rows)
+
+    twice = builder.transform(pd.concat([rows, rows.iloc[:2]], ignore_index=True))
+
+    pd.testing.assert_frame_equal(twice, builder.transform(rows))
+    assert twice.loc["2024-0000001", "n_results"] == 2
+    assert len(drop_duplicate_results(pd.concat([rows, rows]))) == 3
+
+
+def test_the_same_key_counts_a_vehicles_stored_rows_once():
+    stored = [
+        {"NAME": "012001", "ID": 2, "VALUE_ID": 1.0, "DATA": "2024-05-16 06:00:00", "STATUS": 13},
+        {"NAME": "012001", "ID": 2, "VALUE_ID": 2.0, "DATA": "2024-05-16 06:00:00", "STATUS": 10},
+        # A retest of the same sub-result later is another result.
+        {"NAME": "012001", "ID": 2, "VALUE_ID": 1.0, "DATA": "2024-05-16 06:30:00", "STATUS": 10},
+    ]
+
+    assert count_results(stored + stored[:2]) == (3, 1)
+    assert set(RESULT_KEY) >= {"NAME", "VALUE_ID", "DATA"}
+
+
+def test_only_the_most_frequent_tests_get_columns_and_unseen_tests_are_ignored():
+    rows = rows_of(
+        *(row(f"2024-{i:07d}", "COMMON", 1.0, float(i)) for i in range(5)),
+        *(row(f"2024-{i:07d}", "OFTEN", 1.0, float(i)) for i in range(3)),
+        row("2024-0000000", "RARE", 1.0, 1.0),
+    )
+    builder = ResultFeatures(max_tests=2).fit(rows)
+
+    assert builder.tests_ == ["COMMON#2", "OFTEN#2"]
+    new_station = rows_of(row("2024-0000009", "NEW_STATION", 1.0, 5.0),
+                          row("2024-0000009", "COMMON", 1.0, 4.0))
+    features = builder.transform(new_station)
+    assert list(features.columns) == builder.feature_names_
+    assert features.loc["2024-0000009", "value|COMMON#2|1"] == 4.0
+    assert features.loc["2024-0000009", "n_other_tests"] == 1
+
+
+def test_prediction_builds_exactly_the_training_row_of_a_vehicle(tmp_path):
+    # Generated vehicles, with (a) one KNR whose rows arrived twice in two overlapping
+    # exports, (b) one with a test no vehicle of the training period had, (c) one missing
+    # tests. The row prediction builds from that KNR's rows alone must equal training's.
+    from training.demo import generate_demo_data
+    from training.ingest import ValidationReport, iter_clean_chunks
+
+    path = generate_demo_data(knrs=40, out_dir=tmp_path, seed=11)["results"]
+    report = ValidationReport(kind="results", filename=path.name)
+    results = pd.concat(iter_clean_chunks(path, filename=path.name, kind="results",
+                                          report=report), ignore_index=True)
+    knrs = sorted(results["KNR"].unique())
+    twice, unseen, partial = knrs[3], knrs[-1], knrs[5]
+    new_test = results[results["KNR"] == unseen].iloc[:1].assign(NAME="SECTION_NEW_00000099")
+    exports = [
+        results[results["KNR"] != partial],
+        results[results["KNR"] == twice],  # the second export repeats this KNR's rows
+        results[(results["KNR"] == partial) & ~results["NAME"].str.startswith("SECTION")],
+        new_test,
+    ]
+    raw = pd.concat(exports, ignore_index=True)
+    cleaned, _ = clean(raw, pd.DataFrame({"KNR": [], "S_GROUP_ID": [], "DATA": []}))
+    features, _, builder = build_features(cleaned, {"test_share": 0.2})
+    assert "runs|SECTION_NEW_00000099#2" not in features.columns  # only in the test period
+
+    for knr in (twice, unseen, partial, knrs[0]):
+        alone = builder.transform(raw[raw["KNR"] == knr])
+        pd.testing.assert_frame_equal(alone, features.loc[[knr]])
+    assert features.loc[twice, "n_results"] == (results["KNR"] == twice).sum()
+    assert features.loc[partial].isna().sum() > features.loc[knrs[0]].isna().sum()
+
+
+@pytest.mark.parametrize("time_features", [True, False])
+def test_rows_without_a_time_or_value_still_give_a_row(time_features):
+    rows = rows_of(row("2024-0000001", "012001", np.nan, np.nan))
+    rows["DATA"] = pd.NaT
+    builder = ResultFeatures(time_features=time_features).fit(rows)
+
+    features = builder.transform(rows)
+
+    assert list(features.index) == ["2024-0000001"]
+    assert features.loc["2024-0000001", "n_results"] == 1
