@@ -235,6 +235,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "kind_label": kind_label(version.type_model),
             "is_active": active is not None and active.pk == version.pk,
             "active": active,
+            "eligibility": eligibility(version),
             "can_activate": self.has_activate_permission(request),
             "activate_url": reverse("admin:mlmodels_modelversion_activate", args=[version.pk]),
             "compare_url": reverse("admin:mlmodels_modelversion_compare"),

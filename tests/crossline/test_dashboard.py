@@ -61,7 +61,7 @@ def test_the_dashboard_shows_the_active_models_runs_imports_and_their_charts(
                 metrics={"pr_auc": pr_auc, "recall": 0.8, "precision": 0.25},
             )
         )
-    activate_model_version(version=versions[1])
+    activate_model_version(version=versions[1], override=True, reason="test versions")
     TrainingRun.objects.create(status=TrainingRun.Status.FAILED, error="ValueError: boom")
     Dataset.objects.create(kind="results", original_name="march.csv", size_bytes=1,
                            sha256="a" * 64, status=Dataset.Status.IMPORTING, progress=40)

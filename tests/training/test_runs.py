@@ -87,7 +87,7 @@ def test_a_training_run_registers_and_activates_the_first_versions(imported, fas
     ]
     # The version keeps what its page shows: its curves and most important features.
     assert fail.diagnostics["pr_curve"] and fail.diagnostics["calibration"]
-    assert fail.diagnostics["importance"]["features"]
+    assert fail.diagnostics["importance"].get("features"), fail.diagnostics["importance"]
     assert fail.diagnostics["pr_auc"] == pytest.approx(fail.pr_auc)
 
 

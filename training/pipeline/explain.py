@@ -59,11 +59,15 @@ def top_features(
     model = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
     names = [str(column) for column in features.columns]
     y = np.asarray(y_true).astype("int64")
+    # The steps before the model may keep only some columns: name what the model saw.
+    seen = _names_seen_by_model(pipeline, names)
     if hasattr(model, "feature_importances_"):
         values, method = np.asarray(model.feature_importances_), "impurity decrease"
+        names = seen
     elif hasattr(model, "coef_"):
         # On standardised features, so sizes compare across features.
         values, method = np.abs(np.ravel(model.coef_)), "|coefficient| (standardised)"
+        names = seen
     elif 0 < y.sum() < len(y):
         sample = min(len(y), PERMUTATION_ROWS)
         rows = np.random.default_rng(random_state).choice(len(y), size=sample, replace=False)
@@ -85,3 +89,13 @@ def top_features(
         "method": method,
         "features": [[names[i], round(float(values[i]), 6)] for i in order if values[i] > 0],
     }
+
+
+def _names_seen_by_model(pipeline: Any, names: list[str]) -> list[str]:
+    if hasattr(pipeline, "steps") and len(pipeline.steps) > 1:
+        try:
+            return [str(c) for c in pipeline[:-1].get_feature_names_out(names)]
+        except (AttributeError, ValueError):
+            pass
+    model = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
+    return [str(c) for c in getattr(model, "feature_names_in_", names)]

@@ -51,3 +51,17 @@ def test_the_feature_that_carries_the_signal_comes_first(frame, model, method):
 
     assert found["method"] == method
     assert found["features"][0][0] == "signal"
+
+
+def test_features_are_named_after_the_columns_the_model_kept(frame):
+    from training.pipeline.estimators import InformativeColumns
+
+    X, y = frame
+    X = X.assign(constant=1.0)[["constant", *X.columns]]  # dropped before the model
+    pipeline = Pipeline([("select", InformativeColumns()), ("model", LogisticRegression())])
+    pipeline.fit(X, y)
+
+    found = top_features(pipeline, X, y)
+
+    assert found["features"][0][0] == "signal"
+    assert "constant" not in [name for name, _ in found["features"]]
