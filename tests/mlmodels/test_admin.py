@@ -289,3 +289,30 @@ def test_pointer_and_history_admins_list_who_activated_what(admin_user_client, r
 
     assert "fail-v1" in pointers and "admin" in pointers
     assert "first pick" in history
+
+
+def test_a_version_below_the_gate_is_set_as_active_only_with_the_override(
+    admin_user_client, register
+):
+    active = register()
+    weak = register(confusion_matrix=[[190, 5], [3, 2]], pr_auc=0.02)  # 5 positives
+    activate_model_version(version=active)
+    assert not weak.eligible
+    url = f"{CHANGELIST}{weak.pk}/activate/"
+
+    page = admin_user_client.get(url).content.decode()
+    version_page = admin_user_client.get(f"{CHANGELIST}{weak.pk}/change/").content.decode()
+    refused = admin_user_client.post(url, {"reason": "the line changed"})
+
+    assert "below the activation gate" in page and 'name="override"' in page
+    assert "below the activation gate" in version_page and weak.eligibility in version_page
+    assert refused.status_code == 200
+    assert "activating it needs an override" in refused.content.decode()
+    assert ActiveModel.objects.get(type_model="fail").version_id == active.pk
+
+    response = admin_user_client.post(url, {"reason": "the line changed", "override": "on"})
+
+    assert response.status_code == 302
+    assert ActiveModel.objects.get(type_model="fail").version_id == weak.pk
+    assert Activation.objects.filter(version=weak, override=True,
+                                     reason="the line changed").exists()
