@@ -65,8 +65,11 @@ def text(driver, selector: str) -> str:
     return " ".join(content.split())
 
 
-def test_the_admin_in_a_browser(tmp_path):
+def test_the_admin_in_a_browser(tmp_path, monkeypatch):
     shots = Path(os.environ.get("CROSSLINE_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    # 300 demo KNRs leave 60 in a test set: too few for the production activation gate.
+    monkeypatch.setenv("CROSSLINE_GATE_MIN_POSITIVES", "5")
+    monkeypatch.setenv("CROSSLINE_GATE_MIN_LIFT", "1.0")
     with running_crossline(tmp_path, demo_knrs=300, worker=True) as live:
         driver = start_chromium()
         try:
@@ -111,7 +114,7 @@ def test_the_admin_in_a_browser(tmp_path):
             # Compare with the active version, chosen in the version page's "Compare with".
             selected = Select(driver.find_element(By.ID, "compare-with"))
             assert [o.text for o in selected.all_selected_options] == ["fail-v1 (active)"]
-            driver.find_element(By.CSS_SELECTOR, "#compare-with-form input[type=submit]").click()
+            driver.find_element(By.CSS_SELECTOR, "input[type=submit][form=compare-with-form]").click()
             wait_for(driver, expected_conditions.presence_of_element_located((By.ID, "compare")))
             open_page(driver, driver.current_url, {"chart-compare-metrics", "chart-compare-curves"})
             headers = [
