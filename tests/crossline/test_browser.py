@@ -114,7 +114,8 @@ def test_the_admin_in_a_browser(tmp_path, monkeypatch):
             # Compare with the active version, chosen in the version page's "Compare with".
             selected = Select(driver.find_element(By.ID, "compare-with"))
             assert [o.text for o in selected.all_selected_options] == ["fail-v1 (active)"]
-            driver.find_element(By.CSS_SELECTOR, "input[type=submit][form=compare-with-form]").click()
+            compare = "input[type=submit][form=compare-with-form]"
+            driver.find_element(By.CSS_SELECTOR, compare).click()
             wait_for(driver, expected_conditions.presence_of_element_located((By.ID, "compare")))
             open_page(driver, driver.current_url, {"chart-compare-metrics", "chart-compare-curves"})
             headers = [
