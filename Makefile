@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADDR ?= 127.0.0.1:8000
 DEMO_KNRS ?= 2000
+VAR := $(or $(CROSSLINE_VAR_DIR),var)
 
 .PHONY: install run test test-sqlite test-mongodb lint bench clean
 
@@ -18,13 +19,15 @@ $(STAMP): requirements.txt requirements-test.txt
 
 install: $(STAMP)
 
+# The secret key is generated once and kept in $(VAR)/secret-key.txt (settings read it too).
 run: $(STAMP)
+	@mkdir -p $(VAR); test -s $(VAR)/secret-key.txt || { umask 077; \
+	  $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $(VAR)/secret-key.txt; }
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap --demo-knrs $(DEMO_KNRS)
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "crossline: http://$(ADDR)/admin/  http://$(ADDR)/api/  http://$(ADDR)/healthz"
-	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py qcluster & worker=$$!; \
-	$(PY) manage.py runserver --insecure $(ADDR)
+	exec $(PY) manage.py serve $(ADDR)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -59,3 +59,9 @@ class AlreadyActive(CrosslineError):
     """The version to activate is already the active version of its kind: nothing changed."""
 
     status_code = 409
+
+
+class DuplicateRun(CrosslineError):
+    """An identical training run (pipeline, parameters, data) is already queued or running."""
+
+    status_code = 409

@@ -78,13 +78,26 @@ def mongodb_database(uri: str) -> str:
     return parsed["database"]
 
 
+def secret_key(debug: bool) -> str:
+    """DJANGO_SECRET_KEY, else the key `make run` keeps in var/; only DEBUG may do without."""
+    key = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+    if key:
+        return key
+    kept = VAR_DIR / "secret-key.txt"
+    if kept.is_file() and (key := kept.read_text().strip()):
+        return key
+    if debug:
+        # Development only: a public key is harmless where nothing is worth protecting.
+        return "crossline-insecure-development-key-never-used-with-DJANGO_DEBUG-0"
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off: crossline will not sign "
+        "sessions and tokens with a public key. Set DJANGO_SECRET_KEY to a long random value "
+        f"(`make run` generates one in {kept}), or DJANGO_DEBUG=1 for development."
+    )
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("CROSSLINE_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set.")
-    # Only for a fresh clone on one machine; production sets DJANGO_SECRET_KEY.
-    SECRET_KEY = "crossline-insecure-local-key-set-DJANGO_SECRET_KEY-in-production"
+SECRET_KEY = secret_key(DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 MONGODB_URI = os.environ.get("MONGODB_URI", "").strip()
@@ -171,6 +184,8 @@ STATIC_ROOT = VAR_DIR / "static"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (collected into STATIC_ROOT) served by the WSGI server's own process.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -197,6 +212,27 @@ TEMPLATES = [
         },
     },
 ]
+
+# Production behind HTTPS (README, "Production"): CROSSLINE_HTTPS=1 turns on the redirect,
+# secure cookies and HSTS that `manage.py check --deploy` asks for.
+CROSSLINE_HTTPS = env_bool("CROSSLINE_HTTPS", False)
+SECURE_SSL_REDIRECT = CROSSLINE_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probed over plain HTTP on the host itself
+SESSION_COOKIE_SECURE = CROSSLINE_HTTPS
+CSRF_COOKIE_SECURE = CROSSLINE_HTTPS
+SECURE_HSTS_SECONDS = env_int("CROSSLINE_HSTS_SECONDS", 31_536_000 if CROSSLINE_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CROSSLINE_HSTS_INCLUDE_SUBDOMAINS", CROSSLINE_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("CROSSLINE_HSTS_PRELOAD", CROSSLINE_HTTPS)
+if env_bool("CROSSLINE_BEHIND_PROXY", False):
+    # Only behind a proxy that sets this header itself (and strips it from clients).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env_list("CROSSLINE_CSRF_TRUSTED_ORIGINS", [])
+
+# Log-in throttling (admin and browsable API): after this many failures for one user name
+# from one address, further attempts are refused until the lockout has passed.
+AUTHENTICATION_BACKENDS = ["crossline.auth.ThrottledModelBackend"]
+CROSSLINE_LOGIN_MAX_FAILURES = env_int("CROSSLINE_LOGIN_MAX_FAILURES", 10, minimum=1)
+CROSSLINE_LOGIN_LOCKOUT_SECONDS = env_int("CROSSLINE_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -240,6 +276,19 @@ CROSSLINE_GATE_MIN_POSITIVES = env_int("CROSSLINE_GATE_MIN_POSITIVES", 30, minim
 CROSSLINE_GATE_MIN_LIFT = env_float("CROSSLINE_GATE_MIN_LIFT", 1.5, low=0.0, high=1000.0)
 CROSSLINE_FEEDBACK_WINDOW_DAYS = env_int("CROSSLINE_FEEDBACK_WINDOW_DAYS", 0)
 CROSSLINE_BATCH_SYNC_LIMIT = env_int("CROSSLINE_BATCH_SYNC_LIMIT", 200, minimum=0)
+
+# Training runs beat every CROSSLINE_HEARTBEAT_SECONDS, also during long steps; one silent for
+# CROSSLINE_RUN_STALE_SECONDS lost its worker, and the reaper (a django-q2 schedule, every
+# minute) fails it. /healthz answers 503 while a run is stale or while the oldest waiting task
+# has waited CROSSLINE_QUEUE_STALL_SECONDS with no worker busy (0: not checked).
+CROSSLINE_HEARTBEAT_SECONDS = env_int("CROSSLINE_HEARTBEAT_SECONDS", 15, minimum=1)
+CROSSLINE_RUN_STALE_SECONDS = env_int("CROSSLINE_RUN_STALE_SECONDS", 120, minimum=2)
+if CROSSLINE_RUN_STALE_SECONDS < 2 * CROSSLINE_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"CROSSLINE_RUN_STALE_SECONDS={CROSSLINE_RUN_STALE_SECONDS} must be at least twice "
+        f"CROSSLINE_HEARTBEAT_SECONDS={CROSSLINE_HEARTBEAT_SECONDS}, or live runs look dead."
+    )
+CROSSLINE_QUEUE_STALL_SECONDS = env_int("CROSSLINE_QUEUE_STALL_SECONDS", 300)
 
 # django-q2: the ORM broker on the active database. `timeout` stays below `retry` so that a
 # long training run is never handed to a second worker; failed tasks are not re-run.

@@ -3,39 +3,30 @@
 from django.contrib.staticfiles import finders
 from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-
-def task_queue_state() -> dict:
-    """Tasks waiting in django-q2's ORM broker, and how long the oldest has waited."""
-    from django_q.models import OrmQ
-
-    queued = OrmQ.objects.using("default")
-    oldest = queued.order_by("lock").values_list("lock", flat=True).first()
-    waited = (timezone.now() - oldest).total_seconds() if oldest else 0.0
-    return {"broker": "orm", "queued": queued.count(), "oldest_queued_seconds": round(waited, 1)}
+from crossline.health import run_checks
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 with the database and task-queue state; 503 when the database cannot be reached."""
+    """200 with the database, task-queue and training state; 503 with the reasons if stuck."""
     try:
         connection.ensure_connection()
-        queue = task_queue_state()
+        checks, problems = run_checks()
     except Exception as exc:
         return JsonResponse(
             {"status": "unavailable", "database": {"ok": False, "error": str(exc)[:300]}},
             status=503,
         )
-    return JsonResponse(
-        {
-            "status": "ok",
-            "database": {"ok": True, "vendor": connection.vendor},
-            "task_queue": queue,
-        }
-    )
+    body = {
+        "status": "stuck" if problems else "ok",
+        "problems": problems,
+        "database": {"ok": True, "vendor": connection.vendor},
+        **checks,
+    }
+    return JsonResponse(body, status=503 if problems else 200)
 
 
 @require_GET

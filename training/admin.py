@@ -24,7 +24,7 @@ import crossline.admin_filters
 from crossline import dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
 from crossline.domain import fail_group_label, fail_group_labels, kind_label, parse_month
-from crossline.exceptions import InvalidPipeline, InvalidUpload, NothingToTrain
+from crossline.exceptions import DuplicateRun, InvalidPipeline, InvalidUpload, NothingToTrain
 from training import imports, runs, selectors
 from training.hooks import latest_prediction
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
@@ -562,7 +562,7 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
             run = runs.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
-        except (NothingToTrain, InvalidPipeline) as exc:
+        except (NothingToTrain, InvalidPipeline, DuplicateRun) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
         self.message_user(

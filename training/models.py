@@ -1,9 +1,16 @@
 """Training's data: imported datasets, vehicles, pipeline definitions and training runs."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
 from crossline.domain import parse_framed_codes
+
+
+def new_run_key() -> str:
+    """A unique placeholder for a training run's open or running key."""
+    return uuid.uuid4().hex
 
 
 class DatasetKind(models.TextChoices):
@@ -141,6 +148,13 @@ class TrainingRun(models.Model):
     failed_step = models.CharField(max_length=100, blank=True)
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # Two rules held by unique keys, without transactions: no two identical runs open (the
+    # run's fingerprint while it is queued or running) and one run running at a time
+    # ("running"). A finished run frees both by writing its own id into them.
+    open_key = models.CharField(max_length=80, unique=True, default=new_run_key, editable=False)
+    running_key = models.CharField(
+        max_length=80, unique=True, default=new_run_key, editable=False
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

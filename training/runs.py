@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import shutil
 import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 from threadpoolctl import threadpool_limits
 
-from crossline.exceptions import InvalidPipeline, NothingToTrain
+from crossline.beat import Heartbeat
+from crossline.exceptions import DuplicateRun, InvalidPipeline, NothingToTrain
+from crossline.taskqueue import list_queued_tasks
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import get_active_version_ids, list_active_versions
 from mlmodels.services import (
@@ -45,9 +49,12 @@ from training.pipeline.explain import describe_scores, top_features
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.pipeline.steps import score_predictions
 
-RUN_STALE_AFTER = timedelta(minutes=30)
-RUN_WAIT_POLL_SECONDS = 2.0
+logger = logging.getLogger(__name__)
+
 SAVE_STEP = TrainingRun.SAVE_STEP
+# One run at a time: the running run holds this value of the unique `running_key`.
+RUNNING_KEY = "running"
+RUN_TEMP_PREFIX = "crossline-run-"
 
 
 def sync_pipeline_definitions() -> list[PipelineDefinition]:
@@ -75,6 +82,17 @@ def get_pipeline_definition(name: str) -> tuple[PipelineDefinition, Any]:
     return stored, parse_definition(stored.definition)
 
 
+def run_fingerprint(stored: PipelineDefinition, datasets: Iterable[Dataset]) -> str:
+    """What makes two runs identical: the pipeline as defined, its parameters and the data."""
+    identity = {
+        "pipeline": stored.name,
+        "definition": stored.definition,
+        "params": settings_params(),
+        "data": sorted(d.sha256 for d in datasets),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
 def start_training_run(
     *,
     kind: str = TrainingRun.Kind.TRAIN,
@@ -82,26 +100,51 @@ def start_training_run(
     user=None,
     enqueue: bool = True,
 ) -> TrainingRun:
-    """Queue a training run for a django-q2 worker (or for the caller to execute)."""
+    """Queue a training run for a django-q2 worker (or for the caller to execute).
+
+    Raises DuplicateRun (409), queueing nothing, while an identical run is queued or running.
+    """
     stored, _ = get_pipeline_definition(pipeline_name)
     ready = Dataset.objects.filter(status=Dataset.Status.READY)
     if not ready.filter(kind=DatasetKind.RESULTS).exists():
         raise NothingToTrain("There are no test results to train on: import a results file first.")
     if not ready.filter(kind=DatasetKind.DEFECTS).exists():
         raise NothingToTrain("There are no defects to train on: import a defects file first.")
-    run = TrainingRun.objects.create(
-        kind=kind,
-        pipeline_name=stored.name,
-        pipeline=stored.definition,
-        requested_by=user,
-        log=f"{timezone.now():%Y-%m-%d %H:%M:%S} queued by {user or 'the command line'}\n",
-    )
+    fingerprint = run_fingerprint(stored, ready)
+    try:
+        # The savepoint only lets SQLite go on after the refusal; the unique key decides.
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                kind=kind,
+                pipeline_name=stored.name,
+                pipeline=stored.definition,
+                requested_by=user,
+                open_key=fingerprint,
+                log=f"{timezone.now():%Y-%m-%d %H:%M:%S} queued by {user or 'the command line'}\n",
+            )
+    except IntegrityError:
+        raise _duplicate_run(fingerprint, stored.name) from None
     if enqueue:
-        run.task_id = async_task(
-            "training.tasks.execute_training_run", str(run.pk), task_name=f"training-run-{run.pk}"
-        )
-        TrainingRun.objects.filter(pk=run.pk).update(task_id=run.task_id)
+        run.task_id = enqueue_training_run(run.pk)
     return run
+
+
+def _duplicate_run(fingerprint: str, pipeline_name: str) -> DuplicateRun:
+    existing = TrainingRun.objects.filter(open_key=fingerprint).first()
+    which = f"run {existing.pk} is {existing.status}" if existing else "one was just queued"
+    return DuplicateRun(
+        f"An identical training run (pipeline {pipeline_name!r}, the same parameters and data) "
+        f"is already queued or running: {which}. Nothing was queued; wait for it to finish."
+    )
+
+
+def enqueue_training_run(run_id: Any) -> str:
+    """Give a queued run a django-q2 task; returns the task id."""
+    task_id = async_task(
+        "training.tasks.execute_training_run", str(run_id), task_name=f"training-run-{run_id}"
+    )
+    TrainingRun.objects.filter(pk=run_id).update(task_id=task_id)
+    return task_id
 
 
 class RunRecorder:
@@ -115,8 +158,12 @@ class RunRecorder:
         self.total = len(run.pipeline.get("steps", [])) + 1
 
     def log(self, message: str) -> None:
+        self._write(log=self.append(message))
+
+    def append(self, message: str) -> str:
+        """Add a line to the log without writing it; the whole log."""
         self.lines.append(f"{timezone.now():%Y-%m-%d %H:%M:%S} {message}")
-        self._write(log="\n".join(self.lines) + "\n")
+        return "\n".join(self.lines) + "\n"
 
     def step(self, name: str, index: int, pipeline_total: int = 0) -> None:
         # `pipeline_total` (the runner's count) leaves out the save step: `self.total` has it.
@@ -128,29 +175,81 @@ class RunRecorder:
 
     def _write(self, **fields: Any) -> None:
         fields["heartbeat_at"] = timezone.now()
-        TrainingRun.objects.filter(pk=self.run.pk).update(**fields)
+        # Only while running: a run the reaper failed keeps the reaper's word.
+        TrainingRun.objects.filter(pk=self.run.pk, status=TrainingRun.Status.RUNNING).update(
+            **fields
+        )
         for key, value in fields.items():
             setattr(self.run, key, value)
         if self.on_progress is not None:
             self.on_progress(self.run)
 
 
+def beat_run(run_id: Any) -> None:
+    """Record that a running run is alive."""
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def close_run(run: TrainingRun, status: str, *, from_status: str, **fields: Any) -> bool:
+    """Compare-and-set a run from `from_status` to a final status; False if it had moved on.
+
+    A closed run frees its keys, so an identical run may be queued and the next may start.
+    """
+    freed = f"closed-{run.pk}"
+    return (
+        TrainingRun.objects.filter(pk=run.pk, status=from_status).update(
+            status=status,
+            open_key=freed,
+            running_key=freed,
+            finished_at=timezone.now(),
+            **fields,
+        )
+        == 1
+    )
+
+
 def reap_stale_runs() -> int:
-    """Fail runs whose worker died (no heartbeat for a while), removing what they left."""
-    cutoff = timezone.now() - RUN_STALE_AFTER
-    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    """Fail running runs whose heartbeat stopped, removing their versions and temporary files."""
+    stale_after = timedelta(seconds=settings.CROSSLINE_RUN_STALE_SECONDS)
+    now = timezone.now()
+    stale = TrainingRun.objects.filter(
+        status=TrainingRun.Status.RUNNING, heartbeat_at__lt=now - stale_after
+    )
     reaped = 0
     for run in stale:
-        claimed = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
-            status=TrainingRun.Status.FAILED,
-            failed_step=run.current_step,
-            error="The worker stopped without finishing the run (killed or timed out).",
-            finished_at=timezone.now(),
+        silent = (now - run.heartbeat_at).total_seconds()
+        error = (
+            f"The worker stopped without finishing the run: no heartbeat for {silent:.0f} s "
+            "(killed, out of memory or timed out)."
         )
-        if claimed == 1:
+        if close_run(
+            run,
+            TrainingRun.Status.FAILED,
+            from_status=TrainingRun.Status.RUNNING,
+            failed_step=run.current_step,
+            error=error,
+        ):
+            logger.warning("Failed training run %s: %s", run.pk, error)
             discard_run_versions(run)
+            remove_run_files(run.pk)
             reaped += 1
     return reaped
+
+
+def dispatch_next_run() -> TrainingRun | None:
+    """Give the oldest queued run a task when none is running and its own task is gone."""
+    if TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists():
+        return None
+    queued = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED)
+    run = queued.order_by("created_at").first()
+    if run is None:
+        return None
+    if run.task_id and run.task_id in {t.task_id for t in list_queued_tasks()}:
+        return None
+    enqueue_training_run(run.pk)
+    return run
 
 
 def discard_run_versions(run: TrainingRun) -> None:
@@ -161,50 +260,73 @@ def discard_run_versions(run: TrainingRun) -> None:
         delete_model_version(version=version)
 
 
-def claim_training_run(run_id: str) -> TrainingRun | None:
-    """Mark a queued run running, once another running run has finished; None if not queued."""
-    while True:
-        reap_stale_runs()
-        others = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exclude(pk=run_id)
-        if not others.exists():
-            now = timezone.now()
+def run_workdir(run_id: Any) -> Path:
+    """A new temporary folder for a run's local copies, named after the run."""
+    return Path(tempfile.mkdtemp(prefix=f"{RUN_TEMP_PREFIX}{run_id}-"))
+
+
+def remove_run_files(run_id: Any) -> None:
+    """Remove the temporary folders a run left behind (its process died before it could)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_TEMP_PREFIX}{run_id}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def claim_training_run(run_id: Any) -> TrainingRun | None:
+    """Mark a queued run running if no other run is; None if it cannot start now."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
             claimed = TrainingRun.objects.filter(
                 pk=run_id, status=TrainingRun.Status.QUEUED
-            ).update(status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now)
-            if claimed != 1:
-                return None
-            # Two workers may both have seen no running run: the older run goes first.
-            running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING)
-            first = running.order_by("created_at", "pk").first()
-            if first is not None and str(first.pk) == str(run_id):
-                return TrainingRun.objects.get(pk=run_id)
-            TrainingRun.objects.filter(pk=run_id).update(status=TrainingRun.Status.QUEUED)
-        wait_for_running_run()
-
-
-def wait_for_running_run() -> None:
-    """Pause before checking again whether the running run has finished."""
-    time.sleep(RUN_WAIT_POLL_SECONDS)
+            ).update(
+                status=TrainingRun.Status.RUNNING,
+                running_key=RUNNING_KEY,
+                started_at=now,
+                heartbeat_at=now,
+            )
+    except IntegrityError:
+        # Another run holds the running key: this one stays queued, and that run's end (or
+        # the reaper) gives it a task again. The worker never waits here.
+        return None
+    if claimed != 1:
+        return None
+    return TrainingRun.objects.get(pk=run_id)
 
 
 def execute_training_run(
-    run_id: str, *, on_progress: Callable[[TrainingRun], None] | None = None
+    run_id: Any, *, on_progress: Callable[[TrainingRun], None] | None = None
 ) -> TrainingRun | None:
-    """Run a queued training run to the end: pipeline, registry, comparison; or fail cleanly."""
+    """Run a queued run to the end (pipeline, registry, comparison) or fail it cleanly.
+
+    None when the run cannot start now (another is running: it stays queued) or is not queued.
+    """
     run = claim_training_run(run_id)
     if run is None:
         return None
-    recorder = RunRecorder(run, on_progress)
+    try:
+        with Heartbeat(
+            lambda: beat_run(run.pk),
+            every=settings.CROSSLINE_HEARTBEAT_SECONDS,
+            name=f"run-heartbeat-{run.pk}",
+        ):
+            _execute_claimed_run(run, RunRecorder(run, on_progress))
+    finally:
+        dispatch_next_run()
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
     step_name = ""
+    workdir = run_workdir(run.pk)
     try:
         _, definition = get_pipeline_definition(run.pipeline_name)
         datasets = list(Dataset.objects.filter(status=Dataset.Status.READY).order_by("uploaded_at"))
         TrainingRun.objects.filter(pk=run.pk).update(dataset_ids=[str(d.pk) for d in datasets])
         recorder.log(f"{len(datasets)} datasets, pipeline {definition.name!r}")
-        with tempfile.TemporaryDirectory(prefix="crossline-run-") as workdir:
+        try:
             inputs = {
-                "results_files": local_copies(datasets, DatasetKind.RESULTS, Path(workdir)),
-                "defects_files": local_copies(datasets, DatasetKind.DEFECTS, Path(workdir)),
+                "results_files": local_copies(datasets, DatasetKind.RESULTS, workdir),
+                "defects_files": local_copies(datasets, DatasetKind.DEFECTS, workdir),
             }
             outcome = run_pipeline(
                 definition,
@@ -213,6 +335,8 @@ def execute_training_run(
                 on_step=recorder.step,
                 log=recorder.log,
             )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
         step_name = SAVE_STEP
         recorder.step(SAVE_STEP, recorder.total)
         result = outcome["result"]
@@ -224,38 +348,48 @@ def execute_training_run(
         }
         versions = register_run_versions(run, result, definition.name, data)
         comparison = compare_with_active(versions, result)
-        promoted = apply_first_activation_or_promotion(run, versions, comparison)
     except Exception as exc:
         cause = exc.original if isinstance(exc, StepFailed) else exc
         failed_step = (
-            exc.step_name if isinstance(exc, StepFailed) else step_name or run.current_step
+            exc.step_name if isinstance(exc, StepFailed) else step_name or recorder.run.current_step
         )
         error = f"{type(cause).__name__}: {cause}"
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=TrainingRun.Status.FAILED,
+        close_run(
+            run,
+            TrainingRun.Status.FAILED,
+            from_status=TrainingRun.Status.RUNNING,
             failed_step=failed_step,
             error=error,
-            finished_at=timezone.now(),
+            log=recorder.append(f"failed in step {failed_step!r}: {error}"),
         )
-        recorder.log(f"failed in step {failed_step!r}: {error}")
         discard_run_versions(run)
         raise
     metrics = {kind: version_metrics(v) for kind, v in versions.items()}
     below = [f"{v.model_name} ({v.eligibility})" for v in versions.values() if not v.eligible]
-    recorder.log(
-        f"registered {', '.join(v.model_name for v in versions.values())}"
-        + (f"; activated {', '.join(promoted)}" if promoted else "")
-        + (f"; below the activation gate: {'; '.join(below)}" if below else "")
-    )
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.Status.SUCCEEDED,
+    succeeded = close_run(
+        run,
+        TrainingRun.Status.SUCCEEDED,
+        from_status=TrainingRun.Status.RUNNING,
         progress=100,
         metrics=metrics,
         skipped=result["skipped"],
         comparison=comparison,
-        finished_at=timezone.now(),
+        log=recorder.append(
+            f"registered {', '.join(v.model_name for v in versions.values())}"
+            + (f"; below the activation gate: {'; '.join(below)}" if below else "")
+        ),
     )
-    return TrainingRun.objects.get(pk=run.pk)
+    if not succeeded:
+        # The reaper declared this run dead meanwhile: its word stands, and what the run
+        # registered since goes too. Nothing was activated: activation follows success.
+        logger.warning("Training run %s finished after it was failed; discarding it", run.pk)
+        discard_run_versions(run)
+        return
+    promoted = apply_first_activation_or_promotion(run, versions, comparison)
+    if promoted:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            log=recorder.append(f"activated {', '.join(promoted)}")
+        )
 
 
 def settings_params() -> dict[str, Any]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -269,3 +270,33 @@ def get_production_months(knrs: list[str] | None = None) -> dict[str, tuple[str,
         knr: (f"{timezone.localtime(first):%Y-%m}", has_defects)
         for knr, first, has_defects in vehicles.values_list("knr", "first_test_at", "has_defects")
     }
+
+
+def get_training_health() -> tuple[dict[str, Any], list[str]]:
+    """Runs running and queued, and a problem for each running run whose heartbeat stopped."""
+    now = timezone.now()
+    stale_after = timedelta(seconds=settings.CROSSLINE_RUN_STALE_SECONDS)
+    running = list(
+        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).values(
+            "pk", "current_step", "heartbeat_at"
+        )
+    )
+    problems = []
+    stuck = []
+    for run in running:
+        beat = run["heartbeat_at"]
+        if beat is not None and now - beat <= stale_after:
+            continue
+        silent = "ever" if beat is None else f"{(now - beat).total_seconds():.0f} s"
+        stuck.append(json_pk(run["pk"]))
+        problems.append(
+            f"Training run {run['pk']} is stuck in step {run['current_step'] or '-'!r}: no "
+            f"heartbeat for {silent}. Its worker stopped; the reaper fails it and starts the "
+            "next queued run once a worker (manage.py qcluster) runs."
+        )
+    state = {
+        "running": len(running),
+        "queued": TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).count(),
+        "stuck_runs": stuck,
+    }
+    return state, problems

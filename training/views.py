@@ -167,4 +167,7 @@ class TrainViewSet(viewsets.ViewSet):
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )
         body = TrainingRunSerializer(run, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        # DRF's Hyperlink is a str subclass, which WSGI servers may refuse in a header (wsgiref).
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])}
+        )

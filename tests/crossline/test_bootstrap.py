@@ -6,7 +6,7 @@ from django_q.models import Schedule
 
 
 @pytest.mark.django_db
-def test_bootstrap_creates_the_admin_once_and_schedules_the_feedback_window(
+def test_bootstrap_creates_the_admin_once_and_schedules_the_feedback_window_and_the_reaper(
     django_user_model, monkeypatch
 ):
     monkeypatch.setenv("CROSSLINE_ADMIN_PASSWORD", "a-long-admin-password")
@@ -19,4 +19,7 @@ def test_bootstrap_creates_the_admin_once_and_schedules_the_feedback_window(
     assert "exists" in out.getvalue()
     schedule = Schedule.objects.get(name="close feedback window")
     assert schedule.func == "predictions.tasks.close_feedback_window"
-    assert Schedule.objects.count() == 1
+    reaper = Schedule.objects.get(name="reap stale work")
+    assert reaper.func == "training.tasks.reap_stale_work"
+    assert (reaper.schedule_type, reaper.minutes, reaper.repeats) == (Schedule.MINUTES, 1, -1)
+    assert Schedule.objects.count() == 2

@@ -1,3 +1,9 @@
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -56,3 +62,70 @@ def test_task_timeout_stays_below_retry_and_attempts_are_limited(settings):
     assert settings.Q_CLUSTER["timeout"] < settings.Q_CLUSTER["retry"]
     assert settings.Q_CLUSTER["max_attempts"] == 1
     assert settings.Q_CLUSTER["orm"] == "default"
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def production_environment(tmp_path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "CROSSLINE_"))
+    }
+    env.update(CROSSLINE_VAR_DIR=str(tmp_path), DJANGO_DEBUG="0", **extra)
+    return env
+
+
+def test_debug_off_without_a_secret_key_refuses_to_start(tmp_path):
+    done = run_manage("check", env=production_environment(tmp_path))
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off" in (
+        done.stderr
+    )
+
+
+def test_the_key_make_run_keeps_in_var_is_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("DJANGO_SECRET_KEY")
+    monkeypatch.setattr(crossline_settings, "VAR_DIR", tmp_path)
+    with pytest.raises(ImproperlyConfigured):
+        crossline_settings.secret_key(False)
+    (tmp_path / "secret-key.txt").write_text("a-key-kept-by-make-run\n")
+    assert crossline_settings.secret_key(False) == "a-key-kept-by-make-run"
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "from-the-environment")
+    assert crossline_settings.secret_key(False) == "from-the-environment"
+
+
+def test_development_may_do_without_a_secret_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("DJANGO_SECRET_KEY")
+    monkeypatch.setattr(crossline_settings, "VAR_DIR", tmp_path)
+    assert "insecure-development" in crossline_settings.secret_key(True)
+
+
+# Security checks only: drf-spectacular's schema warnings are not deployment settings.
+DEPLOY_CHECK = ("check", "--deploy", "--tag", "security", "--fail-level", "WARNING")
+
+
+def test_check_deploy_passes_with_the_documented_production_settings(tmp_path):
+    production = production_environment(
+        tmp_path,
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="crossline.plant.example",
+        CROSSLINE_HTTPS="1",
+    )
+    done = run_manage(*DEPLOY_CHECK, env=production)
+    assert done.returncode == 0, done.stderr
+    # Without the HTTPS switch the same check names what is missing.
+    del production["CROSSLINE_HTTPS"]
+    done = run_manage(*DEPLOY_CHECK, env=production)
+    assert done.returncode != 0
+    assert "security.W004" in done.stderr and "security.W012" in done.stderr

@@ -52,16 +52,59 @@ class LiveCrossline:
 
     def get_json(self, path: str, *, headers: dict[str, str] | None = None) -> tuple[int, dict]:
         """GET a path; the status and the decoded JSON body."""
-        request = urllib.request.Request(self.url + path, headers=headers or {})
+        status, _, body = self.request("GET", path, headers=headers)
+        return status, body
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        fields: dict[str, str] | None = None,
+        files: dict[str, Path] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], dict]:
+        """Send a request (multipart when `fields` or `files` are given); status, headers, JSON."""
+        data = None
+        headers = dict(headers or {})
+        if fields or files:
+            data, headers["Content-Type"] = _multipart(fields or {}, files or {})
+        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, dict(response.headers), _json(response.read())
         except urllib.error.HTTPError as error:
-            body = error.read()
-            try:
-                return error.code, json.loads(body or b"null")
-            except ValueError:
-                return error.code, {"raw": body.decode(errors="replace")}
+            return error.code, dict(error.headers), _json(error.read())
+
+    def token(self, username: str = "admin") -> str:
+        """An API token for a user (`Authorization: Token …`)."""
+        out = self.manage("drf_create_token", username).stdout
+        return out.split("Generated token ", 1)[1].split()[0]
+
+
+def _json(body: bytes) -> dict:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return {"raw": body.decode(errors="replace")}
+
+
+def _multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[bytes, str]:
+    boundary = secrets.token_hex(16)
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
+    for name, path in files.items():
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+        parts.append(head.encode() + path.read_bytes() + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def free_port() -> int:
@@ -89,23 +132,33 @@ def instance_environment(var_dir: Path) -> dict[str, str]:
 
 
 def server_command(port: int) -> list[str]:
-    """How `make run` serves crossline."""
-    return ["manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{port}"]
+    """How `make run` serves crossline (`manage.py serve` runs this web server)."""
+    return ["-m", "waitress", f"--listen=127.0.0.1:{port}", "crossline.wsgi:application"]
 
 
 @contextlib.contextmanager
 def running_crossline(
-    tmp_dir: Path, *, demo_knrs: int = 0, worker: bool = False
+    tmp_dir: Path,
+    *,
+    demo_knrs: int = 0,
+    worker: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveCrossline]:
-    """Set up (migrate, bootstrap with `demo_knrs` demo vehicles) and serve crossline."""
+    """Set up (migrate, bootstrap with `demo_knrs` demo vehicles) and serve crossline.
+
+    `env` adds or overrides settings (e.g. a short CROSSLINE_RUN_STALE_SECONDS).
+    """
     var_dir = tmp_dir / "var"
     var_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     live = LiveCrossline(
-        url=f"http://127.0.0.1:{port}", var_dir=var_dir, env=instance_environment(var_dir)
+        url=f"http://127.0.0.1:{port}",
+        var_dir=var_dir,
+        env={**instance_environment(var_dir), **(env or {})},
     )
     live.manage("migrate", "--noinput")
     live.manage("bootstrap", "--demo-knrs", str(demo_knrs), timeout=1200)
+    live.manage("collectstatic", "--noinput", "--verbosity", "0")
     try:
         live.processes["web"] = _spawn(server_command(port), live.env, var_dir / "web.log")
         if worker:

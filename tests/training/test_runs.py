@@ -12,7 +12,6 @@ from training.models import PipelineDefinition, TrainingRun
 from training.pipeline import registry
 from training.pipeline.definition import PIPELINES_DIR
 from training.runs import (
-    claim_training_run,
     execute_training_run,
     reap_stale_runs,
     start_training_run,
@@ -203,24 +202,6 @@ def test_a_run_is_executed_once_only(imported, fast_pipeline):
     run = train()
     assert execute_training_run(str(run.pk)) is None
     assert ModelVersion.objects.filter(type_model="fail").count() == 1
-
-
-def test_a_second_run_waits_while_one_is_running(monkeypatch):
-    running = TrainingRun.objects.create(status=TrainingRun.Status.RUNNING)
-    TrainingRun.objects.filter(pk=running.pk).update(heartbeat_at=running.created_at)
-    queued = TrainingRun.objects.create()
-    waits = []
-
-    def finish_the_other_run():
-        waits.append(1)
-        assert TrainingRun.objects.get(pk=queued.pk).status == TrainingRun.Status.QUEUED
-        TrainingRun.objects.filter(pk=running.pk).update(status=TrainingRun.Status.SUCCEEDED)
-
-    monkeypatch.setattr(runs, "wait_for_running_run", finish_the_other_run)
-    monkeypatch.setattr(runs, "RUN_STALE_AFTER", runs.timedelta(days=1))
-    claimed = claim_training_run(str(queued.pk))
-    assert len(waits) == 1
-    assert claimed.status == TrainingRun.Status.RUNNING
 
 
 def test_a_run_whose_worker_died_is_failed_and_cleaned(imported, fast_pipeline):

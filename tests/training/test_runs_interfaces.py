@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from training.models import Dataset, PipelineDefinition, TrainingRun
+from training.runs import close_run
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,8 @@ def test_train_imports_the_given_files_then_queues_a_run(staff_api):
     assert response.json()["status"] == "queued"
     assert response.json()["kind"] == "train"
     assert response["Location"].endswith(f"/api/training-runs/{run.pk}/")
+    # Exactly str: WSGI servers (wsgiref's check) refuse str subclasses such as DRF's Hyperlink.
+    assert type(response["Location"]) is str
     assert run.requested_by == staff_api.user
     assert sorted(Dataset.objects.values_list("kind", flat=True)) == ["defects", "results"]
     assert str(staff_api.get(response["Location"]).json()["id"]) == str(run.pk)
@@ -54,6 +57,9 @@ def test_retrain_queues_a_retrain_run(staff_api):
         {"df_resultados": upload("r.csv", RESULTS_CSV), "df_falhas": upload("f.csv", DEFECTS_CSV)},
         format="multipart",
     )
+    # The train run ends first: an identical run is refused while one is queued.
+    first = TrainingRun.objects.get()
+    close_run(first, TrainingRun.Status.SUCCEEDED, from_status=TrainingRun.Status.QUEUED)
     response = staff_api.post("/api/train/retrain/", {"pipeline": "default"})
     assert response.status_code == 202
     assert response.json()["kind"] == "retrain"

@@ -54,12 +54,21 @@ class Command(BaseCommand):
         return user
 
     def ensure_schedules(self) -> None:
-        """The daily closing of the feedback window, run by the django-q2 cluster."""
+        """The schedules the django-q2 cluster runs: the reaper, the feedback window."""
         Schedule.objects.get_or_create(
             name="close feedback window",
             defaults={
                 "func": "predictions.tasks.close_feedback_window",
                 "schedule_type": Schedule.DAILY,
+            },
+        )
+        Schedule.objects.update_or_create(
+            name="reap stale work",
+            defaults={
+                "func": "training.tasks.reap_stale_work",
+                "schedule_type": Schedule.MINUTES,
+                "minutes": 1,
+                "repeats": -1,
             },
         )
 

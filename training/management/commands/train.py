@@ -46,6 +46,11 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{run} failed in step {run.failed_step!r}: {run.error}"
                 ) from exc
+            if finished is None:
+                raise CommandError(
+                    f"{run} cannot start now: another run is running. It stays queued, and a "
+                    "django-q2 worker (manage.py qcluster) starts it when that run ends."
+                )
             bar.update(100 - bar.n)
         self.report(finished)
 

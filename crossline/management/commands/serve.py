@@ -1,0 +1,83 @@
+"""`manage.py serve`: waitress and a django-q2 cluster, started and stopped together."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve crossline (waitress) and a django-q2 cluster; Ctrl-C or SIGTERM stops both."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "addr", type=str, nargs="?", default="127.0.0.1:8000", help="host:port to listen on."
+        )
+        parser.add_argument("--threads", type=int, default=8, help="Web server threads.")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Serve only; run no django-q2 cluster."
+        )
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=3.0,
+            help="Seconds the processes get to stop after SIGTERM before they are killed.",
+        )
+
+    def handle(self, *args, addr: str, threads: int, no_worker: bool, grace: float, **options):
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        children = {
+            "web": spawn(
+                "-m", "waitress", f"--listen={addr}", f"--threads={threads}",
+                "crossline.wsgi:application",
+            )
+        }
+        if not no_worker:
+            children["worker"] = spawn(str(settings.BASE_DIR / "manage.py"), "qcluster")
+        self.stdout.write(f"crossline: serving on http://{addr}/ ({', '.join(children)})")
+        failed = ""
+        while not stop.wait(0.5):
+            exited = [name for name, child in children.items() if child.poll() is not None]
+            if exited:
+                failed = f"{exited[0]} exited with status {children[exited[0]].returncode}"
+                break
+        stop_all(list(children.values()), grace=grace)
+        if failed:
+            self.stderr.write(f"crossline stopped: {failed}")
+            sys.exit(1)
+        self.stdout.write("crossline stopped.")
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    """A child in a process group of its own, so that its whole tree can be signalled."""
+    return subprocess.Popen([sys.executable, *args], start_new_session=True)
+
+
+def stop_all(children: list[subprocess.Popen], *, grace: float) -> None:
+    """SIGTERM each child's process group; SIGKILL whatever is left after `grace` seconds.
+
+    The django-q2 cluster would otherwise finish its current task first (a training run takes
+    minutes): the reaper fails such a run once its heartbeat is stale.
+    """
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for child in children:
+        # Grandchildren (the cluster's sentinel and workers) may outlive their leader.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
