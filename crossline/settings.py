@@ -169,7 +169,7 @@ else:
     }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
     CONTRIB_APPS = [
-        "django.contrib.admin",
+        "crossline.admin_site.CrosslineAdminConfig",
         "django.contrib.auth",
         "django.contrib.contenttypes",
         "django.contrib.sessions",

@@ -9,7 +9,11 @@ from crossline.domain import fail_group_of
 class ModelVersion(models.Model):
     """A trained model: one fitted scikit-learn Pipeline stored as a joblib artifact."""
 
-    type_model = models.CharField(max_length=40, db_index=True, help_text="fail or group_<code>")
+    type_model = models.CharField(
+        max_length=40,
+        db_index=True,
+        help_text="“fail” (any defect) or “group_” and a fail group's code.",
+    )
     model_name = models.CharField(max_length=100, unique=True)
     version = models.PositiveIntegerField()
     artifact_path = models.CharField(max_length=255)
@@ -51,6 +55,11 @@ class ModelVersion(models.Model):
     eligibility = models.CharField(max_length=255, blank=True, help_text="Why (not) eligible.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+    diagnostics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Precision-recall curve, calibration and top features on the test set.",
+    )
 
     class Meta:
         ordering = ["type_model", "-version"]
@@ -95,7 +104,9 @@ class ThresholdPolicy(models.Model):
         CAPACITY = "capacity", "Inspection capacity (share of vehicles)"
         RECALL = "recall", "Recall target"
 
-    type_model = models.CharField(max_length=40, unique=True, help_text="fail or group_<code>")
+    type_model = models.CharField(
+        max_length=40, unique=True, help_text="“fail”, or “group_” and a fail group's code."
+    )
     policy = models.CharField(max_length=10, choices=Policy.choices, default=Policy.F2)
     value = models.FloatField(
         null=True, blank=True, help_text="Capacity or recall as a share in (0, 1]; empty for F2."

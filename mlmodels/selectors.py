@@ -52,6 +52,22 @@ def list_activations(*, type_model: str | None = None) -> QuerySet[Activation]:
     return activations.filter(type_model=type_model) if type_model else activations
 
 
+def list_metric_history(metric: str = "pr_auc") -> dict[str, list[tuple[int, float | None]]]:
+    """Kind → (version number, metric) of every version, oldest first."""
+    history: dict[str, list[tuple[int, float | None]]] = {}
+    rows = ModelVersion.objects.order_by("type_model", "version").values_list(
+        "type_model", "version", metric
+    )
+    for kind, version, value in rows:
+        history.setdefault(kind, []).append((version, value))
+    return history
+
+
+def list_versions_by_ids(ids: list[str]) -> list[ModelVersion]:
+    """The versions with these primary keys (unknown ones are left out)."""
+    return list(ModelVersion.objects.filter(pk__in=ids).select_related("training_run"))
+
+
 def list_threshold_policies() -> list[ThresholdPolicy]:
     """The policy of every kind with versions; kinds without a stored one get the default."""
     stored = {p.type_model: p for p in ThresholdPolicy.objects.select_related("updated_by")}

@@ -118,6 +118,7 @@ def register_model_version(
     feature_count: int = 0,
     n_train: int = 0,
     n_test: int = 0,
+    diagnostics: dict | None = None,
     heldout: Scores | None = None,
     test_scores: Scores | None = None,
 ) -> ModelVersion:
@@ -185,6 +186,7 @@ def register_model_version(
                     test_prevalence=gate.prevalence,
                     eligible=gate.eligible,
                     eligibility=gate.reason[:255],
+                    diagnostics=diagnostics or {},
                     **fields,
                 )
         except IntegrityError:

@@ -21,7 +21,8 @@ class Prediction(models.Model):
         "threshold."
     )
     flagged_by = models.JSONField(
-        default=list, help_text="Kinds over their threshold: fail, group_<code>."
+        default=list,
+        help_text="Kinds over their threshold: “fail”, or “group_” and a fail group's code.",
     )
     probabilities = models.JSONField(default=dict, help_text="Fail group → probability.")
     predicted_fail_codes = models.JSONField(default=list)

@@ -23,7 +23,7 @@ from crossline.domain import (
 from crossline.exceptions import InvalidInput
 from mlmodels.selectors import list_predicting_versions
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-from training.selectors import month_range
+from training.selectors import get_production_months, month_range
 
 
 def list_predictions() -> QuerySet[Prediction]:
@@ -249,4 +249,40 @@ def get_realised_metrics_by_month(*, by: str = BY_PRODUCTION) -> list[dict[str, 
     return [
         {"month": month, "type_model": kind, **_metrics(*grouped[(month, kind)])}
         for month, kind in sorted(grouped)
+    ]
+
+
+# --- the admin's dashboard --------------------------------------------------------------------
+
+
+def get_prediction_summary() -> dict[str, int]:
+    """Current predictions in all, flagged, and made this month (TIME_ZONE)."""
+    now = timezone.localtime()
+    start, end = month_range(now.year, now.month)
+    return {
+        "total": Prediction.objects.count(),
+        "flagged": Prediction.objects.filter(predicted_fail=True).count(),
+        "this_month": Prediction.objects.filter(created_at__gte=start, created_at__lt=end).count(),
+    }
+
+
+def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:
+    """Per production month (first test) of the predicted vehicles: flagged, and with a defect.
+
+    A vehicle counts as really defective when the team recorded a defect for it (its feedback,
+    or the defects imported for it).
+    """
+    months = get_production_months()
+    predicted: dict[str, int] = defaultdict(int)
+    real: dict[str, int] = defaultdict(int)
+    rows = Prediction.objects.values_list("knr", "predicted_fail", "real_fail_codes")
+    for knr, predicted_fail, real_codes in rows:
+        month, has_defects = months.get(knr, (None, False))
+        if month is None:
+            continue
+        predicted[month] += bool(predicted_fail)
+        real[month] += bool(real_codes) or has_defects
+    return [
+        {"month": month, "predicted": predicted[month], "real": real[month]}
+        for month in sorted(set(predicted) | set(real))
     ]

@@ -77,7 +77,17 @@ def test_a_training_run_registers_and_activates_the_first_versions(imported, fas
     assert 0 < fail.pr_auc <= 1 and 0 <= fail.threshold <= 1
     assert sum(map(sum, fail.confusion_matrix)) == fail.n_test
     assert len(stored_artifacts()) == len(kinds)
-    assert "step 6/7: train_models" in run.log
+    # One numbering for the pipeline's seven steps and the save step (not "7/7" then "10/10").
+    steps = [line.split(" step ", 1)[1] for line in run.log.splitlines() if " step " in line
+             and ": " in line.split(" step ", 1)[1]]
+    assert steps == [
+        "1/8: load_datasets", "2/8: clean", "3/8: build_features", "4/8: build_labels",
+        "5/8: split_by_time", "6/8: train_models", "7/8: evaluate", "8/8: save",
+    ]
+    # The version keeps what its page shows: its curves and most important features.
+    assert fail.diagnostics["pr_curve"] and fail.diagnostics["calibration"]
+    assert fail.diagnostics["importance"].get("features"), fail.diagnostics["importance"]
+    assert fail.diagnostics["pr_auc"] == pytest.approx(fail.pr_auc)
 
 
 def test_versions_below_the_activation_gate_are_registered_but_never_activated(
