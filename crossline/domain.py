@@ -93,3 +93,11 @@ def fail_group_name(code: int, labels: Mapping[int, str] | None = None) -> str:
 def fail_group_label(code: int, labels: Mapping[int, str] | None = None) -> str:
     """What people see for a fail group: "4 Doors" (pass `labels` to name many with one read)."""
     return f"{int(code)} {fail_group_name(code, labels)}".strip()
+
+
+def kind_label(kind: str, labels: Mapping[int, str] | None = None) -> str:
+    """What people see for a model kind: "Any defect", or its fail group ("4 Doors")."""
+    if kind == FAIL_KIND:
+        return "Any defect"
+    code = fail_group_of(kind)
+    return kind if code is None else fail_group_label(code, labels)

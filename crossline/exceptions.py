@@ -70,6 +70,18 @@ class ArtifactTampered(CrosslineError):
     status_code = 409
 
 
+class IneligibleVersion(CrosslineError):
+    """A version below the activation gate was to be activated without an override and reason."""
+
+    status_code = 409
+
+
+class AlreadyActive(CrosslineError):
+    """The version to activate is already the active version of its kind: nothing changed."""
+
+    status_code = 409
+
+
 class DuplicateRun(CrosslineError):
     """An identical training run (pipeline, parameters, data) is already queued or running."""
 

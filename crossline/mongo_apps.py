@@ -1,14 +1,15 @@
 """AppConfigs giving Django's contrib apps and django-q2 ObjectId primary keys on MongoDB."""
 
-from django.contrib.admin.apps import AdminConfig
 from django.contrib.auth.apps import AuthConfig
 from django.contrib.contenttypes.apps import ContentTypesConfig
 from django_q.apps import DjangoQConfig
 
+from crossline.admin_site import CrosslineAdminConfig
+
 OBJECT_ID = "django_mongodb_backend.fields.ObjectIdAutoField"
 
 
-class MongoAdminConfig(AdminConfig):
+class MongoAdminConfig(CrosslineAdminConfig):
     default_auto_field = OBJECT_ID
 
 

@@ -169,7 +169,7 @@ else:
     }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
     CONTRIB_APPS = [
-        "django.contrib.admin",
+        "crossline.admin_site.CrosslineAdminConfig",
         "django.contrib.auth",
         "django.contrib.contenttypes",
         "django.contrib.sessions",
@@ -297,6 +297,10 @@ CROSSLINE_TARGET_RECALL = (
 CROSSLINE_AUTO_PROMOTE = env_bool("CROSSLINE_AUTO_PROMOTE", False)
 CROSSLINE_PROMOTE_METRIC = env_str("CROSSLINE_PROMOTE_METRIC", "pr_auc")
 CROSSLINE_PROMOTE_MARGIN = env_float("CROSSLINE_PROMOTE_MARGIN", 0.01, low=0.0, high=1.0)
+# The activation gate: a version predicts (without an override) only when its test set holds
+# this many positives and its PR-AUC is at least this many times the test prevalence.
+CROSSLINE_GATE_MIN_POSITIVES = env_int("CROSSLINE_GATE_MIN_POSITIVES", 30, minimum=0)
+CROSSLINE_GATE_MIN_LIFT = env_float("CROSSLINE_GATE_MIN_LIFT", 1.5, low=0.0, high=1000.0)
 CROSSLINE_FEEDBACK_WINDOW_DAYS = env_int("CROSSLINE_FEEDBACK_WINDOW_DAYS", 0)
 CROSSLINE_BATCH_SYNC_LIMIT = env_int("CROSSLINE_BATCH_SYNC_LIMIT", 200, minimum=0)
 

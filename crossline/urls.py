@@ -2,10 +2,18 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from rest_framework.routers import DefaultRouter
 
 from crossline import api
-from crossline.views import ApiDocsView, ApiRedocView, ApiSchemaView, TokenView, healthz
+from crossline.views import (
+    ApiDocsView,
+    ApiRedocView,
+    ApiSchemaView,
+    TokenView,
+    favicon,
+    healthz,
+)
 from mlmodels import urls as mlmodels_urls
 from predictions import urls as predictions_urls
 from training import urls as training_urls
@@ -20,6 +28,9 @@ for prefix, viewset, basename in [
     router.register(prefix, viewset, basename=basename)
 
 urlpatterns = [
+    # The admin is crossline's home page (its login page for a visitor not logged in).
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api-auth/", include("rest_framework.urls")),
@@ -35,7 +46,3 @@ urlpatterns = [
 
 handler404 = api.handler404
 handler500 = api.handler500
-
-admin.site.site_header = "crossline"
-admin.site.site_title = "crossline"
-admin.site.index_title = "End-of-line failure prediction"

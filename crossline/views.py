@@ -1,12 +1,14 @@
-"""Project-wide views: the health check, the API token and the API docs."""
+"""Project-wide views: the health check, the favicon, the API token and the API docs."""
 
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.views import redirect_to_login
+from django.contrib.staticfiles import finders
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.urls import reverse
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from drf_spectacular.views import (
@@ -144,3 +146,13 @@ class ApiRedocView(LoginRequiredDocsMixin, SpectacularRedocView):
     """Redoc, served from crossline's static files."""
 
     template_name = "crossline/redoc.html"
+
+
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> FileResponse:
+    """The icon browsers ask for at /favicon.ico (an SVG; every current browser reads it)."""
+    path = finders.find("crossline/favicon.svg")
+    if path is None:
+        raise Http404("No favicon.")
+    return FileResponse(open(path, "rb"), content_type="image/svg+xml")

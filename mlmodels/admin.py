@@ -1,42 +1,40 @@
-"""Admin of the model registry: versions by kind with their metrics, set as active, compare."""
+"""Admin of the model registry: versions that explain themselves, compare, set as active."""
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.http import urlencode
 
-from crossline.exceptions import Conflict
+from crossline import charts, dashboard, numbers
+from crossline.domain import fail_group_labels, kind_label
+from crossline.exceptions import AlreadyActive, Conflict, CrosslineError
+from mlmodels import selectors, thresholds
 from mlmodels.hooks import realised_metrics_by_version
-from mlmodels.models import Activation, ActiveModel, ModelVersion
+from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
-from mlmodels.services import METRIC_FIELDS, activate_model_version, delete_model_version
+from mlmodels.services import (
+    activate_model_version,
+    delete_model_version,
+    recompute_thresholds,
+    set_threshold_policy,
+)
 
-METRIC_LABELS = {
-    "accuracy": "Accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1_score": "F1",
-    "roc_auc": "ROC-AUC",
-    "pr_auc": "PR-AUC",
-    "mcc": "MCC",
-    "threshold": "Threshold",
-}
-
-
-def _percent(value: float | None) -> int:
-    """A metric in [0, 1] as a whole percentage for a bar's width (0 when unknown)."""
-    return round(min(max(value or 0.0, 0.0), 1.0) * 100)
-
-
-def _metric(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+# The order people read them in: ranking quality first, then the shares at the threshold.
+SHOWN_METRICS = (
+    "pr_auc", "roc_auc", "recall", "precision", "flagged_share", "f1_score", "mcc", "accuracy"
+)
+NEUTRAL_METRICS = frozenset({"threshold", "flagged_share"})
+LIST_METRICS = ("pr_auc", "recall", "precision", "flagged_share", "f1_score", "roc_auc", "mcc")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -52,28 +50,77 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class KindFilter(admin.SimpleListFilter):
+    title = "predicts"
+    parameter_name = "type_model"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = fail_group_labels()
+        kinds = ModelVersion.objects.order_by().values_list("type_model", flat=True).distinct()
+        return sorted(((kind, kind_label(kind, names)) for kind in set(kinds)), key=_kind_order)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(type_model=self.value()) if self.value() else queryset
+
+
+def _kind_order(item: tuple[str, str]) -> tuple[bool, str]:
+    return item[0] != "fail", item[1]
+
+
+class ActivationForm(forms.Form):
+    """The confirmation of "Set as active": why, kept in the activation history."""
+
+    reason = forms.CharField(
+        max_length=Activation._meta.get_field("reason").max_length,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why this version should predict from now on (kept in the history).",
+    )
+    override = forms.BooleanField(
+        required=False,
+        label="Activate although it is below the quality gate",
+    )
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     """Versions listed by kind with their metrics; the active version of each kind is marked."""
 
     change_list_template = "admin/mlmodels/modelversion/change_list.html"
-    list_filter = ["type_model"]
+    change_form_template = "admin/mlmodels/modelversion/change_form.html"
+    list_filter = [KindFilter]
     search_fields = ["model_name"]
     ordering = ["type_model", "-version"]
-    actions = ["set_as_active", "compare_with_active", "delete_selected"]
-    readonly_fields = [field.name for field in ModelVersion._meta.fields]
+    actions = ["set_as_active", "compare_selected", "delete_selected"]
+    fields = [
+        "model_name",
+        "kind",
+        "version",
+        "pipeline_name",
+        "training_run_link",
+        "created_at",
+        "last_used",
+        "n_train",
+        "n_test",
+        "feature_count",
+        "threshold_display",
+        "libraries",
+        "artifact_sha256",
+    ]
+    readonly_fields = fields
 
     def get_list_display(self, request: HttpRequest) -> Sequence[str | Callable]:
-        # One query per page for the active marker, not one per row.
+        # One query per page for the active marker and the names, not one per row.
         active_ids = get_active_version_ids()
+        names = fail_group_labels()
+        realised = realised_metrics_by_version()
 
         @admin.display(boolean=True, description="active")
         def active(version: ModelVersion) -> bool:
             return version.pk in active_ids
 
-        # Realised quality from the team's feedback (real defects of predicted KNRs), beside
-        # the test-set metrics; computed once per page by the app that keeps the feedback.
-        realised = realised_metrics_by_version()
+        @admin.display(description="predicts", ordering="type_model")
+        def predicts(version: ModelVersion) -> str:
+            return kind_label(version.type_model, names)
 
         @admin.display(description="realised recall / precision / PR-AUC (n)")
         def realised_metrics(version: ModelVersion) -> str:
@@ -81,39 +128,52 @@ class ModelVersionAdmin(admin.ModelAdmin):
             if not found:
                 return "-"
             return (
-                f"{_metric(found.get('recall'))} / {_metric(found.get('precision'))} / "
-                f"{_metric(found.get('pr_auc'))} ({found['n']})"
+                f"{numbers.percent(found.get('recall'))} / "
+                f"{numbers.percent(found.get('precision'))} / "
+                f"{numbers.significant(found.get('pr_auc'))} ({found['n']})"
             )
 
         return [
             "model_name",
-            "type_model",
+            predicts,
             "version",
             active,
-            *[
-                self._metric_column(field)
-                for field in ("pr_auc", "recall", "precision", "f1_score", "roc_auc", "mcc")
-            ],
+            "eligible_column",
+            *[self._metric_column(field) for field in LIST_METRICS],
             realised_metrics,
-            "threshold",
+            "threshold_display",
             "created_at",
             "last_used",
-            "compare_link",
         ]
 
     @staticmethod
     def _metric_column(field: str) -> Callable:
-        @admin.display(description=METRIC_LABELS[field], ordering=field)
+        @admin.display(description=numbers.METRIC_LABELS[field], ordering=field)
         def column(version: ModelVersion) -> str:
-            return _metric(getattr(version, field))
+            return numbers.metric(field, getattr(version, field))
 
         column.__name__ = field
         return column
 
-    @admin.display(description="compare")
-    def compare_link(self, version: ModelVersion) -> str:
-        url = reverse("admin:mlmodels_modelversion_compare", args=[version.pk])
-        return format_html('<a href="{}">compare with active</a>', url)
+    @admin.display(description="activation gate", ordering="eligible")
+    def eligible_column(self, version: ModelVersion) -> str:
+        return "eligible" if version.eligible else f"below: {version.eligibility}"
+
+    @admin.display(description="predicts")
+    def kind(self, version: ModelVersion) -> str:
+        return f"{kind_label(version.type_model)} ({version.type_model})"
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_display(self, version: ModelVersion) -> str:
+        return numbers.significant(version.threshold)
+
+    @admin.display(description="libraries")
+    def libraries(self, version: ModelVersion) -> str:
+        return ", ".join(f"{name} {v}" for name, v in (version.library_versions or {}).items())
+
+    @admin.display(description="training run")
+    def training_run_link(self, version: ModelVersion) -> str:
+        return str(version.training_run) if version.training_run_id else "–"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -125,49 +185,116 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return request.user.is_staff
 
     def get_urls(self) -> list:
-        compare = path(
-            "<path:object_id>/compare/",
-            self.admin_site.admin_view(self.compare_view),
-            name="mlmodels_modelversion_compare",
-        )
-        # Before the defaults: their `<path:object_id>/` catch-all would take it otherwise.
-        return [compare, *super().get_urls()]
+        view = self.admin_site.admin_view
+        custom = [
+            path("compare/", view(self.compare_view), name="mlmodels_modelversion_compare"),
+            path(
+                "<path:object_id>/compare/",
+                view(self.compare_with_active_view),
+                name="mlmodels_modelversion_compare_active",
+            ),
+            path(
+                "<path:object_id>/activate/",
+                view(self.activate_view),
+                name="mlmodels_modelversion_activate",
+            ),
+        ]
+        # Before the defaults: their `<path:object_id>/` catch-all would take them otherwise.
+        return [*custom, *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        names = fail_group_labels()
         chart = [
             {
                 "type_model": kind,
+                "label": kind_label(kind, names),
                 "model_name": version.model_name,
-                "pr_auc": _metric(version.pr_auc),
-                "pr_auc_percent": _percent(version.pr_auc),
-                "recall": _metric(version.recall),
-                "recall_percent": _percent(version.recall),
+                "pr_auc": numbers.significant(version.pr_auc),
+                "pr_auc_percent": _bar_width(version.pr_auc),
+                "recall": numbers.percent(version.recall),
+                "recall_percent": _bar_width(version.recall),
             }
             for kind, version in sorted(list_active_versions().items())
         ]
         return super().changelist_view(request, {**(extra_context or {}), "active_chart": chart})
 
-    @admin.action(description="Set as active", permissions=["activate"])
-    def set_as_active(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        version = self.get_object(request, unquote(object_id))
+        extra = {**(extra_context or {})}
+        if version is not None:
+            extra.update(self.version_context(request, version))
+        return super().change_view(request, object_id, form_url, extra)
+
+    def version_context(self, request: HttpRequest, version: ModelVersion) -> dict[str, Any]:
+        """Everything the version page shows beyond its fields, rounded for people."""
+        active = get_active_version(version.type_model)
+        realised = realised_metrics_by_version().get(version.model_name) or {}
+        return {
+            "kind_label": kind_label(version.type_model),
+            "is_active": active is not None and active.pk == version.pk,
+            "active": active,
+            "eligibility": eligibility(version),
+            "can_activate": self.has_activate_permission(request),
+            "activate_url": reverse("admin:mlmodels_modelversion_activate", args=[version.pk]),
+            "compare_url": reverse("admin:mlmodels_modelversion_compare"),
+            "metrics": [
+                {
+                    "label": numbers.METRIC_LABELS[name],
+                    "test": numbers.metric(name, getattr(version, name)),
+                    "realised": numbers.metric(name, realised.get(name))
+                    if name in ("recall", "precision", "pr_auc")
+                    else "",
+                }
+                for name in SHOWN_METRICS
+            ],
+            "realised_n": realised.get("n"),
+            "confusion": confusion_context(version),
+            "pr_chart": pr_chart(version),
+            "calibration_chart": calibration_chart(version),
+            "importance": importance_context(version),
+            "datasets": lineage(version),
+            "training_run_url": reverse(
+                "admin:training_trainingrun_change", args=[version.training_run_id]
+            )
+            if version.training_run_id
+            else "",
+            "siblings": [
+                {"pk": other.pk, "name": other.model_name, "is_active": other.pk == getattr(
+                    active, "pk", None)}
+                for other in selectors.list_model_versions(type_model=version.type_model)
+                if other.pk != version.pk
+            ],
+            "activations": list(
+                Activation.objects.filter(version=version).select_related("activated_by")[:10]
+            ),
+        }
+
+    @admin.action(description="Set as active…", permissions=["activate"])
+    def set_as_active(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> HttpResponse | None:
         versions = list(queryset[:2])
         if len(versions) != 1:
             self.message_user(
                 request, "Select exactly one version to set as active.", messages.ERROR
             )
-            return
-        (version,) = versions
-        self._activate(request, version)
+            return None
+        return HttpResponseRedirect(
+            reverse("admin:mlmodels_modelversion_activate", args=[versions[0].pk])
+        )
 
-    @admin.action(description="Compare with active", permissions=["view"])
-    def compare_with_active(
+    @admin.action(description="Compare selected versions", permissions=["view"])
+    def compare_selected(
         self, request: HttpRequest, queryset: QuerySet[ModelVersion]
     ) -> HttpResponse | None:
-        versions = list(queryset[:2])
-        if len(versions) != 1:
-            self.message_user(request, "Select exactly one version to compare.", messages.ERROR)
+        versions = list(queryset)
+        error = comparison_error(versions)
+        if error:
+            self.message_user(request, error, messages.ERROR)
             return None
-        url = reverse("admin:mlmodels_modelversion_compare", args=[versions[0].pk])
-        return HttpResponseRedirect(url)
+        return HttpResponseRedirect(compare_url([v.pk for v in versions]))
 
     @admin.action(description="Delete selected model versions", permissions=["delete"])
     def delete_selected(
@@ -214,64 +341,280 @@ class ModelVersionAdmin(admin.ModelAdmin):
             except Conflict as error:
                 self.message_user(request, str(error), messages.ERROR)
 
-    def compare_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The challenger's metrics beside the active version's of the same kind."""
-        challenger = self.get_object(request, unquote(object_id))
-        if challenger is None:
-            self.message_user(request, "That model version does not exist.", messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:mlmodels_modelversion_changelist"))
-        if not self.has_view_permission(request, challenger):
+    def compare_view(self, request: HttpRequest) -> HttpResponse:
+        """Two or more versions of one kind side by side, differences from the first coloured."""
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        if request.method == "POST" and "set_active" in request.POST:
-            if not self.has_activate_permission(request):
-                raise PermissionDenied
-            self._activate(request, challenger)
-            return HttpResponseRedirect(request.path)
-        active = get_active_version(challenger.type_model)
-        rows = []
-        for field in (*METRIC_FIELDS, "threshold"):
-            mine = getattr(challenger, field)
-            theirs = getattr(active, field) if active else None
-            difference = mine - theirs if mine is not None and theirs is not None else None
-            rows.append(
-                {
-                    "label": METRIC_LABELS[field],
-                    "challenger": _metric(mine),
-                    "active": _metric(theirs),
-                    "difference": "–" if difference is None else f"{difference:+.3f}",
-                    "better": difference is not None and difference > 0,
-                    "worse": difference is not None and difference < 0,
-                }
-            )
+        ids = [i for value in request.GET.getlist("ids") for i in value.split(",") if i]
+        versions = selectors.list_versions_by_ids(ids)
+        error = comparison_error(versions)
+        if error:
+            self.message_user(request, error, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:mlmodels_modelversion_changelist"))
+        active = get_active_version(versions[0].type_model)
+        # The active version is the baseline when it is compared; then newest first.
+        versions.sort(key=lambda v: (active is None or v.pk != active.pk, -v.version))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Compare {challenger.model_name} with the active {challenger.type_model}",
-            "challenger": challenger,
-            "active": active,
-            "is_active": active is not None and active.pk == challenger.pk,
-            "rows": rows,
-            "can_activate": self.has_activate_permission(request),
+            "title": f"Compare {len(versions)} versions: {kind_label(versions[0].type_model)}",
+            **comparison_context(versions, active),
         }
         return TemplateResponse(request, "admin/mlmodels/modelversion/compare.html", context)
 
-    def _activate(self, request: HttpRequest, version: ModelVersion) -> None:
-        previous = get_active_version(version.type_model)
-        activate_model_version(version=version, user=request.user, reason="set as active (admin)")
-        was = f" (was {previous.model_name})" if previous else ""
-        self.message_user(
-            request,
-            f"{version.model_name} is now the active {version.type_model} model{was}.",
-            messages.SUCCESS,
+    def compare_with_active_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A version beside the active version of its kind (the older "compare" link)."""
+        version = self.get_object(request, unquote(object_id))
+        if version is None:
+            self.message_user(request, "That model version does not exist.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:mlmodels_modelversion_changelist"))
+        active = get_active_version(version.type_model)
+        if active is None or active.pk == version.pk:
+            state = "is the active version" if active else "has no active version to compare with"
+            self.message_user(request, f"{version.model_name} {state}.", messages.WARNING)
+            return HttpResponseRedirect(
+                reverse("admin:mlmodels_modelversion_change", args=[version.pk])
+            )
+        return HttpResponseRedirect(compare_url([active.pk, version.pk]))
+
+    def activate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm "Set as active": the comparison with the active version, and a reason."""
+        version = self.get_object(request, unquote(object_id))
+        if version is None:
+            self.message_user(request, "That model version does not exist.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:mlmodels_modelversion_changelist"))
+        if not self.has_activate_permission(request):
+            raise PermissionDenied
+        change_url = reverse("admin:mlmodels_modelversion_change", args=[version.pk])
+        active = get_active_version(version.type_model)
+        form = ActivationForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                activate(
+                    version=version,
+                    user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    override=form.cleaned_data["override"],
+                )
+            except AlreadyActive as done:
+                self.message_user(request, str(done), messages.INFO)
+                return HttpResponseRedirect(change_url)
+            except CrosslineError as error:
+                form.add_error(None, str(error))
+            else:
+                was = f" (was {active.model_name})" if active and active.pk != version.pk else ""
+                self.message_user(
+                    request,
+                    f"{version.model_name} is now the active {version.type_model} model{was}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(change_url)
+        shown = [version] if active is None or active.pk == version.pk else [active, version]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Set {version.model_name} as the active {kind_label(version.type_model)} "
+            "model?",
+            "version": version,
+            "change_url": change_url,
+            "form": form,
+            "is_active": active is not None and active.pk == version.pk,
+            "eligibility": eligibility(version),
+            **comparison_context(shown, active),
+        }
+        return TemplateResponse(request, "admin/mlmodels/modelversion/activate.html", context)
+
+
+def activate(*, version: ModelVersion, user: Any, reason: str, override: bool) -> None:
+    """Set a version as active with the reason given (and the gate's override if asked)."""
+    activate_model_version(version=version, user=user, reason=reason, override=override)
+
+
+def eligibility(version: ModelVersion) -> dict[str, Any]:
+    """Whether the version passes the activation gate, and the gate's reason."""
+    return {"eligible": version.eligible, "reason": version.eligibility}
+
+
+def lineage(version: ModelVersion) -> list[dict[str, str]]:
+    """The datasets a version was trained on, as links to their admin pages."""
+    found = []
+    for entry in (version.data or {}).get("datasets", []):
+        entry = entry if isinstance(entry, dict) else {"name": str(entry)}
+        found.append(
+            {
+                "name": entry.get("name") or str(entry.get("id", "")),
+                "kind": entry.get("kind", ""),
+                "sha256": (entry.get("sha256") or "")[:12],
+                "url": reverse("admin:training_dataset_change", args=[entry["id"]])
+                if entry.get("id")
+                else "",
+            }
         )
+    return found
+
+
+def compare_url(ids: list[Any]) -> str:
+    """The comparison page of these versions."""
+    query = urlencode({"ids": ",".join(str(i) for i in ids)})
+    return f"{reverse('admin:mlmodels_modelversion_compare')}?{query}"
+
+
+def comparison_error(versions: list[ModelVersion]) -> str:
+    """Why these versions cannot be compared ("" when they can)."""
+    if len(versions) < 2:
+        return "Select two or more versions to compare."
+    kinds = {v.type_model for v in versions}
+    if len(kinds) > 1:
+        return f"Compare versions of one kind (selected: {', '.join(sorted(kinds))})."
+    return ""
+
+
+def comparison_context(versions: list[ModelVersion], active: ModelVersion | None) -> dict:
+    """Metric rows with one cell per version; each later version's difference from the first."""
+    baseline = versions[0]
+    rows = []
+    for name in (*SHOWN_METRICS, "threshold"):
+        first = getattr(baseline, name)
+        cells = []
+        for index, version in enumerate(versions):
+            value = getattr(version, name)
+            difference = (
+                value - first
+                if index and value is not None and first is not None
+                else None
+            )
+            # Higher is better for every score; the threshold and the share flagged are choices.
+            scored = (
+                name not in NEUTRAL_METRICS and difference is not None and abs(difference) > 1e-9
+            )
+            cells.append(
+                {
+                    "value": numbers.metric(name, value),
+                    "difference": numbers.metric_difference(name, difference)
+                    if difference is not None
+                    else "",
+                    "better": scored and difference > 0,
+                    "worse": scored and difference < 0,
+                }
+            )
+        rows.append({"label": numbers.METRIC_LABELS[name], "cells": cells})
+    columns = [
+        {
+            "version": version,
+            "url": reverse("admin:mlmodels_modelversion_change", args=[version.pk]),
+            "is_active": active is not None and version.pk == active.pk,
+            "age": version.created_at,
+            "n_test": version.n_test,
+        }
+        for version in versions
+    ]
+    metric_names = ("pr_auc", "roc_auc", "recall", "precision", "f1_score")
+    bars = charts.bar_chart(
+        [numbers.METRIC_LABELS[name] for name in metric_names],
+        {v.model_name: [getattr(v, name) for name in metric_names] for v in versions},
+        percent=True,
+    )
+    curves = {
+        v.model_name: [tuple(point) for point in (v.diagnostics or {}).get("pr_curve", [])]
+        for v in versions
+    }
+    curves = {name: points for name, points in curves.items() if points}
+    return {
+        "columns": columns,
+        "rows": rows,
+        "metrics_chart": bars,
+        "curves_chart": charts.line_chart(
+            curves, x_title="recall", y_title="precision", percent=True, x_percent=True
+        )
+        if curves
+        else None,
+    }
+
+
+def confusion_context(version: ModelVersion) -> dict[str, Any] | None:
+    """The test-set confusion matrix at the threshold, with its shares, for a 2×2 table."""
+    matrix = version.confusion_matrix or []
+    if len(matrix) != 2 or any(len(row) != 2 for row in matrix):
+        return None
+    (tn, fp), (fn, tp) = matrix
+    total = tn + fp + fn + tp
+    share = (lambda n: numbers.percent(n / total)) if total else (lambda n: numbers.MISSING)
+    return {
+        "tn": f"{tn:,}", "fp": f"{fp:,}", "fn": f"{fn:,}", "tp": f"{tp:,}",
+        "tn_share": share(tn), "fp_share": share(fp), "fn_share": share(fn), "tp_share": share(tp),
+        "total": f"{total:,}",
+    }
+
+
+def pr_chart(version: ModelVersion) -> dict[str, Any] | None:
+    """The precision-recall curve with the version's threshold marked."""
+    diagnostics = version.diagnostics or {}
+    curve = diagnostics.get("pr_curve")
+    if not curve:
+        return None
+    point = diagnostics.get("threshold_point")
+    marked = (
+        {f"threshold {numbers.significant(version.threshold)}": [tuple(point)]} if point else None
+    )
+    return charts.line_chart(
+        {"precision-recall curve": [tuple(p) for p in curve]},
+        points=marked,
+        x_title="recall: share of defective vehicles flagged",
+        y_title="precision",
+        percent=True,
+        x_percent=True,
+    )
+
+
+def calibration_chart(version: ModelVersion) -> dict[str, Any] | None:
+    """Predicted probability against the observed share of defects, per bin of vehicles."""
+    bins = (version.diagnostics or {}).get("calibration")
+    if not bins:
+        return None
+    return charts.line_chart(
+        {"this model": [tuple(b) for b in bins]},
+        diagonal=True,
+        x_title="predicted probability",
+        y_title="observed share with a defect",
+        percent=True,
+        x_percent=True,
+    )
+
+
+def importance_context(version: ModelVersion) -> dict[str, Any] | None:
+    """The most important features as a horizontal bar chart, and how they were measured."""
+    importance = (version.diagnostics or {}).get("importance") or {}
+    features = importance.get("features") or []
+    if not features:
+        return None
+    return {
+        "method": importance.get("method", ""),
+        "chart": charts.bar_chart(
+            [name for name, _ in features],
+            {importance.get("method", "importance"): [value for _, value in features]},
+            horizontal=True,
+        ),
+    }
+
+
+def _bar_width(value: float | None) -> int:
+    """A metric in [0, 1] as a whole percentage for a bar's width (0 when unknown)."""
+    return round(min(max(value or 0.0, 0.0), 1.0) * 100)
 
 
 @admin.register(ActiveModel)
 class ActiveModelAdmin(ReadOnlyAdmin):
     """Which version predicts for each kind: kind → version, when, by whom."""
 
-    list_display = ["type_model", "version", "activated_at", "activated_by"]
+    list_display = [
+        "type_model", "predicts", "version", "override", "generation", "activated_at",
+        "activated_by",
+    ]
     list_select_related = ["version", "activated_by"]
+
+    @admin.display(description="predicts")
+    def predicts(self, pointer: ActiveModel) -> str:
+        return kind_label(pointer.type_model)
 
 
 @admin.register(Activation)
@@ -281,10 +624,104 @@ class ActivationAdmin(ReadOnlyAdmin):
     list_display = [
         "activated_at",
         "type_model",
+        "sequence",
         "version",
         "previous_version",
+        "override",
         "activated_by",
         "reason",
     ]
-    list_filter = ["type_model"]
+    list_filter = [KindFilter]
     list_select_related = ["version", "previous_version", "activated_by"]
+
+
+class ThresholdPolicyForm(forms.ModelForm):
+    """A policy with its value checked as the thresholds module checks it."""
+
+    class Meta:
+        model = ThresholdPolicy
+        fields = ["type_model", "policy", "value"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        try:
+            cleaned["value"] = thresholds.validate_policy(
+                cleaned.get("policy", ""), cleaned.get("value")
+            )
+        except ValueError as error:
+            raise ValidationError({"value": str(error)}) from None
+        kind = cleaned.get("type_model")
+        if kind and not ModelVersion.objects.filter(type_model=kind).exists():
+            raise ValidationError({"type_model": f"No model versions of kind {kind!r}."})
+        return cleaned
+
+
+@admin.register(ThresholdPolicy)
+class ThresholdPolicyAdmin(admin.ModelAdmin):
+    """Per kind, how the threshold is chosen; saving recomputes the kind's thresholds."""
+
+    form = ThresholdPolicyForm
+    list_display = ["type_model", "policy", "value", "updated_by", "updated_at"]
+    list_select_related = ["updated_by"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        # The kind is the record's identity: change the policy, not which kind it is for.
+        return ["type_model"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: ThresholdPolicy, form, change: bool) -> None:
+        stored = set_threshold_policy(
+            type_model=obj.type_model, policy=obj.policy, value=obj.value, user=request.user
+        )
+        obj.pk = stored.pk
+        self.message_user(
+            request,
+            f"Thresholds of the {obj.type_model} versions recomputed "
+            f"({thresholds.describe_policy(obj.policy, obj.value)}); the next prediction uses "
+            "them.",
+            messages.SUCCESS,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: ThresholdPolicy) -> None:
+        super().delete_model(request, obj)
+        recompute_thresholds(type_model=obj.type_model)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        kinds = list(queryset.values_list("type_model", flat=True))
+        super().delete_queryset(request, queryset)
+        for kind in kinds:
+            recompute_thresholds(type_model=kind)
+
+
+@dashboard.register
+def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
+    """The dashboard's active versions with their key metrics and age, and metric history."""
+    names = fail_group_labels()
+    active = sorted(list_active_versions().items(), key=lambda item: (item[0] != "fail", item[0]))
+    history = selectors.list_metric_history("pr_auc")
+    now = timezone.now()
+    return {
+        "active_versions": [
+            {
+                "label": kind_label(kind, names),
+                "name": version.model_name,
+                "url": reverse("admin:mlmodels_modelversion_change", args=[version.pk]),
+                "pr_auc": numbers.significant(version.pr_auc),
+                "recall": numbers.percent(version.recall),
+                "precision": numbers.percent(version.precision),
+                "created_at": version.created_at,
+                "age_days": (now - version.created_at).days,
+            }
+            for kind, version in active
+        ],
+        "history_chart": charts.line_chart(
+            {
+                kind_label(kind, names): points
+                for kind, points in sorted(history.items(), key=lambda i: (i[0] != "fail", i[0]))
+            },
+            x_title="version",
+            y_title="PR-AUC on its test set",
+            x_integer=True,
+        )
+        if history
+        else None,
+    }

@@ -9,7 +9,11 @@ from crossline.domain import fail_group_of
 class ModelVersion(models.Model):
     """A trained model: one fitted scikit-learn Pipeline stored as a joblib artifact."""
 
-    type_model = models.CharField(max_length=40, db_index=True, help_text="fail or group_<code>")
+    type_model = models.CharField(
+        max_length=40,
+        db_index=True,
+        help_text="“fail” (any defect) or “group_” and a fail group's code.",
+    )
     model_name = models.CharField(max_length=100, unique=True)
     version = models.PositiveIntegerField()
     artifact_path = models.CharField(max_length=255)
@@ -37,8 +41,25 @@ class ModelVersion(models.Model):
     confusion_matrix = models.JSONField(default=list, blank=True)
     support = models.JSONField(default=dict, blank=True)
     threshold = models.FloatField()
+    threshold_policy = models.CharField(
+        max_length=100, blank=True, help_text="How the threshold was chosen."
+    )
+    flagged_share = models.FloatField(
+        null=True, help_text="Share of the test set's vehicles flagged at the threshold."
+    )
+    test_positives = models.PositiveIntegerField(null=True)
+    test_prevalence = models.FloatField(null=True, help_text="PR-AUC of a no-skill model.")
+    eligible = models.BooleanField(
+        default=False, help_text="Clears the activation gate: may predict without an override."
+    )
+    eligibility = models.CharField(max_length=255, blank=True, help_text="Why (not) eligible.")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
+    diagnostics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Precision-recall curve, calibration and top features on the test set.",
+    )
 
     class Meta:
         ordering = ["type_model", "-version"]
@@ -57,11 +78,63 @@ class ModelVersion(models.Model):
         return fail_group_of(self.type_model)
 
 
+class VersionScores(models.Model):
+    """A version's held-out and test-set scores (`mlmodels.thresholds.encode_scores`).
+
+    Kept apart from ModelVersion so that lists and predictions never load them; a threshold
+    policy change recomputes thresholds and metrics from them without retraining.
+    """
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="scores")
+    heldout = models.JSONField(null=True, blank=True)
+    test = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "version scores"
+
+    def __str__(self) -> str:
+        return f"scores of {self.version_id}"
+
+
+class ThresholdPolicy(models.Model):
+    """How the decision threshold of one kind is chosen; absent means the default (F2)."""
+
+    class Policy(models.TextChoices):
+        F2 = "f2", "F2 maximised on held-out scores"
+        CAPACITY = "capacity", "Inspection capacity (share of vehicles)"
+        RECALL = "recall", "Recall target"
+
+    type_model = models.CharField(
+        max_length=40, unique=True, help_text="“fail”, or “group_” and a fail group's code."
+    )
+    policy = models.CharField(max_length=10, choices=Policy.choices, default=Policy.F2)
+    value = models.FloatField(
+        null=True, blank=True, help_text="Capacity or recall as a share in (0, 1]; empty for F2."
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["type_model"]
+        verbose_name_plural = "threshold policies"
+
+    def __str__(self) -> str:
+        value = "" if self.value is None else f" {self.value:g}"
+        return f"{self.type_model}: {self.policy}{value}"
+
+
 class ActiveModel(models.Model):
     """The pointer to the one active version of a kind: activating is one write on one row."""
 
     type_model = models.CharField(max_length=40, unique=True)
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    # Bumped by every activation: the compare-and-set key, and the history's sequence number.
+    generation = models.PositiveIntegerField(default=0)
+    override = models.BooleanField(
+        default=False, help_text="Activated below the gate by an explicit override."
+    )
     activated_at = models.DateTimeField()
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -86,10 +159,14 @@ class Activation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     activated_at = models.DateTimeField()
+    # The pointer's generation this activation produced: per kind, the history ordered by
+    # sequence is one chain (each row's previous_version is the row before's version).
+    sequence = models.PositiveIntegerField(default=0)
+    override = models.BooleanField(default=False)
     reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        ordering = ["-activated_at"]
+        ordering = ["-activated_at", "-sequence"]
 
     def __str__(self) -> str:
         return f"{self.type_model}: {self.version_id} at {self.activated_at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,8 @@
 
 from django.db.models import QuerySet
 
-from mlmodels.models import Activation, ActiveModel, ModelVersion
+from crossline.exceptions import NotFound
+from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 
 
 def list_model_versions(*, type_model: str | None = None) -> QuerySet[ModelVersion]:
@@ -22,6 +23,16 @@ def list_active_versions() -> dict[str, ModelVersion]:
     return {p.type_model: p.version for p in ActiveModel.objects.select_related("version")}
 
 
+def list_predicting_versions() -> dict[str, ModelVersion]:
+    """Kind → its active version, for kinds whose version may predict (eligible, or activated
+    with an override)."""
+    return {
+        p.type_model: p.version
+        for p in ActiveModel.objects.select_related("version")
+        if p.override or p.version.eligible
+    }
+
+
 def get_active_version_ids() -> set:
     """Primary keys of the active versions."""
     return set(ActiveModel.objects.values_list("version_id", flat=True))
@@ -39,3 +50,37 @@ def list_activations(*, type_model: str | None = None) -> QuerySet[Activation]:
     """Activation history, newest first."""
     activations = Activation.objects.select_related("version", "previous_version", "activated_by")
     return activations.filter(type_model=type_model) if type_model else activations
+
+
+def list_metric_history(metric: str = "pr_auc") -> dict[str, list[tuple[int, float | None]]]:
+    """Kind → (version number, metric) of every version, oldest first."""
+    history: dict[str, list[tuple[int, float | None]]] = {}
+    rows = ModelVersion.objects.order_by("type_model", "version").values_list(
+        "type_model", "version", metric
+    )
+    for kind, version, value in rows:
+        history.setdefault(kind, []).append((version, value))
+    return history
+
+
+def list_versions_by_ids(ids: list[str]) -> list[ModelVersion]:
+    """The versions with these primary keys (unknown ones are left out)."""
+    return list(ModelVersion.objects.filter(pk__in=ids).select_related("training_run"))
+
+
+def list_threshold_policies() -> list[ThresholdPolicy]:
+    """The policy of every kind with versions; kinds without a stored one get the default."""
+    stored = {p.type_model: p for p in ThresholdPolicy.objects.select_related("updated_by")}
+    kinds = sorted(set(ModelVersion.objects.values_list("type_model", flat=True)) | set(stored))
+    return [stored.get(kind) or ThresholdPolicy(type_model=kind) for kind in kinds]
+
+
+def get_threshold_policy_record(type_model: str) -> ThresholdPolicy:
+    """A kind's policy (the default, unsaved, when none is stored); NotFound for a kind with
+    no versions."""
+    stored = ThresholdPolicy.objects.filter(type_model=type_model).first()
+    if stored is not None:
+        return stored
+    if not ModelVersion.objects.filter(type_model=type_model).exists():
+        raise NotFound(f"No model versions of kind {type_model!r}.")
+    return ThresholdPolicy(type_model=type_model)

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from crossline.api import ModelSerializer
-from mlmodels.models import Activation, ModelVersion
+from mlmodels.models import Activation, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version_ids
 
 
@@ -29,6 +29,12 @@ class ModelVersionSerializer(ModelSerializer):
             "confusion_matrix",
             "support",
             "threshold",
+            "threshold_policy",
+            "flagged_share",
+            "test_positives",
+            "test_prevalence",
+            "eligible",
+            "eligibility",
             "artifact_sha256",
             "training_run",
             "library_versions",
@@ -73,12 +79,54 @@ class ActivationSerializer(ModelSerializer):
             "previous_version",
             "activated_by",
             "activated_at",
+            "sequence",
+            "override",
             "reason",
         ]
         read_only_fields = fields
 
 
-class SelectModelSerializer(serializers.Serializer):
-    """The model version to set as active, by name."""
+class SetActiveSerializer(serializers.Serializer):
+    """Input of `POST /api/models/{id}/set-active/`: an override of the gate needs a reason."""
+
+    override = serializers.BooleanField(
+        default=False, help_text="Activate a version below the activation gate."
+    )
+    reason = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="",
+        help_text="Why; kept in the activation history (required with override).",
+    )
+
+
+class SetActiveResultSerializer(ModelVersionSerializer):
+    """The version after `set-active`, with what happened in words."""
+
+    detail = serializers.SerializerMethodField()
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*ModelVersionSerializer.Meta.fields, "detail"]
+        read_only_fields = fields
+
+    def get_detail(self, version: ModelVersion) -> str:
+        return self.context.get("detail", "")
+
+
+class ThresholdPolicySerializer(ModelSerializer):
+    """How one kind's decision threshold is chosen; writing it recomputes the thresholds."""
+
+    updated_by = serializers.CharField(
+        source="updated_by.username", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = ThresholdPolicy
+        fields = ["type_model", "policy", "value", "updated_by", "updated_at"]
+        read_only_fields = ["updated_by", "updated_at"]
+        # The service validates and writes (update_or_create on the kind).
+        extra_kwargs = {"type_model": {"validators": []}}
+
+
+class SelectModelSerializer(SetActiveSerializer):
+    """The model version to set as active, by name (below the gate: override and reason)."""
 
     model_name = serializers.CharField(max_length=100)

@@ -12,15 +12,31 @@ import joblib
 import numpy
 import pandas
 import sklearn
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError
 from django.utils import timezone
 
-from crossline.domain import FAIL_KIND
-from crossline.exceptions import ArtifactTampered, Conflict, NoActiveModel, NotFound
-from mlmodels.models import Activation, ActiveModel, ModelVersion
+from crossline.exceptions import (
+    AlreadyActive,
+    ArtifactTampered,
+    Conflict,
+    IneligibleVersion,
+    InvalidInput,
+    NoActiveModel,
+    NotFound,
+)
+from mlmodels import thresholds
+from mlmodels.gate import Eligibility, check_eligibility, count_test_set
+from mlmodels.models import (
+    Activation,
+    ActiveModel,
+    ModelVersion,
+    ThresholdPolicy,
+    VersionScores,
+)
 
 METRIC_FIELDS = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "pr_auc", "mcc")
 # Each failed compare-and-set means another activation succeeded, so this bounds only how many
@@ -39,6 +55,57 @@ def library_versions() -> dict[str, str]:
     }
 
 
+Scores = dict[str, Any]  # {"y_true": [0/1 …], "scores": [float …]}
+
+
+def _has_scores(scores: Scores | None) -> bool:
+    return bool(scores) and len(scores.get("scores") or []) > 0
+
+
+def judge_eligibility(metrics: dict[str, Any]) -> Eligibility:
+    """The activation gate applied to a version's test-set metrics, with today's settings."""
+    positives, vehicles = count_test_set(metrics)
+    return check_eligibility(
+        positives=positives,
+        vehicles=vehicles,
+        pr_auc=metrics.get("pr_auc"),
+        min_positives=settings.CROSSLINE_GATE_MIN_POSITIVES,
+        min_lift=settings.CROSSLINE_GATE_MIN_LIFT,
+    )
+
+
+def get_threshold_policy(type_model: str) -> tuple[str, float | None]:
+    """(policy, value) for a kind: its ThresholdPolicy, else the default F2."""
+    stored = ThresholdPolicy.objects.filter(type_model=type_model).first()
+    return (stored.policy, stored.value) if stored else (thresholds.F2, None)
+
+
+def threshold_fields(
+    *, type_model: str, heldout: dict[str, Any] | None, test: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A version's threshold from its held-out scores under the kind's policy, and the
+    threshold-dependent test-set metrics at it; empty without held-out scores."""
+    if not heldout:
+        return {}
+    policy, value = get_threshold_policy(type_model)
+    threshold = thresholds.choose_threshold(*thresholds.decode_scores(heldout), policy=policy,
+                                            value=value)
+    fields: dict[str, Any] = {
+        "threshold": threshold,
+        "threshold_policy": thresholds.describe_policy(policy, value),
+    }
+    if test:
+        at = thresholds.metrics_at_threshold(*thresholds.decode_scores(test), threshold)
+        fields.update({name: at[name] for name in THRESHOLD_METRICS})
+    return fields
+
+
+# The metrics that move with the threshold (PR-AUC and ROC-AUC do not).
+THRESHOLD_METRICS = (
+    "accuracy", "precision", "recall", "f1_score", "mcc", "confusion_matrix", "flagged_share"
+)
+
+
 def register_model_version(
     *,
     type_model: str,
@@ -51,8 +118,36 @@ def register_model_version(
     feature_count: int = 0,
     n_train: int = 0,
     n_test: int = 0,
+    diagnostics: dict | None = None,
+    heldout: Scores | None = None,
+    test_scores: Scores | None = None,
 ) -> ModelVersion:
-    """Store a fitted Pipeline as a joblib artifact and register it as the next version."""
+    """Store a fitted Pipeline as a joblib artifact and register it as the next version.
+
+    With held-out scores the threshold follows the kind's policy (`threshold` is then only
+    the training's suggestion); with test scores the threshold-dependent metrics are
+    computed at that threshold. The activation gate is judged here and stored.
+    """
+    encoded_heldout = (
+        thresholds.encode_scores(heldout["y_true"], heldout["scores"])
+        if _has_scores(heldout) else None
+    )
+    encoded_test = (
+        thresholds.encode_scores(test_scores["y_true"], test_scores["scores"])
+        if _has_scores(test_scores) else None
+    )
+    fields: dict[str, Any] = {
+        "threshold": float(threshold),
+        "threshold_policy": "chosen in training",
+        **{field: metrics.get(field) for field in METRIC_FIELDS},
+        "confusion_matrix": metrics.get("confusion_matrix", []),
+        "flagged_share": _flagged_share(metrics.get("confusion_matrix")),
+    }
+    fields.update(
+        threshold_fields(type_model=type_model, heldout=encoded_heldout, test=encoded_test)
+    )
+    gate = judge_eligibility({**metrics, "confusion_matrix": fields["confusion_matrix"]})
+
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer, compress=3)
     payload = buffer.getvalue()
@@ -73,7 +168,7 @@ def register_model_version(
             # A savepoint, so that on SQLite a duplicate inside a caller's transaction can be
             # retried; on MongoDB it does nothing and the unique index alone decides.
             with transaction.atomic():
-                return ModelVersion.objects.create(
+                registered = ModelVersion.objects.create(
                     type_model=type_model,
                     model_name=model_name,
                     version=version,
@@ -86,82 +181,217 @@ def register_model_version(
                     feature_count=feature_count,
                     n_train=n_train,
                     n_test=n_test,
-                    confusion_matrix=metrics.get("confusion_matrix", []),
                     support=metrics.get("support", {}),
-                    threshold=threshold,
-                    **{field: metrics.get(field) for field in METRIC_FIELDS},
+                    test_positives=gate.positives,
+                    test_prevalence=gate.prevalence,
+                    eligible=gate.eligible,
+                    eligibility=gate.reason[:255],
+                    diagnostics=diagnostics or {},
+                    **fields,
                 )
         except IntegrityError:
             # Another run registered the same version number first: take the next one.
             default_storage.delete(path)
+            continue
         except BaseException:
             default_storage.delete(path)
             raise
+        if encoded_heldout or encoded_test:
+            try:
+                VersionScores.objects.create(
+                    version=registered, heldout=encoded_heldout, test=encoded_test
+                )
+            except BaseException:
+                registered.delete()
+                default_storage.delete(path)
+                raise
+        return registered
     raise Conflict(f"Could not register a new {type_model} version: too many concurrent writers.")
 
 
-def activate_model_version(*, version: ModelVersion, user=None, reason: str = "") -> ActiveModel:
-    """Make `version` the one active version of its kind: one write on the kind's pointer row."""
+def _flagged_share(matrix: Any) -> float | None:
+    try:
+        (tn, fp), (fn, tp) = matrix
+    except (TypeError, ValueError):
+        return None
+    total = tn + fp + fn + tp
+    return (fp + tp) / total if total else None
+
+
+def set_threshold_policy(
+    *, type_model: str, policy: str, value: float | None = None, user=None
+) -> ThresholdPolicy:
+    """Choose how a kind's threshold is set, and recompute its versions' thresholds now."""
+    try:
+        value = thresholds.validate_policy(policy, value)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    if not ModelVersion.objects.filter(type_model=type_model).exists():
+        raise NotFound(f"No model versions of kind {type_model!r}.")
+    user = user if getattr(user, "is_authenticated", False) else None
+    try:
+        stored, _ = ThresholdPolicy.objects.update_or_create(
+            type_model=type_model, defaults={"policy": policy, "value": value, "updated_by": user}
+        )
+    except IntegrityError:
+        # Another request created the kind's row first: this change is the later one.
+        ThresholdPolicy.objects.filter(type_model=type_model).update(
+            policy=policy, value=value, updated_by=user, updated_at=timezone.now()
+        )
+        stored = ThresholdPolicy.objects.get(type_model=type_model)
+    recompute_thresholds(type_model=type_model)
+    return stored
+
+
+def recompute_thresholds(*, type_model: str) -> list[ModelVersion]:
+    """Apply the kind's policy to every version with stored held-out scores (no retraining)."""
+    updated = []
+    for scores in VersionScores.objects.filter(version__type_model=type_model):
+        fields = threshold_fields(type_model=type_model, heldout=scores.heldout, test=scores.test)
+        if fields:
+            ModelVersion.objects.filter(pk=scores.version_id).update(**fields)
+            updated.append(scores.version_id)
+    return list(ModelVersion.objects.filter(pk__in=updated))
+
+
+def read_verified_artifact(version: ModelVersion) -> bytes:
+    """A version's artifact bytes, refused unless they match the registered SHA-256."""
+    try:
+        with default_storage.open(version.artifact_path, "rb") as stored:
+            payload = stored.read()
+    except FileNotFoundError:
+        raise NotFound(f"The artifact of {version.model_name} is missing from storage.") from None
+    if hashlib.sha256(payload).hexdigest() != version.artifact_sha256:
+        # joblib is pickle: an artifact that is not byte-for-byte what crossline wrote is never
+        # unpickled, nor set as active.
+        raise ArtifactTampered(
+            f"The artifact of {version.model_name} does not match its registered SHA-256; "
+            "it was not loaded."
+        )
+    return payload
+
+
+def activate_model_version(
+    *, version: ModelVersion, user=None, reason: str = "", override: bool = False
+) -> Activation:
+    """Make `version` the one active version of its kind; returns the history row written.
+
+    A version below the activation gate needs `override=True` and a reason (else
+    IneligibleVersion); the artifact is checked against its SHA-256 first (ArtifactTampered);
+    the version already active is a no-op (AlreadyActive). Nothing changes on any refusal.
+    """
+    reason = (reason or "").strip()
+    if not version.eligible:
+        if not override:
+            raise IneligibleVersion(
+                f"{version.model_name} is below the activation gate ({version.eligibility}); "
+                "activating it needs an override with a reason."
+            )
+        if not reason:
+            raise IneligibleVersion(
+                f"{version.model_name} is below the activation gate: give the reason for the "
+                "override."
+            )
+    read_verified_artifact(version)
+    user = user if getattr(user, "is_authenticated", False) else None
+    activation = _move_pointer(
+        version, user=user, reason=reason, override=not version.eligible, expected=_ANY
+    )
+    assert activation is not None
+    return activation
+
+
+_ANY = object()
+
+
+def _move_pointer(
+    version: ModelVersion, *, user, reason: str, override: bool, expected: Any
+) -> Activation | None:
+    """Compare-and-set the kind's pointer to `version`, then record what it replaced.
+
+    `expected` is the version id the pointer must hold (None: no pointer yet), or _ANY; when
+    the pointer holds something else the move is not made and None is returned.
+    """
     kind = version.type_model
     for _attempt in range(ACTIVATION_ATTEMPTS):
-        now = timezone.now()
-        fields = {"version": version, "activated_at": now, "activated_by": user}
-        previous_id = (
-            ActiveModel.objects.filter(type_model=kind).values_list("version_id", flat=True).first()
+        current = (
+            ActiveModel.objects.filter(type_model=kind).values("version_id", "generation").first()
         )
-        if previous_id is None:
+        current_id = current["version_id"] if current else None
+        if expected is not _ANY and current_id != expected:
+            return None
+        if current_id == version.pk:
+            raise AlreadyActive(f"{version.model_name} is already the active {kind} model.")
+        now = timezone.now()
+        fields = {
+            "version": version, "activated_at": now, "activated_by": user, "override": override
+        }
+        if current is None:
+            generation = 1
             try:
                 with transaction.atomic():
-                    pointer = ActiveModel.objects.create(type_model=kind, **fields)
+                    ActiveModel.objects.create(type_model=kind, generation=generation, **fields)
             except IntegrityError:
                 continue  # Another activation created the pointer first: compare against it.
         else:
-            # Compare-and-set: move the pointer only if it still points where we read it, so the
-            # history records the version each activation really replaced.
-            moved = ActiveModel.objects.filter(type_model=kind, version_id=previous_id).update(
-                **fields
-            )
+            # Compare-and-set on the version and the generation: the move happens only if no
+            # other activation came between the read and this write, so the history row below
+            # records the version this activation really replaced.
+            generation = current["generation"] + 1
+            moved = ActiveModel.objects.filter(
+                type_model=kind, version_id=current_id, generation=current["generation"]
+            ).update(generation=generation, **fields)
             if moved != 1:
                 continue
-            pointer = ActiveModel.objects.get(type_model=kind)
-        Activation.objects.create(
+        return Activation.objects.create(
             type_model=kind,
             version=version,
-            previous_version_id=previous_id,
+            previous_version_id=current_id,
             activated_by=user,
             activated_at=now,
-            reason=reason,
+            sequence=generation,
+            override=override,
+            reason=reason[:200],
         )
-        return pointer
     raise Conflict(f"Could not activate {version.model_name}: too many concurrent activations.")
 
 
-def activate_model_by_name(*, model_name: str, user=None, reason: str = "") -> ActiveModel:
+def activate_model_by_name(
+    *, model_name: str, user=None, reason: str = "", override: bool = False
+) -> Activation:
     """Activate the version called `model_name`."""
     version = ModelVersion.objects.filter(model_name=model_name).first()
     if version is None:
         raise NotFound(f"No model version named {model_name!r}.")
-    return activate_model_version(version=version, user=user, reason=reason)
+    return activate_model_version(version=version, user=user, reason=reason, override=override)
 
 
 def activate_if_none_active(*, version: ModelVersion) -> bool:
-    """Activate `version` when its kind has no active version yet (the first training)."""
-    if ActiveModel.objects.filter(type_model=version.type_model).exists():
+    """Activate an eligible `version` when its kind has no version able to predict (the first
+    training, or an active version below the gate without an override); never an ineligible one.
+    """
+    if not version.eligible:
+        return False
+    pointer = ActiveModel.objects.select_related("version").filter(
+        type_model=version.type_model
+    ).first()
+    if pointer is not None and (pointer.override or pointer.version.eligible):
         return False
     try:
-        with transaction.atomic():
-            ActiveModel.objects.create(
-                type_model=version.type_model, version=version, activated_at=timezone.now()
-            )
-    except IntegrityError:
+        read_verified_artifact(version)
+        activation = _move_pointer(
+            version,
+            user=None,
+            reason=(
+                "first trained version of its kind" if pointer is None
+                else f"first eligible version of its kind (replaces {pointer.version.model_name})"
+            ),
+            override=False,
+            expected=pointer.version_id if pointer else None,
+        )
+    except AlreadyActive:
         return False
-    Activation.objects.create(
-        type_model=version.type_model,
-        version=version,
-        activated_at=timezone.now(),
-        reason="first trained version of its kind",
-    )
-    return True
+    return activation is not None
 
 
 def delete_model_version(*, version: ModelVersion) -> None:
@@ -184,19 +414,7 @@ def delete_model_version(*, version: ModelVersion) -> None:
 
 def load_pipeline(version: ModelVersion) -> Any:
     """Load a version's fitted Pipeline after checking its artifact against the registry."""
-    try:
-        with default_storage.open(version.artifact_path, "rb") as stored:
-            payload = stored.read()
-    except FileNotFoundError:
-        raise NotFound(f"The artifact of {version.model_name} is missing from storage.") from None
-    if hashlib.sha256(payload).hexdigest() != version.artifact_sha256:
-        # joblib is pickle: an artifact that is not byte-for-byte what crossline wrote is never
-        # unpickled.
-        raise ArtifactTampered(
-            f"The artifact of {version.model_name} does not match its registered SHA-256; "
-            "it was not loaded."
-        )
-    return joblib.load(io.BytesIO(payload))
+    return joblib.load(io.BytesIO(read_verified_artifact(version)))
 
 
 @dataclass(frozen=True)
@@ -212,21 +430,32 @@ _cache_lock = threading.Lock()
 
 
 def get_active_models() -> dict[str, LoadedModel]:
-    """The active version of every kind, loaded; reloads a kind when its pointer has moved."""
-    pointers = {
-        pointer.type_model: pointer.version
-        for pointer in ActiveModel.objects.select_related("version")
-    }
-    if FAIL_KIND not in pointers:
-        raise NoActiveModel("No active fails-at-all model: train one, or set a version as active.")
+    """The active version of every kind that may predict (eligible, or activated with an
+    override), loaded; reloads a kind when its pointer has moved.
+
+    A kind without one (the fails-at-all kind included) is left out, never guessed;
+    NoActiveModel only when no kind at all can predict.
+    """
+    pointers = list(ActiveModel.objects.select_related("version"))
+    usable = {p.type_model: p.version for p in pointers if p.override or p.version.eligible}
+    if not usable:
+        below = ", ".join(f"{p.version.model_name} ({p.version.eligibility})" for p in pointers)
+        raise NoActiveModel(
+            "No active model able to predict: train one, or set a version as active."
+            + (f" Active but below the activation gate: {below}." if below else "")
+        )
     with _cache_lock:
         for kind in list(_cache):
-            if kind not in pointers:
+            if kind not in usable:
                 del _cache[kind]
-        for kind, version in pointers.items():
+        for kind, version in usable.items():
             cached = _cache.get(kind)
             if cached is None or cached.version.pk != version.pk:
                 _cache[kind] = LoadedModel(version=version, pipeline=load_pipeline(version))
+            else:
+                # The same artifact, but the row is fresh: a threshold policy change (in any
+                # process) takes effect on the next prediction.
+                _cache[kind] = LoadedModel(version=version, pipeline=cached.pipeline)
         return dict(_cache)
 
 

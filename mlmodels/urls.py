@@ -2,9 +2,12 @@
 
 from django.urls import path
 
-from mlmodels.views import ModelVersionViewSet, SelectModelView
+from mlmodels.views import ModelVersionViewSet, SelectModelView, ThresholdPolicyViewSet
 
-routes = [("models", ModelVersionViewSet, "modelversion")]
+routes = [
+    ("models", ModelVersionViewSet, "modelversion"),
+    ("threshold-policies", ThresholdPolicyViewSet, "thresholdpolicy"),
+]
 
 urlpatterns = [
     # The original's route; training's routes own the rest of /api/train/.

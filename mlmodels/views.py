@@ -12,20 +12,26 @@ from rest_framework.views import APIView
 
 from crossline import api
 from crossline.api import error_responses
+from crossline.exceptions import AlreadyActive, NotFound
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import (
     get_active_version_ids,
+    get_threshold_policy_record,
     list_activations,
     list_active_versions,
     list_latest_versions,
     list_model_versions,
+    list_threshold_policies,
 )
 from mlmodels.serializers import (
     ActivationSerializer,
     ModelVersionSerializer,
     SelectModelSerializer,
+    SetActiveResultSerializer,
+    SetActiveSerializer,
+    ThresholdPolicySerializer,
 )
-from mlmodels.services import activate_model_by_name, activate_model_version, delete_model_version
+from mlmodels.services import activate_model_version, delete_model_version, set_threshold_policy
 
 MODEL_EXAMPLE = {
     "id": "12",
@@ -50,6 +56,28 @@ MODEL_EXAMPLE = {
     "using": True,
     "created_at": "2024-06-03T06:00:50Z",
 }
+
+
+def activate_from_request(request: Request, version: ModelVersion, data: dict) -> Response:
+    """Activate `version` as the request asks; the version and what happened, in words."""
+    try:
+        activation = activate_model_version(
+            version=version,
+            user=request.user,
+            reason=data.get("reason") or ("" if data.get("override") else "set as active (API)"),
+            override=data.get("override", False),
+        )
+    except AlreadyActive as done:
+        # Idempotent: asking again for what already holds is not an error.
+        detail = str(done)
+    else:
+        previous = activation.previous_version
+        was = f" (was {previous.model_name})" if previous else ""
+        forced = f" Gate overridden: {activation.reason}" if activation.override else ""
+        detail = f"{version.model_name} is now the active {version.type_model} model{was}.{forced}"
+    version.refresh_from_db()
+    context = {"request": request, "active_version_ids": get_active_version_ids(), "detail": detail}
+    return Response(SetActiveResultSerializer(version, context=context).data)
 
 
 class ModelVersionFilter(api.FilterSet):
@@ -122,16 +150,18 @@ class ModelVersionViewSet(
 
     @extend_schema(
         summary="Set as active",
-        description="Makes this version the one that predicts for its kind. Staff only.",
-        request=None,
-        responses={200: ModelVersionSerializer, **error_responses(403, 404, 409)},
-        examples=[OpenApiExample("now active", value=MODEL_EXAMPLE)],
+        description="Makes this version the one that predicts for its kind. Below the "
+        "activation gate it needs `override` and a `reason` (else 409); the version already "
+        "active is left as it is (200, `detail` says so). Staff only.",
+        request=SetActiveSerializer,
+        responses={200: SetActiveResultSerializer, **error_responses(400, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"], url_path="set-active")
     def set_active(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
-        activate_model_version(version=version, user=request.user, reason="set as active (API)")
-        return Response(self.get_serializer(version).data)
+        given = SetActiveSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        return activate_from_request(request, version, given.validated_data)
 
     @extend_schema(
         summary="Activation history, newest first",
@@ -150,19 +180,60 @@ class SelectModelView(APIView):
     @extend_schema(
         summary="Set as active, by name",
         description="The original API's route: `model_name` becomes the active version of its "
-        "kind. Staff only.",
+        "kind (below the activation gate: with `override` and a `reason`). Staff only.",
         request=SelectModelSerializer,
-        responses={200: ModelVersionSerializer, **error_responses(400, 403, 404, 409)},
+        responses={200: SetActiveResultSerializer, **error_responses(400, 403, 404, 409)},
         examples=[OpenApiExample("by name", value={"model_name": "fail-v2"}, request_only=True)],
         tags=["models"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         given = SelectModelSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        pointer = activate_model_by_name(
-            model_name=given.validated_data["model_name"],
+        name = given.validated_data["model_name"]
+        version = list_model_versions().filter(model_name=name).first()
+        if version is None:
+            raise NotFound(f"No model version named {name!r}.")
+        data = dict(given.validated_data)
+        if not data["reason"] and not data["override"]:
+            data["reason"] = "set as active (select_model)"
+        return activate_from_request(request, version, data)
+
+
+class ThresholdPolicyViewSet(viewsets.ViewSet):
+    """Per kind, how the decision threshold is chosen: `f2` (default), `capacity` or `recall`.
+
+    Writing a policy recomputes the thresholds and threshold-dependent metrics of the kind's
+    versions from their stored held-out and test scores; the next prediction uses them.
+    """
+
+    lookup_field = "type_model"
+    lookup_value_regex = r"[A-Za-z0-9_]+"
+    serializer_class = ThresholdPolicySerializer
+
+    def list(self, request: Request) -> Response:
+        """Every kind with versions, with its policy (the default where none is stored)."""
+        return Response(ThresholdPolicySerializer(list_threshold_policies(), many=True).data)
+
+    def retrieve(self, request: Request, type_model: str) -> Response:
+        return Response(ThresholdPolicySerializer(get_threshold_policy_record(type_model)).data)
+
+    @extend_schema(request=ThresholdPolicySerializer, responses=ThresholdPolicySerializer)
+    def create(self, request: Request) -> Response:
+        return self._write(request, request.data.get("type_model", ""))
+
+    @extend_schema(request=ThresholdPolicySerializer, responses=ThresholdPolicySerializer)
+    def update(self, request: Request, type_model: str) -> Response:
+        return self._write(request, type_model)
+
+    def _write(self, request: Request, type_model: str) -> Response:
+        data = request.data.copy()  # a QueryDict (form) or a dict (JSON)
+        data["type_model"] = type_model
+        given = ThresholdPolicySerializer(data=data)
+        given.is_valid(raise_exception=True)
+        stored = set_threshold_policy(
+            type_model=given.validated_data["type_model"],
+            policy=given.validated_data["policy"],
+            value=given.validated_data.get("value"),
             user=request.user,
-            reason="set as active (select_model)",
         )
-        body = ModelVersionSerializer(pointer.version, context={"request": request}).data
-        return Response(body, status=status.HTTP_200_OK)
+        return Response(ThresholdPolicySerializer(stored).data, status=status.HTTP_200_OK)

@@ -1,13 +1,22 @@
-"""Admin for predictions: filters as in the API, history, predict again; indicated tests."""
+"""Admin for predictions: records with feedback, history, batches, indicated tests."""
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 import crossline.admin_filters
+from crossline import charts, dashboard, numbers
+from crossline.admin_site import ProgressAdminMixin
+from crossline.domain import fail_group_label, fail_group_labels, kind_label
 from crossline.exceptions import CrosslineError
 from predictions import selectors, services
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
@@ -34,54 +43,118 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
+class FeedbackForm(forms.ModelForm):
+    """The one thing a person changes on a prediction: what the vehicle really had."""
+
+    WAITING, KNOWN = "waiting", "known"
+    feedback = forms.ChoiceField(
+        choices=[
+            (WAITING, "Waiting for defects"),
+            (KNOWN, "Known: the fail groups ticked below (none ticked: no defect)"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    real_groups = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple, label="Real fail groups"
+    )
+
+    class Meta:
+        model = Prediction
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = fail_group_labels()
+        self.fields["real_groups"].choices = sorted(
+            ((code, fail_group_label(code, names)) for code in names), key=lambda c: c[1]
+        )
+        real = self.instance.real_fail_codes
+        self.fields["feedback"].initial = self.WAITING if real is None else self.KNOWN
+        self.fields["real_groups"].initial = [int(code) for code in real or []]
+
+    def real_fail_codes(self) -> list[int] | None:
+        """The codes to store: None while waiting, else the ticked groups."""
+        if self.cleaned_data["feedback"] == self.WAITING:
+            return None
+        return sorted(self.cleaned_data["real_groups"])
+
+
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
+    form = FeedbackForm
+    change_form_template = "admin/predictions/prediction/change_form.html"
     list_display = [
-        "knr", "p_fail_display", "predicted_fail", "predicted_fail_codes", "real_fail_codes",
-        "created_at",
+        "knr_link", "p_fail_display", "predicted_fail", "flagged_by_display", "real_groups",
+        "produced_at", "created_at",
     ]
     list_filter = [FailGroupFilter, "predicted_fail", FeedbackFilter, "created_at"]
     search_fields = ["knr"]
     ordering = ["-created_at"]
     actions = ["predict_again"]
     readonly_fields = [
-        "knr", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-        "model_versions", "created_at", "feedback_at", "history",
+        "knr_link", "p_fail_display", "predicted_fail", "flagged_by_display", "no_model_display",
+        "produced_at", "created_at", "feedback_at",
     ]
-    fields = [
-        "knr", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-        "indicated_tests", "model_versions", "created_at", "real_fail_codes", "feedback_at",
-        "history",
+    fieldsets = [
+        (None, {"fields": readonly_fields}),
+        ("Feedback", {"fields": ["feedback", "real_groups"]}),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Predictions come from the models (the API, the command, this page's action).
+        # Predictions come from the models (the API, the command, batches, this page's action).
         return False
+
+    def get_changelist_instance(self, request: HttpRequest):
+        # One read of the fail-group names per page, not one per row.
+        self._names = fail_group_labels()
+        return super().get_changelist_instance(request)
+
+    def _label(self, codes: list[int] | None) -> str:
+        names = getattr(self, "_names", None) or fail_group_labels()
+        return ", ".join(fail_group_label(code, names) for code in codes or [])
+
+    @admin.display(description="KNR", ordering="knr")
+    def knr_link(self, obj: Prediction) -> str:
+        url = reverse("admin:training_vehicle_by_knr", args=[obj.knr])
+        return format_html('<a href="{}">{}</a>', url, obj.knr)
 
     @admin.display(description="p(fail)", ordering="p_fail")
     def p_fail_display(self, obj: Prediction) -> str:
-        return f"{obj.p_fail:.3f}"
+        return numbers.percent(obj.p_fail)
 
-    @admin.display(description="Earlier predictions")
-    def history(self, obj: Prediction) -> str:
-        rows = selectors.list_prediction_history(obj.knr)[:20]
-        if not rows:
-            return "–"
-        return format_html(
-            "<table><tr><th>made</th><th>p(fail)</th><th>groups</th><th>models</th></tr>{}"
-            "</table>",
-            format_html_join(
-                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        f"{h.created_at:%Y-%m-%d %H:%M}", f"{h.p_fail:.3f}",
-                        ", ".join(map(str, h.predicted_fail_codes)) or "–",
-                        ", ".join(h.model_versions.values()),
-                    )
-                    for h in rows
-                ),
-            ),
+    @admin.display(description="predicted fail groups")
+    def predicted_groups(self, obj: Prediction) -> str:
+        return self._label(obj.predicted_fail_codes) or "–"
+
+    @admin.display(description="flagged by")
+    def flagged_by_display(self, obj: Prediction) -> str:
+        labels = getattr(self, "_names", None) or fail_group_labels()
+        return ", ".join(kind_label(kind, labels) for kind in obj.flagged_by or []) or "–"
+
+    @admin.display(description="fail groups without a model (not guessed)")
+    def no_model_display(self, obj: Prediction) -> str:
+        return self._label(obj.no_model_groups) or "–"
+
+    @admin.display(description="real fail groups")
+    def real_groups(self, obj: Prediction) -> str:
+        if obj.real_fail_codes is None:
+            return "waiting"
+        return self._label(obj.real_fail_codes) or "no defect"
+
+    def save_model(self, request: HttpRequest, obj: Prediction, form: FeedbackForm, change: bool):
+        services.update_prediction(
+            prediction=obj, data={"real_fail_codes": form.real_fail_codes()}
         )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        prediction = self.get_object(request, unquote(object_id))
+        extra = {**(extra_context or {})}
+        if prediction is not None:
+            self._names = fail_group_labels()
+            extra.update(prediction_context(prediction, self._names))
+        return super().change_view(request, object_id, form_url, extra)
 
     @admin.action(description="Predict again with the active models",
                   permissions=["change"])
@@ -95,10 +168,64 @@ class PredictionAdmin(admin.ModelAdmin):
         self.message_user(request, f"Predicted {len(predictions)} KNRs again.", messages.SUCCESS)
 
 
+def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[str, Any]:
+    """A prediction's page: probabilities per fail group by name, models, tests, history."""
+    predicted = {int(code) for code in prediction.predicted_fail_codes}
+    real = None if prediction.real_fail_codes is None else {
+        int(code) for code in prediction.real_fail_codes
+    }
+    groups = sorted(
+        (
+            {
+                "name": fail_group_label(code, names),
+                "p": value,
+                "p_text": numbers.percent(value),
+                "width": round(min(max(value or 0, 0), 1) * 100),
+                "flagged": int(code) in predicted,
+                "real": None if real is None else int(code) in real,
+            }
+            for code, value in (prediction.probabilities or {}).items()
+        ),
+        key=lambda group: -(group["p"] or 0),
+    )
+    return {
+        "groups": groups,
+        "indicated_tests": prediction.indicated_tests,
+        "models": [
+            {"label": kind_label(kind, names), "name": name}
+            for kind, name in sorted((prediction.model_versions or {}).items())
+        ],
+        "history": [
+            {
+                "created_at": h.created_at,
+                "p_fail": numbers.percent(h.p_fail),
+                "groups": ", ".join(fail_group_label(c, names) for c in h.predicted_fail_codes)
+                or "–",
+                "models": ", ".join((h.model_versions or {}).values()),
+            }
+            for h in selectors.list_prediction_history(prediction.knr)[:20]
+        ],
+    }
+
+
 @admin.register(PredictionHistory)
 class PredictionHistoryAdmin(admin.ModelAdmin):
-    list_display = ["knr", "p_fail", "predicted_fail_codes", "created_at", "replaced_at"]
+    list_display = ["knr", "p_fail_display", "predicted_groups", "created_at", "replaced_at"]
     search_fields = ["knr"]
+
+    def get_changelist_instance(self, request: HttpRequest):
+        # One read of the fail-group names per page, not one per row.
+        self._labels = fail_group_labels()
+        return super().get_changelist_instance(request)
+
+    @admin.display(description="p(fail)", ordering="p_fail")
+    def p_fail_display(self, obj: PredictionHistory) -> str:
+        return numbers.percent(obj.p_fail)
+
+    @admin.display(description="predicted fail groups")
+    def predicted_groups(self, obj: PredictionHistory) -> str:
+        labels = getattr(self, "_labels", None) or fail_group_labels()
+        return ", ".join(fail_group_label(c, labels) for c in obj.predicted_fail_codes) or "–"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -117,16 +244,154 @@ class IndicatedTestAdmin(admin.ModelAdmin):
         return "; ".join(obj.inspections)
 
 
+class BatchForm(forms.Form):
+    """Predict many vehicles: a test-results export, or every vehicle first tested since a date."""
+
+    file = forms.FileField(
+        required=False,
+        help_text="A test-results export (CSV, gzip'd CSV, Excel or Parquet).",
+    )
+    since = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Or: every stored vehicle first tested at or after this time.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if bool(data.get("file")) == bool(data.get("since")):
+            raise forms.ValidationError("Give either a test-results file or a date, not both.")
+        return data
+
+
 @admin.register(BatchPrediction)
-class BatchPredictionAdmin(admin.ModelAdmin):
+class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
+    change_form_template = "admin/predictions/batchprediction/change_form.html"
     list_display = [
         "__str__", "status", "original_name", "since", "knr_count", "predicted_count",
-        "progress", "created_at", "finished_at",
+        "progress_cell", "created_at", "finished_at",
     ]
     list_filter = ["status"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    fields = [
+        "status", "original_name", "since", "knr_count", "predicted_count", "error",
+        "requested_by", "created_at", "finished_at",
+    ]
+    readonly_fields = fields
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def progress_state(self, batch: BatchPrediction) -> dict[str, Any]:
+        done = batch.status in (BatchPrediction.Status.SUCCEEDED, BatchPrediction.Status.FAILED)
+        return {
+            "status": batch.status,
+            "status_label": batch.get_status_display(),
+            "progress": batch.progress,
+            "step_text": f"{batch.predicted_count:,} of {batch.knr_count:,} KNRs predicted"
+            if batch.knr_count
+            else "reading the KNRs",
+            "done": done,
+        }
+
+    def extra_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="predictions_batchprediction_download",
+            )
+        ]
+
+    def download_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+        """The batch's predictions as CSV."""
+        batch = self.get_object(request, unquote(object_id))
+        if batch is None:
+            raise Http404("No such batch.")
+        if not self.has_view_permission(request, batch):
+            raise PermissionDenied
+        if not batch.result_file:
+            raise Http404(f"Batch {batch.pk} has no result yet ({batch.status}).")
+        return FileResponse(
+            default_storage.open(batch.result_file, "rb"),
+            as_attachment=True,
+            filename=f"predictions-batch-{batch.pk}.csv",
+            content_type="text/csv",
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        batch = self.get_object(request, unquote(object_id))
+        extra = {**(extra_context or {})}
+        if batch is not None:
+            extra.update(
+                progress=self.progress_state(batch),
+                progress_url=self.progress_url(batch),
+                download_url=reverse("admin:predictions_batchprediction_download",
+                                     args=[batch.pk]) if batch.result_file else "",
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = BatchForm(request.POST if posted else None, request.FILES if posted else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                batch, _ = services.start_batch_prediction(
+                    upload=form.cleaned_data.get("file") or None,
+                    since=form.cleaned_data.get("since") or None,
+                    user=request.user,
+                )
+            except CrosslineError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.log_addition(request, batch, [{"added": {}}])
+                self.message_user(request, f"{batch} started.", messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:predictions_batchprediction_change", args=[batch.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Predict a batch of vehicles",
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+            "has_view_permission": self.has_view_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/predictions/batchprediction/add.html", context)
+
+
+@dashboard.register
+def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
+    """The dashboard's prediction counts, flagged vehicles per group, predicted vs real."""
+    summary = selectors.get_prediction_summary()
+    names = fail_group_labels()
+    by_group = selectors.count_predicted_fail_codes()
+    monthly = selectors.count_predicted_and_real_by_production_month()
+    return {
+        "predictions_total": summary["total"],
+        "predictions_month": summary["this_month"],
+        "flagged_share": summary["flagged"] / summary["total"] if summary["total"] else None,
+        "flagged_chart": charts.bar_chart(
+            [fail_group_label(row["fail_code"], names) for row in by_group],
+            {"vehicles flagged": [row["count"] for row in by_group]},
+            horizontal=True,
+        )
+        if by_group
+        else None,
+        "monthly_chart": charts.bar_chart(
+            [row["month"] for row in monthly],
+            {
+                "flagged by the model": [row["predicted"] for row in monthly],
+                "with a recorded defect": [row["real"] for row in monthly],
+            },
+            y_title="vehicles",
+        )
+        if monthly
+        else None,
+    }

@@ -4,39 +4,62 @@ from django.conf import settings
 from django.db import models
 
 
+def _probability(value: float | None) -> str:
+    return "no model" if value is None else f"{value:.2f}"
+
+
 class Prediction(models.Model):
     """The current prediction for one KNR, made by the active model versions."""
 
     knr = models.CharField("KNR", max_length=12, unique=True)
-    p_fail = models.FloatField(help_text="Probability of any defect.")
-    predicted_fail = models.BooleanField(db_index=True)
+    p_fail = models.FloatField(
+        null=True, help_text="Probability of any defect; empty when no fail model may predict."
+    )
+    # One meaning of "flagged": the fail model or any fail-group model over its threshold.
+    predicted_fail = models.BooleanField(
+        "flagged", db_index=True, help_text="The fail model or a fail-group model is over its "
+        "threshold."
+    )
+    flagged_by = models.JSONField(
+        default=list,
+        help_text="Kinds over their threshold: “fail”, or “group_” and a fail group's code.",
+    )
     probabilities = models.JSONField(default=dict, help_text="Fail group → probability.")
     predicted_fail_codes = models.JSONField(default=list)
+    no_model_groups = models.JSONField(
+        default=list, help_text="Fail groups with no model able to predict: not guessed."
+    )
     # Codes framed by commas (",2,4,") so that one fail group is a portable `contains`.
     predicted_codes_text = models.CharField(max_length=255, blank=True, default="")
     indicated_tests = models.JSONField(default=list)
     model_versions = models.JSONField(default=dict, help_text="Kind → model name used.")
     real_fail_codes = models.JSONField(null=True, blank=True)
     feedback_at = models.DateTimeField(null=True, blank=True)
+    produced_at = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="The vehicle's last test: its production month in the statistics.",
+    )
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.knr}: p_fail={self.p_fail:.2f}"
+        return f"{self.knr}: p_fail={_probability(self.p_fail)}"
 
 
 class PredictionHistory(models.Model):
     """An earlier prediction for a KNR, kept when it was replaced."""
 
     knr = models.CharField("KNR", max_length=12, db_index=True)
-    p_fail = models.FloatField()
+    p_fail = models.FloatField(null=True)
     probabilities = models.JSONField(default=dict)
     predicted_fail_codes = models.JSONField(default=list)
     indicated_tests = models.JSONField(default=list)
     model_versions = models.JSONField(default=dict)
+    flagged_by = models.JSONField(default=list)
     real_fail_codes = models.JSONField(null=True, blank=True)
+    produced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     replaced_at = models.DateTimeField()
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
 
+from crossline.domain import fail_group_label, fail_group_labels
 from predictions import selectors, services
 
 
@@ -16,18 +15,17 @@ def fill_feedback(sender: Any, *, knrs: list[str], **kwargs: Any) -> None:
     services.record_feedback(knrs=knrs)
 
 
-def latest_prediction_summary(knr: str) -> SafeString | None:
-    """One line on a vehicle's page: its current prediction, linked, or None if there is none."""
+def latest_prediction(knr: str) -> dict[str, Any] | None:
+    """A vehicle's current prediction for its page, or None if it has none."""
     prediction = selectors.get_latest_prediction(knr)
     if prediction is None:
         return None
-    url = reverse("admin:predictions_prediction_change", args=[prediction.pk])
-    codes = ", ".join(str(code) for code in prediction.predicted_fail_codes) or "none"
-    return format_html(
-        '<a href="{}">p(fail) {}</a> on {}; predicted fail groups: {}; indicated tests: {}',
-        url,
-        f"{prediction.p_fail:.2f}",
-        f"{prediction.created_at:%Y-%m-%d %H:%M}",
-        codes,
-        ", ".join(prediction.indicated_tests) or "none",
-    )
+    labels = fail_group_labels()
+    return {
+        "url": reverse("admin:predictions_prediction_change", args=[prediction.pk]),
+        "p_fail": "no model" if prediction.p_fail is None else f"{prediction.p_fail:.2f}",
+        "flagged": prediction.predicted_fail,
+        "created_at": prediction.created_at,
+        "groups": [fail_group_label(code, labels) for code in prediction.predicted_fail_codes],
+        "indicated_tests": prediction.indicated_tests,
+    }

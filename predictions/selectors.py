@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -12,14 +13,17 @@ from django.utils import timezone
 from sklearn.metrics import average_precision_score
 
 from crossline.domain import (
+    FAIL_GROUPS,
     FAIL_KIND,
     fail_group_labels,
     fail_group_name,
     fail_group_of,
     framed_code,
 )
+from crossline.exceptions import InvalidInput
+from mlmodels.selectors import list_predicting_versions
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-from training.selectors import month_range
+from training.selectors import get_production_months, month_range
 
 
 def list_predictions() -> QuerySet[Prediction]:
@@ -68,36 +72,89 @@ def filter_by_month(queryset: QuerySet[Prediction], year: int, month: int) -> Qu
 # MongoDB, and tens of thousands of short lists count in milliseconds.
 
 
-def count_predicted_fail_codes() -> list[dict[str, Any]]:
-    """How many current predictions name each fail group, most frequent first."""
+BY_PRODUCTION = "production"
+BY_CREATED = "created"
+# Which date a prediction is counted by: its vehicle's production (last test), or when the
+# prediction was made.
+DATE_FIELDS = {BY_PRODUCTION: "produced_at", BY_CREATED: "created_at"}
+
+
+def _date_field(by: str) -> str:
+    try:
+        return DATE_FIELDS[by]
+    except KeyError:
+        raise InvalidInput(f"by={by!r}: use {' or '.join(DATE_FIELDS)}.") from None
+
+
+def filter_by_period(
+    queryset: QuerySet[Prediction], *, by: str = BY_PRODUCTION, year: int | None = None,
+    month: int | None = None,
+) -> QuerySet[Prediction]:
+    """Predictions of vehicles produced (or predictions made) in a year or one of its months."""
+    field = _date_field(by)
+    if year is None:
+        if month is not None:
+            raise InvalidInput("month needs a year.")
+        return queryset
+    if month is not None and not 1 <= month <= 12:
+        raise InvalidInput(f"month={month}: use 1 to 12.")
+    start, _ = month_range(year, month or 1)
+    _, end = month_range(year, month or 12)
+    return queryset.filter(**{f"{field}__gte": start, f"{field}__lt": end})
+
+
+def count_predicted_fail_codes(
+    *, by: str = BY_PRODUCTION, year: int | None = None, month: int | None = None,
+    no_model: Iterable[int] = (),
+) -> list[dict[str, Any]]:
+    """How many current predictions flag each fail group, most frequent first; the groups in
+    `no_model` follow, with no count (they are never guessed)."""
     counts: dict[int, int] = defaultdict(int)
-    for codes in Prediction.objects.values_list("predicted_fail_codes", flat=True):
+    rows = filter_by_period(Prediction.objects.all(), by=by, year=year, month=month)
+    for codes in rows.values_list("predicted_fail_codes", flat=True):
         for code in codes or []:
             counts[int(code)] += 1
     labels = fail_group_labels()
+    missing = sorted(set(no_model) - set(counts))
     return [
-        {"fail_code": code, "zone": fail_group_name(code, labels), "count": n}
+        {"fail_code": code, "zone": fail_group_name(code, labels), "count": n, "no_model": False}
         for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ] + [
+        {"fail_code": code, "zone": fail_group_name(code, labels), "count": None,
+         "no_model": True}
+        for code in missing
     ]
 
 
-def count_total_fails() -> dict[str, int]:
-    """Current predictions split into predicted to fail and not."""
-    fails = Prediction.objects.filter(predicted_fail=True).count()
-    return {"no_fails": Prediction.objects.count() - fails, "fails": fails}
+def list_no_model_groups() -> list[int]:
+    """The team's fail groups with no active version able to predict (shown as "no model")."""
+    modelled = {v.fail_group for v in list_predicting_versions().values()}
+    groups = set(FAIL_GROUPS) | set(IndicatedTest.objects.values_list("fail_group", flat=True))
+    return sorted(groups - modelled)
 
 
-def count_fail_codes_by_month(*, year: int, fail_code: int | None = None) -> list[dict[str, Any]]:
-    """Per month of `year`: predicted and real counts of one fail group (or of any defect)."""
-    start, _ = month_range(year, 1)
-    _, end = month_range(year, 12)
-    rows = Prediction.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
-        "created_at", "predicted_fail", "predicted_fail_codes", "real_fail_codes"
+def count_total_fails(
+    *, by: str = BY_PRODUCTION, year: int | None = None, month: int | None = None
+) -> dict[str, int]:
+    """Current predictions split into flagged (fail model or any group over threshold) and not."""
+    rows = filter_by_period(Prediction.objects.all(), by=by, year=year, month=month)
+    fails = rows.filter(predicted_fail=True).count()
+    return {"no_fails": rows.count() - fails, "fails": fails}
+
+
+def count_fail_codes_by_month(
+    *, year: int, fail_code: int | None = None, by: str = BY_PRODUCTION
+) -> list[dict[str, Any]]:
+    """Per month of `year` (of production, or of the prediction): flagged and real counts of
+    one fail group, or of any defect."""
+    field = _date_field(by)
+    rows = filter_by_period(Prediction.objects.all(), by=by, year=year).values_list(
+        field, "predicted_fail", "predicted_fail_codes", "real_fail_codes"
     )
     predicted = [0] * 12
     real = [0] * 12
-    for created_at, predicted_fail, predicted_codes, real_codes in rows:
-        month = timezone.localtime(created_at).month - 1
+    for moment, predicted_fail, predicted_codes, real_codes in rows:
+        month = timezone.localtime(moment).month - 1
         if fail_code is None:
             predicted[month] += bool(predicted_fail)
             real[month] += bool(real_codes)
@@ -130,27 +187,32 @@ def _metrics(y_true: list[int], y_pred: list[int], scores: list[float]) -> dict[
     }
 
 
-def _feedback_samples() -> list[tuple[str, str, datetime, int, int, float]]:
-    """(kind, model name, created_at, truth, predicted, score) per prediction with feedback."""
+def _feedback_samples(
+    by: str = BY_PRODUCTION,
+) -> list[tuple[str, str, datetime | None, int, int, float]]:
+    """(kind, model name, date, truth, predicted, score) per prediction with feedback; the
+    date is the vehicle's production (or the prediction's creation)."""
     samples = []
     rows = Prediction.objects.filter(real_fail_codes__isnull=False).values_list(
-        "created_at", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
+        _date_field(by), "p_fail", "flagged_by", "probabilities", "predicted_fail_codes",
         "real_fail_codes", "model_versions",
     )
-    for created_at, p_fail, predicted_fail, probabilities, codes, real, versions in rows:
+    for moment, p_fail, flagged_by, probabilities, codes, real, versions in rows:
         real_codes = {int(c) for c in real or []}
         predicted_codes = {int(c) for c in codes or []}
         for kind, name in (versions or {}).items():
             if kind == FAIL_KIND:
+                # The fail model's own decision, for its realised precision and recall.
+                fail_over = FAIL_KIND in (flagged_by or [])
                 samples.append(
-                    (kind, name, created_at, int(bool(real_codes)), int(predicted_fail), p_fail)
+                    (kind, name, moment, int(bool(real_codes)), int(fail_over), p_fail)
                 )
             elif (code := fail_group_of(kind)) is not None:
                 score = (probabilities or {}).get(str(code))
                 if score is None:
                     continue
                 samples.append(
-                    (kind, name, created_at, int(code in real_codes),
+                    (kind, name, moment, int(code in real_codes),
                      int(code in predicted_codes), float(score))
                 )
     return samples
@@ -172,11 +234,14 @@ def get_realised_metrics_by_version() -> dict[str, dict[str, Any]]:
     }
 
 
-def get_realised_metrics_by_month() -> list[dict[str, Any]]:
-    """Per month (of the prediction) and model kind: realised precision, recall and PR-AUC."""
+def get_realised_metrics_by_month(*, by: str = BY_PRODUCTION) -> list[dict[str, Any]]:
+    """Per month (of the vehicle's production, or of the prediction) and model kind: realised
+    precision, recall and PR-AUC."""
     grouped: dict[tuple[str, str], tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
-    for kind, _, created_at, truth, predicted, score in _feedback_samples():
-        month = f"{timezone.localtime(created_at):%Y-%m}"
+    for kind, _, moment, truth, predicted, score in _feedback_samples(by):
+        if moment is None:
+            continue  # Predicted before production times were kept: no month to count it in.
+        month = f"{timezone.localtime(moment):%Y-%m}"
         y, p, s = grouped[(month, kind)]
         y.append(truth)
         p.append(predicted)
@@ -184,4 +249,40 @@ def get_realised_metrics_by_month() -> list[dict[str, Any]]:
     return [
         {"month": month, "type_model": kind, **_metrics(*grouped[(month, kind)])}
         for month, kind in sorted(grouped)
+    ]
+
+
+# --- the admin's dashboard --------------------------------------------------------------------
+
+
+def get_prediction_summary() -> dict[str, int]:
+    """Current predictions in all, flagged, and made this month (TIME_ZONE)."""
+    now = timezone.localtime()
+    start, end = month_range(now.year, now.month)
+    return {
+        "total": Prediction.objects.count(),
+        "flagged": Prediction.objects.filter(predicted_fail=True).count(),
+        "this_month": Prediction.objects.filter(created_at__gte=start, created_at__lt=end).count(),
+    }
+
+
+def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:
+    """Per production month (first test) of the predicted vehicles: flagged, and with a defect.
+
+    A vehicle counts as really defective when the team recorded a defect for it (its feedback,
+    or the defects imported for it).
+    """
+    months = get_production_months()
+    predicted: dict[str, int] = defaultdict(int)
+    real: dict[str, int] = defaultdict(int)
+    rows = Prediction.objects.values_list("knr", "predicted_fail", "real_fail_codes")
+    for knr, predicted_fail, real_codes in rows:
+        month, has_defects = months.get(knr, (None, False))
+        if month is None:
+            continue
+        predicted[month] += bool(predicted_fail)
+        real[month] += bool(real_codes) or has_defects
+    return [
+        {"month": month, "predicted": predicted[month], "real": real[month]}
+        for month in sorted(set(predicted) | set(real))
     ]

@@ -29,12 +29,13 @@ class PredictionSerializer(ModelSerializer):
     class Meta:
         model = Prediction
         fields = [
-            "KNR", "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-            "indicated_tests", "model_versions", "created_at", "real_fail_codes", "feedback_at",
+            "KNR", "p_fail", "predicted_fail", "flagged_by", "probabilities",
+            "predicted_fail_codes", "no_model_groups", "indicated_tests", "model_versions",
+            "produced_at", "created_at", "real_fail_codes", "feedback_at",
         ]
         read_only_fields = [
-            "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes",
-            "model_versions", "created_at", "feedback_at",
+            "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+            "no_model_groups", "model_versions", "produced_at", "created_at", "feedback_at",
         ]
 
 
@@ -46,8 +47,9 @@ class PredictionHistorySerializer(ModelSerializer):
     class Meta:
         model = PredictionHistory
         fields = [
-            "KNR", "p_fail", "probabilities", "predicted_fail_codes", "indicated_tests",
-            "model_versions", "real_fail_codes", "created_at", "replaced_at",
+            "KNR", "p_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+            "indicated_tests", "model_versions", "real_fail_codes", "produced_at", "created_at",
+            "replaced_at",
         ]
         read_only_fields = fields
 
@@ -118,7 +120,8 @@ class FailCodeCountSerializer(serializers.Serializer):
 
     fail_code = serializers.IntegerField()
     zone = serializers.CharField()
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(allow_null=True, help_text="Empty for a group with no model.")
+    no_model = serializers.BooleanField(help_text="No active model may predict this group.")
 
 
 class TotalFailsSerializer(serializers.Serializer):
@@ -128,7 +131,27 @@ class TotalFailsSerializer(serializers.Serializer):
     fails = serializers.IntegerField()
 
 
-class FailCodesByMonthQuery(serializers.Serializer):
+class ByQuery(serializers.Serializer):
+    by = serializers.ChoiceField(
+        choices=["production", "created"], default="production",
+        help_text="Count by the vehicle's production month (its last test) or by the month the "
+        "prediction was made.",
+    )
+
+
+class PeriodQuery(ByQuery):
+    year = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)
+    month = serializers.IntegerField(
+        required=False, min_value=1, max_value=12, help_text="1 to 12; needs the year."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "month" in attrs and "year" not in attrs:
+            raise serializers.ValidationError({"month": "Give the year too."})
+        return attrs
+
+
+class FailCodesByMonthQuery(ByQuery):
     year = serializers.IntegerField(min_value=YEAR_MIN, max_value=YEAR_MAX)
     fail_code = serializers.IntegerField(
         required=False, min_value=0, help_text="A fail group; leave out for any defect."
@@ -146,6 +169,7 @@ class FailCodesByMonthSerializer(serializers.Serializer):
 
     year = serializers.IntegerField()
     fail_code = serializers.IntegerField(allow_null=True)
+    by = serializers.ChoiceField(choices=["production", "created"])
     months = MonthCountSerializer(many=True)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import logging
 import re
@@ -23,8 +22,16 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from crossline.domain import FAIL_KIND, KNR_MESSAGE, KNR_RE, fail_group_of, frame_codes
+from crossline.domain import (
+    FAIL_GROUPS,
+    FAIL_KIND,
+    KNR_MESSAGE,
+    KNR_RE,
+    fail_group_of,
+    frame_codes,
+)
 from crossline.exceptions import InvalidInput, InvalidUpload, NotFound, UploadTooLarge
+from crossline.spreadsheet import SafeWriter
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
@@ -50,15 +57,33 @@ def indicated_tests_for(codes: Iterable[int]) -> list[str]:
     wanted = [int(c) for c in codes]
     if not wanted:
         return []
-    mapping = {t.fail_group: t.inspections for t in IndicatedTest.objects.filter(
-        fail_group__in=wanted
-    )}
+    mapping = dict(
+        IndicatedTest.objects.filter(fail_group__in=wanted).values_list("fail_group", "inspections")
+    )
+    return _inspections_for(wanted, mapping)
+
+
+def _inspections_for(codes: Iterable[int], mapping: dict[int, list[str]]) -> list[str]:
     tests: list[str] = []
-    for code in wanted:
-        for name in mapping.get(code, []):
+    for code in codes:
+        for name in mapping.get(int(code), []):
             if name not in tests:
                 tests.append(name)
     return tests
+
+
+def produced_at(results: pd.DataFrame) -> dict[str, datetime | None]:
+    """KNR → its last test time (its production time in the statistics), aware in TIME_ZONE."""
+    if "DATA" not in results or results.empty:
+        return {}
+    last = results.groupby("KNR", sort=False)["DATA"].max()
+    tz = timezone.get_default_timezone()
+    return {
+        str(knr): None if pd.isna(moment) else timezone.make_aware(
+            pd.Timestamp(moment).to_pydatetime(), tz
+        )
+        for knr, moment in last.items()
+    }
 
 
 def group_kinds(models: dict[str, LoadedModel]) -> list[tuple[str, int]]:
@@ -74,42 +99,52 @@ def predict_frame(
     models = models if models is not None else get_active_models()
     if results.empty:
         return []
-    fail = models[FAIL_KIND]
+    fail = models.get(FAIL_KIND)
     groups = group_kinds(models)
     # Versions trained together share their fitted feature builder: built once for all.
     features: dict[Any, pd.DataFrame] = {}
     # assume_finite: NaN is handled by each pipeline's own imputer or trees; skipping sklearn's
     # repeated finiteness scans is most of the fixed cost of a one-vehicle request.
     with sklearn.config_context(assume_finite=True):
-        fail_series = predict_positive(fail.pipeline, results, features=features)
-        group_proba = {
-            code: predict_positive(models[kind].pipeline, results, features=features)
-            .reindex(fail_series.index)
-            .to_numpy()
-            for kind, code in groups
+        scores = {
+            kind: predict_positive(loaded.pipeline, results, features=features)
+            for kind, loaded in models.items()
         }
+    knrs = next(iter(scores.values())).index
+    # No fails-at-all model able to predict: no probability, never a guess.
+    p_fail = scores[FAIL_KIND].reindex(knrs).to_numpy() if fail is not None else None
+    group_proba = {code: scores[kind].reindex(knrs).to_numpy() for kind, code in groups}
     versions = {kind: loaded.version.model_name for kind, loaded in models.items()}
+    # The plant's fail groups (and any the team added inspections for): those without a model
+    # able to predict are "no model", never guessed.
+    inspections = dict(IndicatedTest.objects.values_list("fail_group", "inspections"))
+    modelled = {code for _, code in groups}
+    no_model = sorted((set(FAIL_GROUPS) | set(inspections)) - modelled)
+    produced = produced_at(results)
     rows: list[dict[str, Any]] = []
-    indicated_cache: dict[tuple[int, ...], list[str]] = {}
-    p_fail = fail_series.to_numpy()
-    for i, knr in enumerate(fail_series.index):
+    for i, knr in enumerate(knrs):
         probabilities = {str(code): round(float(group_proba[code][i]), 6) for _, code in groups}
-        predicted_codes = [
-            code for kind, code in groups
+        over = [
+            (kind, code) for kind, code in groups
             if group_proba[code][i] >= models[kind].version.threshold
         ]
-        key = tuple(predicted_codes)
-        if key not in indicated_cache:
-            indicated_cache[key] = indicated_tests_for(predicted_codes)
+        fail_over = fail is not None and bool(p_fail[i] >= fail.version.threshold)
+        # One meaning of "flagged": the fail model or any group model over its threshold.
+        flagged_by = ([FAIL_KIND] if fail_over else []) + [kind for kind, _ in over]
+        predicted_codes = [code for _, code in over]
         rows.append(
             {
                 "knr": str(knr),
-                "p_fail": round(float(p_fail[i]), 6),
-                "predicted_fail": bool(p_fail[i] >= fail.version.threshold),
+                # No fails-at-all model able to predict: no probability, never a guess.
+                "p_fail": round(float(p_fail[i]), 6) if fail is not None else None,
+                "predicted_fail": bool(flagged_by),
+                "flagged_by": flagged_by,
                 "probabilities": probabilities,
                 "predicted_fail_codes": predicted_codes,
-                "indicated_tests": list(indicated_cache[key]),
+                "no_model_groups": no_model,
+                "indicated_tests": _inspections_for(predicted_codes, inspections),
                 "model_versions": versions,
+                "produced_at": produced.get(str(knr)),
             }
         )
     return rows
@@ -151,8 +186,9 @@ def store_predictions(rows: list[dict[str, Any]]) -> list[Prediction]:
 
 
 REPLACED_FIELDS = [
-    "p_fail", "predicted_fail", "probabilities", "predicted_fail_codes", "predicted_codes_text",
-    "indicated_tests", "model_versions", "created_at",
+    "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+    "predicted_codes_text", "no_model_groups", "indicated_tests", "model_versions",
+    "produced_at", "created_at",
 ]
 
 
@@ -161,11 +197,14 @@ def _new_prediction(row: dict[str, Any], now: datetime) -> Prediction:
         knr=row["knr"],
         p_fail=row["p_fail"],
         predicted_fail=row["predicted_fail"],
+        flagged_by=row.get("flagged_by", []),
         probabilities=row["probabilities"],
         predicted_fail_codes=row["predicted_fail_codes"],
         predicted_codes_text=frame_codes(row["predicted_fail_codes"]),
+        no_model_groups=row.get("no_model_groups", []),
         indicated_tests=row["indicated_tests"],
         model_versions=row["model_versions"],
+        produced_at=row.get("produced_at"),
         created_at=now,
     )
 
@@ -178,7 +217,9 @@ def _history(previous: Prediction) -> PredictionHistory:
         predicted_fail_codes=previous.predicted_fail_codes,
         indicated_tests=previous.indicated_tests,
         model_versions=previous.model_versions,
+        flagged_by=previous.flagged_by,
         real_fail_codes=previous.real_fail_codes,
+        produced_at=previous.produced_at,
         created_at=previous.created_at,
         replaced_at=timezone.now(),
     )
@@ -206,10 +247,13 @@ def _store_one(prediction: Prediction) -> Prediction:
             "knr": prediction.knr,
             "p_fail": prediction.p_fail,
             "predicted_fail": prediction.predicted_fail,
+            "flagged_by": prediction.flagged_by,
             "probabilities": prediction.probabilities,
             "predicted_fail_codes": prediction.predicted_fail_codes,
+            "no_model_groups": prediction.no_model_groups,
             "indicated_tests": prediction.indicated_tests,
             "model_versions": prediction.model_versions,
+            "produced_at": prediction.produced_at,
         }
         current = _replace(previous, row, prediction.created_at)
         current.save(update_fields=REPLACED_FIELDS)
@@ -491,32 +535,40 @@ def _stored_file_path(name: str) -> Iterator[Path]:
 # --- CSV ------------------------------------------------------------------------------------
 
 
+CSV_HEADER_END = [
+    "flagged", "flagged_by", "predicted_fail_codes", "no_model_groups", "indicated_tests"
+]
+
+
 def predictions_csv(predictions: Iterable[Prediction], *, groups: list[int] | None = None) -> str:
-    """One CSV row per prediction: KNR, p_fail, p_<code>…, predicted_fail_codes, indicated_tests."""
+    """One CSV row per prediction (safe in a spreadsheet): KNR, p_fail, p_<code>…, flagged,
+    what flagged it, the flagged groups, the groups with no model, the indicated tests."""
     predictions = list(predictions)
     if groups is None:
         codes = {int(c) for p in predictions for c in p.probabilities}
         groups = sorted(codes)
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["KNR", "p_fail", *(f"p_{g}" for g in groups), "predicted_fail_codes", "indicated_tests"]
-    )
+    writer = SafeWriter(out)
+    writer.writerow(["KNR", "p_fail", *(f"p_{g}" for g in groups), *CSV_HEADER_END])
     for p in predictions:
         writer.writerow(
             [
                 p.knr,
-                f"{p.p_fail:.6f}",
-                *(_format_proba(p.probabilities.get(str(g))) for g in groups),
+                p.p_fail,
+                *(_proba_cell(p.probabilities.get(str(g))) for g in groups),
+                p.predicted_fail,
+                ";".join(p.flagged_by or []),
                 ";".join(str(c) for c in p.predicted_fail_codes),
+                ";".join(str(c) for c in p.no_model_groups or []),
+                # Inspection names are edited in the admin: free text, neutralised by the writer.
                 ";".join(p.indicated_tests),
             ]
         )
     return out.getvalue()
 
 
-def _format_proba(value: float | None) -> str:
-    return "" if value is None else f"{value:.6f}"
+def _proba_cell(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 # --- feedback -------------------------------------------------------------------------------

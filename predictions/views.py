@@ -30,9 +30,11 @@ from predictions.serializers import (
     BatchPredictionSerializer,
     BatchRequestSerializer,
     BatchStartedSerializer,
+    ByQuery,
     FailCodeCountSerializer,
     FailCodesByMonthQuery,
     FailCodesByMonthSerializer,
+    PeriodQuery,
     PredictionHistorySerializer,
     PredictionSerializer,
     PredictRequestSerializer,
@@ -208,26 +210,37 @@ class PredictionViewSet(viewsets.ModelViewSet):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": url})
 
     @extend_schema(
-        summary="How many current predictions name each fail group",
-        responses={200: FailCodeCountSerializer(many=True), **error_responses()},
+        summary="How many current predictions flag each fail group",
+        description="Groups with no model able to predict follow, with no count. `year` and "
+        "`month` count the vehicles produced then (`by=created`: predictions made then).",
+        parameters=[PeriodQuery],
+        responses={200: FailCodeCountSerializer(many=True), **error_responses(400)},
     )
     @action(detail=False, methods=["get"], url_path="fail-codes-predicted",
             pagination_class=None, filter_backends=[])
     def fail_codes_predicted(self, request: Request) -> Response:
-        return Response(selectors.count_predicted_fail_codes())
+        query = api.query_params(PeriodQuery, request)
+        return Response(
+            selectors.count_predicted_fail_codes(
+                **query, no_model=selectors.list_no_model_groups()
+            )
+        )
 
     @extend_schema(
-        summary="Current predictions predicted to fail and not",
-        responses={200: TotalFailsSerializer, **error_responses()},
+        summary="Current predictions flagged and not",
+        description="Flagged: the fail model or any fail-group model over its threshold.",
+        parameters=[PeriodQuery],
+        responses={200: TotalFailsSerializer, **error_responses(400)},
     )
     @action(detail=False, methods=["get"], url_path="total-fails", pagination_class=None,
             filter_backends=[])
     def total_fails(self, request: Request) -> Response:
-        return Response(selectors.count_total_fails())
+        return Response(selectors.count_total_fails(**api.query_params(PeriodQuery, request)))
 
     @extend_schema(
-        summary="Predicted and real counts per month of a year",
-        description="For one fail group (`fail_code`) or, without it, for any defect.",
+        summary="Flagged and real counts per month of a year",
+        description="Per month of the vehicles' production (their last test; `by=created`: of "
+        "the predictions), for one fail group (`fail_code`) or, without it, for any defect.",
         parameters=[FailCodesByMonthQuery],
         responses={200: FailCodesByMonthSerializer, **error_responses(400)},
     )
@@ -235,23 +248,25 @@ class PredictionViewSet(viewsets.ModelViewSet):
             pagination_class=None, filter_backends=[])
     def fail_codes_by_month(self, request: Request) -> Response:
         query = api.query_params(FailCodesByMonthQuery, request)
-        year, fail_code = query["year"], query.get("fail_code")
-        months = selectors.count_fail_codes_by_month(year=year, fail_code=fail_code)
-        return Response({"year": year, "fail_code": fail_code, "months": months})
+        year, fail_code, by = query["year"], query.get("fail_code"), query["by"]
+        months = selectors.count_fail_codes_by_month(year=year, fail_code=fail_code, by=by)
+        return Response({"year": year, "fail_code": fail_code, "by": by, "months": months})
 
     @extend_schema(
         summary="Realised precision, recall and PR-AUC from feedback",
-        description="Per model version and per month of the prediction, over the predictions "
-        "whose real fail groups are known.",
-        responses={200: RealisedMetricsReportSerializer, **error_responses()},
+        description="Per model version and per month of the vehicles' production (`by=created`: "
+        "of the predictions), over the predictions whose real fail groups are known.",
+        parameters=[ByQuery],
+        responses={200: RealisedMetricsReportSerializer, **error_responses(400)},
     )
     @action(detail=False, methods=["get"], url_path="realised-metrics", pagination_class=None,
             filter_backends=[])
     def realised_metrics(self, request: Request) -> Response:
+        by = api.query_params(ByQuery, request)["by"]
         return Response(
             {
                 "by_version": selectors.get_realised_metrics_by_version(),
-                "by_month": selectors.get_realised_metrics_by_month(),
+                "by_month": selectors.get_realised_metrics_by_month(by=by),
             }
         )
 

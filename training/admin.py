@@ -6,19 +6,27 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
 import crossline.admin_filters
-from crossline.domain import fail_group_label, fail_group_labels, parse_month
+from crossline import dashboard, numbers
+from crossline.admin_site import ProgressAdminMixin
+from crossline.domain import fail_group_label, fail_group_labels, kind_label, parse_month
 from crossline.exceptions import DuplicateRun, InvalidPipeline, InvalidUpload, NothingToTrain
 from training import imports, runs, selectors
-from training.hooks import latest_prediction_summary
+from training.hooks import latest_prediction
 from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
 from training.pipeline.definition import parse_definition
 
@@ -37,12 +45,13 @@ class DatasetUploadForm(forms.Form):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
+    change_form_template = "admin/training/dataset/change_form.html"
     list_display = [
         "original_name",
         "kind",
         "status",
-        "progress",
+        "progress_cell",
         "rows_read",
         "rows_accepted",
         "rows_rejected",
@@ -60,7 +69,6 @@ class DatasetAdmin(admin.ModelAdmin):
         "original_name",
         "status",
         "error",
-        "progress",
         "heartbeat_at",
         "size_bytes",
         "sha256",
@@ -72,16 +80,66 @@ class DatasetAdmin(admin.ModelAdmin):
         "knr_count",
         "first_at",
         "last_at",
-        "file",
         "uploaded_by",
         "uploaded_at",
         "finished_at",
-        "validation_report",
     ]
     fields = readonly_fields
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a dataset is what the export held; it is deleted, never edited
+
+    def progress_state(self, dataset: Dataset) -> dict[str, Any]:
+        done = dataset.status != Dataset.Status.IMPORTING
+        return {
+            "status": dataset.status,
+            "status_label": dataset.get_status_display(),
+            "progress": 100 if dataset.status == Dataset.Status.READY else dataset.progress,
+            "step_text": f"{dataset.rows_read:,} rows read",
+            "done": done,
+        }
+
+    def extra_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="training_dataset_download",
+            )
+        ]
+
+    def download_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+        """The dataset's accepted rows as the Parquet file crossline stored."""
+        dataset = self.get_object(request, unquote(object_id))
+        if dataset is None:
+            raise Http404("No such dataset.")
+        if not self.has_view_permission(request, dataset):
+            raise PermissionDenied
+        if dataset.status != Dataset.Status.READY or not dataset.file:
+            raise Http404(f"{dataset.original_name} has no stored rows ({dataset.status}).")
+        stem = dataset.original_name.split(".")[0] or f"dataset-{dataset.pk}"
+        return FileResponse(
+            default_storage.open(dataset.file, "rb"),
+            as_attachment=True,
+            filename=f"{stem}.parquet",
+            content_type="application/vnd.apache.parquet",
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        dataset = self.get_object(request, unquote(object_id))
+        extra = {**(extra_context or {})}
+        if dataset is not None:
+            extra.update(
+                report=report_context(dataset.report),
+                progress=self.progress_state(dataset),
+                progress_url=self.progress_url(dataset),
+                download_url=reverse("admin:training_dataset_download", args=[dataset.pk])
+                if dataset.status == Dataset.Status.READY and dataset.file
+                else "",
+            )
+        return super().change_view(request, object_id, form_url, extra)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
@@ -89,7 +147,10 @@ class DatasetAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         try:
-            form = DatasetUploadForm(request.POST or None, request.FILES or None)
+            posted = request.method == "POST"
+            form = DatasetUploadForm(
+                request.POST if posted else None, request.FILES if posted else None
+            )
         except InvalidUpload as exc:
             # Raised while the body is read: the request is over the upload limit.
             self.message_user(request, str(exc), messages.ERROR)
@@ -137,45 +198,35 @@ class DatasetAdmin(admin.ModelAdmin):
         for dataset in queryset:
             imports.delete_dataset(dataset=dataset)
 
-    @admin.display(description="Validation report")
-    def validation_report(self, obj: Dataset) -> SafeString:
-        return render_report(obj.report)
 
-
-def render_report(report: dict[str, Any]) -> SafeString:
-    """A validation report as HTML: the counts, then each problem with its first examples."""
+def report_context(report: dict[str, Any]) -> dict[str, Any] | None:
+    """A validation report for its template: the counts, then each problem with examples."""
     if not report:
-        return format_html("<p>{}</p>", "No report yet.")
-    counts = format_html(
-        "<p>{} rows read, {} accepted, {} rejected, {} dropped; {} values unparseable.</p>",
-        f"{report.get('rows_read', 0):,}",
-        f"{report.get('rows_accepted', 0):,}",
-        f"{report.get('rows_rejected', 0):,}",
-        f"{report.get('rows_dropped', 0):,}",
-        f"{report.get('values_unparseable', 0):,}",
-    )
-    problems = report.get("problems") or {}
-    if not problems:
-        return counts + format_html("<p>{}</p>", "No problems found.")
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                reason,
-                problem["field"],
-                f"{problem['count']:,}",
-                problem["action"],
-                "; ".join(f"row {e['row']}: {e['value']!r}" for e in problem["examples"]),
+        return None
+    return {
+        "counts": {
+            name: f"{report.get(name, 0):,}"
+            for name in (
+                "rows_read",
+                "rows_accepted",
+                "rows_rejected",
+                "rows_dropped",
+                "values_unparseable",
             )
-            for reason, problem in problems.items()
-        ),
-    )
-    return counts + format_html(
-        "<table><thead><tr><th>Problem</th><th>Column</th><th>Rows</th><th>Action</th>"
-        "<th>Examples</th></tr></thead><tbody>{}</tbody></table>",
-        rows,
-    )
+        },
+        "problems": [
+            {
+                "reason": reason,
+                "field": problem["field"],
+                "count": f"{problem['count']:,}",
+                "action": problem["action"],
+                "examples": "; ".join(
+                    f"row {e['row']}: {e['value']!r}" for e in problem["examples"]
+                ),
+            }
+            for reason, problem in (report.get("problems") or {}).items()
+        ],
+    }
 
 
 class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
@@ -202,6 +253,7 @@ class MonthFilter(admin.SimpleListFilter):
 
 @admin.register(Vehicle)
 class VehicleAdmin(admin.ModelAdmin):
+    change_form_template = "admin/training/vehicle/change_form.html"
     list_display = [
         "knr",
         "first_test_at",
@@ -222,11 +274,7 @@ class VehicleAdmin(admin.ModelAdmin):
         "defect_count",
         "has_defects",
         "fail_groups_display",
-        "dataset_ids",
         "updated_at",
-        "latest_prediction",
-        "tests_table",
-        "defects_table",
     ]
     fields = readonly_fields
 
@@ -239,79 +287,69 @@ class VehicleAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deleting a dataset recomputes (and removes) its vehicles
 
+    def get_changelist_instance(self, request: HttpRequest):
+        # One read of the fail-group names per page, not one per row.
+        self._names = fail_group_labels()
+        return super().get_changelist_instance(request)
+
+    def get_urls(self) -> list:
+        by_knr = path(
+            "knr/<str:knr>/",
+            self.admin_site.admin_view(self.by_knr_view),
+            name="training_vehicle_by_knr",
+        )
+        return [by_knr, *super().get_urls()]
+
+    def by_knr_view(self, request: HttpRequest, knr: str) -> HttpResponse:
+        """A vehicle's page by its KNR (links from predictions, which know KNRs, not keys)."""
+        vehicle = selectors.list_vehicles().filter(knr=knr).only("pk").first()
+        if vehicle is None:
+            self.message_user(request, f"No vehicle with KNR {knr}.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:training_vehicle_changelist"))
+        return HttpResponseRedirect(reverse("admin:training_vehicle_change", args=[vehicle.pk]))
+
     @admin.display(description="Fail groups")
     def fail_groups_display(self, obj: Vehicle) -> str:
-        labels = fail_group_labels()
-        return ", ".join(fail_group_label(code, labels) for code in obj.fail_groups) or "-"
+        names = getattr(self, "_names", None) or fail_group_labels()
+        return ", ".join(fail_group_label(code, names) for code in obj.fail_groups) or "-"
 
-    @admin.display(description="Latest prediction")
-    def latest_prediction(self, obj: Vehicle) -> SafeString:
-        summary = latest_prediction_summary(obj.knr)
-        return summary if summary is not None else format_html("{}", "Not predicted yet.")
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        vehicle = self.get_object(request, unquote(object_id))
+        extra = {**(extra_context or {})}
+        if vehicle is not None:
+            self._names = fail_group_labels()
+            extra.update(self.vehicle_context(vehicle, self._names))
+        return super().change_view(request, object_id, form_url, extra)
 
-    def _detail(self, obj: Vehicle) -> selectors.VehicleDetail:
-        # Both tables read the same records: fetch them once per page.
-        cached = getattr(obj, "_detail", None)
-        if cached is None:
-            cached = selectors.get_vehicle_detail(obj.knr, vehicle=obj)
-            obj._detail = cached
-        return cached
-
-    @admin.display(description="Tests")
-    def tests_table(self, obj: Vehicle) -> SafeString:
-        tests = self._detail(obj).tests
-        if not tests:
-            return format_html("<p>{}</p>", "No tests recorded.")
-        rows = format_html_join(
-            "",
-            '<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
-            "<td>{}</td></tr>",
-            (
-                (
-                    "nok" if t["status"] == "NOK" else "ok",
-                    t["at"],
-                    t["name"],
-                    t["family"],
-                    t["unit"] or "",
-                    _blank(t["value_id"]),
-                    _blank(t["value"]),
-                    t["status"],
-                )
-                for t in tests
-            ),
-        )
-        return format_html(
-            "<table><thead><tr><th>Time</th><th>Test</th><th>Family</th><th>Unit</th>"
-            "<th>Sub-result</th><th>Value</th><th>Result</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
-            rows,
-        )
-
-    @admin.display(description="Defects")
-    def defects_table(self, obj: Vehicle) -> SafeString:
-        defects = self._detail(obj).defects
-        if not defects:
-            return format_html("<p>{}</p>", "No defects recorded.")
-        labels = fail_group_labels()
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    d["at"],
-                    fail_group_label(d["fail_group"], labels),
-                    d["defect"] or "",
-                    d["station"] or "",
-                    d["inspector"] or "",
-                )
-                for d in defects
-            ),
-        )
-        return format_html(
-            "<table><thead><tr><th>Time</th><th>Fail group</th><th>Defect</th><th>Station</th>"
-            "<th>Inspector</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
+    def vehicle_context(self, vehicle: Vehicle, names: dict[int, str]) -> dict[str, Any]:
+        """The vehicle page's tables: tests (NOK first-class), defects, datasets, prediction."""
+        detail = selectors.get_vehicle_detail(vehicle.knr, vehicle=vehicle)
+        datasets = {
+            str(d.pk): d for d in Dataset.objects.filter(pk__in=list(vehicle.dataset_ids or []))
+        }
+        return {
+            "tests": [
+                {**t, "value_id": _blank(t["value_id"]), "value": _blank(t["value"])}
+                for t in detail.tests
+            ],
+            "defects": [
+                {**d, "fail_group_name": fail_group_label(d["fail_group"], names)}
+                for d in detail.defects
+            ],
+            "datasets": [
+                {
+                    "name": str(datasets[str(pk)]) if str(pk) in datasets else f"dataset {pk}",
+                    "url": reverse("admin:training_dataset_change", args=[pk])
+                    if str(pk) in datasets
+                    else "",
+                }
+                for pk in vehicle.dataset_ids or []
+            ],
+            # Filled by the predictions app (a hook: training does not import it).
+            "prediction": latest_prediction(vehicle.knr),
+        }
 
 
 def _blank(value: Any) -> Any:
@@ -357,13 +395,14 @@ class PipelineDefinitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/training/trainingrun/change_list.html"
+    change_form_template = "admin/training/trainingrun/change_form.html"
     list_display = [
         "__str__",
         "kind",
         "status",
-        "progress_bar",
+        "progress_cell",
         "current_step",
         "pipeline_name",
         "created_at",
@@ -375,22 +414,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
     fields = [
         "kind",
         "status",
-        "progress",
-        "current_step",
         "pipeline_name",
         "requested_by",
         "created_at",
         "started_at",
         "finished_at",
         "duration",
-        "dataset_ids",
         "failed_step",
         "error",
-        "metrics_table",
-        "skipped",
-        "comparison_table",
-        "log_text",
-        "pipeline",
     ]
     readonly_fields = fields
 
@@ -403,50 +434,96 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_train_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff
 
-    @admin.display(description="progress")
-    def progress_bar(self, run: TrainingRun) -> SafeString:
-        return format_html(
-            '<progress max="100" value="{}"></progress> {}%', run.progress, run.progress
-        )
-
     @admin.display(description="duration")
     def duration(self, run: TrainingRun) -> str:
         seconds = run.duration_seconds
         return "" if seconds is None else f"{seconds:.0f} s"
 
-    @admin.display(description="log")
-    def log_text(self, run: TrainingRun) -> SafeString:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", run.log)
+    def progress_state(self, run: TrainingRun) -> dict[str, Any]:
+        index, total = selectors.get_run_step(run)
+        done = run.status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED)
+        if run.status == TrainingRun.Status.QUEUED:
+            step_text = "waiting for a worker"
+        elif run.status == TrainingRun.Status.SUCCEEDED:
+            step_text = f"all {total} steps done"
+        elif run.status == TrainingRun.Status.FAILED:
+            step_text = f"failed in step {run.failed_step or run.current_step or '?'}"
+        elif index:
+            step_text = f"step {index} of {total}: {run.current_step}"
+        else:
+            step_text = f"{total} steps"
+        return {
+            "status": run.status,
+            "status_label": run.get_status_display(),
+            "progress": run.progress,
+            "step": index,
+            "steps": total,
+            "step_text": step_text,
+            "log": run.log,
+            "done": done,
+        }
 
-    @admin.display(description="metrics (test set)")
-    def metrics_table(self, run: TrainingRun) -> SafeString:
-        return metrics_html({kind: m for kind, m in run.metrics.items()})
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        run = self.get_object(request, unquote(object_id))
+        extra = {**(extra_context or {})}
+        if run is not None:
+            extra.update(self.run_context(run))
+        return super().change_view(request, object_id, form_url, extra)
 
-    @admin.display(description="comparison with the active models")
-    def comparison_table(self, run: TrainingRun) -> SafeString:
-        kinds = run.comparison.get("kinds", {})
-        if not kinds:
-            return format_html("{}", "—")
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    kind,
-                    entry["new_model"],
-                    _metric(entry["new_model_metrics"], "pr_auc"),
-                    entry["last_model"] or "—",
-                    _metric(entry["last_model_metrics"], "pr_auc"),
-                    entry["message"],
-                )
-                for kind, entry in kinds.items()
-            ),
-        )
-        return format_html(
-            "<table><tr><th>kind</th><th>challenger</th><th>PR-AUC</th><th>active</th>"
-            "<th>PR-AUC</th><th>verdict</th></tr>{}</table>",
-            rows,
-        )
+    def run_context(self, run: TrainingRun) -> dict[str, Any]:
+        """The run page: live progress, metrics per kind by name, comparison, datasets."""
+        names = fail_group_labels()
+        datasets = {str(d.pk): d for d in Dataset.objects.filter(pk__in=list(run.dataset_ids))}
+        versions = {v.type_model: v for v in run.model_versions.all()}
+        metric_rows = [
+            {
+                "kind": kind,
+                "label": kind_label(kind, names),
+                "url": reverse("admin:mlmodels_modelversion_change", args=[versions[kind].pk])
+                if kind in versions
+                else "",
+                "name": metrics.get("model_name", kind),
+                "values": [numbers.metric(name, metrics.get(name)) for name in RUN_METRICS],
+            }
+            for kind, metrics in sorted(run.metrics.items())
+        ]
+        comparison = [
+            {
+                "label": kind_label(kind, names),
+                "new_model": entry["new_model"],
+                "new_pr_auc": numbers.significant((entry["new_model_metrics"] or {}).get("pr_auc")),
+                "last_model": entry["last_model"] or "–",
+                "last_pr_auc": numbers.significant(
+                    (entry["last_model_metrics"] or {}).get("pr_auc")
+                ),
+                "message": entry["message"],
+            }
+            for kind, entry in sorted(run.comparison.get("kinds", {}).items())
+        ]
+        return {
+            "progress": self.progress_state(run),
+            "progress_url": self.progress_url(run),
+            "metric_names": [numbers.METRIC_LABELS[name] for name in RUN_METRICS],
+            "metric_rows": metric_rows,
+            "comparison": comparison,
+            "skipped": [
+                {"label": kind_label(kind, names), "positives": positives}
+                for kind, positives in sorted(run.skipped.items())
+            ],
+            "datasets": [
+                {
+                    "name": str(datasets[str(pk)]) if str(pk) in datasets else f"dataset {pk}",
+                    "url": reverse("admin:training_dataset_change", args=[pk])
+                    if str(pk) in datasets
+                    else "",
+                }
+                for pk in run.dataset_ids
+            ],
+            "steps": [spec.get("step") for spec in run.pipeline.get("steps", [])]
+            + [TrainingRun.SAVE_STEP],
+        }
 
     @admin.action(
         description="Retrain (all stored data, the selected run's pipeline)", permissions=["train"]
@@ -458,11 +535,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return
         self._start(request, TrainingRun.Kind.RETRAIN, pipelines.pop())
 
-    def get_urls(self):
-        custom = [
+    def extra_urls(self) -> list:
+        return [
             path("train/", self.admin_site.admin_view(self.train_view), name="training_train"),
         ]
-        return custom + super().get_urls()
 
     def train_view(self, request: HttpRequest) -> HttpResponse:
         """The changelist's "Train" and "Retrain" buttons (POST)."""
@@ -473,7 +549,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
         kind = request.POST.get("kind", TrainingRun.Kind.TRAIN)
         if kind not in TrainingRun.Kind.values:
             kind = TrainingRun.Kind.TRAIN
-        self._start(request, kind, request.POST.get("pipeline") or "default")
+        run = self._start(request, kind, request.POST.get("pipeline") or "default")
+        if run is not None:
+            return HttpResponseRedirect(
+                reverse("admin:training_trainingrun_change", args=[run.pk])
+            )
         return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
@@ -485,36 +565,59 @@ class TrainingRunAdmin(admin.ModelAdmin):
         }
         return super().changelist_view(request, extra)
 
-    def _start(self, request: HttpRequest, kind: str, pipeline: str) -> None:
+    def _start(self, request: HttpRequest, kind: str, pipeline: str) -> TrainingRun | None:
         try:
             run = runs.start_training_run(
                 kind=kind, pipeline_name=pipeline, user=request.user
             )
         except (NothingToTrain, InvalidPipeline, DuplicateRun) as exc:
             self.message_user(request, str(exc), messages.ERROR)
-            return
+            return None
         self.message_user(
-            request, f"{run} queued: a worker will run it; this page shows its progress."
+            request, f"{run} queued: a worker will run it; its page shows its progress live."
         )
+        return run
 
 
-def _metric(metrics: dict | None, name: str) -> str:
-    value = (metrics or {}).get(name)
-    return "—" if value is None else f"{value:.3f}"
+RUN_METRICS = ("pr_auc", "roc_auc", "recall", "precision", "f1_score", "mcc", "threshold")
 
 
-def metrics_html(metrics_by_kind: dict[str, dict]) -> SafeString:
-    """A table of test-set metrics, one row per model kind."""
-    if not metrics_by_kind:
-        return format_html("{}", "—")
-    names = ["pr_auc", "roc_auc", "recall", "precision", "f1_score", "mcc", "accuracy", "threshold"]
-    header = format_html_join("", "<th>{}</th>", ((name,) for name in names))
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td>{}</tr>",
-        (
-            (kind, format_html_join("", "<td>{}</td>", ((_metric(m, n),) for n in names)))
-            for kind, m in metrics_by_kind.items()
-        ),
-    )
-    return format_html("<table><tr><th>kind</th>{}</tr>{}</table>", header, rows)
+@dashboard.register
+def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
+    """The dashboard's vehicle counts and the last imports and training runs."""
+    summary = selectors.get_vehicle_summary()
+    month = summary["latest_month"]
+    return {
+        "vehicles_total": summary["total"],
+        "vehicles_with_defects_share": summary["with_defects"] / summary["total"]
+        if summary["total"]
+        else None,
+        "vehicles_month": summary["latest_month_count"],
+        "vehicles_month_name": f"{month:%B %Y}" if month else "",
+        "last_imports": [
+            {
+                "name": dataset.original_name,
+                "url": reverse("admin:training_dataset_change", args=[dataset.pk]),
+                "status": dataset.status,
+                "status_label": dataset.get_status_display(),
+                "detail": f"{dataset.knr_count:,} KNRs"
+                if dataset.status == Dataset.Status.READY
+                else f"{dataset.progress}%",
+                "uploaded_at": dataset.uploaded_at,
+            }
+            for dataset in selectors.list_recent_datasets()
+        ],
+        "last_runs": [
+            {
+                "name": str(run),
+                "url": reverse("admin:training_trainingrun_change", args=[run.pk]),
+                "status": run.status,
+                "status_label": run.get_status_display(),
+                "detail": run.error[:80]
+                if run.status == TrainingRun.Status.FAILED
+                else f"{run.progress}%",
+                "created_at": run.created_at,
+            }
+            for run in selectors.list_recent_runs()
+        ],
+    }

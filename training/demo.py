@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crossline.domain import FAIL_GROUPS
+from crossline.spreadsheet import neutralise
 from training.ingest import DEFECTS_COLUMNS
 
 # The generator draws its random numbers group by group in this order: changing it changes the data.
@@ -398,7 +399,8 @@ def _write_defects(
                     _STATIONS[int(rng.integers(0, len(_STATIONS)))],
                     f"user{int(rng.integers(100, 160))}",
                     _HALLS[int(rng.integers(0, len(_HALLS)))],
-                    text,
+                    # Free text, as inspectors type it: written as a spreadsheet shows text.
+                    neutralise(text),
                     code,
                     stamp,
                 ]

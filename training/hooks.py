@@ -2,5 +2,6 @@
 
 from crossline.hooks import Hook
 
-# KNR → one line (safe HTML) about its latest prediction, or None when it has none.
-latest_prediction_summary = Hook("latest_prediction_summary", default=lambda knr: None)
+# KNR → its latest prediction for the vehicle page (url, p_fail, flagged, created_at, groups,
+# indicated_tests), or None when it has none.
+latest_prediction = Hook("latest_prediction", default=lambda knr: None)

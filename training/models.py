@@ -142,6 +142,9 @@ class PipelineDefinition(models.Model):
 class TrainingRun(models.Model):
     """One training or retraining run, executed by a django-q2 worker."""
 
+    # The last step of every run, after the pipeline's own: registering the versions.
+    SAVE_STEP = "save"
+
     class Kind(models.TextChoices):
         TRAIN = "train", "Train"
         RETRAIN = "retrain", "Retrain"

@@ -12,11 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
+from threadpoolctl import threadpool_limits
 
 from crossline.beat import Heartbeat
 from crossline.exceptions import DuplicateRun, InvalidPipeline, NothingToTrain
@@ -42,13 +44,14 @@ from training.pipeline.definition import (
     load_definition_file,
     parse_definition,
 )
-from training.pipeline.estimators import predict_positive
+from training.pipeline.estimators import positive_scores, predict_positive
+from training.pipeline.explain import describe_scores, top_features
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.pipeline.steps import score_predictions
 
 logger = logging.getLogger(__name__)
 
-SAVE_STEP = "save"
+SAVE_STEP = TrainingRun.SAVE_STEP
 # One run at a time: the running run holds this value of the unique `running_key`.
 RUNNING_KEY = "running"
 RUN_TEMP_PREFIX = "crossline-run-"
@@ -159,6 +162,8 @@ class RunRecorder:
         self.run = run
         self.on_progress = on_progress
         self.lines: list[str] = [run.log.rstrip("\n")] if run.log else []
+        # The pipeline's steps and the save step after them, numbered as one sequence.
+        self.total = len(run.pipeline.get("steps", [])) + 1
 
     def log(self, message: str) -> None:
         self._write(log=self.append(message))
@@ -168,10 +173,12 @@ class RunRecorder:
         self.lines.append(f"{timezone.now():%Y-%m-%d %H:%M:%S} {message}")
         return "\n".join(self.lines) + "\n"
 
-    def step(self, name: str, index: int, total: int) -> None:
+    def step(self, name: str, index: int, pipeline_total: int = 0) -> None:
+        # `pipeline_total` (the runner's count) leaves out the save step: `self.total` has it.
+        total = max(self.total, pipeline_total + 1)
         # The save phase is the last tenth; the pipeline's steps share the rest.
-        progress = int(90 * (index - 1) / max(total, 1))
-        self._write(current_step=name, progress=progress)
+        progress = int(90 * (index - 1) / max(total - 1, 1))
+        self._write(current_step=name, progress=min(progress, 90))
         self.log(f"step {index}/{total}: {name}")
 
     def _write(self, **fields: Any) -> None:
@@ -339,7 +346,7 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         step_name = SAVE_STEP
-        recorder.step(SAVE_STEP, 10, 10)
+        recorder.step(SAVE_STEP, recorder.total)
         result = outcome["result"]
         data = {
             "datasets": [
@@ -366,6 +373,7 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         discard_run_versions(run)
         raise
     metrics = {kind: version_metrics(v) for kind, v in versions.items()}
+    below = [f"{v.model_name} ({v.eligibility})" for v in versions.values() if not v.eligible]
     succeeded = close_run(
         run,
         TrainingRun.Status.SUCCEEDED,
@@ -374,7 +382,10 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         metrics=metrics,
         skipped=result["skipped"],
         comparison=comparison,
-        log=recorder.append(f"registered {', '.join(v.model_name for v in versions.values())}"),
+        log=recorder.append(
+            f"registered {', '.join(v.model_name for v in versions.values())}"
+            + (f"; below the activation gate: {'; '.join(below)}" if below else "")
+        ),
     )
     if not succeeded:
         # The reaper declared this run dead meanwhile: its word stands, and what the run
@@ -414,9 +425,15 @@ def local_copies(datasets: list[Dataset], kind: str, workdir: Path) -> list[Path
 def register_run_versions(
     run: TrainingRun, result: dict[str, Any], pipeline_name: str, data: dict
 ) -> dict[str, ModelVersion]:
-    """Register one version per trained kind, with its test-set metrics."""
+    """Register one version per trained kind, with its test-set metrics and its scores."""
     versions = {}
+    test_set = result.get("test_set")
     for kind, entry in result["models"].items():
+        diagnostics = (
+            explain_version(entry, test_set, kind)
+            if test_set is not None and len(test_set)
+            else {}
+        )
         versions[kind] = register_model_version(
             type_model=kind,
             pipeline=entry["pipeline"],
@@ -428,8 +445,32 @@ def register_run_versions(
             feature_count=len(entry["feature_columns"]),
             n_train=entry["n_train"],
             n_test=entry["n_test"],
+            diagnostics=diagnostics,
+            heldout=entry.get("heldout"),
+            test_scores=entry.get("test_scores"),
         )
     return versions
+
+
+def explain_version(entry: dict[str, Any], test_set: Any, kind: str) -> dict[str, Any]:
+    """A trained kind's curves and top features on the test set, stored with its version."""
+    if kind in test_set.labels:
+        y_test = test_set.labels[kind].astype("int64")
+    else:
+        y_test = pd.Series(0, index=test_set.knrs)
+    scored = entry.get("test_scores") or {}
+    # The estimator after the feature builder: the test set's features are already built.
+    estimator = entry["pipeline"][1:]
+    # One thread: OpenMP threads spinning on a busy host made the ~100 re-scorings of the
+    # permutation importance 25× slower (33 s against 1.3 s for 86 features, 60 KNRs).
+    with threadpool_limits(limits=1):
+        scores = scored.get("scores")
+        if scores is None:
+            scores = positive_scores(estimator, test_set.features)
+        return {
+            **describe_scores(y_test, scores, entry["threshold"]),
+            "importance": top_features(estimator, test_set.features, y_test),
+        }
 
 
 def version_metrics(version: ModelVersion) -> dict[str, Any]:
@@ -440,6 +481,10 @@ def version_metrics(version: ModelVersion) -> dict[str, Any]:
         "confusion_matrix": version.confusion_matrix,
         "support": version.support,
         "threshold": version.threshold,
+        "threshold_policy": version.threshold_policy,
+        "flagged_share": version.flagged_share,
+        "eligible": version.eligible,
+        "eligibility": version.eligibility,
         "model_name": version.model_name,
     }
 
@@ -450,7 +495,8 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
     active = list_active_versions()
     kinds = {}
     for kind, challenger in versions.items():
-        new_metrics = result["models"][kind]["metrics"]
+        # The version's own threshold (its kind's policy) and the metrics at it.
+        new_metrics = {**result["models"][kind]["metrics"], **version_metrics(challenger)}
         current = active.get(kind)
         if current is None:
             kinds[kind] = {
@@ -508,9 +554,12 @@ def comparison_message(
 def apply_first_activation_or_promotion(
     run: TrainingRun, versions: dict[str, ModelVersion], comparison: dict
 ) -> list[str]:
-    """Activate kinds with no active version; promote better challengers if so configured."""
+    """Activate kinds with no version able to predict; promote better challengers if so
+    configured. A version below the activation gate is never activated here."""
     activated = []
     for kind, version in versions.items():
+        if not version.eligible:
+            continue
         if activate_if_none_active(version=version):
             activated.append(version.model_name)
             continue

@@ -235,6 +235,60 @@ def get_fail_groups(knrs: list[str]) -> dict[str, list[int]]:
     }
 
 
+# --- the admin's dashboard and progress -----------------------------------------------------
+
+
+def get_vehicle_summary() -> dict[str, Any]:
+    """Vehicles in all, with a defect, and first tested in the latest month with vehicles."""
+    total = Vehicle.objects.count()
+    with_defects = Vehicle.objects.filter(has_defects=True).count()
+    latest = Vehicle.objects.exclude(first_test_at=None).order_by("-first_test_at").first()
+    month_count, month = 0, None
+    if latest is not None:
+        local = timezone.localtime(latest.first_test_at)
+        month = month_start(local.year, local.month)
+        month_count = filter_vehicles_by_month(Vehicle.objects.all(), local.year, local.month)
+        month_count = month_count.count()
+    return {
+        "total": total,
+        "with_defects": with_defects,
+        "latest_month": month,
+        "latest_month_count": month_count,
+    }
+
+
+def list_recent_datasets(limit: int = 5) -> list[Dataset]:
+    """The newest imports."""
+    return list(Dataset.objects.order_by("-uploaded_at")[:limit])
+
+
+def list_recent_runs(limit: int = 5) -> list[TrainingRun]:
+    """The newest training runs."""
+    return list(TrainingRun.objects.order_by("-created_at")[:limit])
+
+
+def get_run_step(run: TrainingRun) -> tuple[int, int]:
+    """(index, total) of the step a run is on: its pipeline's steps, then the save step."""
+    steps = [spec.get("step") for spec in (run.pipeline or {}).get("steps", [])]
+    total = len(steps) + 1
+    if run.status == TrainingRun.Status.SUCCEEDED or run.current_step == TrainingRun.SAVE_STEP:
+        return total, total
+    if run.current_step in steps:
+        return steps.index(run.current_step) + 1, total
+    return 0, total
+
+
+def get_production_months(knrs: list[str] | None = None) -> dict[str, tuple[str, bool]]:
+    """KNR → (month of its first test "YYYY-MM", whether it has a recorded defect)."""
+    vehicles = Vehicle.objects.exclude(first_test_at=None)
+    if knrs is not None:
+        vehicles = vehicles.filter(knr__in=list(knrs))
+    return {
+        knr: (f"{timezone.localtime(first):%Y-%m}", has_defects)
+        for knr, first, has_defects in vehicles.values_list("knr", "first_test_at", "has_defects")
+    }
+
+
 def get_training_health() -> tuple[dict[str, Any], list[str]]:
     """Runs running and queued, and a problem for each running run whose heartbeat stopped."""
     now = timezone.now()

@@ -19,8 +19,8 @@ METRICS = {
     "roc_auc": 0.83,
     "pr_auc": 0.66,
     "mcc": 0.41,
-    "confusion_matrix": [[10, 3], [2, 5]],
-    "support": {"0": 13, "1": 7},
+    "confusion_matrix": [[100, 30], [20, 50]],  # 70 positives of 200: clears the gate
+    "support": {"positives": 70, "negatives": 130},
 }
 
 
@@ -35,17 +35,31 @@ def tiny_pipeline() -> Pipeline:
     )
 
 
+# A test set of 200 vehicles with 12 positives (below the gate's 30).
+FEW_POSITIVES = {"confusion_matrix": [[180, 8], [4, 8]]}
+# 70 positives of 200 (prevalence 0.35): PR-AUC 0.40 is below 1.5 × 0.35.
+NO_SKILL = {"pr_auc": 0.40}
+
+
 @pytest.fixture
 def register(tiny_pipeline) -> Callable[..., ModelVersion]:
     """Register the next version of a kind; keyword metrics override the defaults."""
 
-    def register_version(type_model: str = "fail", threshold: float = 0.35, **metrics):
+    def register_version(
+        type_model: str = "fail",
+        threshold: float = 0.35,
+        heldout: dict | None = None,
+        test_scores: dict | None = None,
+        **metrics,
+    ):
         return register_model_version(
             type_model=type_model,
             pipeline=tiny_pipeline,
             threshold=threshold,
             metrics={**METRICS, **metrics},
             data={"datasets": ["test"]},
+            heldout=heldout,
+            test_scores=test_scores,
         )
 
     return register_version

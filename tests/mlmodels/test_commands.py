@@ -37,9 +37,9 @@ def test_set_active_model_refuses_an_unknown_name(register):
 
 
 def test_list_models_prints_one_row_per_version_with_the_active_one_starred(register):
-    active = register("fail", pr_auc=0.612, recall=0.8, threshold=0.25)
+    active = register("fail", pr_auc=0.612, recall=0.8, precision=0.5, threshold=0.25)
     register("fail")
-    register("group_4")
+    register("group_4", confusion_matrix=[[180, 8], [4, 8]])
     activate_model_version(version=active)
 
     lines = run("list_models").splitlines()
@@ -49,16 +49,26 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
         "name",
         "version",
         "active",
+        "eligible",
         "pr_auc",
         "recall",
+        "precision",
+        "flagged",
         "threshold",
         "created",
+        "gate",
     ]
     rows = {line.split()[1]: line.split() for line in lines[1:]}
     assert set(rows) == {"fail-v1", "fail-v2", "group_4-v1"}
-    assert rows["fail-v1"][:7] == ["fail", "fail-v1", "1", "*", "0.612", "0.800", "0.250"]
+    assert rows["fail-v1"][:10] == [
+        "fail", "fail-v1", "1", "*", "yes", "0.612", "0.800", "0.500", "0.400", "0.250"
+    ]
     assert "*" not in rows["fail-v2"]
     assert "*" not in rows["group_4-v1"]
+    # Below the gate, with the reason: 12 positives in its test set.
+    assert rows["group_4-v1"][3] == "no"
+    group_line = next(line for line in lines if "group_4-v1" in line)
+    assert "only 12 positives in the test set (the gate needs 30)" in group_line
 
 
 def test_list_models_filters_by_kind(register):

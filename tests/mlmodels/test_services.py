@@ -44,7 +44,7 @@ def test_registering_numbers_versions_per_kind_and_stores_a_loadable_artifact(re
     ]
     assert first.artifact_path != second.artifact_path
     assert first.recall == pytest.approx(0.74)
-    assert first.confusion_matrix == [[10, 3], [2, 5]]
+    assert first.confusion_matrix == [[100, 30], [20, 50]]
     assert "scikit-learn" in first.library_versions
     probabilities = load_pipeline(first).predict_proba(np.zeros((2, 3)))
     assert probabilities.shape == (2, 2)

@@ -2,8 +2,9 @@
 
 import pytest
 
+from crossline.numbers import percent
 from predictions import services
-from predictions.models import IndicatedTest, Prediction, PredictionHistory
+from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
 from predictions.services import frame_codes
 
 pytestmark = pytest.mark.django_db
@@ -91,5 +92,138 @@ def test_model_versions_show_realised_metrics_beside_the_test_set_ones(
     page = admin_user_client.get("/admin/mlmodels/modelversion/").content.decode()
 
     assert "ealised recall / precision / PR-AUC (n)" in page
-    precision = "1.000" if flagged else "–"
-    assert f"{flagged / 3:.3f} / {precision} / 1.000 (3)" in page
+    precision = "100%" if flagged else "–"
+    assert f"{percent(flagged / 3)} / {precision} / 1 (3)" in page
+
+
+def test_a_prediction_is_a_record_with_feedback_the_only_thing_to_edit(
+    admin_user_client, active_models, stored_knrs
+):
+    (prediction,) = services.predict_knrs(knrs=[stored_knrs[0]])
+    url = f"/admin/predictions/prediction/{prediction.pk}/change/"
+
+    page = admin_user_client.get(url).content.decode()
+
+    assert "<textarea" not in page  # no JSON fields as forms
+    assert "null" not in page
+    assert f'<a href="/admin/training/vehicle/knr/{prediction.knr}/">{prediction.knr}</a>' in page
+    assert 'name="feedback"' in page and 'name="real_groups"' in page
+    assert 'name="p_fail"' not in page and 'name="indicated_tests"' not in page
+    assert "Central part" in page  # fail groups by name
+
+    response = admin_user_client.post(
+        url, {"feedback": "known", "real_groups": ["4", "9830946"], "p_fail": "0.01"}
+    )
+
+    assert response.status_code == 302
+    prediction_after = Prediction.objects.get(pk=prediction.pk)
+    assert prediction_after.real_fail_codes == [4, 9830946]
+    assert prediction_after.feedback_at is not None
+    assert prediction_after.p_fail == prediction.p_fail
+
+    admin_user_client.post(url, {"feedback": "waiting"})
+    assert Prediction.objects.get(pk=prediction.pk).real_fail_codes is None
+
+
+def test_the_prediction_list_names_fail_groups_and_links_vehicles(
+    admin_user_client, active_models, stored_knrs
+):
+    services.predict_knrs(knrs=stored_knrs[:2])
+    Prediction.objects.filter(knr=stored_knrs[0]).update(real_fail_codes=[])
+
+    page = admin_user_client.get("/admin/predictions/prediction/").content.decode()
+
+    assert f'href="/admin/training/vehicle/knr/{stored_knrs[1]}/"' in page
+    assert "no defect" in page and "waiting" in page
+    assert "Documentation</a>" in page  # the fail-group filter by name
+
+
+def test_a_batch_started_in_the_admin_predicts_and_downloads_as_csv(
+    admin_user_client, active_models, stored_knrs
+):
+    form = admin_user_client.get("/admin/predictions/batchprediction/add/")
+    assert form.status_code == 200 and '<ol class="breadcrumbs">' in form.content.decode()
+
+    response = admin_user_client.post(
+        "/admin/predictions/batchprediction/add/", {"since": "1970-01-01T00:00"}
+    )
+
+    batch = BatchPrediction.objects.get()
+    assert response["Location"] == f"/admin/predictions/batchprediction/{batch.pk}/change/"
+    assert batch.status == BatchPrediction.Status.SUCCEEDED
+    page = admin_user_client.get(response["Location"]).content.decode()
+    download = f"/admin/predictions/batchprediction/{batch.pk}/download/"
+    assert download in page
+    csv = b"".join(admin_user_client.get(download).streaming_content).decode()
+    assert csv.splitlines()[0].startswith("KNR,p_fail")
+    assert len(csv.splitlines()) == 1 + batch.predicted_count > 1
+    state = admin_user_client.get(f"/admin/predictions/batchprediction/{batch.pk}/progress/")
+    assert state.json()["done"] is True
+
+
+def test_a_batch_needs_a_file_or_a_date_not_both(admin_user_client, active_models):
+    response = admin_user_client.post("/admin/predictions/batchprediction/add/", {})
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == [
+        "Give either a test-results file or a date, not both."
+    ]
+    assert not BatchPrediction.objects.exists()
+
+
+def test_the_dashboard_charts_flagged_vehicles_by_fail_group_and_month(
+    admin_user_client, active_models, stored_knrs
+):
+    import json
+    import re
+
+    predictions = services.predict_knrs(knrs=stored_knrs)
+    flagged = {}
+    for prediction in predictions:
+        for code in prediction.predicted_fail_codes:
+            flagged[code] = flagged.get(code, 0) + 1
+    assert flagged, "the test models flag some groups"
+
+    page = admin_user_client.get("/admin/").content.decode()
+
+    def chart(chart_id: str) -> dict:
+        found = re.search(rf'<script id="{chart_id}" type="application/json">(.*?)</script>', page)
+        return json.loads(found[1])
+
+    by_group = chart("chart-flagged")["data"]
+    names = {2: "2 Central part", 4: "4 Doors"}
+    assert dict(zip(by_group["labels"], by_group["datasets"][0]["data"], strict=True)) == {
+        names[code]: count for code, count in flagged.items()
+    }
+    monthly = chart("chart-monthly")["data"]
+    assert sum(monthly["datasets"][0]["data"]) == sum(p.predicted_fail for p in predictions)
+    assert f"{len(predictions)}</span><span" in page  # predictions made this month
+
+
+def test_a_batch_of_a_results_file_from_the_admin(
+    admin_user_client, active_models, trained, tmp_path
+):
+    from tests.predictions.conftest import write_results_csv
+
+    knrs = sorted(set(trained.raw_results["KNR"]))[:3]
+    path = write_results_csv(trained, knrs, tmp_path / "new-results.csv")
+
+    with path.open("rb") as handle:
+        response = admin_user_client.post(
+            "/admin/predictions/batchprediction/add/", {"file": handle}
+        )
+
+    batch = BatchPrediction.objects.get()
+    assert response["Location"] == f"/admin/predictions/batchprediction/{batch.pk}/change/"
+    assert (batch.original_name, batch.predicted_count) == ("new-results.csv", 3)
+
+
+def test_earlier_predictions_list_fail_groups_by_name(
+    admin_user_client, active_models, stored_knrs
+):
+    services.predict_knrs(knrs=stored_knrs[:2])
+    services.predict_knrs(knrs=stored_knrs[:2])
+    PredictionHistory.objects.update(predicted_fail_codes=[4, 9830946])
+
+    page = admin_user_client.get("/admin/predictions/predictionhistory/").content.decode()
+
+    assert "4 Doors, 9830946 Electrical" in page

@@ -17,16 +17,22 @@ def _at(year: int, month: int, day: int = 10) -> datetime:
     return timezone.make_aware(datetime(year, month, day, 12, 0))
 
 
-def _prediction(knr: str, *, at: datetime, codes: list[int], real=None, fail=None) -> Prediction:
+def _prediction(
+    knr: str, *, at: datetime, codes: list[int], real=None, fail=None,
+    produced: datetime | None = None,
+) -> Prediction:
     return Prediction.objects.create(
         knr=knr,
         p_fail=0.9 if (fail if fail is not None else bool(codes)) else 0.1,
         predicted_fail=fail if fail is not None else bool(codes),
+        flagged_by=(["fail"] if (fail if fail is not None else bool(codes)) else [])
+        + [f"group_{c}" for c in codes],
         probabilities={"2": 0.5, "4": 0.5},
         predicted_fail_codes=codes,
         predicted_codes_text=frame_codes(codes),
         model_versions={"fail": "fail-v1"},
         real_fail_codes=real,
+        produced_at=produced or at,
         created_at=at,
     )
 
@@ -45,9 +51,14 @@ def known_predictions(db) -> None:
 def test_fail_codes_predicted_counts_each_group(staff_api, known_predictions):
     response = staff_api.get("/api/predictions/fail-codes-predicted/")
     assert response.status_code == 200
-    counts = {row["fail_code"]: row["count"] for row in response.json()}
+    counts = {row["fail_code"]: row["count"] for row in response.json() if not row["no_model"]}
     assert counts == {2: 3, 4: 1, 9830946: 1}
-    assert response.json()[0] == {"fail_code": 2, "zone": "Central part", "count": 3}
+    assert response.json()[0] == {
+        "fail_code": 2, "zone": "Central part", "count": 3, "no_model": False
+    }
+    # No active model predicts the other groups: listed as such, with no count.
+    no_model = {row["fail_code"]: row["count"] for row in response.json() if row["no_model"]}
+    assert no_model == {1: None, 5: None, 133: None, 137: None, 140: None}
 
 
 def test_total_fails_splits_predicted_fails(staff_api, known_predictions):

@@ -38,7 +38,10 @@ def test_a_small_upload_is_predicted_inline_without_storing_a_dataset(
     csv_response = staff_api.get(body["url"] + "result/")
     assert csv_response.status_code == 200
     lines = b"".join(csv_response.streaming_content).decode().splitlines()
-    assert lines[0] == "KNR,p_fail,p_2,p_4,predicted_fail_codes,indicated_tests"
+    assert lines[0] == (
+        "KNR,p_fail,p_2,p_4,flagged,flagged_by,predicted_fail_codes,no_model_groups,"
+        "indicated_tests"
+    )
     assert sorted(line.split(",")[0] for line in lines[1:]) == knrs
 
 

@@ -26,7 +26,8 @@ def test_predict_knrs_writes_one_row_per_knr_with_the_active_groups(
     text = out.read_text()
     header = text.splitlines()[0].split(",")
     assert header == [
-        "KNR", "p_fail", "p_2", "p_4", "predicted_fail_codes", "indicated_tests"
+        "KNR", "p_fail", "p_2", "p_4", "flagged", "flagged_by", "predicted_fail_codes",
+        "no_model_groups", "indicated_tests",
     ]
     rows = _rows(text)
     assert [r["KNR"] for r in rows] == stored_knrs[:3]

@@ -154,3 +154,133 @@ def test_vehicle_admin_page_shows_every_test_and_defect(admin_user_client, impor
     falha = record.rows[0][record.columns.index("FALHA")]
     assert falha in page
     assert "Save" not in page  # read-only
+
+
+@pytest.mark.django_db
+def test_the_upload_form_has_django_6_breadcrumbs(admin_user_client):
+    page = admin_user_client.get("/admin/training/dataset/add/").content.decode()
+    assert '<ol class="breadcrumbs">' in page
+    assert '<div class="breadcrumbs">' not in page
+
+
+@pytest.mark.django_db
+def test_the_vehicle_page_highlights_nok_results_and_links_its_datasets(
+    admin_user_client, imported
+):
+    results, defects = imported
+    vehicle = Vehicle.objects.filter(nok_count__gt=0, has_defects=True).first()
+    assert vehicle is not None
+
+    page = admin_user_client.get(f"/admin/training/vehicle/{vehicle.pk}/change/").content.decode()
+
+    assert page.count('<tr class="nok">') == vehicle.nok_count
+    assert "tr.nok td" in admin_css()
+    for dataset in (results, defects):
+        url = f"/admin/training/dataset/{dataset.pk}/change/"
+        assert f'<a href="{url}">{dataset}</a>' in page
+    assert "Dataset ids" not in page and str(vehicle.dataset_ids) not in page
+
+
+def admin_css() -> str:
+    from django.contrib.staticfiles import finders
+
+    return Path(finders.find("crossline/admin.css")).read_text()
+
+
+@pytest.mark.django_db
+def test_fail_groups_are_named_from_the_editable_mapping(admin_user_client, imported):
+    from predictions.models import IndicatedTest
+
+    # Created here: a MongoDB test database may not keep the migrations' default rows.
+    IndicatedTest.objects.update_or_create(fail_group=4, defaults={"zone": "Doors and hatches"})
+    vehicle = Vehicle.objects.filter(fail_group_codes__contains=",4,").first()
+
+    listing = admin_user_client.get("/admin/training/vehicle/").content.decode()
+    page = admin_user_client.get(f"/admin/training/vehicle/{vehicle.pk}/change/").content.decode()
+
+    assert "Doors and hatches" in listing  # in the filter and the fail-group column
+    assert "?fail_group=4" in listing
+    assert "Doors and hatches</td>" in page
+
+
+@pytest.mark.django_db
+def test_a_vehicle_page_opens_by_knr(admin_user_client, imported):
+    vehicle = Vehicle.objects.order_by("knr").first()
+    response = admin_user_client.get(f"/admin/training/vehicle/knr/{vehicle.knr}/")
+    assert response["Location"] == f"/admin/training/vehicle/{vehicle.pk}/change/"
+    missing = admin_user_client.get("/admin/training/vehicle/knr/2099-0000000/")
+    assert missing["Location"] == "/admin/training/vehicle/"
+
+
+@pytest.mark.django_db
+def test_a_dataset_downloads_as_its_stored_parquet(admin_user_client, imported):
+    results, _ = imported
+
+    page = admin_user_client.get(f"/admin/training/dataset/{results.pk}/change/")
+    response = admin_user_client.get(f"/admin/training/dataset/{results.pk}/download/")
+
+    assert f"/admin/training/dataset/{results.pk}/download/" in page.content.decode()
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="results.parquet"'
+    body = b"".join(response.streaming_content)
+    frame = pd.read_parquet(__import__("io").BytesIO(body))
+    assert len(frame) == results.rows_accepted
+
+
+@pytest.mark.django_db
+def test_an_import_reports_its_progress_as_json(admin_user_client, imported):
+    results, _ = imported
+    Dataset.objects.filter(pk=results.pk).update(status=Dataset.Status.IMPORTING, progress=40)
+
+    state = admin_user_client.get(f"/admin/training/dataset/{results.pk}/progress/").json()
+    page = admin_user_client.get(f"/admin/training/dataset/{results.pk}/change/").content.decode()
+
+    assert (state["status"], state["progress"], state["done"]) == ("importing", 40, False)
+    assert f'data-progress-url="/admin/training/dataset/{results.pk}/progress/"' in page
+    assert 'data-done="false"' in page
+    assert "crossline/progress.js" in page
+
+
+@pytest.mark.django_db
+def test_a_running_training_run_says_which_step_of_how_many(admin_user_client):
+    from training.models import TrainingRun
+
+    steps = [{"step": name} for name in ("load_datasets", "clean", "build_features")]
+    run = TrainingRun.objects.create(
+        status=TrainingRun.Status.RUNNING,
+        pipeline={"steps": steps},
+        current_step="clean",
+        progress=30,
+        log="step 1/4: load_datasets\nstep 2/4: clean\n",
+    )
+
+    state = admin_user_client.get(f"/admin/training/trainingrun/{run.pk}/progress/").json()
+    page = admin_user_client.get(f"/admin/training/trainingrun/{run.pk}/change/").content.decode()
+
+    assert state["step_text"] == "step 2 of 4: clean"
+    assert (state["step"], state["steps"], state["progress"], state["done"]) == (2, 4, 30, False)
+    assert state["log"] == run.log
+    assert "step 2 of 4: clean" in page
+    assert '<progress max="100" value="30">' in page
+    assert 'data-field="log"' in page
+
+
+@pytest.mark.django_db
+def test_a_finished_run_page_names_fail_groups_and_rounds_metrics(admin_user_client):
+    from training.models import TrainingRun
+
+    run = TrainingRun.objects.create(
+        status=TrainingRun.Status.SUCCEEDED,
+        pipeline={"steps": [{"step": "clean"}]},
+        progress=100,
+        metrics={"group_9830946": {"model_name": "group_9830946-v1", "pr_auc": 0.41234567891,
+                                   "recall": 0.8123456789}},
+        skipped={"group_137": 3},
+    )
+
+    page = admin_user_client.get(f"/admin/training/trainingrun/{run.pk}/change/").content.decode()
+    state = admin_user_client.get(f"/admin/training/trainingrun/{run.pk}/progress/").json()
+
+    assert "Electrical" in page and "External floor (3)" in page
+    assert "0.412" in page and "81.2%" in page and "0.41234" not in page
+    assert state["done"] is True and state["step_text"] == "all 2 steps done"

@@ -39,6 +39,9 @@ def imported(demo_files):
 def fast_pipeline(settings):
     """The default pipeline with a quick estimator, as the definition chosen for these runs."""
     settings.CROSSLINE_MIN_POSITIVES = 25
+    # 300 KNRs leave a test set of 60: too small for the production gate (30 positives).
+    settings.CROSSLINE_GATE_MIN_POSITIVES = 5
+    settings.CROSSLINE_GATE_MIN_LIFT = 1.0
     definition = json.loads((PIPELINES_DIR / "default.json").read_text())
     definition["name"] = "quick"
     definition["params"]["estimator"] = "logistic_regression"
@@ -64,14 +67,48 @@ def test_a_training_run_registers_and_activates_the_first_versions(imported, fas
     assert run.progress == 100
     kinds = set(run.metrics)
     assert "fail" in kinds
-    assert {v.type_model for v in ModelVersion.objects.filter(training_run=run)} == kinds
-    assert set(list_active_versions()) == kinds
+    versions = list(ModelVersion.objects.filter(training_run=run))
+    assert {v.type_model for v in versions} == kinds
+    eligible = {v.type_model for v in versions if v.eligible}
+    assert "fail" in eligible
+    assert set(list_active_versions()) == eligible
     fail = ModelVersion.objects.get(type_model="fail")
     assert fail.model_name == "fail-v1"
     assert 0 < fail.pr_auc <= 1 and 0 <= fail.threshold <= 1
     assert sum(map(sum, fail.confusion_matrix)) == fail.n_test
     assert len(stored_artifacts()) == len(kinds)
-    assert "step 6/7: train_models" in run.log
+    # One numbering for the pipeline's seven steps and the save step (not "7/7" then "10/10").
+    steps = [line.split(" step ", 1)[1] for line in run.log.splitlines() if " step " in line
+             and ": " in line.split(" step ", 1)[1]]
+    assert steps == [
+        "1/8: load_datasets", "2/8: clean", "3/8: build_features", "4/8: build_labels",
+        "5/8: split_by_time", "6/8: train_models", "7/8: evaluate", "8/8: save",
+    ]
+    # The version keeps what its page shows: its curves and most important features.
+    assert fail.diagnostics["pr_curve"] and fail.diagnostics["calibration"]
+    assert fail.diagnostics["importance"].get("features"), fail.diagnostics["importance"]
+    assert fail.diagnostics["pr_auc"] == pytest.approx(fail.pr_auc)
+
+
+def test_versions_below_the_activation_gate_are_registered_but_never_activated(
+    imported, fast_pipeline, settings
+):
+    settings.CROSSLINE_GATE_MIN_POSITIVES = 30
+    settings.CROSSLINE_GATE_MIN_LIFT = 1.5
+    settings.CROSSLINE_AUTO_PROMOTE = True
+    settings.CROSSLINE_PROMOTE_MARGIN = -1.0
+    run = train()
+    retrain = train(kind=TrainingRun.Kind.RETRAIN)
+
+    versions = list(ModelVersion.objects.all())
+    below = [v for v in versions if not v.eligible]
+    assert below, "60 test KNRs cannot hold 30 positives of every fail group"
+    active = list_active_versions()
+    assert all(v.eligible for v in active.values())
+    assert not {v.pk for v in below} & {v.pk for v in active.values()}
+    group = next(v for v in below if v.type_model != "fail")
+    assert group.eligibility.startswith(f"only {group.test_positives} positives")
+    assert "below the activation gate: " in run.log and group.model_name in (run.log + retrain.log)
 
 
 def test_kinds_below_the_positive_threshold_are_skipped_not_trained(

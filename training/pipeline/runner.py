@@ -80,7 +80,7 @@ def run_pipeline(
             values.update(_bind_outputs(spec, result))
         except Exception as error:
             raise StepFailed(spec.step, error) from error
-        emit(f"step {spec.step} ({index + 1}/{total}) done in {time.perf_counter() - started:.1f}s")
+        emit(f"step {spec.step} done in {time.perf_counter() - started:.1f}s")
         if keep_names is not None:
             # Free intermediates (raw results can be gigabytes) once no later step reads them.
             for name in list(values):

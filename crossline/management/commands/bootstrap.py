@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django_q.models import Schedule
 
 from crossline.commands import Once
+from crossline.exceptions import NoActiveModel
 from predictions.services import predict_since
 from training.demo import generate_demo_data
 from training.imports import import_dataset
@@ -91,8 +92,18 @@ class Command(BaseCommand):
         run = start_training_run(user=user, enqueue=False)
         run = execute_training_run(str(run.pk))
         for metrics in run.metrics.values():
-            self.stdout.write(f"  {metrics['model_name']:<22} PR-AUC {metrics['pr_auc']:.3f}")
-        predictions = predict_since(datetime(1970, 1, 1, tzinfo=UTC))
+            below = not metrics.get("eligible", True)
+            gate = f"  below the activation gate: {metrics['eligibility']}" if below else ""
+            self.stdout.write(
+                f"  {metrics['model_name']:<22} PR-AUC {metrics['pr_auc']:.3f}{gate}"
+            )
+        try:
+            predictions = predict_since(datetime(1970, 1, 1, tzinfo=UTC))
+        except NoActiveModel as error:
+            # Too little demo data for any model to clear the activation gate: crossline still
+            # serves; the operator sees why nothing was predicted.
+            self.stdout.write(self.style.WARNING(f"Nothing predicted: {error}"))
+            return
         flagged = sum(p.predicted_fail for p in predictions)
         self.stdout.write(
             self.style.SUCCESS(

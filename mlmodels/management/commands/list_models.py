@@ -5,7 +5,10 @@ from django.core.management.base import BaseCommand, CommandParser
 from crossline.commands import Once
 from mlmodels.selectors import get_active_version_ids, list_model_versions
 
-COLUMNS = ("kind", "name", "version", "active", "pr_auc", "recall", "threshold", "created")
+COLUMNS = (
+    "kind", "name", "version", "active", "eligible", "pr_auc", "recall", "precision", "flagged",
+    "threshold", "created", "gate",
+)
 
 
 def _number(value: float | None) -> str:
@@ -34,10 +37,14 @@ class Command(BaseCommand):
                 v.model_name,
                 str(v.version),
                 "*" if v.pk in active_ids else "",
+                "yes" if v.eligible else "no",
                 _number(v.pr_auc),
                 _number(v.recall),
+                _number(v.precision),
+                _number(v.flagged_share),
                 _number(v.threshold),
                 f"{v.created_at:%Y-%m-%d %H:%M}",
+                v.eligibility,
             )
             for v in versions
         ]

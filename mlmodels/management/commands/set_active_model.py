@@ -3,9 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crossline.commands import Once
-from crossline.exceptions import NotFound
-from mlmodels.selectors import list_activations
+from crossline.exceptions import AlreadyActive, CrosslineError, IneligibleVersion, NotFound
 from mlmodels.services import activate_model_by_name
+
+DEFAULT_REASON = "set as active (command)"
 
 
 class Command(BaseCommand):
@@ -14,22 +15,33 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model_name", type=str, help="The version's model_name, e.g. fail-v3.")
         parser.add_argument(
-            "--reason", type=str, action=Once, default="set as active (command)",
-            help="Kept in the history.",
+            "--override",
+            action="store_true",
+            help="Activate a version below the activation gate (needs --reason).",
+        )
+        parser.add_argument(
+            "--reason", type=str, action=Once, default="", help="Why; kept in the activation history."
         )
 
-    def handle(self, *args, model_name: str, reason: str, **options) -> None:
+    def handle(self, *args, model_name: str, override: bool, reason: str, **options) -> None:
+        if not reason.strip() and not override:
+            reason = DEFAULT_REASON
         try:
-            pointer = activate_model_by_name(model_name=model_name, reason=reason)
+            activation = activate_model_by_name(
+                model_name=model_name, reason=reason, override=override
+            )
+        except AlreadyActive as done:
+            # Nothing to do is not a failure: the operator's wish already holds.
+            self.stdout.write(str(done))
+            return
         except NotFound as error:
             raise CommandError(f"{error} `manage.py list_models` shows the names.") from None
-        kind = pointer.version.type_model
-        previous = get_previous_name(kind)
-        was = f" (was {previous})" if previous and previous != model_name else ""
-        self.stdout.write(f"{model_name} is now the active {kind} model{was}.")
-
-
-def get_previous_name(kind: str) -> str | None:
-    """The version the latest activation of `kind` replaced."""
-    last = list_activations(type_model=kind).first()
-    return last.previous_version.model_name if last and last.previous_version else None
+        except IneligibleVersion as error:
+            raise CommandError(f'{error} Use --override --reason "…".') from None
+        except CrosslineError as error:
+            raise CommandError(str(error)) from None
+        kind = activation.type_model
+        previous = activation.previous_version
+        was = f" (was {previous.model_name})" if previous else ""
+        forced = f" Gate overridden: {activation.reason}" if activation.override else ""
+        self.stdout.write(f"{model_name} is now the active {kind} model{was}.{forced}")

@@ -56,9 +56,9 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
         else:
             out.write_text(text, encoding="utf-8")
-        positives = sum(p.predicted_fail for p in predictions)
+        flagged = sum(p.predicted_fail for p in predictions)
         self.stderr.write(
-            f"Predicted {len(predictions)} KNRs ({positives} predicted to fail)"
+            f"Predicted {len(predictions)} KNRs ({flagged} flagged)"
             + (f"; wrote {out}" if out else "")
         )
 

@@ -1,0 +1,83 @@
+"""crossline's admin site: the dashboard on the index and the apps in the team's order."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+
+from crossline import dashboard
+
+# Where the work happens first; the rest (users, tokens, the task queue) follow by name.
+APP_ORDER = ("training", "mlmodels", "predictions")
+
+
+class CrosslineAdminSite(admin.AdminSite):
+    """Django's admin with a dashboard above the app list."""
+
+    site_header = "crossline"
+    site_title = "crossline"
+    index_title = "Dashboard"
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
+        apps = super().get_app_list(request, app_label)
+        rank = {label: index for index, label in enumerate(APP_ORDER)}
+        return sorted(apps, key=lambda app: (rank.get(app["app_label"], len(rank)), app["name"]))
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        context = {"dashboard": dashboard.collect(request), **(extra_context or {})}
+        return super().index(request, context)
+
+
+class CrosslineAdminConfig(AdminConfig):
+    """django.contrib.admin with crossline's site as `admin.site`."""
+
+    default_site = "crossline.admin_site.CrosslineAdminSite"
+
+
+
+class ProgressAdminMixin:
+    """A `<id>/progress/` JSON endpoint and a live progress cell for long work."""
+
+    def progress_state(self, obj: Any) -> dict[str, Any]:
+        """status, status_label, progress (0–100), step_text, done; and the log if any."""
+        raise NotImplementedError
+
+    def get_urls(self) -> list:
+        custom = [
+            path(
+                "<path:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_progress",
+            ),
+            *self.extra_urls(),
+        ]
+        # Before the defaults: their `<path:object_id>/` catch-all would take them otherwise.
+        return custom + super().get_urls()
+
+    def extra_urls(self) -> list:
+        """The admin's own further URLs (downloads, buttons)."""
+        return []
+
+    def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return JsonResponse({"error": "not found"}, status=404)
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        return JsonResponse(self.progress_state(obj))
+
+    def progress_url(self, obj: Any) -> str:
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_progress"
+        return reverse(name, args=[obj.pk])
+
+    @admin.display(description="progress")
+    def progress_cell(self, obj: Any) -> str:
+        return render_to_string(
+            "admin/crossline/progress_cell.html",
+            {"state": self.progress_state(obj), "url": self.progress_url(obj)},
+        )

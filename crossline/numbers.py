@@ -1,0 +1,64 @@
+"""Numbers rounded for people: three significant digits, shares as percentages."""
+
+import math
+from typing import Any
+
+# Shares of vehicles read better as percentages; scores such as PR-AUC stay decimals.
+PERCENT_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score", "flagged_share"})
+METRIC_LABELS = {
+    "pr_auc": "PR-AUC",
+    "roc_auc": "ROC-AUC",
+    "recall": "Recall",
+    "precision": "Precision",
+    "f1_score": "F1",
+    "mcc": "MCC",
+    "accuracy": "Accuracy",
+    "threshold": "Threshold",
+    "flagged_share": "Flagged",
+}
+MISSING = "–"
+
+
+def _missing(value: Any) -> bool:
+    return not isinstance(value, int | float) or (isinstance(value, float) and math.isnan(value))
+
+
+def significant(value: Any, digits: int = 3) -> str:
+    """`value` to `digits` significant digits (whole numbers keep every digit, with commas)."""
+    if _missing(value):
+        return MISSING
+    value = round(value, 10)  # 0.85 - 0.70 is 0.15000000000000002
+    whole = isinstance(value, float) and value.is_integer() and abs(value) >= 1
+    if isinstance(value, int) or whole:
+        return f"{int(value):,}"
+    if value == 0:
+        return "0"
+    decimals = max(digits - 1 - math.floor(math.log10(abs(value))), 0)
+    return f"{value:,.{decimals}f}"
+
+
+def percent(value: Any, digits: int = 3) -> str:
+    """A share in [0, 1] as a percentage with `digits` significant digits."""
+    if _missing(value):
+        return MISSING
+    scaled = value * 100
+    if scaled == 0:
+        return "0%"
+    if abs(scaled) >= 10 ** digits:
+        return f"{scaled:,.0f}%"
+    return f"{significant(scaled, digits)}%"
+
+
+def metric(name: str, value: Any) -> str:
+    """A named metric as people read it (a percentage for shares)."""
+    return percent(value) if name in PERCENT_METRICS else significant(value)
+
+
+def metric_difference(name: str, value: Any) -> str:
+    """A difference between two versions' metric, with its sign (percentage points for shares)."""
+    if value is None:
+        return MISSING
+    sign = "+" if value > 0 else "−" if value < 0 else "±"
+    if name in PERCENT_METRICS:
+        return f"{sign}{significant(abs(value) * 100)} pts"
+    return f"{sign}{significant(abs(value))}"

@@ -1,0 +1,64 @@
+"""The activation gate (MLflow's MetricThreshold idea): may a version predict? Pure, no Django."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Whether a version clears the gate, why, and the test-set facts it was judged on."""
+
+    eligible: bool
+    reason: str
+    positives: int | None
+    prevalence: float | None
+
+
+def count_test_set(metrics: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(positives, vehicles) of the test set, from the confusion matrix [[tn, fp], [fn, tp]]."""
+    matrix = metrics.get("confusion_matrix") or []
+    try:
+        (tn, fp), (fn, tp) = matrix
+    except (TypeError, ValueError):
+        return None, None
+    return int(fn + tp), int(tn + fp + fn + tp)
+
+
+def check_eligibility(
+    *,
+    positives: int | None,
+    vehicles: int | None,
+    pr_auc: float | None,
+    min_positives: int,
+    min_lift: float,
+) -> Eligibility:
+    """A version is eligible when its test set holds enough positives and its PR-AUC clears the
+    no-skill level (the test set's prevalence) by the lift."""
+    if positives is None or not vehicles:
+        return Eligibility(False, "no test-set counts to judge it on", None, None)
+    prevalence = positives / vehicles
+    if positives < min_positives:
+        return Eligibility(
+            False,
+            f"only {positives} positives in the test set (the gate needs {min_positives})",
+            positives,
+            prevalence,
+        )
+    needed = min_lift * prevalence
+    if pr_auc is None or pr_auc < needed:
+        shown = "undefined" if pr_auc is None else f"{pr_auc:.3f}"
+        return Eligibility(
+            False,
+            f"PR-AUC {shown} below {min_lift:g} × prevalence {prevalence:.3f} = {needed:.3f}",
+            positives,
+            prevalence,
+        )
+    return Eligibility(
+        True,
+        f"PR-AUC {pr_auc:.3f} ≥ {min_lift:g} × prevalence {prevalence:.3f}; "
+        f"{positives} positives in the test set",
+        positives,
+        prevalence,
+    )
