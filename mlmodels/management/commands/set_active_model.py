@@ -20,7 +20,8 @@ class Command(BaseCommand):
             help="Activate a version below the activation gate (needs --reason).",
         )
         parser.add_argument(
-            "--reason", type=str, action=Once, default="", help="Why; kept in the activation history."
+            "--reason", type=str, action=Once, default="",
+            help="Why; kept in the activation history.",
         )
 
     def handle(self, *args, model_name: str, override: bool, reason: str, **options) -> None:
