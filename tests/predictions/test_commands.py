@@ -46,7 +46,7 @@ def test_predict_with_the_knr_option_repeated_predicts_every_knr(active_models, 
     assert sorted(Prediction.objects.values_list("knr", flat=True)) == stored_knrs[:3]
     # Not a terminal: the summary line only, no progress bar.
     flagged = sum(p.predicted_fail for p in Prediction.objects.all())
-    assert stderr.getvalue() == f"Predicted 3 KNRs ({flagged} predicted to fail)\n"
+    assert stderr.getvalue() == f"Predicted 3 KNRs ({flagged} flagged)\n"
 
 
 def test_a_single_value_option_given_twice_is_refused_and_nothing_is_predicted(
