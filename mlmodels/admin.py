@@ -281,8 +281,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 request, "Select exactly one version to set as active.", messages.ERROR
             )
             return None
+        version = versions[0]
+        active = get_active_version(version.type_model)
+        if active is not None and active.pk == version.pk:
+            message = f"{version.model_name} is already the active {version.type_model} model."
+            self.message_user(request, message, messages.INFO)
+            return None
         return HttpResponseRedirect(
-            reverse("admin:mlmodels_modelversion_activate", args=[versions[0].pk])
+            reverse("admin:mlmodels_modelversion_activate", args=[version.pk])
         )
 
     @admin.action(description="Compare selected versions", permissions=["view"])

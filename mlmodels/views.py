@@ -210,18 +210,29 @@ class ThresholdPolicyViewSet(viewsets.ViewSet):
     lookup_value_regex = r"[A-Za-z0-9_]+"
     serializer_class = ThresholdPolicySerializer
 
+    @extend_schema(
+        description="Every kind with versions, with its policy (the default where none is "
+        "stored).",
+        responses={200: ThresholdPolicySerializer(many=True), **error_responses()},
+    )
     def list(self, request: Request) -> Response:
-        """Every kind with versions, with its policy (the default where none is stored)."""
         return Response(ThresholdPolicySerializer(list_threshold_policies(), many=True).data)
 
+    @extend_schema(responses={200: ThresholdPolicySerializer, **error_responses(404)})
     def retrieve(self, request: Request, type_model: str) -> Response:
         return Response(ThresholdPolicySerializer(get_threshold_policy_record(type_model)).data)
 
-    @extend_schema(request=ThresholdPolicySerializer, responses=ThresholdPolicySerializer)
+    @extend_schema(
+        request=ThresholdPolicySerializer,
+        responses={200: ThresholdPolicySerializer, **error_responses(400, 403)},
+    )
     def create(self, request: Request) -> Response:
         return self._write(request, request.data.get("type_model", ""))
 
-    @extend_schema(request=ThresholdPolicySerializer, responses=ThresholdPolicySerializer)
+    @extend_schema(
+        request=ThresholdPolicySerializer,
+        responses={200: ThresholdPolicySerializer, **error_responses(400, 403, 404)},
+    )
     def update(self, request: Request, type_model: str) -> Response:
         return self._write(request, type_model)
 

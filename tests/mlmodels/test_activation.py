@@ -185,18 +185,22 @@ def test_admin_set_as_active_refuses_an_ineligible_version_with_a_clear_message(
     good, below = register(), register(**FEW_POSITIVES)
     activate_model_version(version=good)
 
-    response = admin_user_client.post(
+    confirm = admin_user_client.post(
         "/admin/mlmodels/modelversion/",
         {"action": "set_as_active", "_selected_action": [str(below.pk)]},
         follow=True,
     )
+    assert "only 12 positives in the test set" in confirm.content.decode()
+    response = admin_user_client.post(
+        f"/admin/mlmodels/modelversion/{below.pk}/activate/", {"reason": "try it"}
+    )
 
-    text = [str(m) for m in response.context["messages"]]
-    assert any(
-        "fail-v2 was not set as active: it is below the activation gate (only 12 positives"
-        in m and "--override" in m
-        for m in text
-    ), text
+    text = response.content.decode()
+    assert (
+        "fail-v2 is below the activation gate (only 12 positives in the test set (the gate needs "
+        "30)); activating it needs an override with a reason." in text
+    )
+    assert 'name="override"' in text
     assert pointer().version_id == good.pk
     page = admin_user_client.get(f"/admin/mlmodels/modelversion/{below.pk}/change/")
     assert "only 12 positives in the test set" in page.content.decode()
