@@ -383,7 +383,9 @@ def test_statistics_routes_are_documented_with_their_real_shapes(schema):
     total = _json_schema(paths["/api/predictions/total-fails/"]["get"], "200")
     assert set(_resolve(schema, total["$ref"])["properties"]) == {"no_fails", "fails"}
     by_month = _json_schema(paths["/api/predictions/fail-codes-by-month/"]["get"], "200")
-    assert set(_resolve(schema, by_month["$ref"])["properties"]) == {"year", "fail_code", "by", "months"}
+    assert set(_resolve(schema, by_month["$ref"])["properties"]) == {
+        "year", "fail_code", "by", "months"
+    }
     realised = _json_schema(paths["/api/predictions/realised-metrics/"]["get"], "200")
     assert set(_resolve(schema, realised["$ref"])["properties"]) == {"by_version", "by_month"}
     for path in ("fail-codes-predicted", "total-fails", "fail-codes-by-month"):
