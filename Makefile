@@ -1,5 +1,6 @@
 # crossline: `make run` sets up and serves the product on the embedded default; `make test`
-# runs the whole suite on the embedded default, then on MongoDB (a mongoeco server).
+# runs the whole suite on the embedded default and on MongoDB (a mongoeco server) at once.
+SHELL := /bin/bash
 PYTHON ?= python
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -36,10 +37,26 @@ lint: $(STAMP)
 test-sqlite: $(STAMP)
 	$(PY) -m pytest
 
-test-mongodb: $(STAMP)
-	$(PY) -m tests.support.with_mongoeco $(PY) -m pytest
+# The MongoDB pass keeps its own pytest cache: the two passes may run at the same time.
+MONGODB_PYTEST := $(PY) -m tests.support.with_mongoeco $(PY) -m pytest -o cache_dir=.pytest_cache/mongodb
 
-test: lint test-sqlite test-mongodb
+test-mongodb: $(STAMP)
+	$(MONGODB_PYTEST)
+
+# Both passes at once (the MongoDB pass is mostly the mongoeco server's CPU): MongoDB in the
+# background into $(VAR)/test-mongodb.log, printed after the SQLite pass. They share no file:
+# the SQLite pass uses $(VAR)/test-crossline.sqlite3, the MongoDB pass its own server, and every
+# live instance its own temporary folder, database and port. The closing line is a pytest
+# summary: the MongoDB pass's, or the SQLite pass's when that one failed.
+test: lint
+	@mkdir -p $(VAR); \
+	$(MONGODB_PYTEST) > $(VAR)/test-mongodb.log 2>&1 & mongodb=$$!; \
+	trap 'kill $$mongodb 2>/dev/null' INT TERM; \
+	set -o pipefail; $(PY) -m pytest 2>&1 | tee $(VAR)/test-sqlite.log; sqlite=$$?; \
+	wait $$mongodb; mongodb=$$?; \
+	echo "== MongoDB pass ($(VAR)/test-mongodb.log)"; cat $(VAR)/test-mongodb.log; \
+	if [ $$sqlite -ne 0 ]; then echo "== SQLite pass failed:"; tail -n 1 $(VAR)/test-sqlite.log; fi; \
+	[ $$sqlite -eq 0 ] && [ $$mongodb -eq 0 ]
 
 # Import, training and prediction at plant sizes beside their references (not part of `test`):
 # BENCH_SIZES=1M,5M,20M BENCH_SHAPES=default,plant BENCH_STEPS=parse,import,train,plain,predict,
@@ -48,4 +65,4 @@ bench: $(STAMP)
 	nice -n 10 $(PY) bench/run.py
 
 clean:
-	rm -rf var/test-crossline.sqlite3* .pytest_cache
+	rm -rf var/test-crossline.sqlite3* var/test-*.log .pytest_cache

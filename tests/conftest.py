@@ -66,6 +66,15 @@ def isolated_storage(request: pytest.FixtureRequest, settings, tmp_path):
                 database.drop_collection(name)
 
 
+@pytest.fixture(scope="session")
+def fresh_crossline(tmp_path_factory):
+    """One live fresh installation (no demo data, no worker) for the tests that only look at it."""
+    from tests.support.live_server import running_crossline
+
+    with running_crossline(tmp_path_factory.mktemp("fresh-crossline")) as live:
+        yield live
+
+
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user(

@@ -11,7 +11,14 @@ import pytest
 
 from tests.support.live_server import ROOT, free_port, instance_environment
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.slow,
+    pytest.mark.sqlite_only(
+        reason="how `make run` starts and stops its processes does not depend on the database; "
+        "the live tests on MongoDB start the same server and worker"
+    ),
+]
 
 
 def descendants(pid: int) -> dict[int, str]:

@@ -76,10 +76,16 @@ class LiveCrossline:
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), _json(error.read())
 
-    def token(self, username: str = "admin") -> str:
-        """An API token for a user (`Authorization: Token …`)."""
-        out = self.manage("drf_create_token", username).stdout
-        return out.split("Generated token ", 1)[1].split()[0]
+    def token(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
+        """A user's API token (`Authorization: Token …`), through `POST /api/auth/token/`.
+
+        Over HTTP rather than `manage.py drf_create_token`: no process to start.
+        """
+        status, _, body = self.request(
+            "POST", "/api/auth/token/", fields={"username": username, "password": password}
+        )
+        assert status == 200, body
+        return body["token"]
 
 
 def _json(body: bytes) -> dict:
