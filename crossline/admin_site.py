@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, JsonResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 
@@ -54,6 +55,11 @@ class ProgressAdminMixin:
                 self.admin_site.admin_view(self.progress_view),
                 name=f"{self.opts.app_label}_{self.opts.model_name}_progress",
             ),
+            path(
+                "<path:object_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_download",
+            ),
             *self.extra_urls(),
         ]
         # Before the defaults: their `<path:object_id>/` catch-all would take them otherwise.
@@ -70,6 +76,34 @@ class ProgressAdminMixin:
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
         return JsonResponse(self.progress_state(obj))
+
+    def download(self, obj: Any) -> tuple[str, str, str] | None:
+        """The stored file offered for download: (storage name, file name, content type)."""
+        return None
+
+    def download_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No such {self.opts.verbose_name}.")
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        offered = self.download(obj)
+        if offered is None:
+            raise Http404(f"{obj} has nothing to download ({obj.status}).")
+        name, filename, content_type = offered
+        return FileResponse(
+            default_storage.open(name, "rb"),
+            as_attachment=True,
+            filename=filename,
+            content_type=content_type,
+        )
+
+    def download_url(self, obj: Any) -> str:
+        """The download link, or "" while there is nothing to download."""
+        if self.download(obj) is None:
+            return ""
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_download"
+        return reverse(name, args=[obj.pk])
 
     def progress_url(self, obj: Any) -> str:
         name = f"admin:{self.opts.app_label}_{self.opts.model_name}_progress"

@@ -6,11 +6,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 import crossline.admin_filters
@@ -293,30 +292,11 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
             "done": done,
         }
 
-    def extra_urls(self) -> list:
-        return [
-            path(
-                "<path:object_id>/download/",
-                self.admin_site.admin_view(self.download_view),
-                name="predictions_batchprediction_download",
-            )
-        ]
-
-    def download_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+    def download(self, batch: BatchPrediction) -> tuple[str, str, str] | None:
         """The batch's predictions as CSV."""
-        batch = self.get_object(request, unquote(object_id))
-        if batch is None:
-            raise Http404("No such batch.")
-        if not self.has_view_permission(request, batch):
-            raise PermissionDenied
         if not batch.result_file:
-            raise Http404(f"Batch {batch.pk} has no result yet ({batch.status}).")
-        return FileResponse(
-            default_storage.open(batch.result_file, "rb"),
-            as_attachment=True,
-            filename=f"predictions-batch-{batch.pk}.csv",
-            content_type="text/csv",
-        )
+            return None
+        return batch.result_file, f"predictions-batch-{batch.pk}.csv", "text/csv"
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
@@ -327,8 +307,7 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
             extra.update(
                 progress=self.progress_state(batch),
                 progress_url=self.progress_url(batch),
-                download_url=reverse("admin:predictions_batchprediction_download",
-                                     args=[batch.pk]) if batch.result_file else "",
+                download_url=self.download_url(batch),
             )
         return super().change_view(request, object_id, form_url, extra)
 

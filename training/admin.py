@@ -8,11 +8,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import (
-    FileResponse,
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
@@ -99,31 +96,12 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
             "done": done,
         }
 
-    def extra_urls(self) -> list:
-        return [
-            path(
-                "<path:object_id>/download/",
-                self.admin_site.admin_view(self.download_view),
-                name="training_dataset_download",
-            )
-        ]
-
-    def download_view(self, request: HttpRequest, object_id: str) -> FileResponse:
+    def download(self, dataset: Dataset) -> tuple[str, str, str] | None:
         """The dataset's accepted rows as the Parquet file crossline stored."""
-        dataset = self.get_object(request, unquote(object_id))
-        if dataset is None:
-            raise Http404("No such dataset.")
-        if not self.has_view_permission(request, dataset):
-            raise PermissionDenied
         if dataset.status != Dataset.Status.READY or not dataset.file:
-            raise Http404(f"{dataset.original_name} has no stored rows ({dataset.status}).")
+            return None
         stem = dataset.original_name.split(".")[0] or f"dataset-{dataset.pk}"
-        return FileResponse(
-            default_storage.open(dataset.file, "rb"),
-            as_attachment=True,
-            filename=f"{stem}.parquet",
-            content_type="application/vnd.apache.parquet",
-        )
+        return dataset.file, f"{stem}.parquet", "application/vnd.apache.parquet"
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
@@ -135,9 +113,7 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
                 report=report_context(dataset.report),
                 progress=self.progress_state(dataset),
                 progress_url=self.progress_url(dataset),
-                download_url=reverse("admin:training_dataset_download", args=[dataset.pk])
-                if dataset.status == Dataset.Status.READY and dataset.file
-                else "",
+                download_url=self.download_url(dataset),
             )
         return super().change_view(request, object_id, form_url, extra)
 
