@@ -280,28 +280,9 @@ def default_date_window(now: datetime | None = None) -> tuple[datetime, datetime
     return DEFAULT_EARLIEST_DATE, now + timedelta(days=DEFAULT_DAYS_AHEAD)
 
 
-def iter_clean_chunks(
-    path: str | Path,
-    *,
-    filename: str,
-    kind: str,
-    report: ValidationReport,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
-    dates: tuple[datetime, datetime] | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Yield the export's accepted rows in the normalised schema, chunk by chunk."""
-    for table in iter_clean_tables(
-        path,
-        filename=filename,
-        kind=kind,
-        report=report,
-        chunk_rows=chunk_rows,
-        max_bytes=max_bytes,
-        max_uncompressed_bytes=max_uncompressed_bytes,
-        dates=dates,
-    ):
+def iter_clean_chunks(path: str | Path, **options: Any) -> Iterator[pd.DataFrame]:
+    """Yield the export's accepted rows as DataFrames: `iter_clean_tables`, chunk by chunk."""
+    for table in iter_clean_tables(path, **options):
         yield table_to_frame(table)
 
 
