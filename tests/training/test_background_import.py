@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from tests.support.storage import stored_files
 from training import imports, tasks
 from training.demo import generate_demo_data
 from training.models import Dataset, Vehicle, VehicleRecord
@@ -34,17 +35,6 @@ def background(settings) -> None:
 def post_file(api, path: Path, kind: str):
     with path.open("rb") as handle:
         return api.post("/api/datasets/", {"kind": kind, "file": handle}, format="multipart")
-
-
-def stored_files(folder: str = "datasets") -> list[str]:
-    """Every file under `folder` in the project's storage."""
-    try:
-        dirs, files = default_storage.listdir(folder)
-    except FileNotFoundError:
-        return []
-    return [f"{folder}/{f}" for f in files] + [
-        name for d in dirs for name in stored_files(f"{folder}/{d}")
-    ]
 
 
 def import_folders(dataset: Dataset) -> list[Path]:

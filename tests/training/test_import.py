@@ -15,6 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from crossline.exceptions import InvalidUpload
+from tests.support.storage import stored_files
 from training import imports
 from training.demo import generate_demo_data
 from training.models import Dataset, Vehicle, VehicleRecord
@@ -36,17 +37,6 @@ def raw_results(demo) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def raw_defects(demo) -> pd.DataFrame:
     return pd.read_csv(demo["defects"], dtype=str, keep_default_na=False)
-
-
-def stored_files(folder: str = "datasets") -> list[str]:
-    """Every file under `folder` in the project's storage."""
-    try:
-        dirs, files = default_storage.listdir(folder)
-    except FileNotFoundError:
-        return []
-    return [f"{folder}/{f}" for f in files] + [
-        name for d in dirs for name in stored_files(f"{folder}/{d}")
-    ]
 
 
 def vehicle_snapshot() -> list[tuple]:
