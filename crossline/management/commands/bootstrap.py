@@ -94,9 +94,9 @@ class Command(BaseCommand):
         for metrics in run.metrics.values():
             below = not metrics.get("eligible", True)
             gate = f"  below the activation gate: {metrics['eligibility']}" if below else ""
-            self.stdout.write(
-                f"  {metrics['model_name']:<22} PR-AUC {metrics['pr_auc']:.3f}{gate}"
-            )
+            # PR-AUC is undefined when the test set holds no positive of the kind.
+            pr_auc = "n/a" if metrics["pr_auc"] is None else f"{metrics['pr_auc']:.3f}"
+            self.stdout.write(f"  {metrics['model_name']:<22} PR-AUC {pr_auc}{gate}")
         try:
             predictions = predict_since(datetime(1970, 1, 1, tzinfo=UTC))
         except NoActiveModel as error:
