@@ -117,13 +117,15 @@ class ThresholdPolicySerializer(ModelSerializer):
     updated_by = serializers.CharField(
         source="updated_by.username", read_only=True, allow_null=True, default=None
     )
+    # A kind with no stored policy is shown with the default one, never updated.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ThresholdPolicy
         fields = ["type_model", "policy", "value", "updated_by", "updated_at"]
         read_only_fields = ["updated_by", "updated_at"]
         # The service validates and writes (update_or_create on the kind).
-        extra_kwargs = {"type_model": {"validators": []}}
+        extra_kwargs = {"type_model": {"validators": []}, "policy": {"required": True}}
 
 
 class SelectModelSerializer(SetActiveSerializer):
