@@ -67,9 +67,11 @@ def text(driver, selector: str) -> str:
 
 def test_the_admin_in_a_browser(tmp_path, monkeypatch):
     shots = Path(os.environ.get("CROSSLINE_SCREENSHOT_DIR") or tmp_path / "screenshots")
-    # 300 demo KNRs leave 60 in a test set: too few for the production activation gate.
+    # 300 demo KNRs leave 60 in a test set: too few for the production activation gate, and a
+    # fail model trained on 240 vehicles may score at its prevalence. The pages are under test
+    # here, not the model, so the gate only asks for a few positives.
     monkeypatch.setenv("CROSSLINE_GATE_MIN_POSITIVES", "5")
-    monkeypatch.setenv("CROSSLINE_GATE_MIN_LIFT", "1.0")
+    monkeypatch.setenv("CROSSLINE_GATE_MIN_LIFT", "0.5")
     with running_crossline(tmp_path, demo_knrs=300, worker=True) as live:
         driver = start_chromium()
         try:
