@@ -123,9 +123,9 @@ class ThresholdPolicySerializer(ModelSerializer):
     class Meta:
         model = ThresholdPolicy
         fields = ["type_model", "policy", "value", "updated_by", "updated_at"]
-        read_only_fields = ["updated_by", "updated_at"]
-        # The service validates and writes (update_or_create on the kind).
-        extra_kwargs = {"type_model": {"validators": []}, "policy": {"required": True}}
+        # The kind comes from the URL; the service validates and writes.
+        read_only_fields = ["type_model", "updated_by", "updated_at"]
+        extra_kwargs = {"policy": {"required": True}}
 
 
 class SelectModelSerializer(SetActiveSerializer):

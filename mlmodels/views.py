@@ -207,7 +207,8 @@ class ThresholdPolicyViewSet(viewsets.ViewSet):
     """
 
     lookup_field = "type_model"
-    lookup_value_regex = r"[A-Za-z0-9_]+"
+    # Any value reaches the view, as on every other route: an unknown kind is the JSON 404.
+    lookup_value_regex = r"[^/.]+"
     serializer_class = ThresholdPolicySerializer
 
     @extend_schema(
@@ -223,26 +224,15 @@ class ThresholdPolicyViewSet(viewsets.ViewSet):
         return Response(ThresholdPolicySerializer(get_threshold_policy_record(type_model)).data)
 
     @extend_schema(
-        request=ThresholdPolicySerializer,
-        responses={200: ThresholdPolicySerializer, **error_responses(400, 403)},
-    )
-    def create(self, request: Request) -> Response:
-        return self._write(request, request.data.get("type_model", ""))
-
-    @extend_schema(
+        description="Set the kind's policy (`type_model` comes from the URL). Staff only.",
         request=ThresholdPolicySerializer,
         responses={200: ThresholdPolicySerializer, **error_responses(400, 403, 404)},
     )
     def update(self, request: Request, type_model: str) -> Response:
-        return self._write(request, type_model)
-
-    def _write(self, request: Request, type_model: str) -> Response:
-        data = request.data.copy()  # a QueryDict (form) or a dict (JSON)
-        data["type_model"] = type_model
-        given = ThresholdPolicySerializer(data=data)
+        given = ThresholdPolicySerializer(data=request.data)
         given.is_valid(raise_exception=True)
         stored = set_threshold_policy(
-            type_model=given.validated_data["type_model"],
+            type_model=type_model,
             policy=given.validated_data["policy"],
             value=given.validated_data.get("value"),
             user=request.user,

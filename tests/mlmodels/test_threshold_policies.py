@@ -140,9 +140,9 @@ def test_the_admin_edits_a_policy_and_recomputes_the_thresholds(admin_user_clien
 
 @pytest.mark.django_db
 def test_a_policy_written_without_its_name_is_a_400_naming_the_field(staff_api):
-    created = staff_api.post("/api/threshold-policies/", {"type_model": "0"}, format="multipart")
-    replaced = staff_api.put("/api/threshold-policies/fail/", {}, format="json")
+    empty = staff_api.put("/api/threshold-policies/fail/", {}, format="json")
+    listed = staff_api.put("/api/threshold-policies/fail/", [[], []], format="json")
 
-    for response in (created, replaced):
-        assert response.status_code == 400, response.content
-        assert "policy" in response.json()["errors"]
+    assert empty.status_code == 400, empty.content
+    assert "policy" in empty.json()["errors"]
+    assert listed.status_code == 400, listed.content
