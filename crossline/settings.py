@@ -298,7 +298,8 @@ CROSSLINE_AUTO_PROMOTE = env_bool("CROSSLINE_AUTO_PROMOTE", False)
 CROSSLINE_PROMOTE_METRIC = env_str("CROSSLINE_PROMOTE_METRIC", "pr_auc")
 CROSSLINE_PROMOTE_MARGIN = env_float("CROSSLINE_PROMOTE_MARGIN", 0.01, low=0.0, high=1.0)
 # The activation gate: a version predicts (without an override) only when its test set holds
-# this many positives and its PR-AUC is at least this many times the test prevalence.
+# this many positives and the odds of its PR-AUC are at least this many times those of the test
+# prevalence (about this many times the prevalence for a rare kind).
 CROSSLINE_GATE_MIN_POSITIVES = env_int("CROSSLINE_GATE_MIN_POSITIVES", 30, minimum=0)
 CROSSLINE_GATE_MIN_LIFT = env_float("CROSSLINE_GATE_MIN_LIFT", 1.5, low=0.0, high=1000.0)
 CROSSLINE_FEEDBACK_WINDOW_DAYS = env_int("CROSSLINE_FEEDBACK_WINDOW_DAYS", 0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mlmodels.thresholds import share_at_odds
+
 
 @dataclass(frozen=True)
 class Eligibility:
@@ -26,6 +28,16 @@ def count_test_set(metrics: dict[str, Any]) -> tuple[int | None, int | None]:
     return int(fn + tp), int(tn + fp + fn + tp)
 
 
+def needed_pr_auc(prevalence: float, lift: float) -> float:
+    """The PR-AUC whose odds are `lift` times the prevalence's.
+
+    For a rare kind this is about lift × prevalence; for a common one it stays below 1 (a
+    plain lift × prevalence would ask a model of a kind half the vehicles have for a PR-AUC
+    above 0.75, which even the true probabilities may not reach).
+    """
+    return share_at_odds(prevalence, lift)
+
+
 def check_eligibility(
     *,
     positives: int | None,
@@ -35,7 +47,7 @@ def check_eligibility(
     min_lift: float,
 ) -> Eligibility:
     """A version is eligible when its test set holds enough positives and its PR-AUC clears the
-    no-skill level (the test set's prevalence) by the lift."""
+    no-skill level (the test set's prevalence) by the lift, on the odds scale (`needed_pr_auc`)."""
     if positives is None or not vehicles:
         return Eligibility(False, "no test-set counts to judge it on", None, None)
     prevalence = positives / vehicles
@@ -46,19 +58,14 @@ def check_eligibility(
             positives,
             prevalence,
         )
-    needed = min_lift * prevalence
+    needed = needed_pr_auc(prevalence, min_lift)
+    bar = f"{needed:.3f} (odds {min_lift:g}× those of the prevalence {prevalence:.3f})"
     if pr_auc is None or pr_auc < needed:
         shown = "undefined" if pr_auc is None else f"{pr_auc:.3f}"
-        return Eligibility(
-            False,
-            f"PR-AUC {shown} below {min_lift:g} × prevalence {prevalence:.3f} = {needed:.3f}",
-            positives,
-            prevalence,
-        )
+        return Eligibility(False, f"PR-AUC {shown} below {bar}", positives, prevalence)
     return Eligibility(
         True,
-        f"PR-AUC {pr_auc:.3f} ≥ {min_lift:g} × prevalence {prevalence:.3f}; "
-        f"{positives} positives in the test set",
+        f"PR-AUC {pr_auc:.3f} ≥ {bar}; {positives} positives in the test set",
         positives,
         prevalence,
     )

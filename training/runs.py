@@ -467,10 +467,13 @@ def explain_version(entry: dict[str, Any], test_set: Any, kind: str) -> dict[str
         scores = scored.get("scores")
         if scores is None:
             scores = positive_scores(estimator, test_set.features)
-        return {
+        explained = {
             **describe_scores(y_test, scores, entry["threshold"]),
             "importance": top_features(estimator, test_set.features, y_test),
         }
+    if entry.get("combined_with"):
+        explained["combined_with"] = entry["combined_with"]
+    return explained
 
 
 def version_metrics(version: ModelVersion) -> dict[str, Any]:

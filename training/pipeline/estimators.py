@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -120,6 +120,48 @@ def make_pipeline(
 def version_pipeline(features: TransformerMixin, estimator: Pipeline) -> Pipeline:
     """One version's Pipeline: the fitted feature builder, then the fitted estimator's steps."""
     return Pipeline([("features", features), *estimator.steps])
+
+
+class AnyFailure(ClassifierMixin, BaseEstimator):
+    """The fail model as the mean of a direct fail model and "any fail group fails",
+    1 − Π(1 − p_group) over the group models trained beside it.
+
+    A vehicle fails when any of its groups does; the group models see the tests behind each
+    group more sharply than one model of all of them, and the direct model still covers the
+    groups too rare to have a model. Built from fitted estimators; it is not fitted itself.
+    """
+
+    def __init__(self, direct: Pipeline, groups: list[Pipeline]) -> None:
+        self.direct = direct
+        self.groups = groups
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "AnyFailure":
+        """Not refittable as a whole: each group model needs its own group's labels."""
+        raise NotImplementedError("AnyFailure combines fitted models; fit its parts instead.")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """[P(no failure), P(failure)] per row of the feature frame."""
+        positive = blend_failure(
+            positive_scores(self.direct, X), [positive_scores(g, X) for g in self.groups]
+        )
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where P(failure) is at least one half."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+
+def blend_failure(direct: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """AnyFailure's probability from the direct and the group models' probabilities."""
+    any_group = 1.0 - np.prod([1.0 - np.asarray(g) for g in groups], axis=0)
+    return (np.asarray(direct) + any_group) / 2.0
 
 
 class CompiledTrees:

@@ -19,7 +19,6 @@ from sklearn.metrics import (
     f1_score,
     log_loss,
     matthews_corrcoef,
-    precision_recall_curve,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -30,8 +29,15 @@ from threadpoolctl import threadpool_limits
 
 from crossline.domain import FAIL_KIND, GROUP_PREFIX, NO_GROUP_CODE, group_kind
 from crossline.exceptions import NothingToTrain
+from mlmodels import thresholds
 from training.pipeline.definition import DEFAULT_PARAMS
-from training.pipeline.estimators import make_pipeline, positive_scores, version_pipeline
+from training.pipeline.estimators import (
+    AnyFailure,
+    blend_failure,
+    make_pipeline,
+    positive_scores,
+    version_pipeline,
+)
 from training.pipeline.features import RESULT_COLUMNS, ResultFeatures, normalise_results
 from training.pipeline.registry import step
 
@@ -201,42 +207,6 @@ def _time_order(knrs: pd.Index, production_time: pd.Series) -> pd.Index:
     return frame.sort_values(["time", "knr"], na_position="first").index
 
 
-def choose_threshold(
-    y_true: Any,
-    scores: Any,
-    *,
-    policy: str = "f2",
-    target_recall: float = 0.8,
-) -> float:
-    """The decision threshold (score ≥ threshold) for held-out scores under a policy.
-
-    `f2`: the threshold maximising F-beta with β = 2 (recall weighs four times precision,
-    a bounded preference for recall); `recall`: the highest reaching `target_recall`.
-    """
-    y = np.asarray(y_true).astype(bool)
-    proba = np.asarray(scores, dtype=np.float64)
-    if not y.any():
-        return 0.5
-    if policy == "recall":
-        return _threshold_for_recall(y, proba, target_recall)
-    if policy != "f2":
-        raise ValueError(f"unknown threshold policy {policy!r} (f2 or recall)")
-    precision, recall, thresholds = precision_recall_curve(y, proba)
-    beta2 = 4.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fbeta = (1 + beta2) * precision * recall / (beta2 * precision + recall)
-    fbeta = np.nan_to_num(fbeta[:-1])
-    return float(thresholds[int(np.argmax(fbeta))])
-
-
-def _threshold_for_recall(y: np.ndarray, proba: np.ndarray, target_recall: float) -> float:
-    scores = np.sort(proba[y])[::-1]
-    # Catching the k highest-scored positives gives recall k/P; the k-th score is the
-    # highest threshold still catching them (ties only raise recall).
-    needed = min(len(scores), max(1, math.ceil(target_recall * len(scores) - 1e-9)))
-    return float(scores[needed - 1])
-
-
 def _out_of_fold_proba(
     template: Pipeline, X: pd.DataFrame, y: pd.Series, random_state: int
 ) -> np.ndarray:
@@ -383,6 +353,7 @@ def _train_models(
     ]
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
+    fitted: dict[str, tuple[Pipeline, pd.Series, pd.Series]] = {}
     for kind in training_kinds(train_set.labels):
         y = train_set.labels[kind].astype("int64")
         positives = int(y.sum())
@@ -394,29 +365,67 @@ def _train_models(
         estimator, y_heldout, scores, source, chosen = _fit_kind(
             templates, train_set, y, params
         )
-        threshold = choose_threshold(
-            y_heldout,
-            scores,
-            policy=params["threshold_policy"],
-            target_recall=float(params["target_recall"]),
-        )
         fit_seconds = time.perf_counter() - started
         models[kind] = {
             "pipeline": version_pipeline(feature_builder, estimator),
-            "threshold": threshold,
             "threshold_source": source,
             "candidate": chosen,
-            "heldout": {
-                "y_true": [int(v) for v in y_heldout],
-                "scores": [float(v) for v in scores],
-            },
+            **_heldout_entry(y_heldout, scores, params),
             "feature_columns": list(train_set.features.columns),
             "n_train": len(y),
             "n_train_positives": positives,
             "fit_seconds": round(fit_seconds, 3),
         }
+        fitted[kind] = (estimator, y_heldout, pd.Series(scores, index=y_heldout.index))
         emit(f"{kind}: trained on {len(y)} KNRs ({positives} positive) in {fit_seconds:.1f}s")
+    if FAIL_KIND in fitted:
+        _combine_fail_with_groups(models, fitted, feature_builder, params, emit)
     return {"models": models, "skipped": skipped}
+
+
+def _heldout_entry(y: pd.Series, scores: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """A kind's held-out labels and scores, and the threshold the pipeline's policy picks."""
+    policy = params["threshold_policy"]
+    value = float(params["target_recall"]) if policy == thresholds.RECALL else None
+    return {
+        "threshold": thresholds.choose_threshold(y, scores, policy=policy, value=value),
+        "heldout": {"y_true": [int(v) for v in y], "scores": [float(v) for v in scores]},
+    }
+
+
+def _combine_fail_with_groups(
+    models: dict[str, dict[str, Any]],
+    fitted: dict[str, tuple[Pipeline, pd.Series, pd.Series]],
+    feature_builder: ResultFeatures,
+    params: dict[str, Any],
+    emit: Log,
+) -> None:
+    """Make the fail model an `AnyFailure` of the direct model and the group models when its
+    held-out scores are better (`select_by`), judged on the fail model's held-out vehicles."""
+    direct, y_fail, fail_scores = fitted[FAIL_KIND]
+    groups = [kind for kind in fitted if kind != FAIL_KIND]
+    if not groups or not all(y_fail.index.isin(fitted[k][2].index).all() for k in groups):
+        return
+    blended = blend_failure(
+        fail_scores.to_numpy(), [fitted[k][2].reindex(y_fail.index).to_numpy() for k in groups]
+    )
+    alone = _selection_score(params["select_by"], y_fail, fail_scores.to_numpy())
+    combined = _selection_score(params["select_by"], y_fail, blended)
+    if combined <= alone:
+        emit(f"{FAIL_KIND}: the direct model alone scored better on held-out vehicles")
+        return
+    estimator = Pipeline(
+        [("any_failure", AnyFailure(direct, [fitted[kind][0] for kind in groups]))]
+    )
+    models[FAIL_KIND].update(
+        pipeline=version_pipeline(feature_builder, estimator),
+        combined_with=groups,
+        **_heldout_entry(y_fail, blended, params),
+    )
+    emit(
+        f"{FAIL_KIND}: combined with {', '.join(groups)} "
+        f"({params['select_by']} on held-out vehicles {alone:.4f} → {combined:.4f})"
+    )
 
 
 def expected_calibration_error(y_true: Any, proba: Any, bins: int = 10) -> float:

@@ -7,11 +7,18 @@ import pandas as pd
 import pytest
 
 from crossline.exceptions import NothingToTrain
-from training.pipeline.estimators import make_pipeline, positive_scores
+from mlmodels.thresholds import choose_threshold
+from training.pipeline.estimators import (
+    AnyFailure,
+    blend_failure,
+    make_pipeline,
+    positive_scores,
+    predict_positive,
+)
+from training.pipeline.explain import top_features
 from training.pipeline.steps import (
     build_features,
     build_labels,
-    choose_threshold,
     clean,
     evaluate,
     expected_calibration_error,
@@ -164,20 +171,6 @@ def test_fitted_estimator_scores_vehicles_with_missing_columns():
         assert proba[0] > 0.5, name
 
 
-@pytest.mark.parametrize("target", [0.5, 0.8, 0.95])
-def test_choose_threshold_is_the_highest_reaching_the_target_recall(target):
-    rng = np.random.default_rng(2)
-    y = rng.integers(0, 2, 200)
-    proba = np.clip(y * 0.3 + rng.random(200) * 0.7, 0, 1)
-
-    threshold = choose_threshold(y, proba, policy="recall", target_recall=target)
-
-    recall = ((proba >= threshold) & (y == 1)).sum() / y.sum()
-    assert recall >= target
-    higher = np.nextafter(threshold, 1.0)
-    assert ((proba >= higher) & (y == 1)).sum() / y.sum() < target
-
-
 def prepared(n: int, test_share: float, defects_extra=()):
     results, defects = learnable_data(n)
     defects = pd.concat([defects, pd.DataFrame(list(defects_extra))])
@@ -294,22 +287,6 @@ def test_expected_calibration_error_is_zero_when_rates_match_and_large_otherwise
     assert expected_calibration_error(y, 1 - calibrated) == pytest.approx(0.5)
 
 
-def test_the_f2_threshold_maximises_f2_on_the_scores():
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 300)
-    scores = np.clip(y * 0.25 + rng.random(300) * 0.75, 0, 1)
-
-    threshold = choose_threshold(y, scores)
-
-    def f2(t):
-        flagged = scores >= t
-        tp = (flagged & (y == 1)).sum()
-        precision, recall = tp / max(flagged.sum(), 1), tp / y.sum()
-        return 5 * precision * recall / (4 * precision + recall) if tp else 0.0
-
-    assert f2(threshold) == pytest.approx(max(f2(t) for t in np.unique(scores)))
-
-
 def test_build_labels_without_any_defects_marks_every_vehicle_as_not_failing():
     defects = pd.DataFrame({"KNR": pd.Series(dtype=object), "S_GROUP_ID": pd.Series(dtype=int)})
 
@@ -333,3 +310,73 @@ def test_each_kind_keeps_the_candidate_its_held_out_part_favours():
     assert fail["candidate"] == 1
     assert fail["pipeline"][-1].n_iter_ > 1
     assert fail["pipeline"][-1].early_stopping is False  # refitted with the found budget
+
+
+def several_causes(n: int, rare_groups: bool, seed: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Vehicles failing for one of five causes, each read by its own test.
+
+    Each cause makes its group (2, 4, 5, 1, 133) likely, not certain, as on a real line. With
+    `rare_groups`, the causes' defects are spread over forty groups too rare to model, and
+    group 4 is noise: only the direct fail model can see the causes.
+    """
+    rng = np.random.default_rng(seed)
+    rows, defects = [], []
+    for i in range(n):
+        knr = f"2024-{i:07d}"
+        readings = rng.normal(size=5)
+        for j, x in enumerate(readings):
+            rows.append(result_row(knr, f"01200{j}", 1.0, x, minute=i))
+        for group, x in zip((2, 4, 5, 1, 133), readings, strict=True):
+            if rng.random() < 1 / (1 + np.exp(3.5 - 2.5 * x)):
+                defects.append(defect_row(knr, 100 + i % 40 if rare_groups else group))
+        if rare_groups and rng.random() < 0.2:
+            defects.append(defect_row(knr, 4))
+    return pd.DataFrame(rows), pd.DataFrame(defects)
+
+
+def trained_on(results: pd.DataFrame, defects: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    results, defects = clean(results, defects)
+    features, production_time, builder = build_features(results, {"test_share": 0.2})
+    labels = build_labels(defects, production_time)
+    train, _ = split_by_time(features, labels, production_time, 0.2)
+    return train_models(train, builder, {"estimator": "hist_gradient_boosting"}), results
+
+
+def test_blend_failure_is_the_mean_of_the_direct_model_and_any_group_failing():
+    direct = np.array([0.2, 0.9])
+    groups = [np.array([0.5, 0.0]), np.array([0.5, 0.0])]
+
+    assert blend_failure(direct, groups) == pytest.approx([(0.2 + 0.75) / 2, 0.45])
+
+
+def test_the_fail_model_combines_the_group_models_when_they_see_the_causes_better():
+    trained, results = trained_on(*several_causes(1500, rare_groups=False))
+
+    fail = trained["models"]["fail"]
+    model = fail["pipeline"][-1]
+    assert isinstance(model, AnyFailure)
+    assert fail["combined_with"] == ["group_1", "group_2", "group_4", "group_5", "group_133"]
+    # The version's probabilities are the blend of its parts', from the same raw rows.
+    rows = results[results["KNR"].isin(results["KNR"].unique()[:40])]
+    features = fail["pipeline"][0].transform(rows)
+    expected = blend_failure(
+        positive_scores(model.direct, features),
+        [positive_scores(group, features) for group in model.groups],
+    )
+    assert predict_positive(fail["pipeline"], rows).to_numpy() == pytest.approx(expected)
+    # Its page explains it like any other model: by the drop in PR-AUC when shuffled.
+    importance = top_features(fail["pipeline"][1:], features, expected > np.median(expected))
+    assert importance["method"] == "drop in PR-AUC when shuffled"
+    assert {name for name, _ in importance["features"]} <= set(features.columns)
+    heldout = fail["heldout"]
+    assert fail["threshold"] == choose_threshold(heldout["y_true"], heldout["scores"])
+
+
+def test_the_fail_model_stays_direct_when_the_group_models_miss_the_causes():
+    trained, _ = trained_on(*several_causes(1500, rare_groups=True))
+
+    fail = trained["models"]["fail"]
+    assert set(trained["models"]) == {"fail", "group_4"}
+    assert not isinstance(fail["pipeline"][-1], AnyFailure)
+    assert "combined_with" not in fail
+
