@@ -25,6 +25,7 @@ import os
 import platform
 import resource
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 STEPS = ("parse", "import", "train", "plain", "predict", "mongo_import")
 SHAPES = {"default": 40, "plant": 800}  # tests_per_knr given to the generator
+MONGO_PATIENCE_MS = 600_000
+# Where the references and prediction run ([shape:]size; a bare size means every shape).
+PLAIN_SIZES = "1M,5M"
+PREDICT_SIZES = "default:1M,default:20M"
+STEP_TIMEOUT = 900  # seconds
 
 
 def parse_size(text: str) -> int:
@@ -112,8 +118,19 @@ def step_parse(data: Path) -> dict[str, Any]:
     return {"rows": rows, **meter.as_dict()}
 
 
+def patient_mongodb_uri(uri: str) -> str:
+    """`uri` with timeouts for a server that answers nothing while it runs a long command."""
+    # mongoeco serves every connection from one event loop: a command that holds it for more
+    # than connectTimeoutMS (20 s by default) times out the driver's heartbeat, the server is
+    # marked unknown, and the import's next query fails after serverSelectionTimeoutMS.
+    separator = "&" if "?" in uri else "?"
+    return f"{uri}{separator}connectTimeoutMS={MONGO_PATIENCE_MS}"
+
+
 def step_import(data: Path) -> dict[str, Any]:
     """`import_dataset` of the results then the defects, on an empty database."""
+    if os.environ.get("MONGODB_URI"):
+        os.environ["MONGODB_URI"] = patient_mongodb_uri(os.environ["MONGODB_URI"])
     setup_django()
     from training.imports import import_dataset
     from training.models import Vehicle
@@ -271,8 +288,12 @@ def generate(rows: int, shape: str, out: Path) -> dict[str, Any]:
     return {"knrs": knrs, "generate_s": round(time.perf_counter() - started, 1)}
 
 
-def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False) -> dict:
-    """Run one step in a fresh process; its last output line is its JSON result."""
+def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False,
+             timeout: float | None = None) -> dict:
+    """Run one step in a fresh process; its last output line is its JSON result.
+
+    A failure or a step still running after `timeout` seconds is recorded, never raised.
+    """
     env = {**os.environ, "CROSSLINE_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE":
            "crossline.settings", "PYTHONPATH": str(ROOT)}
     # Production settings (DEBUG off) need a key: a throwaway one for a throwaway database.
@@ -282,14 +303,44 @@ def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False)
     if mongo:
         command = [sys.executable, "-m", "tests.support.with_mongoeco", *command]
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        error = (done.stderr.strip().splitlines() or ["failed"])[-1]
+    # A session of its own: a timed-out step is stopped with every process it started
+    # (the mongoeco server, django-q2's workers).
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        error = f"timed out after {timeout:.0f} s"
+        print(f"  {step}: {error}", flush=True)
+        return {"error": error, "wall_s": round(time.perf_counter() - started, 1)}
+    lines = stdout.strip().splitlines()
+    try:
+        if process.returncode != 0:
+            raise ValueError
+        result = json.loads(lines[-1])
+    except (ValueError, IndexError):
+        error = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
         print(f"  {step}: FAILED ({error})", flush=True)
         return {"error": error, "wall_s": round(time.perf_counter() - started, 1)}
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"  {step}: {json.dumps(result)}", flush=True)
     return result
+
+
+def wanted(step: str, shape: str, size: int, only: dict[str, set[tuple[str, int]]]) -> bool:
+    """Whether `step` runs on this data: every step does unless its env var names sizes."""
+    return step not in only or (shape, size) in only[step]
+
+
+def parse_targets(text: str) -> set[tuple[str, int]]:
+    """`1M,default:20M` → {("default", 1M), ("plant", 1M), ("default", 20M)}."""
+    targets = set()
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        shape, _, size = item.rpartition(":")
+        for one in [shape] if shape else list(SHAPES):
+            targets.add((one, parse_size(size)))
+    return targets
 
 
 def main() -> None:
@@ -300,6 +351,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int,
                         default=int(os.environ.get("BENCH_REQUESTS", "500")))
     parser.add_argument("--mongo-rows", default=os.environ.get("BENCH_MONGO_ROWS", "200k"))
+    parser.add_argument("--plain-sizes", default=os.environ.get("BENCH_PLAIN_SIZES", PLAIN_SIZES),
+                        help="Data the plain reference runs on ([shape:]size, ...).")
+    parser.add_argument("--predict-sizes",
+                        default=os.environ.get("BENCH_PREDICT_SIZES", PREDICT_SIZES),
+                        help="Data prediction latency is measured on ([shape:]size, ...).")
+    parser.add_argument("--step-timeout", type=float,
+                        default=float(os.environ.get("BENCH_STEP_TIMEOUT", STEP_TIMEOUT)),
+                        help="Seconds after which a step is stopped and recorded as timed out.")
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "latest"),
                         help="Name of the result files in bench/results/.")
     parser.add_argument("--render", help="Rewrite bench/results/<name>.md from its .json.")
@@ -322,6 +381,7 @@ def main() -> None:
         return
 
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    only = {"plain": parse_targets(args.plain_sizes), "predict": parse_targets(args.predict_sizes)}
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="crossline-bench-") as tmp:
@@ -330,12 +390,18 @@ def main() -> None:
                 data = Path(tmp) / f"{shape}-{size}"
                 var = Path(tmp) / f"var-{shape}-{size}"
                 print(f"{shape} shape, {size_label(size)} rows: generating", flush=True)
-                run: dict[str, Any] = {"shape": shape, "size": size, **generate(size, shape, data)}
-                for step in steps:
-                    if step == "mongo_import":
-                        continue
-                    extra = ("--requests", str(args.requests)) if step == "predict" else ()
-                    run[step] = run_step(step, data, var, *extra)
+                run: dict[str, Any] = {"shape": shape, "size": size}
+                try:
+                    run.update(generate(size, shape, data))
+                except Exception as exc:  # recorded in the table; the other sizes still run
+                    run["generate"] = {"error": f"generating failed: {exc!r}"}
+                    print(f"  generate: FAILED ({exc!r})", flush=True)
+                else:
+                    for step in steps:
+                        if step == "mongo_import" or not wanted(step, shape, size, only):
+                            continue
+                        extra = ("--requests", str(args.requests)) if step == "predict" else ()
+                        run[step] = run_step(step, data, var, *extra, timeout=args.step_timeout)
                 runs.append(run)
                 write_results(runs, started, args.out)
                 subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
@@ -346,7 +412,7 @@ def main() -> None:
             run = {"shape": "default", "size": size, "database": "mongodb",
                    **generate(size, "default", data)}
             run["mongo_import"] = run_step("mongo_import", data, Path(tmp) / "var-mongo",
-                                           mongo=True)
+                                           mongo=True, timeout=args.step_timeout)
             runs.append(run)
     write_results(runs, started, args.out)
 
