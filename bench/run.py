@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -283,9 +284,10 @@ def generate(rows: int, shape: str, out: Path) -> dict[str, Any]:
     with gzip.open(probe["results"], "rt") as handle:
         per_knr = (sum(1 for _ in handle) - 1) / 100
     knrs = max(1, round(rows / per_knr))
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.thread_time()
     generate_demo_data(knrs=knrs, out_dir=out, seed=7, tests_per_knr=SHAPES[shape])
-    return {"knrs": knrs, "generate_s": round(time.perf_counter() - started, 1)}
+    return {"knrs": knrs, "generate_s": round(time.perf_counter() - started, 1),
+            "generate_cpu_s": round(time.thread_time() - started_cpu, 1)}
 
 
 def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False,
@@ -384,27 +386,39 @@ def main() -> None:
     only = {"plain": parse_targets(args.plain_sizes), "predict": parse_targets(args.predict_sizes)}
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="crossline-bench-") as tmp:
-        for shape in [s.strip() for s in args.shapes.split(",") if s.strip()]:
-            for size in [parse_size(s) for s in args.sizes.split(",") if s.strip()]:
-                data = Path(tmp) / f"{shape}-{size}"
-                var = Path(tmp) / f"var-{shape}-{size}"
-                print(f"{shape} shape, {size_label(size)} rows: generating", flush=True)
-                run: dict[str, Any] = {"shape": shape, "size": size}
-                try:
-                    run.update(generate(size, shape, data))
-                except Exception as exc:  # recorded in the table; the other sizes still run
-                    run["generate"] = {"error": f"generating failed: {exc!r}"}
-                    print(f"  generate: FAILED ({exc!r})", flush=True)
-                else:
-                    for step in steps:
-                        if step == "mongo_import" or not wanted(step, shape, size, only):
-                            continue
-                        extra = ("--requests", str(args.requests)) if step == "predict" else ()
-                        run[step] = run_step(step, data, var, *extra, timeout=args.step_timeout)
-                runs.append(run)
-                write_results(runs, started, args.out)
-                subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
+    targets = [(shape.strip(), parse_size(size))
+               for shape in args.shapes.split(",") if shape.strip()
+               for size in args.sizes.split(",") if size.strip()]
+    with (tempfile.TemporaryDirectory(prefix="crossline-bench-") as tmp,
+          ThreadPoolExecutor(max_workers=1) as generator):
+        # The next data set is generated while this one's steps run: they use one core.
+        def start(i: int) -> Future | None:
+            if i >= len(targets):
+                return None
+            shape, size = targets[i]
+            return generator.submit(generate, size, shape, Path(tmp) / f"{shape}-{size}")
+
+        upcoming = start(0)
+        for i, (shape, size) in enumerate(targets):
+            data = Path(tmp) / f"{shape}-{size}"
+            var = Path(tmp) / f"var-{shape}-{size}"
+            print(f"{shape} shape, {size_label(size)} rows: generating", flush=True)
+            run: dict[str, Any] = {"shape": shape, "size": size}
+            try:
+                run.update(upcoming.result())
+            except Exception as exc:  # recorded in the table; the other sizes still run
+                run["generate"] = {"error": f"generating failed: {exc!r}"}
+                print(f"  generate: FAILED ({exc!r})", flush=True)
+            upcoming = start(i + 1)
+            if "generate" not in run:
+                for step in steps:
+                    if step == "mongo_import" or not wanted(step, shape, size, only):
+                        continue
+                    extra = ("--requests", str(args.requests)) if step == "predict" else ()
+                    run[step] = run_step(step, data, var, *extra, timeout=args.step_timeout)
+            runs.append(run)
+            write_results(runs, started, args.out)
+            subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
         if "mongo_import" in steps:
             size = parse_size(args.mongo_rows)
             data = Path(tmp) / f"mongo-{size}"
@@ -415,6 +429,33 @@ def main() -> None:
                                            mongo=True, timeout=args.step_timeout)
             runs.append(run)
     write_results(runs, started, args.out)
+
+
+def growth(runs: list[dict[str, Any]]) -> list[str]:
+    """Per shape and step, smallest to largest size: the rows' ratio against the time's."""
+    lines = []
+    for shape in dict.fromkeys(r["shape"] for r in runs if r.get("database") != "mongodb"):
+        sized = sorted((r for r in runs if r["shape"] == shape and r.get("database") != "mongodb"),
+                       key=lambda r: r["size"])
+        parts = []
+        for step in ("parse", "import", "train", "plain", "predict"):
+            done = [r for r in sized if "error" not in r.get(step, {"error": ""})]
+            if len(done) < 2:
+                continue
+            small, large = done[0], done[-1]
+            if step == "predict":
+                a, b = small[step]["p50_cpu_ms"], large[step]["p50_cpu_ms"]
+                what = "p50 CPU per request"
+            else:
+                a, b = small[step]["cpu_s"], large[step]["cpu_s"]
+                what = f"wall {large[step]['wall_s'] / small[step]['wall_s']:.1f}×, CPU"
+            rows = large["size"] / small["size"]
+            span = f"{size_label(small['size'])} → {size_label(large['size'])}"
+            times = f"{b / a:.1f}×" if a else "n/a"
+            parts.append(f"{step} {what} {times} for {rows:.1f}× the rows ({span})")
+        if parts:
+            lines.append(f"Growth at the {shape} shape: " + "; ".join(parts) + ".")
+    return lines
 
 
 def ratio(value: float | None, reference: float | None) -> str:
@@ -451,6 +492,8 @@ def write_results(
         label = f"{size_label(run['size'])} {run['shape']}"
         if run.get("database") == "mongodb":
             label += " (MongoDB)"
+        if "error" in run.get("generate", {}):
+            lines.append(f"| {label} | generate | | | | | | {run['generate']['error'][:80]} | | |")
         parse = run.get("parse", {})
         parse_rate = parse["rows"] / parse["wall_s"] if parse.get("wall_s") else None
         for step in STEPS:
@@ -506,7 +549,9 @@ def write_results(
                 f"{result.get('cpu_s', '')} | {result.get('peak_mib', '')} | {rate} | "
                 f"{reference} | {versus} |"
             )
-    lines += ["", f"Per-kind PR-AUC and every other figure: `bench/results/{out}.json`.", ""]
+    lines += ["", *growth(runs), "",
+              f"Whole run: {meta['total_s']:,} s. Per-kind PR-AUC and every other figure: "
+              f"`bench/results/{out}.json`.", ""]
     (RESULTS / f"{out}.md").write_text("\n".join(lines))
 
 
