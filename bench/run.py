@@ -7,14 +7,18 @@ Sizes and shapes come from the environment (or the options):
                                export's (about 800)
     BENCH_STEPS=parse,import,train,plain,predict,mongo_import   which measurements to run
     BENCH_REQUESTS=500         warm one-KNR requests timed per size
+    BENCH_PLAIN_SIZES=1M,5M    data the plain reference runs on ([shape:]size; bare: every shape)
+    BENCH_PREDICT_SIZES=default:1M,default:20M   data prediction latency is measured on
+    BENCH_STEP_TIMEOUT=900     seconds after which a step is stopped and recorded as timed out
 
-For every size and shape the data are generated once with `generate_demo_data`, then every
-step runs in a process of its own (so that peak memory is the step's own) on a throwaway SQLite
+For every size and shape the data are generated once with `generate_demo_data` (the next
+data set while this one's steps run), then every step runs in a process of its own (so that peak memory is the step's own) on a throwaway SQLite
 database: pyarrow's parse of the same file (the reader's limit), the import command's work
 (`import_dataset` of results and defects), `train --wait`, the plain reference
 (`bench/plain_reference.py`) and one-KNR prediction over HTTP (waitress, token auth). The
-MongoDB import (mongoeco) runs once, at BENCH_MONGO_ROWS rows. Results go to
-bench/results/latest.json and bench/results/latest.md.
+MongoDB import (mongoeco) runs once, at BENCH_MONGO_ROWS rows. A step that fails or times
+out is recorded in the table and the run goes on. Results go to bench/results/latest.json and
+bench/results/latest.md.
 """
 
 from __future__ import annotations
