@@ -11,14 +11,14 @@ Sizes and shapes come from the environment (or the options):
     BENCH_PREDICT_SIZES=default:1M,default:20M   data prediction latency is measured on
     BENCH_STEP_TIMEOUT=900     seconds after which a step is stopped and recorded as timed out
 
-For every size and shape the data are generated once with `generate_demo_data` (the next
-data set while this one's steps run), then every step runs in a process of its own (so that peak memory is the step's own) on a throwaway SQLite
-database: pyarrow's parse of the same file (the reader's limit), the import command's work
-(`import_dataset` of results and defects), `train --wait`, the plain reference
-(`bench/plain_reference.py`) and one-KNR prediction over HTTP (waitress, token auth). The
-MongoDB import (mongoeco) runs once, at BENCH_MONGO_ROWS rows. A step that fails or times
-out is recorded in the table and the run goes on. Results go to bench/results/latest.json and
-bench/results/latest.md.
+For every size and shape the data are generated once with `generate_demo_data` (the next data
+set while this one's steps run), then every step runs in a process of its own (so that peak
+memory is the step's own) on a throwaway SQLite database: pyarrow's parse of the same file (the
+reader's limit), the import command's work (`import_dataset` of results and defects), `train
+--wait`, the plain reference (`bench/plain_reference.py`) and one-KNR prediction over HTTP
+(waitress, token auth). The MongoDB import (mongoeco) runs once, at BENCH_MONGO_ROWS rows. A
+step that fails or times out is recorded in the table and the run goes on. Results go to
+bench/results/latest.json and bench/results/latest.md.
 """
 
 from __future__ import annotations
