@@ -305,6 +305,11 @@ def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False,
     # Production settings (DEBUG off) need a key: a throwaway one for a throwaway database.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     env.pop("MONGODB_URI", None)
+    # A temporary folder of the step's own: an import's scratch folder is named after its
+    # dataset's number, and any other crossline process reaping its own dataset 1 would remove
+    # this database's dataset 1's folder from a shared /tmp mid-import.
+    env["TMPDIR"] = str(var / "tmp")
+    (var / "tmp").mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(Path(__file__)), "--step", step, "--data", str(data), *extra]
     if mongo:
         command = [sys.executable, "-m", "tests.support.with_mongoeco", *command]
