@@ -10,6 +10,7 @@ Sizes and shapes come from the environment (or the options):
     BENCH_PLAIN_SIZES=1M,5M    data the plain reference runs on ([shape:]size; bare: every shape)
     BENCH_PREDICT_SIZES=default:1M,default:20M   data prediction latency is measured on
     BENCH_STEP_TIMEOUT=900     seconds after which a step is stopped and recorded as timed out
+    BENCH_BUDGET=3300          seconds for the whole run: a step gets at most what is left
 
 For every size and shape the data are generated once with `generate_demo_data` (the next data
 set while this one's steps run), then every step runs in a process of its own (so that peak
@@ -49,6 +50,9 @@ MONGO_PATIENCE_MS = 600_000
 PLAIN_SIZES = "1M,5M"
 PREDICT_SIZES = "default:1M,default:20M"
 STEP_TIMEOUT = 900  # seconds
+# The whole run's seconds: a step gets at most what is left, none when under MIN_STEP_S.
+BUDGET = 55 * 60
+MIN_STEP_S = 30
 
 
 def parse_size(text: str) -> int:
@@ -372,6 +376,9 @@ def main() -> None:
     parser.add_argument("--step-timeout", type=float,
                         default=float(os.environ.get("BENCH_STEP_TIMEOUT", STEP_TIMEOUT)),
                         help="Seconds after which a step is stopped and recorded as timed out.")
+    parser.add_argument("--budget", type=float,
+                        default=float(os.environ.get("BENCH_BUDGET", BUDGET)),
+                        help="Seconds for the whole run: later steps get what is left.")
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "latest"),
                         help="Name of the result files in bench/results/.")
     parser.add_argument("--render", help="Rewrite bench/results/<name>.md from its .json.")
@@ -409,7 +416,25 @@ def main() -> None:
             shape, size = targets[i]
             return generator.submit(generate, size, shape, Path(tmp) / f"{shape}-{size}")
 
+        def measure(step: str, data: Path, var: Path, *extra: str, mongo: bool = False) -> dict:
+            left = args.budget - (time.perf_counter() - started)
+            if left < MIN_STEP_S:
+                print(f"  {step}: skipped (the run's {args.budget:.0f} s are spent)", flush=True)
+                return {"error": f"skipped: the run's {args.budget:.0f} s were spent"}
+            return run_step(step, data, var, *extra, mongo=mongo,
+                            timeout=min(args.step_timeout, left))
+
         upcoming = start(0)
+        # The MongoDB import first: small, and the one figure on the second database.
+        if "mongo_import" in steps:
+            size = parse_size(args.mongo_rows)
+            data = Path(tmp) / f"mongo-{size}"
+            print(f"MongoDB (mongoeco) import, {size_label(size)} rows: generating", flush=True)
+            run = {"shape": "default", "size": size, "database": "mongodb",
+                   **generate(size, "default", data)}
+            run["mongo_import"] = measure("mongo_import", data, Path(tmp) / "var-mongo",
+                                          mongo=True)
+            runs.append(run)
         for i, (shape, size) in enumerate(targets):
             data = Path(tmp) / f"{shape}-{size}"
             var = Path(tmp) / f"var-{shape}-{size}"
@@ -426,19 +451,10 @@ def main() -> None:
                     if step == "mongo_import" or not wanted(step, shape, size, only):
                         continue
                     extra = ("--requests", str(args.requests)) if step == "predict" else ()
-                    run[step] = run_step(step, data, var, *extra, timeout=args.step_timeout)
+                    run[step] = measure(step, data, var, *extra)
             runs.append(run)
             write_results(runs, started, args.out)
             subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
-        if "mongo_import" in steps:
-            size = parse_size(args.mongo_rows)
-            data = Path(tmp) / f"mongo-{size}"
-            print(f"MongoDB (mongoeco) import, {size_label(size)} rows: generating", flush=True)
-            run = {"shape": "default", "size": size, "database": "mongodb",
-                   **generate(size, "default", data)}
-            run["mongo_import"] = run_step("mongo_import", data, Path(tmp) / "var-mongo",
-                                           mongo=True, timeout=args.step_timeout)
-            runs.append(run)
     write_results(runs, started, args.out)
 
 
@@ -512,7 +528,10 @@ def write_results(
             if result is None:
                 continue
             if "error" in result:
-                lines.append(f"| {label} | {step} | | | | | | failed: {result['error'][:80]} | | |")
+                error = result["error"]
+                if not error.startswith(("skipped", "timed out")):
+                    error = f"failed: {error}"
+                lines.append(f"| {label} | {step} | | | | | | {error[:90]} | | |")
                 continue
             rows = result.get("rows", "")
             rate, reference, versus = "", "", ""
