@@ -7,7 +7,7 @@ Sizes and shapes come from the environment (or the options):
                                export's (about 800)
     BENCH_STEPS=parse,import,train,plain,predict,mongo_import   which measurements to run
     BENCH_REQUESTS=500         warm one-KNR requests timed per size
-    BENCH_PLAIN_SIZES=1M,5M    data the plain reference runs on ([shape:]size; bare: every shape)
+    BENCH_PLAIN_SIZES=1M,default:5M   data the plain reference runs on ([shape:]size; bare: all)
     BENCH_PREDICT_SIZES=default:1M,default:20M   data prediction latency is measured on
     BENCH_STEP_TIMEOUT=900     seconds after which a step is stopped and recorded as timed out
     BENCH_BUDGET=3300          seconds for the whole run: a step gets at most what is left
@@ -47,7 +47,7 @@ STEPS = ("parse", "import", "train", "plain", "predict", "mongo_import")
 SHAPES = {"default": 40, "plant": 800}  # tests_per_knr given to the generator
 MONGO_PATIENCE_MS = 600_000
 # Where the references and prediction run ([shape:]size; a bare size means every shape).
-PLAIN_SIZES = "1M,5M"
+PLAIN_SIZES = "1M,default:5M"
 PREDICT_SIZES = "default:1M,default:20M"
 STEP_TIMEOUT = 900  # seconds
 # The whole run's seconds: a step gets at most what is left, none when under MIN_STEP_S.
