@@ -552,8 +552,9 @@ def write_results(
                 rate = "PR-AUC " + ", ".join(f"{k} {v:.3f}" for k, v in result["pr_auc"].items()
                                              if k == "fail")
                 if plain.get("wall_s"):
-                    reference = f"plain {plain['wall_s']:.0f} s"
-                    versus = ratio(result["wall_s"], plain["wall_s"])
+                    reference = f"plain {plain['wall_s']:.0f} s ({plain['cpu_s']:.0f} CPU s)"
+                    versus = (f"{ratio(result['wall_s'], plain['wall_s'])} "
+                              f"(CPU {ratio(result['cpu_s'], plain['cpu_s'])})")
                     fail = plain.get("pr_auc", {}).get("fail")
                     if fail and result["pr_auc"].get("fail"):
                         reference += f", PR-AUC fail {fail:.3f}"
