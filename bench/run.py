@@ -430,10 +430,14 @@ def main() -> None:
             size = parse_size(args.mongo_rows)
             data = Path(tmp) / f"mongo-{size}"
             print(f"MongoDB (mongoeco) import, {size_label(size)} rows: generating", flush=True)
-            run = {"shape": "default", "size": size, "database": "mongodb",
-                   **generate(size, "default", data)}
-            run["mongo_import"] = measure("mongo_import", data, Path(tmp) / "var-mongo",
-                                          mongo=True)
+            run = {"shape": "default", "size": size, "database": "mongodb"}
+            try:
+                run.update(generate(size, "default", data))
+            except Exception as exc:  # recorded in the table; the run goes on
+                run["generate"] = {"error": f"generating failed: {exc!r}"}
+            else:
+                run["mongo_import"] = measure("mongo_import", data, Path(tmp) / "var-mongo",
+                                              mongo=True)
             runs.append(run)
         for i, (shape, size) in enumerate(targets):
             data = Path(tmp) / f"{shape}-{size}"
@@ -475,10 +479,10 @@ def growth(runs: list[dict[str, Any]]) -> list[str]:
                 what = "p50 CPU per request"
             else:
                 a, b = small[step]["cpu_s"], large[step]["cpu_s"]
-                what = f"wall {large[step]['wall_s'] / small[step]['wall_s']:.1f}×, CPU"
+                what = f"wall {ratio(large[step]['wall_s'], small[step]['wall_s']) or 'n/a'}, CPU"
             rows = large["size"] / small["size"]
             span = f"{size_label(small['size'])} → {size_label(large['size'])}"
-            times = f"{b / a:.1f}×" if a else "n/a"
+            times = ratio(b, a) or "n/a"
             parts.append(f"{step} {what} {times} for {rows:.1f}× the rows ({span})")
         if parts:
             lines.append(f"Growth at the {shape} shape: " + "; ".join(parts) + ".")
