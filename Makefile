@@ -60,7 +60,10 @@ test: lint
 
 # Import, training and prediction at plant sizes beside their references (not part of `test`):
 # BENCH_SIZES=1M,5M,20M BENCH_SHAPES=default,plant BENCH_STEPS=parse,import,train,plain,predict,
-# mongo_import; writes bench/results/latest.json and latest.md.
+# mongo_import; where the plain reference and prediction run: BENCH_PLAIN_SIZES=1M,default:5M
+# BENCH_PREDICT_SIZES=default:1M,default:20M; BENCH_STEP_TIMEOUT=900 (a step still running then
+# is stopped and recorded as timed out); BENCH_BUDGET=3300 (seconds for the whole run: a step
+# gets at most what is left); writes bench/results/latest.json and latest.md.
 bench: $(STAMP)
 	nice -n 10 $(PY) bench/run.py
 

@@ -51,6 +51,7 @@ def pivot_features(results: pd.DataFrame) -> pd.DataFrame:
     present = ~np.isnan(value)
     value_sum = np.bincount(cell[present], weights=value[present], minlength=cell_count(shape))
     value_n = np.bincount(cell[present], minlength=cell_count(shape))
+    # A result without a status is skipped, as pivot_table's max skipped its NaN.
     status = results["STATUS"]
     known = status.notna().to_numpy()
     nok = (status == 13).fillna(False).to_numpy(dtype=bool)
@@ -60,7 +61,7 @@ def pivot_features(results: pd.DataFrame) -> pd.DataFrame:
         values = np.where(value_n > 0, value_sum / value_n, np.nan).reshape(shape)
     noks = np.where(status_n > 0, (nok_n > 0).astype("float64"), np.nan).reshape(shape)
 
-    # pivot_table's dropna: no all-NaN column, and no KNR without any value.
+    # pivot_table's dropna: no all-NaN column, and no KNR without a value or a status.
     value_columns = (value_n.reshape(shape) > 0).any(axis=0)
     nok_columns = (status_n.reshape(shape) > 0).any(axis=0)
     rows = ((value_n.reshape(shape) > 0) | (status_n.reshape(shape) > 0)).any(axis=1)

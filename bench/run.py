@@ -7,13 +7,18 @@ Sizes and shapes come from the environment (or the options):
                                export's (about 800)
     BENCH_STEPS=parse,import,train,plain,predict,mongo_import   which measurements to run
     BENCH_REQUESTS=500         warm one-KNR requests timed per size
+    BENCH_PLAIN_SIZES=1M,default:5M   data the plain reference runs on ([shape:]size; bare: all)
+    BENCH_PREDICT_SIZES=default:1M,default:20M   data prediction latency is measured on
+    BENCH_STEP_TIMEOUT=900     seconds after which a step is stopped and recorded as timed out
+    BENCH_BUDGET=3300          seconds for the whole run: a step gets at most what is left
 
-For every size and shape the data are generated once with `generate_demo_data`, then every
-step runs in a process of its own (so that peak memory is the step's own) on a throwaway SQLite
-database: pyarrow's parse of the same file (the reader's limit), the import command's work
-(`import_dataset` of results and defects), `train --wait`, the plain reference
-(`bench/plain_reference.py`) and one-KNR prediction over HTTP (waitress, token auth). The
-MongoDB import (mongoeco) runs once, at BENCH_MONGO_ROWS rows. Results go to
+For every size and shape the data are generated once with `generate_demo_data` (the next data
+set while this one's steps run), then every step runs in a process of its own (so that peak
+memory is the step's own) on a throwaway SQLite database: pyarrow's parse of the same file (the
+reader's limit), the import command's work (`import_dataset` of results and defects), `train
+--wait`, the plain reference (`bench/plain_reference.py`) and one-KNR prediction over HTTP
+(waitress, token auth). The MongoDB import (mongoeco) runs once, at BENCH_MONGO_ROWS rows. A
+step that fails or times out is recorded in the table and the run goes on. Results go to
 bench/results/latest.json and bench/results/latest.md.
 """
 
@@ -25,12 +30,14 @@ import os
 import platform
 import resource
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +45,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 STEPS = ("parse", "import", "train", "plain", "predict", "mongo_import")
 SHAPES = {"default": 40, "plant": 800}  # tests_per_knr given to the generator
+MONGO_PATIENCE_MS = 600_000
+# Where the references and prediction run ([shape:]size; a bare size means every shape).
+PLAIN_SIZES = "1M,default:5M"
+PREDICT_SIZES = "default:1M,default:20M"
+STEP_TIMEOUT = 900  # seconds
+# The whole run's seconds: a step gets at most what is left, none when under MIN_STEP_S.
+BUDGET = 55 * 60
+MIN_STEP_S = 30
 
 
 def parse_size(text: str) -> int:
@@ -112,8 +127,19 @@ def step_parse(data: Path) -> dict[str, Any]:
     return {"rows": rows, **meter.as_dict()}
 
 
+def patient_mongodb_uri(uri: str) -> str:
+    """`uri` with timeouts for a server that answers nothing while it runs a long command."""
+    # mongoeco serves every connection from one event loop: a command that holds it for more
+    # than connectTimeoutMS (20 s by default) times out the driver's heartbeat, the server is
+    # marked unknown, and the import's next query fails after serverSelectionTimeoutMS.
+    separator = "&" if "?" in uri else "?"
+    return f"{uri}{separator}connectTimeoutMS={MONGO_PATIENCE_MS}"
+
+
 def step_import(data: Path) -> dict[str, Any]:
     """`import_dataset` of the results then the defects, on an empty database."""
+    if os.environ.get("MONGODB_URI"):
+        os.environ["MONGODB_URI"] = patient_mongodb_uri(os.environ["MONGODB_URI"])
     setup_django()
     from training.imports import import_dataset
     from training.models import Vehicle
@@ -266,30 +292,72 @@ def generate(rows: int, shape: str, out: Path) -> dict[str, Any]:
     with gzip.open(probe["results"], "rt") as handle:
         per_knr = (sum(1 for _ in handle) - 1) / 100
     knrs = max(1, round(rows / per_knr))
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.thread_time()
     generate_demo_data(knrs=knrs, out_dir=out, seed=7, tests_per_knr=SHAPES[shape])
-    return {"knrs": knrs, "generate_s": round(time.perf_counter() - started, 1)}
+    return {"knrs": knrs, "generate_s": round(time.perf_counter() - started, 1),
+            "generate_cpu_s": round(time.thread_time() - started_cpu, 1)}
 
 
-def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False) -> dict:
-    """Run one step in a fresh process; its last output line is its JSON result."""
+def run_step(step: str, data: Path, var: Path, *extra: str, mongo: bool = False,
+             timeout: float | None = None) -> dict:
+    """Run one step in a fresh process; its last output line is its JSON result.
+
+    A failure or a step still running after `timeout` seconds is recorded, never raised.
+    """
     env = {**os.environ, "CROSSLINE_VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE":
            "crossline.settings", "PYTHONPATH": str(ROOT)}
     # Production settings (DEBUG off) need a key: a throwaway one for a throwaway database.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     env.pop("MONGODB_URI", None)
+    # A temporary folder of the step's own: an import's scratch folder is named after its
+    # dataset's number, and any other crossline process reaping its own dataset 1 would remove
+    # this database's dataset 1's folder from a shared /tmp mid-import.
+    env["TMPDIR"] = str(var / "tmp")
+    (var / "tmp").mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(Path(__file__)), "--step", step, "--data", str(data), *extra]
     if mongo:
         command = [sys.executable, "-m", "tests.support.with_mongoeco", *command]
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        error = (done.stderr.strip().splitlines() or ["failed"])[-1]
+    # A session of its own: a timed-out step is stopped with every process it started
+    # (the mongoeco server, django-q2's workers).
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        error = f"timed out after {timeout:.0f} s"
+        print(f"  {step}: {error}", flush=True)
+        return {"error": error, "wall_s": round(time.perf_counter() - started, 1)}
+    lines = stdout.strip().splitlines()
+    try:
+        if process.returncode != 0:
+            raise ValueError
+        result = json.loads(lines[-1])
+    except (ValueError, IndexError):
+        error = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
         print(f"  {step}: FAILED ({error})", flush=True)
         return {"error": error, "wall_s": round(time.perf_counter() - started, 1)}
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # The whole process (start-up, loading, the measured work): what the run's length is made of.
+    result["process_s"] = round(time.perf_counter() - started, 1)
     print(f"  {step}: {json.dumps(result)}", flush=True)
     return result
+
+
+def wanted(step: str, shape: str, size: int, only: dict[str, set[tuple[str, int]]]) -> bool:
+    """Whether `step` runs on this data: every step does unless its env var names sizes."""
+    return step not in only or (shape, size) in only[step]
+
+
+def parse_targets(text: str) -> set[tuple[str, int]]:
+    """`1M,default:20M` → {("default", 1M), ("plant", 1M), ("default", 20M)}."""
+    targets = set()
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        shape, _, size = item.rpartition(":")
+        for one in [shape] if shape else list(SHAPES):
+            targets.add((one, parse_size(size)))
+    return targets
 
 
 def main() -> None:
@@ -300,6 +368,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int,
                         default=int(os.environ.get("BENCH_REQUESTS", "500")))
     parser.add_argument("--mongo-rows", default=os.environ.get("BENCH_MONGO_ROWS", "200k"))
+    parser.add_argument("--plain-sizes", default=os.environ.get("BENCH_PLAIN_SIZES", PLAIN_SIZES),
+                        help="Data the plain reference runs on ([shape:]size, ...).")
+    parser.add_argument("--predict-sizes",
+                        default=os.environ.get("BENCH_PREDICT_SIZES", PREDICT_SIZES),
+                        help="Data prediction latency is measured on ([shape:]size, ...).")
+    parser.add_argument("--step-timeout", type=float,
+                        default=float(os.environ.get("BENCH_STEP_TIMEOUT", STEP_TIMEOUT)),
+                        help="Seconds after which a step is stopped and recorded as timed out.")
+    parser.add_argument("--budget", type=float,
+                        default=float(os.environ.get("BENCH_BUDGET", BUDGET)),
+                        help="Seconds for the whole run: later steps get what is left.")
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT", "latest"),
                         help="Name of the result files in bench/results/.")
     parser.add_argument("--render", help="Rewrite bench/results/<name>.md from its .json.")
@@ -322,33 +401,92 @@ def main() -> None:
         return
 
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    only = {"plain": parse_targets(args.plain_sizes), "predict": parse_targets(args.predict_sizes)}
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="crossline-bench-") as tmp:
-        for shape in [s.strip() for s in args.shapes.split(",") if s.strip()]:
-            for size in [parse_size(s) for s in args.sizes.split(",") if s.strip()]:
-                data = Path(tmp) / f"{shape}-{size}"
-                var = Path(tmp) / f"var-{shape}-{size}"
-                print(f"{shape} shape, {size_label(size)} rows: generating", flush=True)
-                run: dict[str, Any] = {"shape": shape, "size": size, **generate(size, shape, data)}
-                for step in steps:
-                    if step == "mongo_import":
-                        continue
-                    extra = ("--requests", str(args.requests)) if step == "predict" else ()
-                    run[step] = run_step(step, data, var, *extra)
-                runs.append(run)
-                write_results(runs, started, args.out)
-                subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
+    targets = [(shape.strip(), parse_size(size))
+               for shape in args.shapes.split(",") if shape.strip()
+               for size in args.sizes.split(",") if size.strip()]
+    with (tempfile.TemporaryDirectory(prefix="crossline-bench-") as tmp,
+          ThreadPoolExecutor(max_workers=1) as generator):
+        # The next data set is generated while this one's steps run: they use one core.
+        def start(i: int) -> Future | None:
+            if i >= len(targets):
+                return None
+            shape, size = targets[i]
+            return generator.submit(generate, size, shape, Path(tmp) / f"{shape}-{size}")
+
+        def measure(step: str, data: Path, var: Path, *extra: str, mongo: bool = False) -> dict:
+            left = args.budget - (time.perf_counter() - started)
+            if left < MIN_STEP_S:
+                print(f"  {step}: skipped (the run's {args.budget:.0f} s are spent)", flush=True)
+                return {"error": f"skipped: the run's {args.budget:.0f} s were spent"}
+            return run_step(step, data, var, *extra, mongo=mongo,
+                            timeout=min(args.step_timeout, left))
+
+        upcoming = start(0)
+        # The MongoDB import first: small, and the one figure on the second database.
         if "mongo_import" in steps:
             size = parse_size(args.mongo_rows)
             data = Path(tmp) / f"mongo-{size}"
             print(f"MongoDB (mongoeco) import, {size_label(size)} rows: generating", flush=True)
-            run = {"shape": "default", "size": size, "database": "mongodb",
-                   **generate(size, "default", data)}
-            run["mongo_import"] = run_step("mongo_import", data, Path(tmp) / "var-mongo",
-                                           mongo=True)
+            run = {"shape": "default", "size": size, "database": "mongodb"}
+            try:
+                run.update(generate(size, "default", data))
+            except Exception as exc:  # recorded in the table; the run goes on
+                run["generate"] = {"error": f"generating failed: {exc!r}"}
+            else:
+                run["mongo_import"] = measure("mongo_import", data, Path(tmp) / "var-mongo",
+                                              mongo=True)
             runs.append(run)
+        for i, (shape, size) in enumerate(targets):
+            data = Path(tmp) / f"{shape}-{size}"
+            var = Path(tmp) / f"var-{shape}-{size}"
+            print(f"{shape} shape, {size_label(size)} rows: generating", flush=True)
+            run: dict[str, Any] = {"shape": shape, "size": size}
+            try:
+                run.update(upcoming.result())
+            except Exception as exc:  # recorded in the table; the other sizes still run
+                run["generate"] = {"error": f"generating failed: {exc!r}"}
+                print(f"  generate: FAILED ({exc!r})", flush=True)
+            upcoming = start(i + 1)
+            if "generate" not in run:
+                for step in steps:
+                    if step == "mongo_import" or not wanted(step, shape, size, only):
+                        continue
+                    extra = ("--requests", str(args.requests)) if step == "predict" else ()
+                    run[step] = measure(step, data, var, *extra)
+            runs.append(run)
+            write_results(runs, started, args.out)
+            subprocess.run(["rm", "-rf", str(data), str(var)], check=False)
     write_results(runs, started, args.out)
+
+
+def growth(runs: list[dict[str, Any]]) -> list[str]:
+    """Per shape and step, smallest to largest size: the rows' ratio against the time's."""
+    lines = []
+    for shape in dict.fromkeys(r["shape"] for r in runs if r.get("database") != "mongodb"):
+        sized = sorted((r for r in runs if r["shape"] == shape and r.get("database") != "mongodb"),
+                       key=lambda r: r["size"])
+        parts = []
+        for step in ("parse", "import", "train", "plain", "predict"):
+            done = [r for r in sized if "error" not in r.get(step, {"error": ""})]
+            if len(done) < 2:
+                continue
+            small, large = done[0], done[-1]
+            if step == "predict":
+                a, b = small[step]["p50_cpu_ms"], large[step]["p50_cpu_ms"]
+                what = "p50 CPU per request"
+            else:
+                a, b = small[step]["cpu_s"], large[step]["cpu_s"]
+                what = f"wall {ratio(large[step]['wall_s'], small[step]['wall_s']) or 'n/a'}, CPU"
+            rows = large["size"] / small["size"]
+            span = f"{size_label(small['size'])} → {size_label(large['size'])}"
+            times = ratio(b, a) or "n/a"
+            parts.append(f"{step} {what} {times} for {rows:.1f}× the rows ({span})")
+        if parts:
+            lines.append(f"Growth at the {shape} shape: " + "; ".join(parts) + ".")
+    return lines
 
 
 def ratio(value: float | None, reference: float | None) -> str:
@@ -385,6 +523,8 @@ def write_results(
         label = f"{size_label(run['size'])} {run['shape']}"
         if run.get("database") == "mongodb":
             label += " (MongoDB)"
+        if "error" in run.get("generate", {}):
+            lines.append(f"| {label} | generate | | | | | | {run['generate']['error'][:80]} | | |")
         parse = run.get("parse", {})
         parse_rate = parse["rows"] / parse["wall_s"] if parse.get("wall_s") else None
         for step in STEPS:
@@ -392,7 +532,10 @@ def write_results(
             if result is None:
                 continue
             if "error" in result:
-                lines.append(f"| {label} | {step} | | | | | | failed: {result['error'][:80]} | | |")
+                error = result["error"]
+                if not error.startswith(("skipped", "timed out")):
+                    error = f"failed: {error}"
+                lines.append(f"| {label} | {step} | | | | | | {error[:90]} | | |")
                 continue
             rows = result.get("rows", "")
             rate, reference, versus = "", "", ""
@@ -413,8 +556,9 @@ def write_results(
                 rate = "PR-AUC " + ", ".join(f"{k} {v:.3f}" for k, v in result["pr_auc"].items()
                                              if k == "fail")
                 if plain.get("wall_s"):
-                    reference = f"plain {plain['wall_s']:.0f} s"
-                    versus = ratio(result["wall_s"], plain["wall_s"])
+                    reference = f"plain {plain['wall_s']:.0f} s ({plain['cpu_s']:.0f} CPU s)"
+                    versus = (f"{ratio(result['wall_s'], plain['wall_s'])} "
+                              f"(CPU {ratio(result['cpu_s'], plain['cpu_s'])})")
                     fail = plain.get("pr_auc", {}).get("fail")
                     if fail and result["pr_auc"].get("fail"):
                         reference += f", PR-AUC fail {fail:.3f}"
@@ -440,7 +584,9 @@ def write_results(
                 f"{result.get('cpu_s', '')} | {result.get('peak_mib', '')} | {rate} | "
                 f"{reference} | {versus} |"
             )
-    lines += ["", f"Per-kind PR-AUC and every other figure: `bench/results/{out}.json`.", ""]
+    lines += ["", *growth(runs), "",
+              f"Whole run: {meta['total_s']:,} s. Per-kind PR-AUC and every other figure: "
+              f"`bench/results/{out}.json`.", ""]
     (RESULTS / f"{out}.md").write_text("\n".join(lines))
 
 
