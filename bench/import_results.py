@@ -64,9 +64,11 @@ def child(path: Path) -> None:
         checkpoints.append((rows, round(rss_mb(), 1)))
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     dataset = import_dataset(path=path, original_name=path.name, kind="results",
                              on_progress=on_progress)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     stop.set()
     sampler.join()
 
@@ -84,6 +86,8 @@ def child(path: Path) -> None:
         "records": VehicleRecord.objects.count(),
         "seconds": seconds,
         "rows_per_second": dataset.rows_read / seconds,
+        "cpu_seconds": cpu_seconds,
+        "rows_per_cpu_second": dataset.rows_read / cpu_seconds,
         "baseline_mb": round(baseline, 1),
         "peak_mb": round(max(peak, max(m for _, m in checkpoints)), 1),
         "checkpoints": checkpoints,
