@@ -449,9 +449,9 @@ def _import_rows(
                 max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
                 dates=plausible_dates(),
             )
-            # The next chunk is read and grouped (Arrow, mostly without the GIL) while this
-            # one is written to the database: the two halves use both cores.
-            chunks = ((t, records.chunk_records(t, kind=kind)) for t in tables)
+            # Three stages on threads of their own, a chunk apart: reading and normalising,
+            # grouping by KNR (Arrow and numpy, mostly without the GIL), writing here.
+            chunks = ((t, records.chunk_records(t, kind=kind)) for t in _read_ahead(tables))
             for table, chunk in _read_ahead(chunks):
                 writer.write_table(table)
                 _create_records(dataset, chunk, touched)
