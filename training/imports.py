@@ -575,7 +575,6 @@ def _create_records(dataset: Dataset, chunk: records.ChunkRecords, touched: set[
     touched.update(chunk.knrs)
 
 
-
 def _aware_list(stamps: np.ndarray, tz: Any) -> list[datetime | None]:
     """Naive datetime64 plant times as aware datetimes in TIME_ZONE."""
     return [
@@ -766,15 +765,7 @@ def _create_new_vehicles(knrs: list[str], pending: PendingRecords) -> list[str]:
     `knrs` are sorted: what else the database holds for them is read by KNR range, on the KNR
     indexes alone (a list of thousands of KNRs costs more to prepare than to look up).
     """
-    span = (knrs[0], knrs[-1])
-    elsewhere = {
-        knr
-        for knr, dataset_id in VehicleRecord.objects.filter(knr__range=span).values_list(
-            "knr", "dataset_id"
-        )
-        if dataset_id != pending.dataset_id
-    }
-    elsewhere.update(Vehicle.objects.filter(knr__range=span).values_list("knr", flat=True))
+    elsewhere = known_elsewhere(knrs[0], knrs[-1], dataset_id=pending.dataset_id)
     part = pending.part(knrs)
     repeated = part.index.duplicated(keep=False)
     elsewhere.update(part.index[repeated])
@@ -809,6 +800,20 @@ def _create_new_vehicles(knrs: list[str], pending: PendingRecords) -> list[str]:
         )
     created = set(new.index)
     return [knr for knr in knrs if knr not in created]
+
+
+def known_elsewhere(first: str, last: str, *, dataset_id: Any) -> set[str]:
+    """KNRs from `first` to `last` with a vehicle, or a record of another dataset than this."""
+    span = (first, last)
+    knrs = {
+        knr
+        for knr, record_dataset in VehicleRecord.objects.filter(knr__range=span).values_list(
+            "knr", "dataset_id"
+        )
+        if record_dataset != dataset_id
+    }
+    knrs.update(Vehicle.objects.filter(knr__range=span).values_list("knr", flat=True))
+    return knrs
 
 
 def _count_overlapping_results(
