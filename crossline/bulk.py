@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -20,9 +23,25 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     """
     if not rows:
         return
+    insert_columns(model, dict(zip(fields, zip(*rows, strict=True), strict=True)))
+
+
+def insert_columns(model: type[models.Model], data: Mapping[str, Sequence[Any]]) -> None:
+    """Insert rows given column by column (field name -> equally long values).
+
+    A DateTimeField's column may be a time-zone-aware pandas DatetimeIndex: on SQLite it is
+    converted as a whole, not value by value.
+    """
+    fields = list(data)
+    by_column = [data[name] for name in fields]
+    count = len(by_column[0]) if by_column else 0
+    if not count:
+        return
     if connection.vendor != "sqlite":
+        by_column = [_python_values(column) for column in by_column]
         model.objects.bulk_create(
-            [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=1000
+            [model(**dict(zip(fields, row, strict=True))) for row in zip(*by_column, strict=True)],
+            batch_size=1000,
         )
         return
     meta = model._meta
@@ -43,10 +62,10 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     table = connection.ops.quote_name(meta.db_table)
     names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
     marks = ", ".join("?" for _ in columns)
-    by_column = [*zip(*rows, strict=True), *([value] * len(rows) for value in defaults)]
+    by_column = [*by_column, *([value] * count for value in defaults)]
     # As the ORM's pre_save: an auto_now field holds the time of the insert, whatever given.
     by_column = [
-        [now] * len(rows) if getattr(field, "auto_now", False) else column
+        [now] * count if getattr(field, "auto_now", False) else column
         for field, column in zip(columns, by_column, strict=True)
     ]
     converted = [convert(column) for convert, column in zip(converters, by_column, strict=True)]
@@ -81,13 +100,46 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {primary_key} = ?", values)
 
 
+def _python_values(column: Sequence[Any]) -> Sequence[Any]:
+    """A column as Python values: aware datetimes for a DatetimeIndex (missing as None)."""
+    if isinstance(column, pd.DatetimeIndex):
+        return [None if value is pd.NaT else value for value in column.to_pydatetime()]
+    return column
+
+
 def _sqlite_converter(field: models.Field) -> Any:
     """A function turning one column of Python values into what SQLite stores for `field`."""
     if isinstance(field, models.DateTimeField):
-        return lambda values: [_sqlite_datetime(v) for v in values]
+        return _sqlite_datetimes
     if isinstance(field, models.JSONField):
-        return lambda values: [_json_text(v, field.encoder) for v in values]
+        return lambda values: _each(values, lambda v: _json_text(v, field.encoder))
     return lambda values: list(values)
+
+
+def _each(values: Sequence[Any], convert: Any) -> list[Any]:
+    """`convert` applied to each value, once for a run of the same object (`[now] * n`)."""
+    converted: list[Any] = []
+    last: Any = object()
+    text = None
+    for value in values:
+        if value is not last:
+            text, last = convert(value), value
+        converted.append(text)
+    return converted
+
+
+def _sqlite_datetimes(values: Sequence[Any]) -> list[str | None]:
+    """A column of datetimes as SQLite stores them; a DatetimeIndex converted as a whole."""
+    if not isinstance(values, pd.DatetimeIndex):
+        return _each(values, _sqlite_datetime)
+    if values.tz is None:
+        raise ValueError("naive datetimes given for a DateTimeField")
+    stamps = values.tz_convert(UTC).tz_localize(None).as_unit("us")
+    full = pc.cast(pa.array(stamps, pa.timestamp("us")), pa.string())  # "… 06:30:00.000000"
+    # str() leaves out the fraction of a whole second.
+    whole = pa.array(stamps.asi8 % 1_000_000 == 0)
+    text = pc.if_else(whole, pc.utf8_slice_codeunits(full, 0, 19), full)
+    return text.to_pylist()
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:

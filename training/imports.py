@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crossline.beat import Heartbeat
-from crossline.bulk import insert_rows, update_rows
+from crossline.bulk import insert_columns, insert_rows, update_rows
 from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import DuplicateUpload, InvalidUpload
 from crossline.uploads import uploaded_file_path
@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 # KNRs per query when vehicles are recomputed: bounds both memory and the size of `knr__in`.
 VEHICLE_BATCH = 1_000
-RECORD_BATCH = 1_000
+# KNRs per slice when an import creates the vehicles only it knows (queried by KNR range).
+NEW_VEHICLE_BATCH = 5_000
 _HASH_BLOCK = 1024 * 1024
 # An import's temporary folders are named after its dataset, so that the reaper finds what a
 # killed import left on disk.
@@ -229,6 +230,12 @@ def refresh_vehicles(knrs: Iterable[str], *, pending: PendingRecords | None = No
     read back from the database.
     """
     ordered = sorted(set(knrs))
+    if pending is not None:
+        ordered = [
+            knr
+            for begin in range(0, len(ordered), NEW_VEHICLE_BATCH)
+            for knr in _create_new_vehicles(ordered[begin : begin + NEW_VEHICLE_BATCH], pending)
+        ]
     for begin in range(0, len(ordered), VEHICLE_BATCH):
         batch = ordered[begin : begin + VEHICLE_BATCH]
         if pending is None:
@@ -250,7 +257,8 @@ class PendingRecords:
         self._parts.append(
             pd.DataFrame(
                 {
-                    "knr": chunk.knrs,
+                    # Python strings (object), whose hash-table lookups are fast.
+                    "knr": pd.Series(chunk.knrs, dtype=object),
                     "first_at": chunk.first_at,
                     "last_at": chunk.last_at,
                     "row_count": chunk.row_count,
@@ -260,8 +268,8 @@ class PendingRecords:
             )
         )
 
-    def rows(self, knrs: list[str]) -> Iterator[tuple]:
-        """Record-like tuples for these KNRs, as `_refresh_vehicle_batch` reads them."""
+    def part(self, knrs: list[str]) -> pd.DataFrame:
+        """The summaries of these KNRs' records, indexed by KNR (a KNR once per record)."""
         if self._frame is None:
             self._frame = pd.concat(self._parts, ignore_index=True).set_index("knr").sort_index()
             self._parts = []
@@ -271,7 +279,11 @@ class PendingRecords:
         part = self._frame.iloc[
             index.searchsorted(min(knrs), "left") : index.searchsorted(max(knrs), "right")
         ]
-        part = part[part.index.isin(knrs)]
+        return part[part.index.isin(knrs)]
+
+    def rows(self, knrs: list[str]) -> Iterator[tuple]:
+        """Record-like tuples for these KNRs, as `_refresh_vehicle_batch` reads them."""
+        part = self.part(knrs)
         tz = timezone.get_default_timezone()
         first = _aware_list(part["first_at"].to_numpy(), tz)
         last = _aware_list(part["last_at"].to_numpy(), tz)
@@ -437,9 +449,9 @@ def _import_rows(
                 max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
                 dates=plausible_dates(),
             )
-            # The next chunk is read and grouped (Arrow, mostly without the GIL) while this
-            # one is written to the database: the two halves use both cores.
-            chunks = ((t, records.chunk_records(t, kind=kind)) for t in tables)
+            # Three stages on threads of their own, a chunk apart: reading and normalising,
+            # grouping by KNR (Arrow and numpy, mostly without the GIL), writing here.
+            chunks = ((t, records.chunk_records(t, kind=kind)) for t in _read_ahead(tables))
             for table, chunk in _read_ahead(chunks):
                 writer.write_table(table)
                 _create_records(dataset, chunk, touched)
@@ -541,25 +553,26 @@ def refresh_query_statistics() -> None:
 
 def _create_records(dataset: Dataset, chunk: records.ChunkRecords, touched: set[str]) -> None:
     """Store one chunk's rows as one VehicleRecord per KNR (rows as JSON text, for its page)."""
+    count = len(chunk.knrs)
     tz = timezone.get_default_timezone()
-    first = _aware_list(chunk.first_at, tz)
-    last = _aware_list(chunk.last_at, tz)
-    rows = [
-        (knr, dataset.pk, dataset.kind, first[i], last[i], row_count, nok_count,
-         chunk.fail_group_codes[i], chunk.columns, chunk.rows_json[i])
-        for i, (knr, row_count, nok_count) in enumerate(
-            zip(chunk.knrs, chunk.row_count.tolist(), chunk.nok_count.tolist(), strict=True)
-        )
-    ]
-    for begin in range(0, len(rows), RECORD_BATCH):
-        insert_rows(VehicleRecord, RECORD_FIELDS, rows[begin : begin + RECORD_BATCH])
+    # One insert (on SQLite one transaction) per chunk: a commit per thousand records was a
+    # third of the writing.
+    insert_columns(
+        VehicleRecord,
+        {
+            "knr": chunk.knrs,
+            "dataset_id": [dataset.pk] * count,
+            "kind": [dataset.kind] * count,
+            "first_at": _aware_index(chunk.first_at, tz),
+            "last_at": _aware_index(chunk.last_at, tz),
+            "row_count": chunk.row_count.tolist(),
+            "nok_count": chunk.nok_count.tolist(),
+            "fail_group_codes": chunk.fail_group_codes,
+            "columns": [chunk.columns] * count,
+            "rows_json": chunk.rows_json,
+        },
+    )
     touched.update(chunk.knrs)
-
-
-RECORD_FIELDS = (
-    "knr", "dataset_id", "kind", "first_at", "last_at", "row_count", "nok_count",
-    "fail_group_codes", "columns", "rows_json",
-)
 
 
 def _aware_list(stamps: np.ndarray, tz: Any) -> list[datetime | None]:
@@ -568,6 +581,21 @@ def _aware_list(stamps: np.ndarray, tz: Any) -> list[datetime | None]:
         None if value is None else timezone.make_aware(value, tz)
         for value in stamps.astype("datetime64[us]").tolist()
     ]
+
+
+def _aware_index(stamps: np.ndarray, tz: Any) -> pd.DatetimeIndex:
+    """Naive datetime64 plant times as an aware DatetimeIndex, as `make_aware` reads each."""
+    naive = pd.DatetimeIndex(np.asarray(stamps).astype("datetime64[us]"))
+    aware = naive.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    odd = np.flatnonzero(aware.isna() & ~naive.isna())
+    if not odd.size:
+        return aware
+    # A time repeated or skipped by a clock change: taken value by value, as make_aware does.
+    utc = aware.tz_convert(UTC).tz_localize(None).to_numpy().copy()
+    for i in odd.tolist():
+        moment = timezone.make_aware(naive[i].to_pydatetime(), tz).astimezone(UTC)
+        utc[i] = np.datetime64(moment.replace(tzinfo=None), "us")
+    return pd.DatetimeIndex(utc).tz_localize(UTC).tz_convert(tz)
 
 
 def _rows_expected(report: ingest.ValidationReport, size_bytes: int) -> int | None:
@@ -728,6 +756,64 @@ def _refresh_vehicle_batch(knrs: list[str], pending: PendingRecords | None = Non
         for pk, fields in changes.items()
     ]
     update_rows(Vehicle, VEHICLE_FIELDS[1:], changed)
+
+
+def _create_new_vehicles(knrs: list[str], pending: PendingRecords) -> list[str]:
+    """Create, column-wise, the vehicles of KNRs the import alone knows (one record each, no
+    vehicle or record elsewhere: nearly all of a new export); return the other KNRs.
+
+    `knrs` are sorted: what else the database holds for them is read by KNR range, on the KNR
+    indexes alone (a list of thousands of KNRs costs more to prepare than to look up).
+    """
+    elsewhere = known_elsewhere(knrs[0], knrs[-1], dataset_id=pending.dataset_id)
+    part = pending.part(knrs)
+    repeated = part.index.duplicated(keep=False)
+    elsewhere.update(part.index[repeated])
+    new = part[~part.index.isin(list(elsewhere))]
+    count = len(new)
+    if count:
+        tz = timezone.get_default_timezone()
+        if pending.kind == DatasetKind.RESULTS:
+            first = _aware_index(new["first_at"].to_numpy(), tz)
+            last = _aware_index(new["last_at"].to_numpy(), tz)
+            tests, noks, defects = new["row_count"].tolist(), new["nok_count"].tolist(), [0] * count
+            codes = [""] * count
+        else:
+            first = last = _aware_index(np.full(count, np.datetime64("NaT", "ms")), tz)
+            tests = noks = [0] * count
+            defects = new["row_count"].tolist()
+            codes = [frame_codes(parse_framed_codes(text)) for text in new["codes"].tolist()]
+        insert_columns(
+            Vehicle,
+            {
+                "knr": new.index.tolist(),
+                "first_test_at": first,
+                "last_test_at": last,
+                "test_count": tests,
+                "nok_count": noks,
+                "defect_count": defects,
+                "has_defects": [bool(text) for text in codes],
+                "fail_group_codes": codes,
+                "dataset_ids": [[json_pk(pending.dataset_id)]] * count,
+                "updated_at": [timezone.now()] * count,
+            },
+        )
+    created = set(new.index)
+    return [knr for knr in knrs if knr not in created]
+
+
+def known_elsewhere(first: str, last: str, *, dataset_id: Any) -> set[str]:
+    """KNRs from `first` to `last` with a vehicle, or a record of another dataset than this."""
+    span = (first, last)
+    knrs = {
+        knr
+        for knr, record_dataset in VehicleRecord.objects.filter(knr__range=span).values_list(
+            "knr", "dataset_id"
+        )
+        if record_dataset != dataset_id
+    }
+    knrs.update(Vehicle.objects.filter(knr__range=span).values_list("knr", flat=True))
+    return knrs
 
 
 def _count_overlapping_results(

@@ -73,7 +73,8 @@ STATUS_NOK = 13
 DEFAULT_MAX_BYTES = 2 * 1024**3
 # What a file may unpack to (gzip, xlsx, Parquet): a small archive can hide a huge export.
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 16 * 1024**3
-DEFAULT_CHUNK_ROWS = 250_000
+# Small enough that reading, grouping and writing overlap well and memory stays low.
+DEFAULT_CHUNK_ROWS = 100_000
 # Plant timestamps before this, or later than a day after the import, are clock errors.
 DEFAULT_EARLIEST_DATE = datetime(2000, 1, 1)
 DEFAULT_DAYS_AHEAD = 1

@@ -43,10 +43,14 @@ def record_columns(kind: str) -> list[str]:
 
 def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
     """Group a normalised chunk by KNR: each KNR's rows as JSON text plus its summary."""
-    table = table.take(pc.sort_indices(table, [("KNR", "ascending")]))  # stable: file order kept
-    knrs = table["KNR"].to_numpy(zero_copy_only=False)
-    n = len(knrs)
-    starts = np.flatnonzero(np.r_[True, knrs[1:] != knrs[:-1]]) if n else np.array([], int)
+    n = table.num_rows
+    knr = table["KNR"]
+    # Exports usually come grouped by vehicle: sorting is then skipped.
+    if n and pc.any(pc.less(knr.slice(1), knr.slice(0, n - 1))).as_py():
+        table = table.take(pc.sort_indices(table, [("KNR", "ascending")]))  # stable
+        knr = table["KNR"]
+    changes = pc.not_equal(knr.slice(1), knr.slice(0, max(n - 1, 0))).to_numpy()
+    starts = np.flatnonzero(np.r_[True, changes]) if n else np.array([], np.int64)
     ends = np.r_[starts[1:], n].astype(np.int64)
     data = table["DATA"].to_numpy()
     columns = record_columns(kind)
@@ -70,7 +74,7 @@ def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
             for s, e in zip(starts, ends, strict=True)
         ]
     return ChunkRecords(
-        knrs=knrs[starts].tolist(),
+        knrs=knr.take(pa.array(starts, pa.int64())).to_pylist(),
         first_at=np.minimum.reduceat(data, starts) if n else data[:0],
         last_at=np.maximum.reduceat(data, starts) if n else data[:0],
         row_count=row_count,

@@ -1,11 +1,15 @@
 """Plain-row inserts and updates store what the ORM would, on either database."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
+from django.utils.timezone import make_aware
 from django.utils.timezone import now as django_now
 
-from crossline.bulk import insert_rows, update_rows
+from crossline.bulk import insert_columns, insert_rows, update_rows
+from training import imports
 from training.models import Vehicle
 
 FIELDS = ("knr", "first_test_at", "test_count", "has_defects", "fail_group_codes",
@@ -59,3 +63,23 @@ def test_updated_rows_change_only_the_given_vehicles():
         ("2024-2000001", at, 41, True, "", [1, 3], later),
         ("2024-2000002", at, 10, False, "", [1], untouched),
     ]
+
+
+@pytest.mark.django_db
+def test_columns_of_plant_times_read_back_as_each_time_made_aware():
+    berlin = ZoneInfo("Europe/Berlin")
+    # A time skipped and a time repeated by the clock changes, a fraction, a missing time.
+    naive = np.array(["2024-03-31T02:30", "2024-10-27T02:30", "2024-05-16T13:21:03.120",
+                      "NaT", "2024-01-01T00:00"], dtype="datetime64[ms]")
+    # In UTC: an aware time in a gap or a fold never equals one of another zone.
+    expected = [None if t is None else make_aware(t, berlin).astimezone(UTC)
+                for t in naive.astype("datetime64[us]").tolist()]
+    knrs = [f"2024-20000{i:02d}" for i in range(len(naive))]
+
+    insert_columns(Vehicle, {"knr": knrs, "first_test_at": imports._aware_index(naive, berlin)})
+
+    stored = dict(Vehicle.objects.values_list("knr", "first_test_at"))
+    assert [stored[knr] for knr in knrs] == expected
+    # Stored in the database's own form: lookups on the times match, with or without fraction.
+    assert Vehicle.objects.filter(first_test_at=expected[2]).count() == 1
+    assert Vehicle.objects.filter(first_test_at=expected[4]).count() == 1

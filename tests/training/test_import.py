@@ -116,6 +116,22 @@ def test_vehicles_sum_up_their_tests_and_defects_after_two_imports(demo, raw_res
 
 
 @pytest.mark.django_db
+def test_an_export_in_time_order_gives_each_vehicle_its_own_rows(raw_results, tmp_path):
+    shuffled = raw_results.sample(frac=1, random_state=3)
+    shuffled.to_csv(tmp_path / "by-time.csv", index=False)
+
+    import_file(tmp_path / "by-time.csv", "results", chunk_rows=700)
+
+    chunks = -(-len(shuffled) // 700)
+    assert VehicleRecord.objects.count() <= KNRS * chunks
+    expected = raw_results.groupby("KNR")["STATUS"].agg(["size", lambda s: (s == "13").sum()])
+    counts = {knr: (tests, noks) for knr, tests, noks in expected.itertuples()}
+    assert {v.knr: (v.test_count, v.nok_count) for v in Vehicle.objects.all()} == counts
+    knr = raw_results["KNR"].iloc[0]
+    assert len(get_vehicle_detail(knr).tests) == counts[knr][0]
+
+
+@pytest.mark.django_db
 def test_results_in_two_overlapping_exports_count_once_on_the_vehicle_and_its_page(
     raw_results, tmp_path
 ):

@@ -45,6 +45,7 @@ LOOKUPS = {
     "vehicle page": lambda knrs: get_vehicle_detail(knrs[0]),
     "prediction's rows": lambda knrs: get_results_frame(knrs[:3]),
     "vehicle refresh": lambda knrs: imports.refresh_vehicles(knrs[:5]),
+    "new vehicles' check": lambda knrs: imports.known_elsewhere(knrs[0], knrs[4], dataset_id=0),
 }
 
 
