@@ -31,6 +31,7 @@ from crossline.beat import Heartbeat
 from crossline.bulk import insert_columns, insert_rows, update_rows
 from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import DuplicateUpload, InvalidUpload
+from crossline.scratch import scratch_root
 from crossline.uploads import uploaded_file_path
 from training import ingest, records
 from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
@@ -219,7 +220,9 @@ def delete_dataset(*, dataset: Dataset) -> None:
 @contextlib.contextmanager
 def import_folder(dataset: Dataset) -> Iterator[Path]:
     """A temporary folder named after the dataset, removed afterwards (or by the reaper)."""
-    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_TEMP_PREFIX}{dataset.pk}-") as folder:
+    with tempfile.TemporaryDirectory(
+        prefix=f"{IMPORT_TEMP_PREFIX}{dataset.pk}-", dir=scratch_root()
+    ) as folder:
         yield Path(folder)
 
 
@@ -404,7 +407,7 @@ def _discard_import(dataset: Dataset, *, knrs: Iterable[str] | None = None) -> N
     Dataset.objects.filter(pk=dataset.pk).update(file="")
     for name in (dataset.file, stored_dataset_name(dataset), dataset.source_file):
         _delete_stored(name, dataset)
-    for folder in Path(tempfile.gettempdir()).glob(f"{IMPORT_TEMP_PREFIX}{dataset.pk}-*"):
+    for folder in scratch_root().glob(f"{IMPORT_TEMP_PREFIX}{dataset.pk}-*"):
         shutil.rmtree(folder, ignore_errors=True)
     refresh_vehicles(knrs)
 

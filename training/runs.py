@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from crossline.beat import Heartbeat
 from crossline.exceptions import DuplicateRun, InvalidPipeline, NothingToTrain
+from crossline.scratch import scratch_root
 from crossline.taskqueue import list_queued_tasks
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import get_active_version_ids, list_active_versions
@@ -270,12 +271,12 @@ def discard_run_versions(run: TrainingRun) -> None:
 
 def run_workdir(run_id: Any) -> Path:
     """A new temporary folder for a run's local copies, named after the run."""
-    return Path(tempfile.mkdtemp(prefix=f"{RUN_TEMP_PREFIX}{run_id}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{RUN_TEMP_PREFIX}{run_id}-", dir=scratch_root()))
 
 
 def remove_run_files(run_id: Any) -> None:
     """Remove the temporary folders a run left behind (its process died before it could)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{RUN_TEMP_PREFIX}{run_id}-*"):
+    for folder in scratch_root().glob(f"{RUN_TEMP_PREFIX}{run_id}-*"):
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from crossline.scratch import scratch_root
 from tests.support.storage import stored_files
 from training import imports, tasks
 from training.demo import generate_demo_data
@@ -38,7 +39,7 @@ def post_file(api, path: Path, kind: str):
 
 
 def import_folders(dataset: Dataset) -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob(f"{imports.IMPORT_TEMP_PREFIX}{dataset.pk}-*"))
+    return list(scratch_root().glob(f"{imports.IMPORT_TEMP_PREFIX}{dataset.pk}-*"))
 
 
 def test_a_large_upload_answers_202_with_the_queued_dataset_and_a_worker_imports_it(
@@ -198,7 +199,8 @@ def half_written(demo, settings) -> Dataset:
     source = default_storage.save(
         imports._source_name(dataset), ContentFile(demo["results"].read_bytes())
     )
-    folder = Path(tempfile.mkdtemp(prefix=f"{imports.IMPORT_TEMP_PREFIX}{dataset.pk}-"))
+    prefix = f"{imports.IMPORT_TEMP_PREFIX}{dataset.pk}-"
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
     (folder / "data.parquet").write_bytes(b"half a file")
     stale = timezone.now() - timedelta(seconds=settings.CROSSLINE_IMPORT_STALE_SECONDS + 5)
     Dataset.objects.filter(pk=dataset.pk).update(

@@ -161,7 +161,7 @@ def test_a_worker_killed_during_an_import_is_reaped_and_the_file_imports_again(
         reaped_after = time.monotonic() - killed_at
         assert "no heartbeat" in reaped["error"]
         assert leftovers(live, queued["id"]) == {"records": 0, "vehicles": 0, "files": []}
-        assert not list(scratch.glob("crossline-import-*"))
+        assert not list(scratch.rglob("crossline-import-*"))
 
         # The same file, at once: queued again and imported by the restarted worker.
         status, _, again = upload(live, token, files["results"], "results")

@@ -117,7 +117,7 @@ def test_a_worker_killed_during_training_is_reaped_and_the_next_run_goes_on(tmp_
             every=0.1,
             what="the first run reaching train_models",
         )
-        left = list(scratch.glob(f"crossline-run-{first['id']}-*"))
+        left = list(scratch.rglob(f"crossline-run-{first['id']}-*"))
         assert left, "the run's temporary folder exists while it trains"
         worker = live.processes["worker"]
         os.killpg(worker.pid, signal.SIGKILL)

@@ -14,6 +14,7 @@ from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from crossline.exceptions import DuplicateRun
+from crossline.scratch import scratch_root
 from crossline.taskqueue import list_queued_tasks, release_orphaned_tasks
 from mlmodels.models import ModelVersion
 from tests.training.test_runs import demo_files, fast_pipeline, imported  # noqa: F401
@@ -179,7 +180,7 @@ def test_the_final_success_never_overwrites_the_reapers_failure(
 def test_the_reaper_fails_a_silent_run_and_removes_its_temporary_files(some_data, settings):
     settings.CROSSLINE_RUN_STALE_SECONDS = 60
     run = running_run()
-    left = Path(tempfile.mkdtemp(prefix=f"crossline-run-{run.pk}-"))
+    left = Path(tempfile.mkdtemp(prefix=f"crossline-run-{run.pk}-", dir=scratch_root()))
     (left / "results.parquet").write_bytes(b"x")
     TrainingRun.objects.filter(pk=run.pk).update(
         heartbeat_at=timezone.now() - timedelta(seconds=61), current_step="train_models"

@@ -251,6 +251,27 @@ def _estimator_proba(steps: list[tuple[str, Any]], features: pd.DataFrame) -> np
     return proba[:, classes.index(1)] if 1 in classes else np.zeros(len(X))
 
 
+def columns_read(estimator: Any) -> np.ndarray | None:
+    """The feature-frame columns a fitted estimator's trees split on (sorted positions), or
+    None when that is not known. Shuffling any other column cannot change its predictions."""
+    steps = estimator.steps if isinstance(estimator, Pipeline) else [("model", estimator)]
+    model = steps[-1][1]
+    if isinstance(model, AnyFailure):
+        parts = [columns_read(part) for part in (model.direct, *model.groups)]
+        if len(steps) > 1 or any(part is None for part in parts):
+            return None
+        return np.unique(np.concatenate(parts)).astype(np.intp)
+    if not CompiledTrees.supports(model):
+        return None
+    compiled = _compiled_trees(model)
+    read = np.unique(compiled.feature[~compiled.is_leaf])
+    for _, step in reversed(steps[:-1]):
+        if not isinstance(step, InformativeColumns):
+            return None
+        read = step.keep_[read]
+    return read.astype(np.intp)
+
+
 def predict_positive(
     pipeline: Pipeline, rows: pd.DataFrame, *, features: dict[Any, pd.DataFrame] | None = None
 ) -> pd.Series:

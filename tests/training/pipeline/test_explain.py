@@ -65,3 +65,22 @@ def test_features_are_named_after_the_columns_the_model_kept(frame):
 
     assert found["features"][0][0] == "signal"
     assert "constant" not in [name for name, _ in found["features"]]
+
+
+def test_only_the_columns_the_trees_split_on_are_shuffled_and_the_rest_count_zero(frame):
+    from training.pipeline.estimators import InformativeColumns, columns_read
+
+    X, y = frame
+    # A constant column, dropped before the model: positions move by one.
+    X = X.assign(constant=1.0)[["constant", *X.columns]]
+    model = HistGradientBoostingClassifier(max_iter=5, max_depth=1, random_state=0)
+    pipeline = Pipeline([("select", InformativeColumns()), ("model", model)]).fit(X, y)
+
+    read = columns_read(pipeline)
+
+    nodes = [p.nodes for iteration in model._predictors for p in iteration]
+    split = sorted({int(n["feature_idx"]) for t in nodes for n in t if not n["is_leaf"]})
+    assert list(read) == list(pipeline[0].keep_[split])
+    # One split per tree, always on the signal: the only column worth shuffling.
+    assert list(read) == [X.columns.get_loc("signal")]
+    assert top_features(pipeline, X, y)["features"] == [["signal", pytest.approx(0.4, abs=0.2)]]
