@@ -153,6 +153,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": Path(os.environ.get("CROSSLINE_SQLITE_PATH", VAR_DIR / "crossline.sqlite3")),
+            # One connection per server thread, kept between requests: opening one (and its
+            # PRAGMAs) was a millisecond of every request. Errors still close it (Django).
+            "CONN_MAX_AGE": 600,
             # A file, not memory, so that django-q2 workers in other processes see test data.
             "TEST": {"NAME": VAR_DIR / "test-crossline.sqlite3"},
             # Import and training write while the web process reads; wait rather than fail.

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sklearn
 from django.conf import settings
@@ -76,13 +77,23 @@ def produced_at(results: pd.DataFrame) -> dict[str, datetime | None]:
     """KNR → its last test time (its production time in the statistics), aware in TIME_ZONE."""
     if "DATA" not in results or results.empty:
         return {}
-    last = results.groupby("KNR", sort=False)["DATA"].max()
+    moments = results["DATA"].to_numpy()
+    if moments.dtype.kind == "M":
+        # numpy, not a pandas groupby: a third of a millisecond of every one-KNR request.
+        codes, knrs = pd.factorize(results["KNR"], sort=False)
+        named = codes >= 0
+        # NaT is the smallest int64: the maximum skips it unless a KNR has no time at all.
+        stamps = np.full(len(knrs), np.iinfo(np.int64).min)
+        np.maximum.at(stamps, codes[named], moments.view("int64")[named])
+        last = zip(knrs, stamps.view(moments.dtype), strict=True)
+    else:
+        last = results.groupby("KNR", sort=False)["DATA"].max().items()
     tz = timezone.get_default_timezone()
     return {
         str(knr): None if pd.isna(moment) else timezone.make_aware(
             pd.Timestamp(moment).to_pydatetime(), tz
         )
-        for knr, moment in last.items()
+        for knr, moment in last
     }
 
 

@@ -1,10 +1,12 @@
 """The prediction services: active versions, stored results, history, feedback, errors."""
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from crossline.exceptions import ArtifactTampered, NoActiveModel, NotFound
 from mlmodels.services import activate_model_version
@@ -244,3 +246,26 @@ def test_the_feedback_window_closes_with_no_defects(active_models, stored_knrs, 
     assert services.close_feedback_window() == 1
     assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == []
     assert Prediction.objects.get(knr=stored_knrs[1]).real_fail_codes is None
+
+
+@pytest.mark.parametrize("unit", ["ms", "ns"])
+def test_a_vehicles_production_time_is_its_last_test_and_none_without_any(unit):
+    results = pd.DataFrame(
+        {
+            "KNR": ["2024-0000002", "2024-0000001", "2024-0000002", "2024-0000003"],
+            "DATA": pd.to_datetime(
+                ["2024-05-02 10:00", "2024-05-01 08:00", "2024-05-03 09:30", None]
+            ).as_unit(unit),
+        }
+    )
+    results.loc[len(results)] = ["2024-0000001", pd.NaT]
+
+    produced = services.produced_at(results)
+
+    assert list(produced) == ["2024-0000002", "2024-0000001", "2024-0000003"]
+    local = {k: v and timezone.localtime(v).replace(tzinfo=None) for k, v in produced.items()}
+    assert local == {
+        "2024-0000002": datetime(2024, 5, 3, 9, 30),
+        "2024-0000001": datetime(2024, 5, 1, 8, 0),
+        "2024-0000003": None,
+    }

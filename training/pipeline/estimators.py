@@ -237,11 +237,13 @@ def _compiled_trees(model: Any) -> CompiledTrees | None:
 
 def _estimator_proba(steps: list[tuple[str, Any]], features: pd.DataFrame) -> np.ndarray:
     """P(class 1) from the fitted estimator steps that follow the feature builder."""
-    X: Any = features
+    model = steps[-1][1]
+    compiled = _compiled_trees(model) if len(features) <= CompiledTrees.MAX_ROWS else None
+    # The compiled trees read a plain array: selecting columns of one DataFrame row cost ten
+    # times the trees themselves (2.7 of 3 ms for seven kinds).
+    X: Any = np.asarray(features, dtype=np.float64) if compiled is not None else features
     for _, transformer in steps[:-1]:
         X = transformer.transform(X)
-    model = steps[-1][1]
-    compiled = _compiled_trees(model) if len(X) <= CompiledTrees.MAX_ROWS else None
     if compiled is not None:
         return compiled.positive_proba(np.asarray(X, dtype=np.float64))
     # The frame keeps its column names through every step: scikit-learn has nothing to warn

@@ -251,13 +251,16 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         np.fmax.at(last, k, stamps)
         first[np.isinf(first)] = np.nan
         last[np.isinf(last)] = np.nan
-        start = pd.to_datetime(pd.Series(first), unit="s")
-        hour = (start.dt.hour + start.dt.minute / 60).to_numpy(dtype=float)
+        # Calendar fields by arithmetic on seconds since 1970-01-01, a Thursday: pandas'
+        # datetime accessors were a millisecond of a one-vehicle prediction. Same values.
+        days = np.floor(first / 86400)
+        seconds = first - days * 86400
+        hour = np.floor(seconds / 3600) + np.floor(seconds % 3600 / 60) / 60
         since_shift = (hour - SHIFT_START_HOUR) % 24
         return np.column_stack(
             [
                 hour,
-                start.dt.day_of_week.to_numpy(dtype=float),
+                (days + 3) % 7,
                 since_shift // SHIFT_HOURS,
                 (since_shift % SHIFT_HOURS) * 60,
                 (last - first) / 60,

@@ -141,3 +141,30 @@ def test_rows_without_a_time_or_value_still_give_a_row(time_features):
 
     assert list(features.index) == ["2024-0000001"]
     assert features.loc["2024-0000001", "n_results"] == 1
+
+
+@pytest.mark.parametrize(
+    ("first_test", "hour", "weekday", "shift", "shift_minutes"),
+    [
+        ("2024-06-03 22:30:00", 22.5, 0, 2, 30),  # a Monday, late shift
+        ("2024-06-09 05:45:59", 5.75, 6, 2, 465),  # a Sunday, the last minutes of the night
+        ("1969-12-31 14:01:00", 14 + 1 / 60, 2, 1, 1),  # before 1970: negative seconds
+    ],
+)
+def test_the_line_times_come_from_the_vehicles_first_test(
+    first_test, hour, weekday, shift, shift_minutes
+):
+    start = pd.Timestamp(first_test)
+    rows = rows_of(
+        row("2024-0000001", "012001", 1.0, 10.0),
+        row("2024-0000001", "071000", 1.0, 1.0, family=1),
+        row("2024-0000001", "012001", 1.0, 12.0),
+    )
+    rows["DATA"] = [start, start + pd.Timedelta(minutes=20), start + pd.Timedelta(minutes=90)]
+
+    features = ResultFeatures().fit(rows).transform(rows).loc["2024-0000001"]
+
+    assert features["hour"] == pytest.approx(hour, abs=0)
+    assert (features["weekday"], features["shift"]) == (weekday, shift)
+    assert features["shift_minutes"] == pytest.approx(shift_minutes)
+    assert features["line_minutes"] == 90
