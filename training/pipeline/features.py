@@ -7,7 +7,7 @@ stored rows and uploaded files alike.
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -87,6 +87,118 @@ def _value_id_label(value_id: pd.Series) -> pd.Series:
     return value_id.fillna(0.0).map("{:g}".format).astype("string")
 
 
+class _Rows(NamedTuple):
+    """normalise_results' rows as arrays: vehicles by sorted code, tests by first appearance."""
+
+    knr_codes: np.ndarray
+    knr_values: np.ndarray
+    test_codes: np.ndarray
+    test_values: np.ndarray
+    dates: np.ndarray  # datetime64[ns], NaT where missing
+    nok: np.ndarray
+    value: np.ndarray
+    value_id: np.ndarray
+
+
+def _frame_rows(X: pd.DataFrame) -> _Rows:
+    rows = normalise_results(X)
+    knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
+    test_codes, test_values = pd.factorize(row_tests(rows))
+    return _Rows(
+        knr_codes=knr_codes,
+        knr_values=np.asarray(knr_values, dtype=object),
+        test_codes=test_codes,
+        test_values=np.asarray(test_values, dtype=object),
+        dates=rows["DATA"].to_numpy(dtype="datetime64[ns]"),
+        nok=(rows["STATUS"] == STATUS_NOK).fillna(False).to_numpy(dtype=bool),
+        value=rows["VALUE"].to_numpy(dtype=np.float64),
+        value_id=rows["VALUE_ID"].to_numpy(dtype=np.float64),
+    )
+
+
+# Up to this many rows (a few vehicles) the rows are normalised in plain Python: pandas' fixed
+# cost per call was most of a one-vehicle prediction. Larger inputs stay vectorised.
+SMALL_ROWS = 2_000
+
+
+def _texts(column: pd.Series) -> list[Any] | None:
+    """Stripped strings (None where missing), or None unless every value is text or missing."""
+    if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+        return None
+    texts: list[Any] = []
+    for value in column.tolist():
+        if isinstance(value, str):
+            texts.append(value.strip())
+        elif value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            texts.append(None)
+        else:
+            return None
+    return texts
+
+
+def _numbers(column: pd.Series, *, integers: bool) -> np.ndarray | None:
+    """A numeric column as floats (NaN where missing); None where pandas' coercion could
+    differ (text, booleans) or, for `integers`, where `astype("Int64")` would refuse."""
+    if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(
+        column.dtype
+    ):
+        return None
+    numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if integers:
+        present = numbers[~np.isnan(numbers)]
+        if (np.abs(present) >= 2**53).any() or (present != np.floor(present)).any():
+            return None
+    return numbers
+
+
+def _small_rows(X: pd.DataFrame) -> _Rows | None:
+    """_frame_rows in plain Python for already typed columns (text, numbers, naive times, as
+    stored rows arrive); None when a column needs pandas' parsing."""
+    data = X["DATA"]
+    if not pd.api.types.is_datetime64_dtype(data.dtype):
+        return None
+    knr, name = _texts(X["KNR"]), _texts(X["NAME"])
+    family, status = _numbers(X["ID"], integers=True), _numbers(X["STATUS"], integers=True)
+    value, value_id = _numbers(X["VALUE"], integers=False), _numbers(X["VALUE_ID"], integers=False)
+    if knr is None or name is None or family is None or status is None or value is None:
+        return None
+    if value_id is None:
+        return None
+    dates = data.to_numpy(dtype="datetime64[ns]")
+    stamps = dates.view("int64").tolist()
+    families = [None if f != f else int(f) for f in family.tolist()]
+    value_ids = [None if v != v else v for v in value_id.tolist()]
+    # normalise_results: rows without a KNR or test left out, the first row of each key kept.
+    kept: list[int] = []
+    seen: set[tuple[Any, ...]] = set()
+    for i, (vehicle, test) in enumerate(zip(knr, name, strict=True)):
+        if vehicle and test:
+            key = (vehicle, test, families[i], value_ids[i], stamps[i])
+            if key not in seen:
+                seen.add(key)
+                kept.append(i)
+    vehicles = sorted({knr[i] for i in kept})
+    vehicle_code = {vehicle: j for j, vehicle in enumerate(vehicles)}
+    test_code: dict[str, int] = {}
+    tests = [
+        test_code.setdefault(
+            f"{name[i]}#{'' if families[i] is None else families[i]}", len(test_code)
+        )
+        for i in kept
+    ]
+    rows = np.array(kept, dtype=np.intp)
+    return _Rows(
+        knr_codes=np.array([vehicle_code[knr[i]] for i in kept], dtype=np.intp),
+        knr_values=np.array(vehicles, dtype=object),
+        test_codes=np.array(tests, dtype=np.intp),
+        test_values=np.array(list(test_code), dtype=object),
+        dates=dates[rows],
+        nok=status[rows] == STATUS_NOK,
+        value=value[rows],
+        value_id=value_id[rows],
+    )
+
+
 class ResultFeatures(TransformerMixin, BaseEstimator):
     """Long result rows → one row per KNR: aggregates, line times, and per kept test its
     latest values (and their minimum and maximum over its sub-results), whether its last
@@ -130,21 +242,21 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """One float row per KNR (sorted), with exactly the columns fixed at fit."""
         _check_columns(X)
-        rows = normalise_results(X)
+        rows = _small_rows(X) if len(X) <= SMALL_ROWS else None
+        if rows is None:
+            rows = _frame_rows(X)
         # Integer codes and numpy throughout: a one-KNR prediction pays no pandas grouping
         # overhead, and a million rows stay vectorised.
-        knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
-        knrs = pd.Index(np.asarray(knr_values, dtype=object), dtype="string", name="KNR")
-        test_codes, test_values = pd.factorize(row_tests(rows))
+        knr_codes, test_codes, test_values = rows.knr_codes, rows.test_codes, rows.test_values
+        knrs = pd.Index(rows.knr_values, dtype="string", name="KNR")
         n, n_codes = len(knrs), max(len(test_values), 1)
-        data = rows["DATA"]
-        stamps = data.to_numpy(dtype="datetime64[ns]").view("int64")
+        stamps = rows.dates.view("int64")
         # Time order per vehicle; lexsort is stable, so export order breaks ties.
         order = np.lexsort((stamps, knr_codes))
         k, code, stamp = knr_codes[order], test_codes[order], stamps[order]
-        nok = (rows["STATUS"] == STATUS_NOK).fillna(False).to_numpy(dtype=bool)[order]
-        value = rows["VALUE"].to_numpy(dtype=np.float64)[order]
-        value_id = rows["VALUE_ID"].to_numpy(dtype=np.float64)[order]
+        nok = rows.nok[order]
+        value = rows.value[order]
+        value_id = rows.value_id[order]
 
         # One entry per (vehicle, test): whether any result was NOK, distinct times it ran,
         # and its last row (rows are in time order).
@@ -158,7 +270,8 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         pair_runs = np.bincount(sorted_pairs[new_run], minlength=len(pairs))
         last_row = _last_rows(pair_of_row, len(pairs))
         pair_k = pairs // n_codes
-        vocabulary = pd.Index(self.tests_).get_indexer(pd.Index(test_values, dtype=object))
+        kept_tests = {test: j for j, test in enumerate(self.tests_)}
+        vocabulary = np.array([kept_tests.get(t, -1) for t in test_values], dtype=np.intp)
         pair_test = vocabulary[pairs % n_codes] if len(pairs) else np.zeros(0, dtype=np.intp)
         kept = pair_test >= 0
 
@@ -175,7 +288,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
             )
         ]
         if self.time_features:
-            parts.append(self._times(data.iloc[order], k, n))
+            parts.append(self._times(rows.dates[order], k, n))
 
         # Per kept test: its last result NOK, and how many times it ran (0 = not run).
         last_nok = np.full((n, len(self.tests_)), np.nan)
@@ -242,9 +355,9 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         return rows.sort_values(["KNR", "DATA"], kind="stable", ignore_index=True)
 
     @staticmethod
-    def _times(data: pd.Series, k: np.ndarray, n: int) -> np.ndarray:
-        stamps = data.to_numpy(dtype="datetime64[s]").astype("int64").astype(np.float64)
-        stamps[data.isna().to_numpy()] = np.nan
+    def _times(dates: np.ndarray, k: np.ndarray, n: int) -> np.ndarray:
+        stamps = dates.astype("datetime64[s]").astype("int64").astype(np.float64)
+        stamps[np.isnat(dates)] = np.nan
         first = np.full(n, np.inf)
         last = np.full(n, -np.inf)
         np.fmin.at(first, k, stamps)
