@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError
+from django.db.models import F, Max, ProtectedError
 from django.utils import timezone
 
 from crossline.exceptions import (
@@ -426,12 +426,15 @@ class LoadedModel:
     pipeline: Any
 
 
-# What makes a kind's loaded model current, read on every request in two light queries: its
+# What makes a kind's loaded model current, read on every request in one light query: its
 # pointer (moved by every activation, in any process) and the fields of its version that the
-# artifact, the gate and a threshold policy change write. Two queries, not one across the
-# foreign key: MongoDB (mongoeco) answers fields projected across a join with 1.
-_POINTER = ("type_model", "version_id", "generation", "override")
-_VERSION = ("pk", "artifact_sha256", "eligible", "threshold", "threshold_policy")
+# artifact, the gate and a threshold policy change write. Annotations, not `values()` across
+# the foreign key: MongoDB (mongoeco) answers fields projected across a join with 1.
+_VERSION_FIELDS = {
+    f"version_{name}": F(f"version__{name}")
+    for name in ("artifact_sha256", "eligible", "threshold", "threshold_policy")
+}
+_CURRENT = ("type_model", "version_id", "generation", "override", *_VERSION_FIELDS)
 _cache: dict[str, tuple[tuple[Any, ...], LoadedModel]] = {}
 _cache_lock = threading.Lock()
 # `last_used` is written at most this often per version: the write was a query (and on SQLite
@@ -449,13 +452,12 @@ def get_active_models() -> dict[str, LoadedModel]:
     A kind without one (the fails-at-all kind included) is left out, never guessed;
     NoActiveModel only when no kind at all can predict.
     """
-    pointers = list(ActiveModel.objects.values_list(*_POINTER, named=True))
-    versions = ModelVersion.objects.filter(pk__in=[p.version_id for p in pointers])
-    current = {row.pk: row for row in versions.values_list(*_VERSION, named=True)}
     usable = {
-        p.type_model: (p, current[p.version_id])
-        for p in pointers
-        if p.version_id in current and (p.override or current[p.version_id].eligible)
+        row.type_model: row
+        for row in ActiveModel.objects.annotate(**_VERSION_FIELDS).values_list(
+            *_CURRENT, named=True
+        )
+        if row.override or row.version_eligible
     }
     if not usable:
         below = ", ".join(
@@ -471,9 +473,9 @@ def get_active_models() -> dict[str, LoadedModel]:
             if kind not in usable:
                 del _cache[kind]
         stale = [kind for kind, key in usable.items() if _cache.get(kind, (None,))[0] != key]
-        fresh = ModelVersion.objects.in_bulk([usable[kind][0].version_id for kind in stale])
+        fresh = ModelVersion.objects.in_bulk([usable[kind].version_id for kind in stale])
         for kind in stale:
-            version = fresh[usable[kind][0].version_id]
+            version = fresh[usable[kind].version_id]
             cached = _cache.get(kind)
             if cached is not None and _same_artifact(cached[1].version, version):
                 # A new threshold, gate or pointer generation: the same fitted model.
