@@ -160,9 +160,7 @@ def _small_rows(X: pd.DataFrame) -> _Rows | None:
     knr, name = _texts(X["KNR"]), _texts(X["NAME"])
     family, status = _numbers(X["ID"], integers=True), _numbers(X["STATUS"], integers=True)
     value, value_id = _numbers(X["VALUE"], integers=False), _numbers(X["VALUE_ID"], integers=False)
-    if knr is None or name is None or family is None or status is None or value is None:
-        return None
-    if value_id is None:
+    if any(column is None for column in (knr, name, family, status, value, value_id)):
         return None
     dates = data.to_numpy(dtype="datetime64[ns]")
     stamps = dates.view("int64").tolist()
