@@ -9,6 +9,8 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import (
@@ -75,11 +77,20 @@ def _as_list(files: FileSource | Iterable[FileSource] | None) -> list[FileSource
     return list(files)  # type: ignore[arg-type]
 
 
-def _read_parquet_files(files: list[FileSource], columns: list[str]) -> pd.DataFrame:
+def _read_parquet_files(
+    files: list[FileSource], columns: list[str], categorical: tuple[str, ...] = ()
+) -> pd.DataFrame:
     if not files:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
-    frames = [pd.read_parquet(source, columns=columns) for source in files]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    # Text columns with few distinct values (KNR, test NAME) are read as dictionaries and
+    # become categoricals: a code per row instead of a string per row.
+    tables = [
+        pq.read_table(source, columns=columns, read_dictionary=list(categorical))
+        for source in files
+    ]
+    table = pa.concat_tables(tables).unify_dictionaries() if len(tables) > 1 else tables[0]
+    del tables
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 @step("load_datasets")
@@ -88,7 +99,9 @@ def load_datasets(
     defects_files: FileSource | Iterable[FileSource] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read and concatenate the normalised Parquet files, only the columns training needs."""
-    results = _read_parquet_files(_as_list(results_files), list(RESULT_COLUMNS))
+    results = _read_parquet_files(
+        _as_list(results_files), list(RESULT_COLUMNS), categorical=("KNR", "NAME")
+    )
     defects = _read_parquet_files(_as_list(defects_files), DEFECT_COLUMNS)
     return results, defects
 
@@ -145,9 +158,14 @@ def build_labels(
 def production_times(results: pd.DataFrame) -> pd.Series:
     """Each KNR's production time: its first test (sorted by KNR)."""
     times = pd.to_datetime(results["DATA"], errors="coerce")
-    first = times.groupby(results["KNR"].astype("string"), sort=True).min()
+    knr = results["KNR"]
+    if not isinstance(knr.dtype, pd.CategoricalDtype):
+        knr = knr.astype("string")
+    # A categorical KNR groups without a string per row; observed=True leaves out the
+    # categories of rows filtered away.
+    first = times.groupby(knr, sort=True, observed=True).min()
     first.index = pd.Index(first.index.astype("string"), name="KNR")
-    return first.rename("production_time")
+    return first.sort_index().rename("production_time")
 
 
 @step("build_features")

@@ -17,12 +17,14 @@ from training.pipeline.estimators import (
 )
 from training.pipeline.explain import top_features
 from training.pipeline.steps import (
+    DEFECT_COLUMNS,
     build_features,
     build_labels,
     clean,
     evaluate,
     expected_calibration_error,
     load_datasets,
+    production_times,
     score_predictions,
     split_by_time,
     train_models,
@@ -74,6 +76,24 @@ def test_load_datasets_reads_paths_and_file_objects_with_only_the_needed_columns
     assert list(loaded_results["KNR"]) == ["2024-0000001", "2024-0000002"]
     assert "UNIT" not in loaded_results.columns
     assert list(loaded_defects.columns) == ["KNR", "S_GROUP_ID", "DATA"]
+
+
+def test_load_datasets_reads_knr_and_test_names_of_several_files_as_categories(tmp_path):
+    results = pd.DataFrame([result_row("2024-0000001", "012001", 1.0, 2.5),
+                            result_row("2024-0000003", "012001", 1.0, 2.5)])
+    results.to_parquet(tmp_path / "r1.parquet")
+    results.assign(KNR="2024-0000002", NAME="071000").to_parquet(tmp_path / "r2.parquet")
+
+    loaded, _ = load_datasets([tmp_path / "r1.parquet", tmp_path / "r2.parquet"], None)
+
+    assert isinstance(loaded["KNR"].dtype, pd.CategoricalDtype)
+    assert isinstance(loaded["NAME"].dtype, pd.CategoricalDtype)
+    assert list(loaded["KNR"].astype(str)) == [
+        "2024-0000001", "2024-0000003", "2024-0000002", "2024-0000002"
+    ]
+    assert list(loaded["NAME"].astype(str)) == ["012001", "012001", "071000", "071000"]
+    cleaned, _ = clean(loaded, pd.DataFrame(columns=DEFECT_COLUMNS))
+    assert list(production_times(cleaned).index) == ["2024-0000001", "2024-0000002", "2024-0000003"]
 
 
 def test_clean_drops_duplicates_and_rows_without_knr_and_coerces_types():
