@@ -47,6 +47,9 @@ DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
+# Result rows per feature-building call: a vehicle's features come from its rows alone, so
+# building them in KNR ranges bounds the builder's working arrays (about 200 bytes a row).
+FEATURE_CHUNK_ROWS = 2_000_000
 
 FileSource = str | PathLike[str] | IO[bytes]
 Log = Callable[[str], None]
@@ -90,7 +93,10 @@ def _read_parquet_files(
     ]
     table = pa.concat_tables(tables).unify_dictionaries() if len(tables) > 1 else tables[0]
     del tables
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    # Reading held several times the table in Arrow's pool; hand what it freed back.
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 @step("load_datasets")
@@ -185,8 +191,28 @@ def build_features(
         max_tests=int(params["max_tests"]), time_features=bool(params["time_features"])
     )
     builder.fit(results[results["KNR"].isin(train_knrs)])
-    features = builder.transform(results)
+    features = _transform_by_knr_ranges(builder, results)
     return features, production_time.reindex(features.index), builder
+
+
+def _transform_by_knr_ranges(builder: ResultFeatures, results: pd.DataFrame) -> pd.DataFrame:
+    """`builder.transform(results)`, built on about FEATURE_CHUNK_ROWS rows at a time."""
+    if len(results) <= FEATURE_CHUNK_ROWS:
+        return builder.transform(results)
+    # As the builder will see them (one KNR's rows could differ in blanks): a no-op after clean.
+    results = normalise_results(results)
+    knr, _ = pd.factorize(results["KNR"], sort=True)
+    rows_up_to = np.cumsum(np.bincount(knr[knr >= 0]))
+    cuts = np.searchsorted(rows_up_to, np.arange(0, len(knr), FEATURE_CHUNK_ROWS), "right")
+    edges = np.unique(np.r_[cuts, len(rows_up_to)])
+    features = pd.concat(
+        [
+            builder.transform(results[(knr >= low) & (knr < high)])
+            for low, high in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
+    # Ranges follow the KNR order of the whole; a frame whose KNRs sort otherwise is sorted.
+    return features if features.index.is_monotonic_increasing else features.sort_index()
 
 
 def _test_size(n_vehicles: int, test_share: float) -> int:

@@ -164,6 +164,23 @@ def test_build_features_fits_its_tests_on_the_training_period_only():
     assert features.loc["2024-0000049", "n_other_tests"] == 1
 
 
+def test_features_built_in_knr_ranges_equal_the_features_built_at_once(monkeypatch):
+    results, _ = learnable_data(60)
+    results = results.sample(frac=1.0, random_state=1)  # vehicles' rows interleaved
+    results.loc[results.index[:5], "KNR"] = " " + results["KNR"].iloc[:5] + " "
+    cleaned, _ = clean(results, pd.DataFrame(columns=DEFECT_COLUMNS))
+    at_once, times, _ = build_features(cleaned, {})
+
+    monkeypatch.setattr("training.pipeline.steps.FEATURE_CHUNK_ROWS", 7)
+    in_ranges, ranged_times, _ = build_features(cleaned, {})
+    from_raw, _, _ = build_features(results, {})
+
+    pd.testing.assert_frame_equal(in_ranges, at_once)
+    pd.testing.assert_frame_equal(from_raw, at_once)
+    pd.testing.assert_series_equal(ranged_times, times)
+    assert len(at_once) == 60
+
+
 def test_split_by_time_puts_the_latest_knrs_in_the_test_set():
     # KNR order is the reverse of production order, so sorting by KNR would fail this test.
     knrs = [f"2024-{i:07d}" for i in range(10)]
