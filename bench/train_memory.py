@@ -2,6 +2,7 @@
 
 Data as for bench/train_speed.py (`generate_demo_data` then `train_speed.py prepare DATA`):
     nice -n 19 .venv/bin/python bench/train_memory.py DATA [--root TREE] [--label NAME]
+DATA's results*.parquet and defects*.parquet are the datasets (several files: several imports).
 A thread samples the process's resident memory every 20 ms; the row appended to
 bench/results/train_memory.md gives the peak, the step it happened in, and each step's peak
 and CPU seconds. `--root` times another checkout (the "before" figure).
@@ -60,13 +61,14 @@ def run(data: Path, root: Path, label: str) -> None:
     from training.pipeline.runner import run_pipeline
 
     definition = load_definition("default")
-    rows = pq.ParquetFile(data / "results.parquet").metadata.num_rows
+    results = sorted(data.glob("results*.parquet"))
+    rows = sum(pq.ParquetFile(path).metadata.num_rows for path in results)
     sampler = Sampler()
     sampler.start()
     wall, cpu = time.perf_counter(), time.process_time()
     outcome = run_pipeline(
         definition,
-        {"results_files": [data / "results.parquet"], "defects_files": [data / "defects.parquet"]},
+        {"results_files": results, "defects_files": sorted(data.glob("defects*.parquet"))},
         on_step=sampler.enter,
         keep=["result"],
     )
