@@ -143,6 +143,14 @@ def _test_codes(results: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
     return label_codes[pair_codes], pd.Index(labels, dtype="string")
 
 
+def _value_id_codes(value_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's sub-result index (missing = 0) as a code into the distinct indexes."""
+    filled = np.where(np.isnan(value_id), 0.0, value_id).astype(np.float64)
+    # Coded by bit pattern: each distinct float keeps its own label, as when labelled per row.
+    codes, bits = pd.factorize(filled.view(np.int64))
+    return codes, bits.view(np.float64)
+
+
 def _check_columns(X: pd.DataFrame) -> None:
     missing = [c for c in RESULT_COLUMNS if c not in X.columns]
     if missing:
@@ -159,14 +167,6 @@ def _last_rows(group_of_row: np.ndarray, groups: int) -> np.ndarray:
 def _value_id_label(value_id: pd.Series) -> pd.Series:
     # A missing sub-result index means a test with one value: label it 0.
     return value_id.fillna(0.0).map("{:g}".format).astype("string")
-
-
-def _value_id_codes(value_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's sub-result index (missing = 0) as a code into the distinct indexes."""
-    filled = np.where(np.isnan(value_id), 0.0, value_id).astype(np.float64)
-    # Coded by bit pattern: each distinct float keeps its own label, as when labelled per row.
-    codes, bits = pd.factorize(filled.view(np.int64))
-    return codes, bits.view(np.float64)
 
 
 class ResultFeatures(TransformerMixin, BaseEstimator):
@@ -239,7 +239,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         # overhead, and a million rows stay vectorised.
         knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
         knrs = pd.Index(np.asarray(knr_values, dtype=object), dtype="string", name="KNR")
-        test_codes, test_values = _test_codes(rows)
+        test_codes, test_values = pd.factorize(row_tests(rows))
         n, n_codes = len(knrs), max(len(test_values), 1)
         data = rows["DATA"]
         stamps = data.to_numpy(dtype="datetime64[ns]").view("int64")
