@@ -24,12 +24,26 @@ TIMES = ("hour", "weekday", "shift", "shift_minutes", "line_minutes")
 # The line runs three 8-hour shifts from 06:00.
 SHIFT_START_HOUR = 6
 SHIFT_HOURS = 8
+# The `attrs` key marking `normalise_results` output, and the column types it has.
+NORMALISED = "normalised_results"
+_NORMALISED_DTYPES = {
+    "ID": "Int64",
+    "STATUS": "Int64",
+    "VALUE_ID": "float64",
+    "VALUE": "float64",
+}
 
 
 def normalise_results(results: pd.DataFrame) -> pd.DataFrame:
-    """Result rows with typed columns, without rows lacking a KNR or test, one row per key."""
-    knr = results["KNR"].astype("string").str.strip()
-    name = results["NAME"].astype("string").str.strip()
+    """Result rows with typed columns, without rows lacking a KNR or test, one row per key.
+
+    A frame this returned, or rows of it in the same order, comes back as is (`is_normalised`):
+    training normalises the rows once and the feature builder does not copy them again.
+    """
+    if is_normalised(results):
+        return results
+    knr = _stripped_text(results["KNR"])
+    name = _stripped_text(results["NAME"])
     frame = pd.DataFrame(
         {
             "KNR": knr,
@@ -42,13 +56,51 @@ def normalise_results(results: pd.DataFrame) -> pd.DataFrame:
         },
         index=results.index,
     )
-    keep = knr.notna() & (knr != "") & name.notna() & (name != "")
-    return drop_duplicate_results(frame[keep.to_numpy()])
+    keep = (knr.notna() & (knr != "") & name.notna() & (name != "")).to_numpy(dtype=bool)
+    if not keep.all():
+        frame = frame[keep]
+    frame = drop_duplicate_results(frame)
+    frame.attrs[NORMALISED] = True
+    return frame
+
+
+def is_normalised(results: pd.DataFrame) -> bool:
+    """Whether these rows are `normalise_results` output or rows of it in the same order.
+
+    Row filters and slices keep the mark (pandas carries `attrs`); a strictly increasing index
+    rules out rows repeated or reordered since, e.g. two frames concatenated.
+    """
+    return (
+        results.attrs.get(NORMALISED) is True
+        and results.index.is_monotonic_increasing
+        and results.index.is_unique
+        and all(str(results.dtypes.get(c)) == t for c, t in _NORMALISED_DTYPES.items())
+    )
+
+
+def _stripped_text(column: pd.Series) -> pd.Series:
+    """Text without surrounding blanks; categorical text stays categorical (sorted categories)
+    and only its categories are stripped: a Parquet dictionary column is never expanded."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype("string").str.strip()
+    stripped = pd.Index(column.cat.categories.astype("string").str.strip())
+    # Categories equal once stripped become one; sorted so that codes follow text order.
+    remap, categories = pd.factorize(stripped, sort=True)
+    codes = column.cat.codes.to_numpy()
+    codes = np.where(codes < 0, -1, remap[codes])
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="string")),
+        index=column.index,
+        name=column.name,
+    )
 
 
 def drop_duplicate_results(results: pd.DataFrame) -> pd.DataFrame:
     """The rows with their first occurrence of each result key (see RESULT_KEY)."""
-    return results.drop_duplicates(subset=list(RESULT_KEY), ignore_index=True)
+    duplicated = results.duplicated(subset=list(RESULT_KEY)).to_numpy()
+    if duplicated.any():
+        results = results[~duplicated]
+    return results.reset_index(drop=True)
 
 
 def count_results(rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -67,6 +119,36 @@ def row_tests(results: pd.DataFrame) -> pd.Series:
     """Each row's test: its NAME and family ID (`012001#1`)."""
     family = results["ID"].astype("Int64").astype("string").fillna("")
     return results["NAME"].astype("string") + "#" + family
+
+
+def _test_codes(results: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Each row's test as a code into the tests (`row_tests` labels, first seen first).
+
+    Coded from (NAME, ID) integer codes: a label string is built per distinct test, not per row.
+    """
+    name_codes, names = pd.factorize(results["NAME"])
+    id_codes, ids = pd.factorize(results["ID"], use_na_sentinel=False)
+    n_ids = max(len(ids), 1)
+    pair_codes, pairs = pd.factorize(name_codes.astype(np.int64) * n_ids + id_codes)
+    tests = row_tests(
+        pd.DataFrame(
+            {
+                "NAME": pd.Index(names).astype("string").take(pairs // n_ids),
+                "ID": pd.Index(ids).take(pairs % n_ids),
+            }
+        )
+    )
+    # Two (NAME, ID) pairs with one label would be one test, as with labels per row.
+    label_codes, labels = pd.factorize(tests)
+    return label_codes[pair_codes], pd.Index(labels, dtype="string")
+
+
+def _value_id_codes(value_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's sub-result index (missing = 0) as a code into the distinct indexes."""
+    filled = np.where(np.isnan(value_id), 0.0, value_id).astype(np.float64)
+    # Coded by bit pattern: each distinct float keeps its own label, as when labelled per row.
+    codes, bits = pd.factorize(filled.view(np.int64))
+    return codes, bits.view(np.float64)
 
 
 def _check_columns(X: pd.DataFrame) -> None:
@@ -212,13 +294,21 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "ResultFeatures":
         """Choose the tests and sub-results to keep from these rows."""
-        rows = self._prepare(X)
-        vehicles = rows.drop_duplicates(["KNR", "test"]).groupby("test", sort=False).size()
+        _check_columns(X)
+        rows = normalise_results(X)
+        test_codes, tests = _test_codes(rows)
+        knr_codes = pd.factorize(rows["KNR"])[0]
+        n_tests = max(len(tests), 1)
+        # Vehicles per test: distinct (vehicle, test) codes.
+        runs = pd.unique(knr_codes.astype(np.int64) * n_tests + test_codes)
+        vehicles = np.bincount(runs % n_tests, minlength=len(tests))
         # Most vehicles first; the test id breaks ties so that a fit is reproducible.
-        order = sorted(vehicles.items(), key=lambda item: (-item[1], item[0]))
+        counts = zip(tests, vehicles.tolist(), strict=True)
+        order = sorted(counts, key=lambda item: (-item[1], item[0]))
         self.tests_ = [str(test) for test, _ in order[: int(self.max_tests)]]
-        kept = rows[rows["test"].isin(self.tests_) & rows["VALUE"].notna()]
-        pairs = kept[["test", "sub"]].drop_duplicates().sort_values(["test", "sub"])
+        kept = np.isin(test_codes, tests.get_indexer(self.tests_))
+        kept &= rows["VALUE"].notna().to_numpy()
+        pairs = self._kept_pairs(tests, test_codes[kept], rows["VALUE_ID"].to_numpy()[kept])
         self.values_ = [f"{t}|{s}" for t, s in zip(pairs["test"], pairs["sub"], strict=True)]
         # Tests with several sub-results (a screw section): their weakest and strongest value.
         per_test = pairs.groupby("test", sort=True).size()
@@ -236,6 +326,20 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         text = json.dumps([self.get_params(), self.feature_names_])
         self.fingerprint_ = hashlib.sha256(text.encode()).hexdigest()
         return self
+
+    @staticmethod
+    def _kept_pairs(tests: pd.Index, codes: np.ndarray, value_id: np.ndarray) -> pd.DataFrame:
+        """The distinct (test, sub-result label) pairs of these rows, sorted."""
+        value_id_of_row, value_ids = _value_id_codes(value_id)
+        n_values = max(len(value_ids), 1)
+        pairs = pd.unique(codes.astype(np.int64) * n_values + value_id_of_row)
+        frame = pd.DataFrame(
+            {
+                "test": tests.take(pairs // n_values),
+                "sub": _value_id_label(pd.Series(value_ids[pairs % n_values], dtype="float64")),
+            }
+        )
+        return frame.drop_duplicates().sort_values(["test", "sub"])
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """One float row per KNR (sorted), with exactly the columns fixed at fit."""
@@ -319,14 +423,18 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         if not len(code):
             return np.zeros(0, dtype=np.intp)
         columns = {name: j for j, name in enumerate(self.values_)}
-        filled = np.where(np.isnan(value_id), 0.0, value_id)
-        pairs, pair_of_row = np.unique(
-            np.stack([code.astype(np.float64), filled]), axis=1, return_inverse=True
-        )
+        # (test, value id) pairs as integer codes: hashing two ints per row, not sorting rows.
+        value_id_of_row, value_ids = _value_id_codes(value_id)
+        n_values = max(len(value_ids), 1)
+        pair_of_row, pairs = pd.factorize(code.astype(np.int64) * n_values + value_id_of_row)
         lookup = np.array(
-            [columns.get(f"{test_values[int(c)]}|{v:g}", -1) for c, v in pairs.T], dtype=np.intp
+            [
+                columns.get(f"{test_values[int(c)]}|{v:g}", -1)
+                for c, v in zip(pairs // n_values, value_ids[pairs % n_values], strict=True)
+            ],
+            dtype=np.intp,
         )
-        return lookup[pair_of_row.ravel()]
+        return lookup[pair_of_row]
 
     def _spread(self, values: np.ndarray) -> list[np.ndarray]:
         """Per multi-value test, the minimum and maximum of its latest sub-result values."""
@@ -344,13 +452,6 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The feature columns fixed at fit."""
         return np.asarray(self.feature_names_, dtype=object)
-
-    def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        _check_columns(X)
-        rows = normalise_results(X)
-        rows = rows.assign(test=row_tests(rows), sub=_value_id_label(rows["VALUE_ID"]))
-        # Time order per vehicle; the stable sort keeps export order among equal times.
-        return rows.sort_values(["KNR", "DATA"], kind="stable", ignore_index=True)
 
     @staticmethod
     def _times(dates: np.ndarray, k: np.ndarray, n: int) -> np.ndarray:
