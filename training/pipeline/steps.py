@@ -523,7 +523,10 @@ def evaluate(
         y_test = (
             test_set.labels[kind] if kind in test_set.labels else pd.Series(0, index=test_set.knrs)
         )
-        proba = positive_scores(entry["pipeline"][1:], test_set.features)
+        # One thread, as the fits: OpenMP threads spinning on a busy host made the same scoring
+        # take anywhere from 3 to 31 CPU seconds.
+        with threadpool_limits(limits=1):
+            proba = positive_scores(entry["pipeline"][1:], test_set.features)
         metrics = score_predictions(y_test, proba, entry["threshold"])
         evaluated[kind] = {
             **entry,
