@@ -6,6 +6,7 @@ import platform
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import joblib
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max, ProtectedError
+from django.db.models import F, Max, ProtectedError
 from django.utils import timezone
 
 from crossline.exceptions import (
@@ -425,21 +426,44 @@ class LoadedModel:
     pipeline: Any
 
 
-_cache: dict[str, LoadedModel] = {}
+# What makes a kind's loaded model current, read on every request in one light query: its
+# pointer (moved by every activation, in any process) and the fields of its version that the
+# artifact, the gate and a threshold policy change write. Annotations, not `values()` across
+# the foreign key: MongoDB (mongoeco) answers fields projected across a join with 1.
+_VERSION_FIELDS = {
+    f"version_{name}": F(f"version__{name}")
+    for name in ("artifact_sha256", "eligible", "threshold", "threshold_policy")
+}
+_CURRENT = ("type_model", "version_id", "generation", "override", *_VERSION_FIELDS)
+_cache: dict[str, tuple[tuple[Any, ...], LoadedModel]] = {}
 _cache_lock = threading.Lock()
+# `last_used` is written at most this often per version: the write was a query (and on SQLite
+# the database's write lock) in every prediction.
+MARK_USED_EVERY = timedelta(minutes=1)
+_marked: dict[Any, datetime] = {}
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def get_active_models() -> dict[str, LoadedModel]:
     """The active version of every kind that may predict (eligible, or activated with an
-    override), loaded; reloads a kind when its pointer has moved.
+    override), loaded; a kind is reloaded when its pointer or its version's threshold, gate or
+    artifact has changed, by this process or another.
 
     A kind without one (the fails-at-all kind included) is left out, never guessed;
     NoActiveModel only when no kind at all can predict.
     """
-    pointers = list(ActiveModel.objects.select_related("version"))
-    usable = {p.type_model: p.version for p in pointers if p.override or p.version.eligible}
+    usable = {
+        row.type_model: row
+        for row in ActiveModel.objects.annotate(**_VERSION_FIELDS).values_list(
+            *_CURRENT, named=True
+        )
+        if row.override or row.version_eligible
+    }
     if not usable:
-        below = ", ".join(f"{p.version.model_name} ({p.version.eligibility})" for p in pointers)
+        below = ", ".join(
+            f"{p.version.model_name} ({p.version.eligibility})"
+            for p in ActiveModel.objects.select_related("version")
+        )
         raise NoActiveModel(
             "No active model able to predict: train one, or set a version as active."
             + (f" Active but below the activation gate: {below}." if below else "")
@@ -448,23 +472,36 @@ def get_active_models() -> dict[str, LoadedModel]:
         for kind in list(_cache):
             if kind not in usable:
                 del _cache[kind]
-        for kind, version in usable.items():
+        stale = [kind for kind, key in usable.items() if _cache.get(kind, (None,))[0] != key]
+        fresh = ModelVersion.objects.in_bulk([usable[kind].version_id for kind in stale])
+        for kind in stale:
+            version = fresh[usable[kind].version_id]
             cached = _cache.get(kind)
-            if cached is None or cached.version.pk != version.pk:
-                _cache[kind] = LoadedModel(version=version, pipeline=load_pipeline(version))
+            if cached is not None and _same_artifact(cached[1].version, version):
+                # A new threshold, gate or pointer generation: the same fitted model.
+                loaded = LoadedModel(version=version, pipeline=cached[1].pipeline)
             else:
-                # The same artifact, but the row is fresh: a threshold policy change (in any
-                # process) takes effect on the next prediction.
-                _cache[kind] = LoadedModel(version=version, pipeline=cached.pipeline)
-        return dict(_cache)
+                loaded = LoadedModel(version=version, pipeline=load_pipeline(version))
+            _cache[kind] = (usable[kind], loaded)
+        return {kind: loaded for kind, (_, loaded) in _cache.items()}
+
+
+def _same_artifact(cached: ModelVersion, version: ModelVersion) -> bool:
+    return (cached.pk, cached.artifact_sha256) == (version.pk, version.artifact_sha256)
 
 
 def clear_model_cache() -> None:
     """Forget every loaded model (tests; after restoring a database)."""
     with _cache_lock:
         _cache.clear()
+        _marked.clear()
 
 
 def mark_models_used(versions: list[ModelVersion]) -> None:
-    """Record that these versions made a prediction now."""
-    ModelVersion.objects.filter(pk__in=[v.pk for v in versions]).update(last_used=timezone.now())
+    """Record that these versions made a prediction now (to the minute)."""
+    now = timezone.now()
+    with _cache_lock:
+        due = [v.pk for v in versions if now - _marked.get(v.pk, _NEVER) >= MARK_USED_EVERY]
+        _marked.update(dict.fromkeys(due, now))
+    if due:
+        ModelVersion.objects.filter(pk__in=due).update(last_used=now)

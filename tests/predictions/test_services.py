@@ -269,3 +269,60 @@ def test_a_vehicles_production_time_is_its_last_test_and_none_without_any(unit):
         "2024-0000001": datetime(2024, 5, 1, 8, 0),
         "2024-0000003": None,
     }
+
+
+
+# --- the active models cached between requests --------------------------------------------------
+
+
+def test_a_warm_prediction_reads_the_registry_lightly_and_marks_the_models_used_once_a_minute(
+    active_models, stored_knrs
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mlmodels.models import ModelVersion
+
+    services.predict_knrs(knrs=stored_knrs[:1])
+    used = dict(ModelVersion.objects.values_list("model_name", "last_used"))
+    with CaptureQueriesContext(connection) as queries:
+        services.predict_knrs(knrs=stored_knrs[1:2])
+
+    registry = [q["sql"] for q in queries.captured_queries if "mlmodels_" in q["sql"]]
+    assert len([q for q in registry if "mlmodels_activemodel" in q]) == 1
+    # The versions' current fields are read, never their whole rows, and not marked used again
+    # within the minute.
+    assert not [q for q in registry if "diagnostics" in q or "update" in q.lower()], registry
+    assert used["fail-v1"] is not None and used["fail-v2"] is None
+    assert dict(ModelVersion.objects.values_list("model_name", "last_used")) == used
+
+
+def test_a_pointer_threshold_or_gate_changed_elsewhere_is_seen_by_the_next_prediction(
+    active_models, stored_knrs
+):
+    from django.db.models import F
+
+    from mlmodels.models import ActiveModel, ModelVersion
+
+    first = services.predict_knrs(knrs=stored_knrs)
+    assert {p.model_versions["fail"] for p in first} == {"fail-v1"}
+    assert not all(2 in p.predicted_fail_codes for p in first)
+
+    # Written as another process would: straight to the database, this process's cache intact.
+    ModelVersion.objects.filter(pk=active_models["group_2"].pk).update(threshold=0.0)
+    ActiveModel.objects.filter(type_model="fail").update(
+        version=active_models["fail_inverted"], generation=F("generation") + 1
+    )
+    second = services.predict_knrs(knrs=stored_knrs)
+
+    assert {p.model_versions["fail"] for p in second} == {"fail-v2"}
+    assert all(2 in p.predicted_fail_codes for p in second)
+    assert [p.p_fail for p in second] != [p.p_fail for p in first]
+
+    ModelVersion.objects.filter(pk=active_models["group_4"].pk).update(eligible=False)
+    third = services.predict_knrs(knrs=stored_knrs[:1])[0]
+    assert "group_4" not in third.model_versions and 4 in third.no_model_groups
+
+    ActiveModel.objects.filter(type_model="group_4").update(override=True)
+    fourth = services.predict_knrs(knrs=stored_knrs[:1])[0]
+    assert fourth.model_versions["group_4"] == "group_4-v1"

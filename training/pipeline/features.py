@@ -7,7 +7,7 @@ stored rows and uploaded files alike.
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,12 +24,26 @@ TIMES = ("hour", "weekday", "shift", "shift_minutes", "line_minutes")
 # The line runs three 8-hour shifts from 06:00.
 SHIFT_START_HOUR = 6
 SHIFT_HOURS = 8
+# The `attrs` key marking `normalise_results` output, and the column types it has.
+NORMALISED = "normalised_results"
+_NORMALISED_DTYPES = {
+    "ID": "Int64",
+    "STATUS": "Int64",
+    "VALUE_ID": "float64",
+    "VALUE": "float64",
+}
 
 
 def normalise_results(results: pd.DataFrame) -> pd.DataFrame:
-    """Result rows with typed columns, without rows lacking a KNR or test, one row per key."""
-    knr = results["KNR"].astype("string").str.strip()
-    name = results["NAME"].astype("string").str.strip()
+    """Result rows with typed columns, without rows lacking a KNR or test, one row per key.
+
+    A frame this returned, or rows of it in the same order, comes back as is (`is_normalised`):
+    training normalises the rows once and the feature builder does not copy them again.
+    """
+    if is_normalised(results):
+        return results
+    knr = _stripped_text(results["KNR"])
+    name = _stripped_text(results["NAME"])
     frame = pd.DataFrame(
         {
             "KNR": knr,
@@ -42,13 +56,51 @@ def normalise_results(results: pd.DataFrame) -> pd.DataFrame:
         },
         index=results.index,
     )
-    keep = knr.notna() & (knr != "") & name.notna() & (name != "")
-    return drop_duplicate_results(frame[keep.to_numpy()])
+    keep = (knr.notna() & (knr != "") & name.notna() & (name != "")).to_numpy(dtype=bool)
+    if not keep.all():
+        frame = frame[keep]
+    frame = drop_duplicate_results(frame)
+    frame.attrs[NORMALISED] = True
+    return frame
+
+
+def is_normalised(results: pd.DataFrame) -> bool:
+    """Whether these rows are `normalise_results` output or rows of it in the same order.
+
+    Row filters and slices keep the mark (pandas carries `attrs`); a strictly increasing index
+    rules out rows repeated or reordered since, e.g. two frames concatenated.
+    """
+    return (
+        results.attrs.get(NORMALISED) is True
+        and results.index.is_monotonic_increasing
+        and results.index.is_unique
+        and all(str(results.dtypes.get(c)) == t for c, t in _NORMALISED_DTYPES.items())
+    )
+
+
+def _stripped_text(column: pd.Series) -> pd.Series:
+    """Text without surrounding blanks; categorical text stays categorical (sorted categories)
+    and only its categories are stripped: a Parquet dictionary column is never expanded."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype("string").str.strip()
+    stripped = pd.Index(column.cat.categories.astype("string").str.strip())
+    # Categories equal once stripped become one; sorted so that codes follow text order.
+    remap, categories = pd.factorize(stripped, sort=True)
+    codes = column.cat.codes.to_numpy()
+    codes = np.where(codes < 0, -1, remap[codes])
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="string")),
+        index=column.index,
+        name=column.name,
+    )
 
 
 def drop_duplicate_results(results: pd.DataFrame) -> pd.DataFrame:
     """The rows with their first occurrence of each result key (see RESULT_KEY)."""
-    return results.drop_duplicates(subset=list(RESULT_KEY), ignore_index=True)
+    duplicated = results.duplicated(subset=list(RESULT_KEY)).to_numpy()
+    if duplicated.any():
+        results = results[~duplicated]
+    return results.reset_index(drop=True)
 
 
 def count_results(rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -69,6 +121,36 @@ def row_tests(results: pd.DataFrame) -> pd.Series:
     return results["NAME"].astype("string") + "#" + family
 
 
+def _test_codes(results: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Each row's test as a code into the tests (`row_tests` labels, first seen first).
+
+    Coded from (NAME, ID) integer codes: a label string is built per distinct test, not per row.
+    """
+    name_codes, names = pd.factorize(results["NAME"])
+    id_codes, ids = pd.factorize(results["ID"], use_na_sentinel=False)
+    n_ids = max(len(ids), 1)
+    pair_codes, pairs = pd.factorize(name_codes.astype(np.int64) * n_ids + id_codes)
+    tests = row_tests(
+        pd.DataFrame(
+            {
+                "NAME": pd.Index(names).astype("string").take(pairs // n_ids),
+                "ID": pd.Index(ids).take(pairs % n_ids),
+            }
+        )
+    )
+    # Two (NAME, ID) pairs with one label would be one test, as with labels per row.
+    label_codes, labels = pd.factorize(tests)
+    return label_codes[pair_codes], pd.Index(labels, dtype="string")
+
+
+def _value_id_codes(value_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's sub-result index (missing = 0) as a code into the distinct indexes."""
+    filled = np.where(np.isnan(value_id), 0.0, value_id).astype(np.float64)
+    # Coded by bit pattern: each distinct float keeps its own label, as when labelled per row.
+    codes, bits = pd.factorize(filled.view(np.int64))
+    return codes, bits.view(np.float64)
+
+
 def _check_columns(X: pd.DataFrame) -> None:
     missing = [c for c in RESULT_COLUMNS if c not in X.columns]
     if missing:
@@ -87,6 +169,116 @@ def _value_id_label(value_id: pd.Series) -> pd.Series:
     return value_id.fillna(0.0).map("{:g}".format).astype("string")
 
 
+class _Rows(NamedTuple):
+    """normalise_results' rows as arrays: vehicles by sorted code, tests by first appearance."""
+
+    knr_codes: np.ndarray
+    knr_values: np.ndarray
+    test_codes: np.ndarray
+    test_values: np.ndarray
+    dates: np.ndarray  # datetime64[ns], NaT where missing
+    nok: np.ndarray
+    value: np.ndarray
+    value_id: np.ndarray
+
+
+def _frame_rows(X: pd.DataFrame) -> _Rows:
+    rows = normalise_results(X)
+    knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
+    test_codes, test_values = pd.factorize(row_tests(rows))
+    return _Rows(
+        knr_codes=knr_codes,
+        knr_values=np.asarray(knr_values, dtype=object),
+        test_codes=test_codes,
+        test_values=np.asarray(test_values, dtype=object),
+        dates=rows["DATA"].to_numpy(dtype="datetime64[ns]"),
+        nok=(rows["STATUS"] == STATUS_NOK).fillna(False).to_numpy(dtype=bool),
+        value=rows["VALUE"].to_numpy(dtype=np.float64),
+        value_id=rows["VALUE_ID"].to_numpy(dtype=np.float64),
+    )
+
+
+# Up to this many rows (a few vehicles) the rows are normalised in plain Python: pandas' fixed
+# cost per call was most of a one-vehicle prediction. Larger inputs stay vectorised.
+SMALL_ROWS = 2_000
+
+
+def _texts(column: pd.Series) -> list[Any] | None:
+    """Stripped strings (None where missing), or None unless every value is text or missing."""
+    if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+        return None
+    texts: list[Any] = []
+    for value in column.tolist():
+        if isinstance(value, str):
+            texts.append(value.strip())
+        elif value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            texts.append(None)
+        else:
+            return None
+    return texts
+
+
+def _numbers(column: pd.Series, *, integers: bool) -> np.ndarray | None:
+    """A numeric column as floats (NaN where missing); None where pandas' coercion could
+    differ (text, booleans) or, for `integers`, where `astype("Int64")` would refuse."""
+    if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(
+        column.dtype
+    ):
+        return None
+    numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if integers:
+        present = numbers[~np.isnan(numbers)]
+        if (np.abs(present) >= 2**53).any() or (present != np.floor(present)).any():
+            return None
+    return numbers
+
+
+def _small_rows(X: pd.DataFrame) -> _Rows | None:
+    """_frame_rows in plain Python for already typed columns (text, numbers, naive times, as
+    stored rows arrive); None when a column needs pandas' parsing."""
+    data = X["DATA"]
+    if not pd.api.types.is_datetime64_dtype(data.dtype):
+        return None
+    knr, name = _texts(X["KNR"]), _texts(X["NAME"])
+    family, status = _numbers(X["ID"], integers=True), _numbers(X["STATUS"], integers=True)
+    value, value_id = _numbers(X["VALUE"], integers=False), _numbers(X["VALUE_ID"], integers=False)
+    if any(column is None for column in (knr, name, family, status, value, value_id)):
+        return None
+    dates = data.to_numpy(dtype="datetime64[ns]")
+    stamps = dates.view("int64").tolist()
+    families = [None if f != f else int(f) for f in family.tolist()]
+    value_ids = [None if v != v else v for v in value_id.tolist()]
+    # normalise_results: rows without a KNR or test left out, the first row of each key kept.
+    kept: list[int] = []
+    seen: set[tuple[Any, ...]] = set()
+    for i, (vehicle, test) in enumerate(zip(knr, name, strict=True)):
+        if vehicle and test:
+            key = (vehicle, test, families[i], value_ids[i], stamps[i])
+            if key not in seen:
+                seen.add(key)
+                kept.append(i)
+    vehicles = sorted({knr[i] for i in kept})
+    vehicle_code = {vehicle: j for j, vehicle in enumerate(vehicles)}
+    test_code: dict[str, int] = {}
+    tests = [
+        test_code.setdefault(
+            f"{name[i]}#{'' if families[i] is None else families[i]}", len(test_code)
+        )
+        for i in kept
+    ]
+    rows = np.array(kept, dtype=np.intp)
+    return _Rows(
+        knr_codes=np.array([vehicle_code[knr[i]] for i in kept], dtype=np.intp),
+        knr_values=np.array(vehicles, dtype=object),
+        test_codes=np.array(tests, dtype=np.intp),
+        test_values=np.array(list(test_code), dtype=object),
+        dates=dates[rows],
+        nok=status[rows] == STATUS_NOK,
+        value=value[rows],
+        value_id=value_id[rows],
+    )
+
+
 class ResultFeatures(TransformerMixin, BaseEstimator):
     """Long result rows → one row per KNR: aggregates, line times, and per kept test its
     latest values (and their minimum and maximum over its sub-results), whether its last
@@ -102,13 +294,21 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "ResultFeatures":
         """Choose the tests and sub-results to keep from these rows."""
-        rows = self._prepare(X)
-        vehicles = rows.drop_duplicates(["KNR", "test"]).groupby("test", sort=False).size()
+        _check_columns(X)
+        rows = normalise_results(X)
+        test_codes, tests = _test_codes(rows)
+        knr_codes = pd.factorize(rows["KNR"])[0]
+        n_tests = max(len(tests), 1)
+        # Vehicles per test: distinct (vehicle, test) codes.
+        runs = pd.unique(knr_codes.astype(np.int64) * n_tests + test_codes)
+        vehicles = np.bincount(runs % n_tests, minlength=len(tests))
         # Most vehicles first; the test id breaks ties so that a fit is reproducible.
-        order = sorted(vehicles.items(), key=lambda item: (-item[1], item[0]))
+        counts = zip(tests, vehicles.tolist(), strict=True)
+        order = sorted(counts, key=lambda item: (-item[1], item[0]))
         self.tests_ = [str(test) for test, _ in order[: int(self.max_tests)]]
-        kept = rows[rows["test"].isin(self.tests_) & rows["VALUE"].notna()]
-        pairs = kept[["test", "sub"]].drop_duplicates().sort_values(["test", "sub"])
+        kept = np.isin(test_codes, tests.get_indexer(self.tests_))
+        kept &= rows["VALUE"].notna().to_numpy()
+        pairs = self._kept_pairs(tests, test_codes[kept], rows["VALUE_ID"].to_numpy()[kept])
         self.values_ = [f"{t}|{s}" for t, s in zip(pairs["test"], pairs["sub"], strict=True)]
         # Tests with several sub-results (a screw section): their weakest and strongest value.
         per_test = pairs.groupby("test", sort=True).size()
@@ -127,24 +327,38 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         self.fingerprint_ = hashlib.sha256(text.encode()).hexdigest()
         return self
 
+    @staticmethod
+    def _kept_pairs(tests: pd.Index, codes: np.ndarray, value_id: np.ndarray) -> pd.DataFrame:
+        """The distinct (test, sub-result label) pairs of these rows, sorted."""
+        value_id_of_row, value_ids = _value_id_codes(value_id)
+        n_values = max(len(value_ids), 1)
+        pairs = pd.unique(codes.astype(np.int64) * n_values + value_id_of_row)
+        frame = pd.DataFrame(
+            {
+                "test": tests.take(pairs // n_values),
+                "sub": _value_id_label(pd.Series(value_ids[pairs % n_values], dtype="float64")),
+            }
+        )
+        return frame.drop_duplicates().sort_values(["test", "sub"])
+
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """One float row per KNR (sorted), with exactly the columns fixed at fit."""
         _check_columns(X)
-        rows = normalise_results(X)
+        rows = _small_rows(X) if len(X) <= SMALL_ROWS else None
+        if rows is None:
+            rows = _frame_rows(X)
         # Integer codes and numpy throughout: a one-KNR prediction pays no pandas grouping
         # overhead, and a million rows stay vectorised.
-        knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
-        knrs = pd.Index(np.asarray(knr_values, dtype=object), dtype="string", name="KNR")
-        test_codes, test_values = pd.factorize(row_tests(rows))
+        knr_codes, test_codes, test_values = rows.knr_codes, rows.test_codes, rows.test_values
+        knrs = pd.Index(rows.knr_values, dtype="string", name="KNR")
         n, n_codes = len(knrs), max(len(test_values), 1)
-        data = rows["DATA"]
-        stamps = data.to_numpy(dtype="datetime64[ns]").view("int64")
+        stamps = rows.dates.view("int64")
         # Time order per vehicle; lexsort is stable, so export order breaks ties.
         order = np.lexsort((stamps, knr_codes))
         k, code, stamp = knr_codes[order], test_codes[order], stamps[order]
-        nok = (rows["STATUS"] == STATUS_NOK).fillna(False).to_numpy(dtype=bool)[order]
-        value = rows["VALUE"].to_numpy(dtype=np.float64)[order]
-        value_id = rows["VALUE_ID"].to_numpy(dtype=np.float64)[order]
+        nok = rows.nok[order]
+        value = rows.value[order]
+        value_id = rows.value_id[order]
 
         # One entry per (vehicle, test): whether any result was NOK, distinct times it ran,
         # and its last row (rows are in time order).
@@ -158,7 +372,8 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         pair_runs = np.bincount(sorted_pairs[new_run], minlength=len(pairs))
         last_row = _last_rows(pair_of_row, len(pairs))
         pair_k = pairs // n_codes
-        vocabulary = pd.Index(self.tests_).get_indexer(pd.Index(test_values, dtype=object))
+        kept_tests = {test: j for j, test in enumerate(self.tests_)}
+        vocabulary = np.array([kept_tests.get(t, -1) for t in test_values], dtype=np.intp)
         pair_test = vocabulary[pairs % n_codes] if len(pairs) else np.zeros(0, dtype=np.intp)
         kept = pair_test >= 0
 
@@ -175,7 +390,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
             )
         ]
         if self.time_features:
-            parts.append(self._times(data.iloc[order], k, n))
+            parts.append(self._times(rows.dates[order], k, n))
 
         # Per kept test: its last result NOK, and how many times it ran (0 = not run).
         last_nok = np.full((n, len(self.tests_)), np.nan)
@@ -208,14 +423,18 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         if not len(code):
             return np.zeros(0, dtype=np.intp)
         columns = {name: j for j, name in enumerate(self.values_)}
-        filled = np.where(np.isnan(value_id), 0.0, value_id)
-        pairs, pair_of_row = np.unique(
-            np.stack([code.astype(np.float64), filled]), axis=1, return_inverse=True
-        )
+        # (test, value id) pairs as integer codes: hashing two ints per row, not sorting rows.
+        value_id_of_row, value_ids = _value_id_codes(value_id)
+        n_values = max(len(value_ids), 1)
+        pair_of_row, pairs = pd.factorize(code.astype(np.int64) * n_values + value_id_of_row)
         lookup = np.array(
-            [columns.get(f"{test_values[int(c)]}|{v:g}", -1) for c, v in pairs.T], dtype=np.intp
+            [
+                columns.get(f"{test_values[int(c)]}|{v:g}", -1)
+                for c, v in zip(pairs // n_values, value_ids[pairs % n_values], strict=True)
+            ],
+            dtype=np.intp,
         )
-        return lookup[pair_of_row.ravel()]
+        return lookup[pair_of_row]
 
     def _spread(self, values: np.ndarray) -> list[np.ndarray]:
         """Per multi-value test, the minimum and maximum of its latest sub-result values."""
@@ -234,17 +453,10 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         """The feature columns fixed at fit."""
         return np.asarray(self.feature_names_, dtype=object)
 
-    def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        _check_columns(X)
-        rows = normalise_results(X)
-        rows = rows.assign(test=row_tests(rows), sub=_value_id_label(rows["VALUE_ID"]))
-        # Time order per vehicle; the stable sort keeps export order among equal times.
-        return rows.sort_values(["KNR", "DATA"], kind="stable", ignore_index=True)
-
     @staticmethod
-    def _times(data: pd.Series, k: np.ndarray, n: int) -> np.ndarray:
-        stamps = data.to_numpy(dtype="datetime64[s]").astype("int64").astype(np.float64)
-        stamps[data.isna().to_numpy()] = np.nan
+    def _times(dates: np.ndarray, k: np.ndarray, n: int) -> np.ndarray:
+        stamps = dates.astype("datetime64[s]").astype("int64").astype(np.float64)
+        stamps[np.isnat(dates)] = np.nan
         first = np.full(n, np.inf)
         last = np.full(n, -np.inf)
         np.fmin.at(first, k, stamps)

@@ -9,6 +9,8 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import (
@@ -45,6 +47,9 @@ DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
+# Result rows per feature-building call: a vehicle's features come from its rows alone, so
+# building them in KNR ranges bounds the builder's working arrays (about 200 bytes a row).
+FEATURE_CHUNK_ROWS = 2_000_000
 
 FileSource = str | PathLike[str] | IO[bytes]
 Log = Callable[[str], None]
@@ -75,11 +80,23 @@ def _as_list(files: FileSource | Iterable[FileSource] | None) -> list[FileSource
     return list(files)  # type: ignore[arg-type]
 
 
-def _read_parquet_files(files: list[FileSource], columns: list[str]) -> pd.DataFrame:
+def _read_parquet_files(
+    files: list[FileSource], columns: list[str], categorical: tuple[str, ...] = ()
+) -> pd.DataFrame:
     if not files:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
-    frames = [pd.read_parquet(source, columns=columns) for source in files]
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    # Text columns with few distinct values (KNR, test NAME) are read as dictionaries and
+    # become categoricals: a code per row instead of a string per row.
+    tables = [
+        pq.read_table(source, columns=columns, read_dictionary=list(categorical))
+        for source in files
+    ]
+    table = pa.concat_tables(tables).unify_dictionaries() if len(tables) > 1 else tables[0]
+    del tables
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    # Reading held several times the table in Arrow's pool; hand what it freed back.
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 @step("load_datasets")
@@ -88,7 +105,9 @@ def load_datasets(
     defects_files: FileSource | Iterable[FileSource] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read and concatenate the normalised Parquet files, only the columns training needs."""
-    results = _read_parquet_files(_as_list(results_files), list(RESULT_COLUMNS))
+    results = _read_parquet_files(
+        _as_list(results_files), list(RESULT_COLUMNS), categorical=("KNR", "NAME")
+    )
     defects = _read_parquet_files(_as_list(defects_files), DEFECT_COLUMNS)
     return results, defects
 
@@ -145,9 +164,14 @@ def build_labels(
 def production_times(results: pd.DataFrame) -> pd.Series:
     """Each KNR's production time: its first test (sorted by KNR)."""
     times = pd.to_datetime(results["DATA"], errors="coerce")
-    first = times.groupby(results["KNR"].astype("string"), sort=True).min()
+    knr = results["KNR"]
+    if not isinstance(knr.dtype, pd.CategoricalDtype):
+        knr = knr.astype("string")
+    # A categorical KNR groups without a string per row; observed=True leaves out the
+    # categories of rows filtered away.
+    first = times.groupby(knr, sort=True, observed=True).min()
     first.index = pd.Index(first.index.astype("string"), name="KNR")
-    return first.rename("production_time")
+    return first.sort_index().rename("production_time")
 
 
 @step("build_features")
@@ -167,8 +191,28 @@ def build_features(
         max_tests=int(params["max_tests"]), time_features=bool(params["time_features"])
     )
     builder.fit(results[results["KNR"].isin(train_knrs)])
-    features = builder.transform(results)
+    features = _transform_by_knr_ranges(builder, results)
     return features, production_time.reindex(features.index), builder
+
+
+def _transform_by_knr_ranges(builder: ResultFeatures, results: pd.DataFrame) -> pd.DataFrame:
+    """`builder.transform(results)`, built on about FEATURE_CHUNK_ROWS rows at a time."""
+    if len(results) <= FEATURE_CHUNK_ROWS:
+        return builder.transform(results)
+    # As the builder will see them (one KNR's rows could differ in blanks): a no-op after clean.
+    results = normalise_results(results)
+    knr, _ = pd.factorize(results["KNR"], sort=True)
+    rows_up_to = np.cumsum(np.bincount(knr[knr >= 0]))
+    cuts = np.searchsorted(rows_up_to, np.arange(0, len(knr), FEATURE_CHUNK_ROWS), "right")
+    edges = np.unique(np.r_[cuts, len(rows_up_to)])
+    features = pd.concat(
+        [
+            builder.transform(results[(knr >= low) & (knr < high)])
+            for low, high in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
+    # Ranges follow the KNR order of the whole; a frame whose KNRs sort otherwise is sorted.
+    return features if features.index.is_monotonic_increasing else features.sort_index()
 
 
 def _test_size(n_vehicles: int, test_share: float) -> int:
@@ -479,7 +523,10 @@ def evaluate(
         y_test = (
             test_set.labels[kind] if kind in test_set.labels else pd.Series(0, index=test_set.knrs)
         )
-        proba = positive_scores(entry["pipeline"][1:], test_set.features)
+        # One thread, as the fits: OpenMP threads spinning on a busy host made the same scoring
+        # take anywhere from 3 to 31 CPU seconds.
+        with threadpool_limits(limits=1):
+            proba = positive_scores(entry["pipeline"][1:], test_set.features)
         metrics = score_predictions(y_test, proba, entry["threshold"])
         evaluated[kind] = {
             **entry,

@@ -9,6 +9,7 @@ from training.pipeline.features import (
     ResultFeatures,
     count_results,
     drop_duplicate_results,
+    normalise_results,
 )
 from training.pipeline.steps import build_features, clean
 
@@ -68,6 +69,63 @@ def test_rows_repeated_by_overlapping_exports_count_once():
     pd.testing.assert_frame_equal(twice, builder.transform(rows))
     assert twice.loc["2024-0000001", "n_results"] == 2
     assert len(drop_duplicate_results(pd.concat([rows, rows]))) == 3
+
+
+def messy_rows() -> pd.DataFrame:
+    return rows_of(
+        row(" 2024-0000002 ", "012001", 1.0, 3.0, minute=5),
+        row("2024-0000001", "012001 ", 1.0, 10.0, status=13),
+        row("2024-0000001", "012001", 2.0, 7.0, minute=1),
+        row("2024-0000001", "012001", 2.0, 7.0, minute=1),  # repeated by another export
+        row("2024-0000001", "071000", np.nan, 4.0, family=1, minute=3),
+        row("2024-0000003", "012001", 1.0, 5.0, minute=9),
+        row("", "012001", 1.0, 1.0),
+    )
+
+
+def test_normalised_rows_are_not_normalised_again_and_give_the_same_features():
+    raw = messy_rows()
+    builder = ResultFeatures().fit(raw)
+    normalised = normalise_results(raw)
+    some = normalised[normalised["KNR"] != "2024-0000002"]
+
+    assert normalise_results(normalised) is normalised
+    assert normalise_results(some) is some
+    pd.testing.assert_frame_equal(builder.transform(normalised), builder.transform(raw))
+    pd.testing.assert_frame_equal(
+        builder.transform(some), builder.transform(raw).drop(index="2024-0000002")
+    )
+    assert ResultFeatures().fit(normalised).feature_names_ == builder.feature_names_
+
+
+def test_normalised_rows_put_together_again_are_normalised_again():
+    normalised = normalise_results(messy_rows())
+
+    twice = normalise_results(pd.concat([normalised, normalised]))
+    reordered = normalised.iloc[::-1]
+
+    pd.testing.assert_frame_equal(twice, normalised)
+    assert normalise_results(reordered) is not reordered
+
+
+def test_categorical_text_gives_the_features_of_plain_text():
+    raw = messy_rows()
+    # Categories as a Parquet dictionary gives them: unsorted, some equal once stripped.
+    categorical = raw.assign(
+        KNR=pd.Categorical(raw["KNR"], categories=[*sorted(set(raw["KNR"]), reverse=True)]),
+        NAME=raw["NAME"].astype("category"),
+    )
+    builder = ResultFeatures().fit(raw)
+
+    from_categories = ResultFeatures().fit(categorical)
+
+    assert from_categories.feature_names_ == builder.feature_names_
+    pd.testing.assert_frame_equal(
+        from_categories.transform(categorical), builder.transform(raw)
+    )
+    assert list(normalise_results(categorical)["KNR"].cat.categories) == [
+        "", "2024-0000001", "2024-0000002", "2024-0000003"
+    ]
 
 
 def test_the_same_key_counts_a_vehicles_stored_rows_once():

@@ -17,12 +17,14 @@ from training.pipeline.estimators import (
 )
 from training.pipeline.explain import top_features
 from training.pipeline.steps import (
+    DEFECT_COLUMNS,
     build_features,
     build_labels,
     clean,
     evaluate,
     expected_calibration_error,
     load_datasets,
+    production_times,
     score_predictions,
     split_by_time,
     train_models,
@@ -74,6 +76,24 @@ def test_load_datasets_reads_paths_and_file_objects_with_only_the_needed_columns
     assert list(loaded_results["KNR"]) == ["2024-0000001", "2024-0000002"]
     assert "UNIT" not in loaded_results.columns
     assert list(loaded_defects.columns) == ["KNR", "S_GROUP_ID", "DATA"]
+
+
+def test_load_datasets_reads_knr_and_test_names_of_several_files_as_categories(tmp_path):
+    results = pd.DataFrame([result_row("2024-0000001", "012001", 1.0, 2.5),
+                            result_row("2024-0000003", "012001", 1.0, 2.5)])
+    results.to_parquet(tmp_path / "r1.parquet")
+    results.assign(KNR="2024-0000002", NAME="071000").to_parquet(tmp_path / "r2.parquet")
+
+    loaded, _ = load_datasets([tmp_path / "r1.parquet", tmp_path / "r2.parquet"], None)
+
+    assert isinstance(loaded["KNR"].dtype, pd.CategoricalDtype)
+    assert isinstance(loaded["NAME"].dtype, pd.CategoricalDtype)
+    assert list(loaded["KNR"].astype(str)) == [
+        "2024-0000001", "2024-0000003", "2024-0000002", "2024-0000002"
+    ]
+    assert list(loaded["NAME"].astype(str)) == ["012001", "012001", "071000", "071000"]
+    cleaned, _ = clean(loaded, pd.DataFrame(columns=DEFECT_COLUMNS))
+    assert list(production_times(cleaned).index) == ["2024-0000001", "2024-0000002", "2024-0000003"]
 
 
 def test_clean_drops_duplicates_and_rows_without_knr_and_coerces_types():
@@ -142,6 +162,23 @@ def test_build_features_fits_its_tests_on_the_training_period_only():
     assert "value|LATE_STATION#2|1" not in features.columns
     assert builder.tests_ == ["012001#2", "042000#2"]
     assert features.loc["2024-0000049", "n_other_tests"] == 1
+
+
+def test_features_built_in_knr_ranges_equal_the_features_built_at_once(monkeypatch):
+    results, _ = learnable_data(60)
+    results = results.sample(frac=1.0, random_state=1)  # vehicles' rows interleaved
+    results.loc[results.index[:5], "KNR"] = " " + results["KNR"].iloc[:5] + " "
+    cleaned, _ = clean(results, pd.DataFrame(columns=DEFECT_COLUMNS))
+    at_once, times, _ = build_features(cleaned, {})
+
+    monkeypatch.setattr("training.pipeline.steps.FEATURE_CHUNK_ROWS", 7)
+    in_ranges, ranged_times, _ = build_features(cleaned, {})
+    from_raw, _, _ = build_features(results, {})
+
+    pd.testing.assert_frame_equal(in_ranges, at_once)
+    pd.testing.assert_frame_equal(from_raw, at_once)
+    pd.testing.assert_series_equal(ranged_times, times)
+    assert len(at_once) == 60
 
 
 def test_split_by_time_puts_the_latest_knrs_in_the_test_set():
