@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from crossline import dashboard
@@ -104,6 +105,26 @@ class ProgressAdminMixin:
             return ""
         name = f"admin:{self.opts.app_label}_{self.opts.model_name}_download"
         return reverse(name, args=[obj.pk])
+
+    def form_page(
+        self,
+        request: HttpRequest,
+        template: str,
+        title: str,
+        form: Any,
+        extra_context: dict[str, Any] | None = None,
+    ) -> TemplateResponse:
+        """An admin page of one form (an upload, a batch), with the admin's own context."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+            "has_view_permission": self.has_view_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, template, context)
 
     def progress_url(self, obj: Any) -> str:
         name = f"admin:{self.opts.app_label}_{self.opts.model_name}_progress"

@@ -8,7 +8,6 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -333,16 +332,10 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:predictions_batchprediction_change", args=[batch.pk])
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Predict a batch of vehicles",
-            "opts": self.opts,
-            "form": form,
-            "media": self.media + form.media,
-            "has_view_permission": self.has_view_permission(request),
-            **(extra_context or {}),
-        }
-        return TemplateResponse(request, "admin/predictions/batchprediction/add.html", context)
+        return self.form_page(
+            request, "admin/predictions/batchprediction/add.html", "Predict a batch of vehicles",
+            form, extra_context,
+        )
 
 
 @dashboard.register

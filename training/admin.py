@@ -14,7 +14,6 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
 )
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 import crossline.admin_filters
@@ -156,16 +155,10 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:training_dataset_change", args=[dataset.pk])
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Upload a plant export",
-            "opts": self.opts,
-            "form": form,
-            "media": self.media + form.media,
-            "has_view_permission": self.has_view_permission(request),
-            **(extra_context or {}),
-        }
-        return TemplateResponse(request, "admin/training/dataset/upload.html", context)
+        return self.form_page(
+            request, "admin/training/dataset/upload.html", "Upload a plant export",
+            form, extra_context,
+        )
 
     def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
         imports.delete_dataset(dataset=obj)
