@@ -474,6 +474,7 @@ def explain_version(entry: dict[str, Any], test_set: Any, kind: str) -> dict[str
         }
     if entry.get("combined_with"):
         explained["combined_with"] = entry["combined_with"]
+        explained["direct_weight"] = entry["direct_weight"]
     return explained
 
 

@@ -208,6 +208,18 @@ def test_a_version_page_explains_the_model_in_numbers_people_read(admin_user_cli
     assert page.index('id="compare-with-form"') < page.index('id="modelversion_form"')
 
 
+def test_a_combined_fail_model_page_names_its_parts_and_weight(admin_user_client, register):
+    version = register()
+    version.diagnostics = {**DIAGNOSTICS, "combined_with": ["group_1", "group_2"],
+                           "direct_weight": 0.25}
+    version.save()
+
+    page = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/").content.decode()
+
+    assert "a model of failing (weight 0.25)" in page
+    assert "from the group_1, group_2 models trained beside it" in page
+
+
 def test_help_texts_are_not_read_as_html(admin_user_client, register):
     version = register()
 

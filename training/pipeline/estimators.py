@@ -123,17 +123,21 @@ def version_pipeline(features: TransformerMixin, estimator: Pipeline) -> Pipelin
 
 
 class AnyFailure(ClassifierMixin, BaseEstimator):
-    """The fail model as the mean of a direct fail model and "any fail group fails",
+    """The fail model as a weighted mean of a direct fail model and "any fail group fails",
     1 − Π(1 − p_group) over the group models trained beside it.
 
     A vehicle fails when any of its groups does; the group models see the tests behind each
     group more sharply than one model of all of them, and the direct model still covers the
-    groups too rare to have a model. Built from fitted estimators; it is not fitted itself.
+    groups too rare to have a model. `direct_weight` is the direct model's share of the mean.
+    Built from fitted estimators; it is not fitted itself.
     """
 
-    def __init__(self, direct: Pipeline, groups: list[Pipeline]) -> None:
+    def __init__(
+        self, direct: Pipeline, groups: list[Pipeline], direct_weight: float = 0.5
+    ) -> None:
         self.direct = direct
         self.groups = groups
+        self.direct_weight = direct_weight
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "AnyFailure":
         """Not refittable as a whole: each group model needs its own group's labels."""
@@ -149,7 +153,10 @@ class AnyFailure(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """[P(no failure), P(failure)] per row of the feature frame."""
         positive = blend_failure(
-            positive_scores(self.direct, X), [positive_scores(g, X) for g in self.groups]
+            positive_scores(self.direct, X),
+            [positive_scores(g, X) for g in self.groups],
+            # Versions stored before the weight existed were the plain mean.
+            getattr(self, "direct_weight", 0.5),
         )
         return np.column_stack([1.0 - positive, positive])
 
@@ -158,10 +165,12 @@ class AnyFailure(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
 
-def blend_failure(direct: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+def blend_failure(
+    direct: np.ndarray, groups: list[np.ndarray], direct_weight: float = 0.5
+) -> np.ndarray:
     """AnyFailure's probability from the direct and the group models' probabilities."""
     any_group = 1.0 - np.prod([1.0 - np.asarray(g) for g in groups], axis=0)
-    return (np.asarray(direct) + any_group) / 2.0
+    return direct_weight * np.asarray(direct) + (1.0 - direct_weight) * any_group
 
 
 class CompiledTrees:

@@ -47,6 +47,8 @@ DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
 # Below this many positives in the validation slice its threshold is too noisy; the
 # threshold then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
+# The direct model's shares tried in the combined fail model (1 is the direct model alone).
+DIRECT_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
 # Result rows per feature-building call: a vehicle's features come from its rows alone, so
 # building them in KNR ranges bounds the builder's working arrays (about 200 bytes a row).
 FEATURE_CHUNK_ROWS = 2_000_000
@@ -445,30 +447,36 @@ def _combine_fail_with_groups(
     emit: Log,
 ) -> None:
     """Make the fail model an `AnyFailure` of the direct model and the group models when its
-    held-out scores are better (`select_by`), judged on the fail model's held-out vehicles."""
+    held-out scores are better (`select_by`), judged on the fail model's held-out vehicles;
+    the direct model's weight in it is the one of DIRECT_WEIGHTS that scores best there."""
     direct, y_fail, fail_scores = fitted[FAIL_KIND]
     groups = [kind for kind in fitted if kind != FAIL_KIND]
     if not groups or not all(y_fail.index.isin(fitted[k][2].index).all() for k in groups):
         return
-    blended = blend_failure(
-        fail_scores.to_numpy(), [fitted[k][2].reindex(y_fail.index).to_numpy() for k in groups]
-    )
+    group_scores = [fitted[k][2].reindex(y_fail.index).to_numpy() for k in groups]
     alone = _selection_score(params["select_by"], y_fail, fail_scores.to_numpy())
-    combined = _selection_score(params["select_by"], y_fail, blended)
-    if combined <= alone:
+    blends = {
+        weight: blend_failure(fail_scores.to_numpy(), group_scores, weight)
+        for weight in DIRECT_WEIGHTS
+    }
+    ranks = {w: _selection_score(params["select_by"], y_fail, b) for w, b in blends.items()}
+    weight = max(ranks, key=lambda w: (ranks[w], w))
+    if ranks[weight] <= alone:
         emit(f"{FAIL_KIND}: the direct model alone scored better on held-out vehicles")
         return
     estimator = Pipeline(
-        [("any_failure", AnyFailure(direct, [fitted[kind][0] for kind in groups]))]
+        [("any_failure", AnyFailure(direct, [fitted[kind][0] for kind in groups], weight))]
     )
     models[FAIL_KIND].update(
         pipeline=version_pipeline(feature_builder, estimator),
         combined_with=groups,
-        **_heldout_entry(y_fail, blended, params),
+        direct_weight=weight,
+        **_heldout_entry(y_fail, blends[weight], params),
     )
     emit(
-        f"{FAIL_KIND}: combined with {', '.join(groups)} "
-        f"({params['select_by']} on held-out vehicles {alone:.4f} → {combined:.4f})"
+        f"{FAIL_KIND}: combined with {', '.join(groups)}, the direct model weighing "
+        f"{weight:.2f} ({params['select_by']} on held-out vehicles {alone:.4f} → "
+        f"{ranks[weight]:.4f})"
     )
 
 

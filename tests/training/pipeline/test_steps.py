@@ -2,6 +2,7 @@
 
 import io
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -379,11 +380,13 @@ def trained_on(results: pd.DataFrame, defects: pd.DataFrame) -> tuple[dict, pd.D
     return train_models(train, builder, {"estimator": "hist_gradient_boosting"}), results
 
 
-def test_blend_failure_is_the_mean_of_the_direct_model_and_any_group_failing():
+def test_blend_failure_weighs_the_direct_model_against_any_group_failing():
     direct = np.array([0.2, 0.9])
     groups = [np.array([0.5, 0.0]), np.array([0.5, 0.0])]
 
     assert blend_failure(direct, groups) == pytest.approx([(0.2 + 0.75) / 2, 0.45])
+    assert blend_failure(direct, groups, 0.0) == pytest.approx([0.75, 0.0])
+    assert blend_failure(direct, groups, 0.25) == pytest.approx([0.05 + 0.5625, 0.225])
 
 
 def test_the_fail_model_combines_the_group_models_when_they_see_the_causes_better():
@@ -393,12 +396,15 @@ def test_the_fail_model_combines_the_group_models_when_they_see_the_causes_bette
     model = fail["pipeline"][-1]
     assert isinstance(model, AnyFailure)
     assert fail["combined_with"] == ["group_1", "group_2", "group_4", "group_5", "group_133"]
+    # Each cause has a group model of its own: they, not the direct model, carry the blend.
+    assert fail["direct_weight"] == model.direct_weight < 0.5
     # The version's probabilities are the blend of its parts', from the same raw rows.
     rows = results[results["KNR"].isin(results["KNR"].unique()[:40])]
     features = fail["pipeline"][0].transform(rows)
     expected = blend_failure(
         positive_scores(model.direct, features),
         [positive_scores(group, features) for group in model.groups],
+        model.direct_weight,
     )
     assert predict_positive(fail["pipeline"], rows).to_numpy() == pytest.approx(expected)
     # Its page explains it like any other model: by the drop in PR-AUC when shuffled.
@@ -407,6 +413,26 @@ def test_the_fail_model_combines_the_group_models_when_they_see_the_causes_bette
     assert {name for name, _ in importance["features"]} <= set(features.columns)
     heldout = fail["heldout"]
     assert fail["threshold"] == choose_threshold(heldout["y_true"], heldout["scores"])
+
+
+def test_a_combined_fail_model_stored_before_it_had_a_weight_is_the_plain_mean():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    direct, group = (
+        make_pipeline("logistic_regression").fit(X, (X[column] > 0).astype(int))
+        for column in ("a", "b")
+    )
+    model = AnyFailure(direct, [group], direct_weight=0.25)
+    # An artifact written before the weight existed unpickles without the attribute.
+    stored = io.BytesIO()
+    joblib.dump(model, stored)
+    stored.seek(0)
+    old = joblib.load(stored)
+    del old.direct_weight
+
+    mean = blend_failure(positive_scores(direct, X), [positive_scores(group, X)])
+    assert old.predict_proba(X)[:, 1] == pytest.approx(mean)
+    assert model.predict_proba(X)[:, 1] != pytest.approx(mean)
 
 
 def test_the_fail_model_stays_direct_when_the_group_models_miss_the_causes():
