@@ -367,8 +367,10 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         pair_nok = np.bincount(pair_of_row, weights=nok, minlength=len(pairs)) > 0
         by_time = np.lexsort((stamp, pair_of_row))
         sorted_pairs, sorted_stamps = pair_of_row[by_time], stamp[by_time]
-        new_run = np.r_[True, (sorted_pairs[1:] != sorted_pairs[:-1])
-                        | (sorted_stamps[1:] != sorted_stamps[:-1])]
+        new_run = np.ones(len(sorted_pairs), dtype=bool)
+        new_run[1:] = (sorted_pairs[1:] != sorted_pairs[:-1]) | (
+            sorted_stamps[1:] != sorted_stamps[:-1]
+        )
         pair_runs = np.bincount(sorted_pairs[new_run], minlength=len(pairs))
         last_row = _last_rows(pair_of_row, len(pairs))
         pair_k = pairs // n_codes

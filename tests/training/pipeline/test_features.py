@@ -201,6 +201,18 @@ def test_rows_without_a_time_or_value_still_give_a_row(time_features):
     assert features.loc["2024-0000001", "n_results"] == 1
 
 
+@pytest.mark.parametrize("copies", [1, 20_000])  # the small-input path and the frame path
+def test_no_rows_and_rows_without_a_test_give_no_vehicle_rows(copies):
+    builder = ResultFeatures().fit(rows_of(row("2024-0000001", "012001", 1.0, 0.9)))
+    nameless = pd.concat([rows_of(row("2024-0000002", None, 1.0, 0.9))] * copies)
+
+    for rows in (rows_of(row("2024-0000001", "012001", 1.0, 0.9)).iloc[:0], nameless):
+        features = builder.transform(rows)
+
+        assert features.empty
+        assert list(features.columns) == list(builder.get_feature_names_out())
+
+
 @pytest.mark.parametrize(
     ("first_test", "hour", "weekday", "shift", "shift_minutes"),
     [
