@@ -34,9 +34,8 @@ FLAGGED_MIN_SHARE = 0.10
 MIN_TEST_POSITIVES = 30
 
 
-def measure_seed(knrs: int, seed: int) -> dict:
-    """Generate, import, train and score one seed's data in this process."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"crossline-train-bench-{seed}-"))
+def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
+    """Generate, import, train and score one seed's data in this process, in `workdir`."""
     os.environ.setdefault("CROSSLINE_VAR_DIR", str(workdir / "var"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crossline.settings")
     # Production settings (DEBUG off) need a key: a throwaway one for a throwaway database.
@@ -252,7 +251,10 @@ def main() -> None:
     if tuned:
         parser.error(f"seed(s) {tuned} informed the parameters; pick fresh ones")
     if args.one_seed_json:
-        args.one_seed_json.write_text(json.dumps(measure_seed(args.knrs, seeds[0])))
+        prefix = f"crossline-train-bench-{seeds[0]}-"
+        with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+            measured = measure_seed(args.knrs, seeds[0], Path(workdir))
+        args.one_seed_json.write_text(json.dumps(measured))
         return
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         measured = list(pool.map(lambda seed: measure_in_process(args.knrs, seed), seeds))
