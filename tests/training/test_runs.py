@@ -147,24 +147,32 @@ def test_auto_promotion_activates_a_challenger_that_beats_the_margin(
     challenger = json.loads((PIPELINES_DIR / "default.json").read_text())
     challenger["name"] = "boosted"
     PipelineDefinition.objects.create(name="boosted", definition=challenger)
-    settings.CROSSLINE_AUTO_PROMOTE = True
     settings.CROSSLINE_PROMOTE_METRIC = "pr_auc"
-    settings.CROSSLINE_PROMOTE_MARGIN = margin = 0.05
 
-    run = execute_training_run(
-        str(start_training_run(enqueue=False, pipeline_name="boosted",
-                               kind=TrainingRun.Kind.RETRAIN).pk)
-    )
+    def retrain_boosted() -> dict[str, float]:
+        run = execute_training_run(
+            str(start_training_run(enqueue=False, pipeline_name="boosted",
+                                   kind=TrainingRun.Kind.RETRAIN).pk)
+        )
+        return {kind: entry["differences"]["pr_auc"]
+                for kind, entry in run.comparison["kinds"].items()}
 
-    deltas = {kind: entry["differences"]["pr_auc"]
-              for kind, entry in run.comparison["kinds"].items()}
+    # A first challenger, not promoted, shows the gains; the margin is put between two of
+    # them, so that both sides of it occur when the same challenger is trained again.
+    settings.CROSSLINE_AUTO_PROMOTE = False
+    gains = sorted(delta for delta in retrain_boosted().values() if delta > 0)
+    assert len(gains) >= 2, gains
+    settings.CROSSLINE_AUTO_PROMOTE = True
+    settings.CROSSLINE_PROMOTE_MARGIN = margin = (gains[0] + gains[1]) / 2
+
+    deltas = retrain_boosted()
+
+    assert sorted(delta for delta in deltas.values() if delta > 0) == pytest.approx(gains)
     beats = {kind for kind, delta in deltas.items() if delta >= margin}
-    # Both sides of the margin occur: better by more than it, and better by less.
-    assert beats, deltas
-    assert any(0 < delta < margin for delta in deltas.values()), deltas
+    assert beats and any(0 < delta < margin for delta in deltas.values()), deltas
     active = list_active_versions()
     for kind in deltas:
-        expected = f"{kind}-v2" if kind in beats else f"{kind}-v1"
+        expected = f"{kind}-v3" if kind in beats else f"{kind}-v1"
         assert active[kind].model_name == expected, (kind, deltas[kind])
 
 
