@@ -208,15 +208,27 @@ def test_a_version_page_explains_the_model_in_numbers_people_read(admin_user_cli
     assert page.index('id="compare-with-form"') < page.index('id="modelversion_form"')
 
 
-def test_a_combined_fail_model_page_names_its_parts_and_weight(admin_user_client, register):
+@pytest.mark.parametrize(
+    ("weight", "says"),
+    [
+        (0.25, "a weighted mean of a model of failing (weight 0.25)"),
+        (0.0, "This fail model is “any fail group fails”"),
+        (None, "a weighted mean of a model of failing and of"),  # stored before the weight
+    ],
+)
+def test_a_combined_fail_model_page_names_its_parts_and_weight(
+    admin_user_client, register, weight, says
+):
     version = register()
-    version.diagnostics = {**DIAGNOSTICS, "combined_with": ["group_1", "group_2"],
-                           "direct_weight": 0.25}
+    diagnostics = {**DIAGNOSTICS, "combined_with": ["group_1", "group_2"]}
+    if weight is not None:
+        diagnostics["direct_weight"] = weight
+    version.diagnostics = diagnostics
     version.save()
 
     page = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/").content.decode()
 
-    assert "a model of failing (weight 0.25)" in page
+    assert says in page
     assert "from the group_1, group_2 models trained beside it" in page
 
 
