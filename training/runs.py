@@ -472,6 +472,8 @@ def explain_version(entry: dict[str, Any], test_set: Any, kind: str) -> dict[str
             **describe_scores(y_test, scores, entry["threshold"]),
             "importance": top_features(estimator, test_set.features, y_test),
         }
+    if entry.get("estimator"):
+        explained["estimator"] = entry["estimator"]
     if entry.get("combined_with"):
         explained["combined_with"] = entry["combined_with"]
         explained["direct_weight"] = entry["direct_weight"]

@@ -232,6 +232,27 @@ def test_a_combined_fail_model_page_names_its_parts_and_weight(
     assert "from the group_1, group_2 models trained beside it" in page
 
 
+@pytest.mark.parametrize(
+    ("combined", "says"),
+    [
+        (False, "Estimator: sparse_logistic (C 0.02), the candidate of pipeline"),
+        (True, "The estimator of the model of failing: sparse_logistic (C 0.02), the"),
+    ],
+)
+def test_a_version_page_names_the_estimator_its_held_out_vehicles_chose(
+    admin_user_client, register, combined, says
+):
+    version = register()
+    version.diagnostics = {**DIAGNOSTICS, "estimator": "sparse_logistic (C 0.02)"}
+    if combined:
+        version.diagnostics.update(combined_with=["group_1"], direct_weight=0.5)
+    version.save()
+
+    page = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/").content.decode()
+
+    assert says in page
+
+
 def test_help_texts_are_not_read_as_html(admin_user_client, register):
     version = register()
 

@@ -388,15 +388,10 @@ def _train_models(
 ) -> dict[str, Any]:
     min_positives = int(params["min_positives"])
     name = params["estimator"]
-    options = params.get("estimator_options", {}).get(name, {})
-    # Candidate variations of the options; each kind keeps the one its held-out part favours.
+    # Candidates: variations of the estimator's options, or ({"estimator": ...}) another
+    # estimator with its own options; each kind keeps the one its held-out part favours.
     candidates = params.get("candidates", {}).get(name) or [{}]
-    templates = [
-        make_pipeline(
-            name, random_state=int(params["random_state"]), options={**options, **candidate}
-        )
-        for candidate in candidates
-    ]
+    templates = [_candidate_template(name, candidate, params) for candidate in candidates]
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
     fitted: dict[str, tuple[Pipeline, pd.Series, pd.Series]] = {}
@@ -416,6 +411,7 @@ def _train_models(
             "pipeline": version_pipeline(feature_builder, estimator),
             "threshold_source": source,
             "candidate": chosen,
+            "estimator": describe_candidate(name, candidates[chosen]),
             **_heldout_entry(y_heldout, scores, params),
             "feature_columns": list(train_set.features.columns),
             "n_train": len(y),
@@ -427,6 +423,25 @@ def _train_models(
     if FAIL_KIND in fitted:
         _combine_fail_with_groups(models, fitted, feature_builder, params, emit)
     return {"models": models, "skipped": skipped}
+
+
+def describe_candidate(name: str, candidate: dict[str, Any]) -> str:
+    """A candidate in words: its estimator, then the options it sets itself."""
+    options = dict(candidate)
+    name = options.pop("estimator", name)
+    own = ", ".join(f"{key} {value}" for key, value in options.items())
+    return f"{name} ({own})" if own else name
+
+
+def _candidate_template(name: str, candidate: dict[str, Any], params: dict[str, Any]) -> Pipeline:
+    """The unfitted Pipeline of one candidate: its estimator's options, then its own."""
+    options = dict(candidate)
+    name = options.pop("estimator", name)
+    return make_pipeline(
+        name,
+        random_state=int(params["random_state"]),
+        options={**params.get("estimator_options", {}).get(name, {}), **options},
+    )
 
 
 def _heldout_entry(y: pd.Series, scores: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from training.pipeline.estimators import (
     ESTIMATORS,
     CompiledTrees,
     InformativeColumns,
+    SparseLogistic,
+    WithDeviations,
     make_pipeline,
     positive_scores,
     predict_positive,
@@ -122,3 +124,56 @@ def test_versions_trained_together_build_their_features_once(monkeypatch):
 
     assert len(calls) == 1
     assert (p.corr(q)) < -0.99
+
+
+def test_deviations_stand_beside_their_columns_and_are_named():
+    X = pd.DataFrame({"torque": [-2.0, 0.5], "voltage": [1.0, -0.25]})
+
+    step = WithDeviations().fit(X)
+
+    np.testing.assert_array_equal(
+        step.transform(X), [[-2.0, 1.0, 2.0, 1.0], [0.5, -0.25, 0.5, 0.25]]
+    )
+    assert list(step.get_feature_names_out()) == ["torque", "voltage", "|torque|", "|voltage|"]
+
+
+def logistic_data(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Twenty readings of which two drive the log-odds: one by its sign, one by its size."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 20)), columns=[f"t{i}" for i in range(20)])
+    logit = -3.0 + 1.5 * X["t3"] + 2.0 * X["t7"].abs()
+    p = 1 / (1 + np.exp(-logit.to_numpy()))
+    return X, (rng.random(n) < p).astype(int), p
+
+
+def test_the_sparse_logistic_model_keeps_the_driving_columns_and_calibrated_odds():
+    X, y, _ = logistic_data(6000)
+    X_test, y_test, p_test = logistic_data(4000, seed=1)
+
+    pipeline = make_pipeline("sparse_logistic", options={"C": 0.02}).fit(X, y)
+
+    weights = pd.Series(pipeline[-1].coef_[0], index=pipeline[:-1].get_feature_names_out())
+    strongest = weights.abs().nlargest(2).index
+    assert set(strongest) == {"t3", "|t7|"}
+    assert (weights != 0).sum() < 10  # the penalty dropped most of the forty columns
+    proba = positive_scores(pipeline, X_test)
+    # Calibrated: as many failures predicted as observed, and close to the true odds.
+    assert proba.mean() == pytest.approx(y_test.mean(), abs=0.01)
+    assert np.abs(proba - p_test).mean() < 0.03
+
+
+def test_the_sparse_logistic_model_fits_l1_on_a_sample_by_class_and_keeps_the_odds():
+    X, y, _ = logistic_data(6000)
+    X_test, y_test, _ = logistic_data(4000, seed=1)
+    model = SparseLogistic(C=0.05, max_rows=1000, random_state=0)
+
+    rows = model._sample(y)
+    model.fit(X, y)
+
+    assert len(rows) == 1000
+    # The rarer class (failing) up to half of the sample, the rest from the other.
+    assert y[rows].sum() == 500 < y.sum()
+    # The slopes come from the balanced sample; scale and offset from every row.
+    proba = model.predict_proba(X_test.to_numpy())[:, 1]
+    assert proba.mean() == pytest.approx(y_test.mean(), abs=0.015)
+    assert SparseLogistic(max_rows=10**6)._sample(y).tolist() == list(range(len(y)))

@@ -11,6 +11,7 @@ from crossline.exceptions import NothingToTrain
 from mlmodels.thresholds import choose_threshold
 from training.pipeline.estimators import (
     AnyFailure,
+    SparseLogistic,
     blend_failure,
     make_pipeline,
     positive_scores,
@@ -22,6 +23,7 @@ from training.pipeline.steps import (
     build_features,
     build_labels,
     clean,
+    describe_candidate,
     evaluate,
     expected_calibration_error,
     load_datasets,
@@ -348,6 +350,27 @@ def test_each_kind_keeps_the_candidate_its_held_out_part_favours():
     assert fail["candidate"] == 1
     assert fail["pipeline"][-1].n_iter_ > 1
     assert fail["pipeline"][-1].early_stopping is False  # refitted with the found budget
+
+
+def test_a_candidate_may_be_another_estimator_and_the_entry_names_the_winner():
+    _, train, _, builder = prepared(300, 0.2)
+    weak = {"max_iter": 1, "early_stopping": False, "learning_rate": 0.01}
+
+    trained = train_models(train, builder, {
+        "estimator": "hist_gradient_boosting",
+        "candidates": {"hist_gradient_boosting": [
+            weak, {"estimator": "sparse_logistic", "C": 0.5},
+        ]},
+    })
+
+    fail = trained["models"]["fail"]
+    assert fail["candidate"] == 1
+    assert fail["estimator"] == "sparse_logistic (C 0.5)"
+    model = fail["pipeline"][-1]
+    assert isinstance(model, SparseLogistic) and model.C == 0.5
+    assert describe_candidate("hist_gradient_boosting", weak).startswith(
+        "hist_gradient_boosting (max_iter 1, early_stopping False"
+    )
 
 
 def several_causes(n: int, rare_groups: bool, seed: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
