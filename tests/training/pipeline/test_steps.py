@@ -29,6 +29,7 @@ from training.pipeline.steps import (
     load_datasets,
     production_times,
     score_predictions,
+    _time_order,
     split_by_time,
     train_models,
 )
@@ -368,6 +369,10 @@ def test_a_candidate_may_be_another_estimator_and_the_entry_names_the_winner():
     assert fail["estimator"] == "sparse_logistic (C 0.5)"
     model = fail["pipeline"][-1]
     assert isinstance(model, SparseLogistic) and model.C == 0.5
+    # Not refitted: the held-out scores that set its threshold are the version's own.
+    latest = _time_order(train.knrs, train.production_time)[-len(fail["heldout"]["scores"]):]
+    own = positive_scores(fail["pipeline"][1:], train.features.loc[latest])
+    np.testing.assert_allclose(own, fail["heldout"]["scores"], rtol=1e-12)
     assert describe_candidate("hist_gradient_boosting", weak).startswith(
         "hist_gradient_boosting (max_iter 1, early_stopping False"
     )
