@@ -54,6 +54,25 @@ DATABASE_FIXTURES = {
 }
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, migrated; on MongoDB, reset after each test to what migrations left.
+
+    MongoDB has no transactions to roll back, and Django's fallback (a flush, then re-creating
+    content types and permissions) cost about 1.2 s a test on mongoeco: see
+    tests/support/mongodb_reset.py.
+    """
+    if not ON_MONGODB:
+        yield
+        return
+    from tests.support.mongodb_reset import MigratedState
+
+    with django_db_blocker.unblock():
+        state = MigratedState.capture(connection.alias)
+    with state.replacing_flush():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_storage(request: pytest.FixtureRequest, settings, tmp_path):
     """Each test gets empty file storage: a temporary media folder, or empty GridFS buckets."""
@@ -64,6 +83,15 @@ def isolated_storage(request: pytest.FixtureRequest, settings, tmp_path):
         for name in database.list_collection_names():
             if name.endswith((".files", ".chunks")):
                 database.drop_collection(name)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Users made in the test process hash with MD5: PBKDF2 took about 0.7 s a user, on both passes.
+
+    crossline's own processes (live tests) keep the real hashers; they never see these users.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(scope="session")
