@@ -11,6 +11,7 @@ class ModelVersionSerializer(ModelSerializer):
     """A model version with its test-set metrics; `using`: the active version of its kind."""
 
     using = serializers.SerializerMethodField()
+    estimator = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -35,6 +36,7 @@ class ModelVersionSerializer(ModelSerializer):
             "test_prevalence",
             "eligible",
             "eligibility",
+            "estimator",
             "artifact_sha256",
             "training_run",
             "library_versions",
@@ -44,6 +46,10 @@ class ModelVersionSerializer(ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_estimator(self, version: ModelVersion) -> str:
+        """The candidate its training chose on held-out vehicles ("" if not recorded)."""
+        return (version.diagnostics or {}).get("estimator", "")
 
     def get_using(self, version: ModelVersion) -> bool:
         # Views put the active ids in the context once per response, not one query per row.

@@ -27,6 +27,7 @@ FIELDS = {
     "test_prevalence",
     "eligible",
     "eligibility",
+    "estimator",
     "artifact_sha256",
     "training_run",
     "library_versions",
@@ -55,6 +56,17 @@ def test_list_keeps_the_original_field_names_and_marks_the_active_version(plain_
     assert rows["fail-v2"]["using"] is False
     assert rows["fail-v2"]["recall"] == pytest.approx(0.74)
     assert rows["fail-v2"]["artifact_sha256"] == new.artifact_sha256
+    assert rows["fail-v2"]["estimator"] == ""  # none recorded
+
+
+def test_a_version_names_the_estimator_its_training_chose(plain_api, register):
+    version = register()
+    version.diagnostics = {"estimator": "sparse_logistic (C 0.02)"}
+    version.save()
+
+    response = plain_api.get(f"/api/models/{version.pk}/")
+
+    assert response.json()["estimator"] == "sparse_logistic (C 0.02)"
 
 
 def test_list_filters_by_type_model(plain_api, register):

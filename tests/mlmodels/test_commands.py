@@ -38,6 +38,8 @@ def test_set_active_model_refuses_an_unknown_name(register):
 
 def test_list_models_prints_one_row_per_version_with_the_active_one_starred(register):
     active = register("fail", pr_auc=0.612, recall=0.8, precision=0.5, threshold=0.25)
+    active.diagnostics = {"estimator": "hist_gradient_boosting"}
+    active.save()
     register("fail")
     register("group_4", confusion_matrix=[[180, 8], [4, 8]])
     activate_model_version(version=active)
@@ -56,6 +58,7 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
         "flagged",
         "threshold",
         "created",
+        "estimator",
         "gate",
     ]
     rows = {line.split()[1]: line.split() for line in lines[1:]}
@@ -63,6 +66,10 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
     assert rows["fail-v1"][:10] == [
         "fail", "fail-v1", "1", "*", "yes", "0.612", "0.800", "0.500", "0.400", "0.250"
     ]
+    at = lines[0].index("estimator")
+    estimators = {line.split()[1]: line[at:].split()[0] for line in lines[1:]}
+    assert estimators["fail-v1"] == "hist_gradient_boosting"
+    assert estimators["fail-v2"] == "-"  # none recorded
     assert "*" not in rows["fail-v2"]
     assert "*" not in rows["group_4-v1"]
     # Below the gate, with the reason: 12 positives in its test set.

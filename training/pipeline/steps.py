@@ -299,8 +299,9 @@ def _fit_kind(
     whose scores on that latest part are best (`select_by`), which mimics how the
     model meets next month's cars; with `refit`, fit a gradient-boosting winner again on the
     whole period with the iterations it found (other winners stay as fitted: their held-out
-    scores, which set the threshold, must be their own). Too few positives in the latest part → out-of-fold scores over the
-    whole period for the first candidate, and a final fit on all of it.
+    scores, which set the threshold, must be their own). Too few positives in the latest
+    part → out-of-fold scores over the whole period for the first candidate, and a final fit
+    on all of it.
     """
     X = train_set.features
     order = _time_order(train_set.knrs, train_set.production_time)

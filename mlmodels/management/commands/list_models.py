@@ -7,7 +7,7 @@ from mlmodels.selectors import get_active_version_ids, list_model_versions
 
 COLUMNS = (
     "kind", "name", "version", "active", "eligible", "pr_auc", "recall", "precision", "flagged",
-    "threshold", "created", "gate",
+    "threshold", "created", "estimator", "gate",
 )
 
 
@@ -44,6 +44,7 @@ class Command(BaseCommand):
                 _number(v.flagged_share),
                 _number(v.threshold),
                 f"{v.created_at:%Y-%m-%d %H:%M}",
+                (v.diagnostics or {}).get("estimator") or "-",
                 v.eligibility,
             )
             for v in versions

@@ -20,6 +20,7 @@ from training.pipeline.estimators import (
 from training.pipeline.explain import top_features
 from training.pipeline.steps import (
     DEFECT_COLUMNS,
+    _time_order,
     build_features,
     build_labels,
     clean,
@@ -29,7 +30,6 @@ from training.pipeline.steps import (
     load_datasets,
     production_times,
     score_predictions,
-    _time_order,
     split_by_time,
     train_models,
 )
