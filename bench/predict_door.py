@@ -8,6 +8,7 @@ bench/results/predict_door.md.
 """
 
 import argparse
+import collections
 import json
 import statistics
 import sys
@@ -66,7 +67,8 @@ def main() -> None:
     train, test = split_by_time(features, labels, production_time, DEFAULT_PARAMS["test_share"])
     models = train_models(train, builder, DEFAULT_PARAMS)["models"]
     pipelines = [entry["pipeline"] for entry in models.values()]
-    trees = sum(p[-1].n_iter_ for p in pipelines)
+    chosen = collections.Counter(entry.get("estimator", "?") for entry in models.values())
+    trees = sum(getattr(p[-1], "n_iter_", 0) for p in pipelines)
     rows = results[results["KNR"] == test.knrs[0]]
 
     timed(pipelines, rows, 5)  # warm-up: compiled arrays built and cached
@@ -87,8 +89,9 @@ def main() -> None:
     lines = [
         "# One-KNR prediction through `predict_positive`",
         "",
-        f"`bench/predict_door.py --knrs {args.knrs}`: {len(pipelines)} kinds ({trees} trees in "
-        f"all, default parameters: {json.dumps(DEFAULT_PARAMS['estimator_options'])}), one KNR "
+        f"`bench/predict_door.py --knrs {args.knrs}`: {len(pipelines)} kinds (estimators chosen: "
+        f"{', '.join(f'{name} × {n}' for name, n in sorted(chosen.items()))}; {trees} trees in "
+        f"all; default parameters: {json.dumps(DEFAULT_PARAMS['estimator_options'])}), one KNR "
         f"of {len(rows)} result rows, {args.repeat} timed predictions of every kind; the "
         "features are built once for all kinds. CPU time of this process (a shared 2-core machine "
         "with other jobs running makes wall time meaningless).",

@@ -350,6 +350,53 @@ class CompiledTrees:
         return 1.0 / (1.0 + np.exp(-raw))
 
 
+class CompiledLinear:
+    """A fitted `sparse_logistic` Pipeline (columns kept, median imputation with indicators,
+    standardisation, deviations, SparseLogistic) as one formula over the feature row.
+
+    scikit-learn's checks in each of its four transforms cost about 3.6 ms for one vehicle,
+    fifty times the compiled trees; the formula gives the same probabilities (checked against
+    the Pipeline in the tests). `supports` refuses any other arrangement of steps.
+    """
+
+    STEPS = (InformativeColumns, SimpleImputer, StandardScaler, WithDeviations, SparseLogistic)
+
+    def __init__(self, steps: list[tuple[str, Any]]) -> None:
+        select, impute, scale, _, model = (step for _, step in steps)
+        self.keep = select.keep_
+        self.fill = impute.statistics_
+        indicator = impute.indicator_
+        self.indicate = (
+            np.asarray(indicator.features_, dtype=np.intp)
+            if indicator is not None
+            else np.empty(0, dtype=np.intp)
+        )
+        self.mean = scale.mean_ if scale.mean_ is not None else 0.0
+        self.scale = scale.scale_ if scale.scale_ is not None else 1.0
+        self.coef = model.coef_[0]
+        self.intercept = float(model.intercept_[0])
+
+    @classmethod
+    def supports(cls, steps: list[tuple[str, Any]]) -> bool:
+        """Exactly these steps, the imputer filling medians."""
+        parts = [step for _, step in steps]
+        return (
+            len(parts) == len(cls.STEPS)
+            and all(type(p) is t for p, t in zip(parts, cls.STEPS, strict=True))
+            and parts[1].strategy == "median"
+            and list(parts[-1].classes_) == [0, 1]
+        )
+
+    def positive_proba(self, X: np.ndarray) -> np.ndarray:
+        """P(class 1) for each row of the feature array (every column of the frame)."""
+        x = X[:, self.keep]
+        missing = np.isnan(x)
+        filled = np.where(missing, self.fill, x)
+        z = (np.hstack([filled, missing[:, self.indicate]]) - self.mean) / self.scale
+        logit = np.hstack([z, np.abs(z)]) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-logit))
+
+
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -359,11 +406,21 @@ def _compiled_trees(model: Any) -> CompiledTrees | None:
     return _compiled[model]
 
 
+def _compiled_steps(steps: list[tuple[str, Any]]) -> CompiledTrees | CompiledLinear | None:
+    """The fast path for these fitted steps: trees after the transforms, or a whole formula."""
+    model = steps[-1][1]
+    if CompiledLinear.supports(steps):
+        if model not in _compiled:
+            _compiled[model] = CompiledLinear(steps)
+        return _compiled[model]
+    return _compiled_trees(model)
+
+
 def _estimator_proba(steps: list[tuple[str, Any]], features: pd.DataFrame) -> np.ndarray:
     """P(class 1) from the fitted estimator steps that follow the feature builder."""
     model = steps[-1][1]
-    compiled = _compiled_trees(model) if len(features) <= CompiledTrees.MAX_ROWS else None
-    # The compiled trees read a plain array: selecting columns of one DataFrame row cost ten
+    compiled = _compiled_steps(steps) if len(features) <= CompiledTrees.MAX_ROWS else None
+    # The compiled paths read a plain array: selecting columns of one DataFrame row cost ten
     # times the trees themselves (2.7 of 3 ms for seven kinds).
     X: Any = features
     if compiled is not None:
@@ -373,6 +430,8 @@ def _estimator_proba(steps: list[tuple[str, Any]], features: pd.DataFrame) -> np
             if isinstance(features, pd.DataFrame)
             else np.asarray(features, dtype=np.float64)
         )
+        if isinstance(compiled, CompiledLinear):
+            return compiled.positive_proba(X)
     for _, transformer in steps[:-1]:
         X = transformer.transform(X)
     if compiled is not None:

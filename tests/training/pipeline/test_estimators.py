@@ -7,6 +7,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from training.pipeline.estimators import (
     ESTIMATORS,
+    CompiledLinear,
     CompiledTrees,
     InformativeColumns,
     SparseLogistic,
@@ -177,3 +178,23 @@ def test_the_sparse_logistic_model_fits_l1_on_a_sample_by_class_and_keeps_the_od
     proba = model.predict_proba(X_test.to_numpy())[:, 1]
     assert proba.mean() == pytest.approx(y_test.mean(), abs=0.015)
     assert SparseLogistic(max_rows=10**6)._sample(y).tolist() == list(range(len(y)))
+
+
+def test_the_compiled_formula_gives_the_sparse_pipelines_probabilities():
+    X, y, _ = logistic_data(3000)
+    X.iloc[::7, 3] = np.nan  # a driving column partly missing: median and indicator
+    X.iloc[::5, 11] = np.nan
+    X["constant"] = 1.0  # dropped by InformativeColumns
+    pipeline = make_pipeline("sparse_logistic", options={"C": 0.05}).fit(X, y)
+    X_new, _, _ = logistic_data(40, seed=3)
+    X_new["constant"] = 1.0
+    X_new.iloc[::3, 3] = np.nan
+    X_new.iloc[::4, 11] = np.nan
+
+    compiled = CompiledLinear(pipeline.steps)
+
+    expected = pipeline.predict_proba(X_new)[:, 1]
+    np.testing.assert_allclose(compiled.positive_proba(X_new.to_numpy()), expected, rtol=1e-12)
+    np.testing.assert_allclose(positive_scores(pipeline, X_new.iloc[:5]), expected[:5], rtol=1e-12)
+    assert CompiledLinear.supports(pipeline.steps)
+    assert not CompiledLinear.supports(make_pipeline("logistic_regression").fit(X, y).steps)
