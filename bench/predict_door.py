@@ -1,9 +1,10 @@
-"""Benchmark: one-KNR prediction through `predict_positive`, with and without CompiledTrees.
+"""Benchmark: one-KNR prediction through `predict_positive`, compiled and through scikit-learn.
 
 Run: `.venv/bin/python bench/predict_door.py [--knrs 3000]`. Trains every kind with the default
 pipeline's parameters on generated data (pure steps, no database), then times predicting one
-KNR for all kinds at once (features built once, as `predict_frame` does): CompiledTrees (reads
-scikit-learn's private tree arrays) against scikit-learn's own `predict_proba`, and writes
+KNR for all kinds at once (features built once, as `predict_frame` does): the compiled paths
+(CompiledTrees reads scikit-learn's private tree arrays, CompiledLinear one formula) against
+scikit-learn's own `predict_proba`, and writes
 bench/results/predict_door.md.
 """
 
@@ -74,7 +75,7 @@ def main() -> None:
     timed(pipelines, rows, 5)  # warm-up: compiled arrays built and cached
     compiled, p_compiled = timed(pipelines, rows, args.repeat)
     limit = estimators.CompiledTrees.MAX_ROWS
-    estimators.CompiledTrees.MAX_ROWS = 0  # every call takes scikit-learn's path
+    estimators.CompiledTrees.MAX_ROWS = 0  # every call takes scikit-learn's path (both kinds)
     plain, p_plain = timed(pipelines, rows, args.repeat)
     estimators.CompiledTrees.MAX_ROWS = limit
     started = time.process_time()
@@ -98,7 +99,7 @@ def main() -> None:
         "",
         "| path | p50 CPU ms | p90 CPU ms |",
         "|---|---|---|",
-        f"| CompiledTrees (private tree arrays) | {p(compiled, 50):.1f} | {p(compiled, 90):.1f} |",
+        f"| compiled (Trees, Linear) | {p(compiled, 50):.1f} | {p(compiled, 90):.1f} |",
         f"| scikit-learn `predict_proba` | {p(plain, 50):.1f} | {p(plain, 90):.1f} |",
         f"| of which the feature row (once) | {features_ms:.1f} | |",
         "",
