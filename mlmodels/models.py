@@ -77,6 +77,19 @@ class ModelVersion(models.Model):
         """The fail group this kind predicts, or None for the fails-at-all kind."""
         return fail_group_of(self.type_model)
 
+    @property
+    def estimator(self) -> str:
+        """What predicts, in a few words: the candidate training chose ("" if not recorded),
+        or for a fail model joined with the group models, how it is joined."""
+        diagnostics = self.diagnostics or {}
+        chosen = diagnostics.get("estimator", "")
+        if not diagnostics.get("combined_with"):
+            return chosen
+        weight = diagnostics.get("direct_weight", 0.5)
+        if weight == 0:
+            return "any fail group fails"
+        return f"{chosen or 'a model of failing'} (weight {weight}) and any fail group fails"
+
 
 class VersionScores(models.Model):
     """A version's held-out and test-set scores (`mlmodels.thresholds.encode_scores`).

@@ -48,8 +48,8 @@ class ModelVersionSerializer(ModelSerializer):
         read_only_fields = fields
 
     def get_estimator(self, version: ModelVersion) -> str:
-        """The candidate its training chose on held-out vehicles ("" if not recorded)."""
-        return (version.diagnostics or {}).get("estimator", "")
+        """What predicts: the candidate training chose, or how a fail model joins the groups."""
+        return version.estimator
 
     def get_using(self, version: ModelVersion) -> bool:
         # Views put the active ids in the context once per response, not one query per row.

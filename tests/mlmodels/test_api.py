@@ -59,14 +59,30 @@ def test_list_keeps_the_original_field_names_and_marks_the_active_version(plain_
     assert rows["fail-v2"]["estimator"] == ""  # none recorded
 
 
-def test_a_version_names_the_estimator_its_training_chose(plain_api, register):
+@pytest.mark.parametrize(
+    ("diagnostics", "says"),
+    [
+        ({"estimator": "sparse_logistic (C 0.02)"}, "sparse_logistic (C 0.02)"),
+        (
+            {"estimator": "hist_gradient_boosting", "combined_with": ["group_2"],
+             "direct_weight": 0.0},
+            "any fail group fails",
+        ),
+        (
+            {"estimator": "hist_gradient_boosting", "combined_with": ["group_2"],
+             "direct_weight": 0.25},
+            "hist_gradient_boosting (weight 0.25) and any fail group fails",
+        ),
+    ],
+)
+def test_a_version_names_what_predicts(plain_api, register, diagnostics, says):
     version = register()
-    version.diagnostics = {"estimator": "sparse_logistic (C 0.02)"}
+    version.diagnostics = diagnostics
     version.save()
 
     response = plain_api.get(f"/api/models/{version.pk}/")
 
-    assert response.json()["estimator"] == "sparse_logistic (C 0.02)"
+    assert response.json()["estimator"] == says
 
 
 def test_list_filters_by_type_model(plain_api, register):

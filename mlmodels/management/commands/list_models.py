@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 _number(v.flagged_share),
                 _number(v.threshold),
                 f"{v.created_at:%Y-%m-%d %H:%M}",
-                (v.diagnostics or {}).get("estimator") or "-",
+                v.estimator or "-",
                 v.eligibility,
             )
             for v in versions
