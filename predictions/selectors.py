@@ -23,7 +23,7 @@ from crossline.domain import (
 from crossline.exceptions import InvalidInput
 from mlmodels.selectors import list_predicting_versions
 from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-from training.selectors import get_production_months, month_range
+from training.selectors import list_knrs_with_defects, month_range
 
 
 def list_predictions() -> QuerySet[Prediction]:
@@ -267,22 +267,23 @@ def get_prediction_summary() -> dict[str, int]:
 
 
 def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:
-    """Per production month (first test) of the predicted vehicles: flagged, and with a defect.
+    """Per production month (the vehicle's last test, as in the statistics routes) of the
+    predicted vehicles: flagged, and with a defect.
 
     A vehicle counts as really defective when the team recorded a defect for it (its feedback,
     or the defects imported for it).
     """
-    months = get_production_months()
+    defective = list_knrs_with_defects()
     predicted: dict[str, int] = defaultdict(int)
     real: dict[str, int] = defaultdict(int)
-    rows = Prediction.objects.values_list("knr", "predicted_fail", "real_fail_codes")
-    for knr, predicted_fail, real_codes in rows:
-        month, has_defects = months.get(knr, (None, False))
-        if month is None:
-            continue
+    rows = Prediction.objects.exclude(produced_at=None).values_list(
+        "knr", "produced_at", "predicted_fail", "real_fail_codes"
+    )
+    for knr, produced_at, predicted_fail, real_codes in rows:
+        month = f"{timezone.localtime(produced_at):%Y-%m}"
         predicted[month] += bool(predicted_fail)
-        real[month] += bool(real_codes) or has_defects
+        real[month] += bool(real_codes) or knr in defective
     return [
         {"month": month, "predicted": predicted[month], "real": real[month]}
-        for month in sorted(set(predicted) | set(real))
+        for month in sorted(predicted)
     ]

@@ -278,15 +278,9 @@ def get_run_step(run: TrainingRun) -> tuple[int, int]:
     return 0, total
 
 
-def get_production_months(knrs: list[str] | None = None) -> dict[str, tuple[str, bool]]:
-    """KNR → (month of its first test "YYYY-MM", whether it has a recorded defect)."""
-    vehicles = Vehicle.objects.exclude(first_test_at=None)
-    if knrs is not None:
-        vehicles = vehicles.filter(knr__in=list(knrs))
-    return {
-        knr: (f"{timezone.localtime(first):%Y-%m}", has_defects)
-        for knr, first, has_defects in vehicles.values_list("knr", "first_test_at", "has_defects")
-    }
+def list_knrs_with_defects() -> set[str]:
+    """The KNRs with a recorded defect (imported from the plant's defect exports)."""
+    return set(Vehicle.objects.filter(has_defects=True).values_list("knr", flat=True))
 
 
 def get_training_health() -> tuple[dict[str, Any], list[str]]:

@@ -196,6 +196,34 @@ def test_total_fails_and_fail_codes_predicted_filter_by_production_month(
     assert staff_api.get("/api/predictions/total-fails/?month=3").status_code == 400
 
 
+def test_the_dashboards_monthly_chart_counts_by_the_last_test_as_the_statistics_do(
+    active_models, stored_knrs, staff_api
+):
+    from predictions.selectors import count_predicted_and_real_by_production_month
+    from training.models import Vehicle
+
+    predictions = services.predict_knrs(knrs=stored_knrs)
+    flagged = next(p for p in predictions if p.predicted_fail)
+    # Tested from 31 January to 1 March (local time): produced in March, in every count.
+    Vehicle.objects.filter(knr=flagged.knr).update(
+        first_test_at=timezone.make_aware(pd.Timestamp("2024-01-31 23:00").to_pydatetime()),
+        has_defects=True,
+    )
+    Prediction.objects.filter(knr=flagged.knr).update(
+        produced_at=timezone.make_aware(pd.Timestamp("2024-03-01 06:00").to_pydatetime())
+    )
+    Vehicle.objects.exclude(knr=flagged.knr).update(has_defects=False)
+
+    chart = count_predicted_and_real_by_production_month()
+    months = staff_api.get("/api/predictions/fail-codes-by-month/?year=2024").json()["months"]
+
+    assert {r["month"]: r["predicted"] for r in chart if r["predicted"]} == {
+        m["month"]: m["predicted"] for m in months if m["predicted"]
+    }
+    # Its imported defect counts as real, in March; no other vehicle has one.
+    assert {r["month"]: r["real"] for r in chart if r["real"]} == {"2024-03": 1}
+
+
 # --- exports safe in a spreadsheet --------------------------------------------------------------
 
 FORMULA = '=HYPERLINK("http://x","y")'
