@@ -176,6 +176,7 @@ def step_train(data: Path) -> dict[str, Any]:
 
     from django.core.management import call_command
 
+    from mlmodels.models import ModelVersion
     from training.models import TrainingRun
 
     with Meter() as meter:
@@ -183,7 +184,9 @@ def step_train(data: Path) -> dict[str, Any]:
     run = TrainingRun.objects.latest("created_at")
     quality = {kind: round(m["pr_auc"], 4) for kind, m in run.metrics.items()
                if m.get("pr_auc") is not None}
-    return {"status": run.status, **meter.as_dict(), "pr_auc": quality}
+    # Which candidate each kind kept (trees or sparse logistic), for reading PR-AUC and time.
+    chosen = {v.type_model: v.estimator for v in ModelVersion.objects.filter(training_run=run)}
+    return {"status": run.status, **meter.as_dict(), "pr_auc": quality, "estimators": chosen}
 
 
 def step_plain(data: Path) -> dict[str, Any]:
