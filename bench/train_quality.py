@@ -19,9 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from io import StringIO
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seeds whose results informed the pipeline's parameters and design; the report refuses them.
@@ -280,6 +283,27 @@ def report(seeds: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@contextmanager
+def seed_database(seed: int) -> Iterator[None]:
+    """On MongoDB, a database of this seed's own, dropped afterwards: seeds measured one
+    after the other on one server must not see each other's datasets (on SQLite each seed's
+    database is a file in its throwaway directory already)."""
+    uri = os.environ.get("MONGODB_URI", "").strip()
+    if not uri:
+        yield
+        return
+    import pymongo
+
+    parts = urlsplit(uri)
+    name = f"{parts.path.strip('/')}_quality_{seed}"
+    os.environ["MONGODB_URI"] = urlunsplit(parts._replace(path=f"/{name}"))
+    try:
+        yield
+    finally:
+        with pymongo.MongoClient(uri) as client:
+            client.drop_database(name)
+
+
 def measure_in_process(knrs: int, seed: int) -> dict:
     """One seed measured in a process of its own: its own throwaway database and settings."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
@@ -306,7 +330,7 @@ def main() -> None:
         parser.error(f"seed(s) {tuned} informed the parameters; pick fresh ones")
     if args.one_seed_json:
         prefix = f"crossline-train-bench-{seeds[0]}-"
-        with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        with tempfile.TemporaryDirectory(prefix=prefix) as workdir, seed_database(seeds[0]):
             measured = measure_seed(args.knrs, seeds[0], Path(workdir))
         args.one_seed_json.write_text(json.dumps(measured))
         return
