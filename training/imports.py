@@ -32,6 +32,7 @@ from crossline.bulk import insert_columns, insert_rows, update_rows
 from crossline.domain import frame_codes, parse_framed_codes
 from crossline.exceptions import DuplicateUpload, InvalidUpload
 from crossline.scratch import scratch_root
+from crossline.taskqueue import drop_dead_task
 from crossline.uploads import uploaded_file_path
 from training import ingest, records
 from training.models import Dataset, DatasetKind, Vehicle, VehicleRecord
@@ -186,7 +187,7 @@ def reap_stale_imports() -> int:
     for dataset in stale:
         silent = (now - (dataset.heartbeat_at or dataset.uploaded_at)).total_seconds()
         # Compare-and-set on the beat too: an import that beat meanwhile is alive.
-        reaped += Dataset.objects.filter(
+        failed = Dataset.objects.filter(
             pk=dataset.pk, status=dataset.status, heartbeat_at=dataset.heartbeat_at
         ).update(
             status=Dataset.Status.FAILED,
@@ -196,6 +197,9 @@ def reap_stale_imports() -> int:
             heartbeat_at=now,
             finished_at=now,
         )
+        if failed:
+            drop_dead_task(dataset.task_id)
+        reaped += failed
     # A failed import keeps a heartbeat until what it wrote is removed: a clean-up cut short
     # (the database or storage failing meanwhile) is finished by the next pass.
     for dataset in Dataset.objects.filter(status=Dataset.Status.FAILED, heartbeat_at__isnull=False):

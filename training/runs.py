@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from crossline.beat import Heartbeat
 from crossline.exceptions import DuplicateRun, InvalidPipeline, NothingToTrain
 from crossline.scratch import scratch_root
-from crossline.taskqueue import list_queued_tasks
+from crossline.taskqueue import drop_dead_task, list_queued_tasks
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import get_active_version_ids, list_active_versions
 from mlmodels.services import (
@@ -241,6 +241,7 @@ def reap_stale_runs() -> int:
             error=error,
         ):
             logger.warning("Failed training run %s: %s", run.pk, error)
+            drop_dead_task(run.task_id)
             discard_run_versions(run)
             remove_run_files(run.pk)
             reaped += 1

@@ -227,6 +227,24 @@ def test_the_reaper_removes_what_a_silent_import_wrote_and_keeps_the_reason(demo
     assert imports.reap_stale_imports() == 0
 
 
+def test_the_reaper_drops_the_task_of_the_import_it_fails(demo, settings):
+    from django_q.tasks import async_task
+
+    from crossline.taskqueue import list_queued_tasks
+    from tests.training.test_run_reliability import take
+
+    dataset = half_written(demo, settings)
+    task_id = async_task("crossline.tasks.ping")
+    Dataset.objects.filter(pk=dataset.pk).update(task_id=task_id)
+    take(task_id, taken_ago=timedelta(seconds=settings.CROSSLINE_RUN_STALE_SECONDS + 5))
+    busy = async_task("crossline.tasks.ping")
+    take(busy, taken_ago=timedelta(seconds=1))
+
+    assert imports.reap_stale_imports() == 1
+
+    assert [t.task_id for t in list_queued_tasks()] == [busy]
+
+
 def test_a_clean_up_cut_short_is_finished_by_the_next_pass(demo, settings, monkeypatch):
     dataset = half_written(demo, settings)
 

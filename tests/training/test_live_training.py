@@ -166,7 +166,8 @@ def test_a_worker_killed_during_training_is_reaped_and_the_next_run_goes_on(tmp_
             what="the queued run run by the new worker",
         )
         assert done["status"] == "succeeded", done
-        assert live.get_json("/healthz")[0] == 200
+        status, health = live.get_json("/healthz")
+        assert status == 200, health
         # Written for the report: how long the killed run stayed `running`.
         with contextlib.suppress(OSError):
             (tmp_path / "timing.txt").write_text(f"failed {failed_after:.1f} s after SIGKILL\n")

@@ -15,7 +15,7 @@ from django_q.tasks import async_task
 
 from crossline.exceptions import DuplicateRun
 from crossline.scratch import scratch_root
-from crossline.taskqueue import list_queued_tasks, release_orphaned_tasks
+from crossline.taskqueue import list_queued_tasks, release_orphaned_tasks, task_queue_state
 from mlmodels.models import ModelVersion
 from tests.training.test_runs import demo_files, fast_pipeline, imported  # noqa: F401
 from training import runs
@@ -233,6 +233,29 @@ def test_tasks_held_by_a_dead_cluster_are_released(settings):
     tasks = list_queued_tasks()
     assert {t.taken for t in tasks} == {False}
     assert all(t.since <= timezone.now() for t in tasks)
+
+
+def test_the_reaper_drops_the_task_of_the_run_it_fails_even_while_a_worker_is_busy(
+    some_data, settings
+):
+    """A worker killed mid-run leaves its task taken; a new worker busy with the next run
+    defers every release, and `/healthz` would name the dead task until it is idle."""
+    settings.CROSSLINE_RUN_STALE_SECONDS = 60
+    dead = start_training_run()
+    assert claim_training_run(dead.pk) is not None
+    TrainingRun.objects.filter(pk=dead.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=90)
+    )
+    take(dead.task_id, taken_ago=timedelta(seconds=90))
+    busy = async_task("crossline.tasks.ping")
+    take(busy, taken_ago=timedelta(seconds=2))
+
+    assert release_orphaned_tasks() == 0  # a worker is busy: nothing is released
+    assert reap_stale_runs() == 1
+
+    assert TrainingRun.objects.get(pk=dead.pk).status == TrainingRun.Status.FAILED
+    assert [t.task_id for t in list_queued_tasks()] == [busy]
+    assert task_queue_state()["orphaned"] == 0
 
 
 def test_tasks_are_not_released_while_a_worker_is_busy(settings):
