@@ -151,22 +151,22 @@ def release_orphaned_tasks(*, now: datetime | None = None) -> int:
     return released
 
 
-def drop_dead_task(task_id: str, *, now: datetime | None = None) -> int:
-    """Remove a task whose work the reaper failed (its heartbeat stopped): the broker rows of
-    `task_id` that are taken and not stamped for `CROSSLINE_RUN_STALE_SECONDS`.
+def drop_dead_task(task_id: str) -> int:
+    """Remove from the broker the task of work the reaper failed (its heartbeat stopped); the
+    number of rows removed.
 
-    Run again, the task would only find its work failed. Left in the broker, it reads as held
-    by a dead worker (`/healthz` 503) until a pass of `release_orphaned_tasks` finds no task
-    executing anywhere, which a busy worker defers. A compare-and-set on the lock keeps a task
-    that a cluster re-stamped meanwhile.
+    Run again, the task would only find its work failed. Left taken, it reads as held by a
+    dead worker (`/healthz` 503) until a pass of `release_orphaned_tasks` finds no task
+    executing anywhere, which a busy worker defers. Its stamp may be a beat younger than the
+    work's heartbeat, so its age is not asked. Should its worker still be alive after all,
+    acknowledging a removed row removes nothing. A compare-and-set on the lock keeps a row
+    that changed meanwhile.
     """
     if not task_id:
         return 0
-    now = now or timezone.now()
-    stale_after = settings.CROSSLINE_RUN_STALE_SECONDS
     dropped = 0
-    for task in list_queued_tasks(now=now):
-        if task.task_id == task_id and task.taken and task.age(now) >= stale_after:
+    for task in list_queued_tasks():
+        if task.task_id == task_id:
             dropped += _broker_rows().filter(pk=task.ack_id, lock=task.lock).delete()[0]
             logger.warning("Dropped task %s (%s): its work was failed", task.ack_id, task.name)
     return dropped
