@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crossline.domain import FAIL_KIND, GROUP_PREFIX  # noqa: E402
-from training.demo import generate_demo_data  # noqa: E402
-from training.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
+from plant.demo import generate_demo_data  # noqa: E402
+from plant.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
 from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
 from training.pipeline.estimators import ESTIMATORS  # noqa: E402
 from training.pipeline.steps import (  # noqa: E402

@@ -70,12 +70,12 @@ def main() -> None:
         clear_model_cache,
         register_model_version,
     )
+    from plant import ingest
+    from plant.demo import generate_demo_data
+    from plant.imports import import_dataset
+    from plant.models import DatasetKind, VehicleRecord
     from predictions import services, tasks
     from predictions.models import BatchPrediction, Prediction
-    from training import ingest
-    from training.demo import generate_demo_data
-    from training.imports import import_dataset
-    from training.models import DatasetKind, VehicleRecord
     from training.pipeline.steps import (
         build_features,
         build_labels,
@@ -267,9 +267,9 @@ def request_parts(knrs: list[str], request_ms: float) -> dict[str, float]:
     import sklearn
 
     from mlmodels.services import get_active_models, mark_models_used
+    from plant.selectors import get_results_frame
     from predictions import services
     from training.pipeline.estimators import predict_positive
-    from training.selectors import get_results_frame
 
     def median_ms(call: Callable[[int], Any]) -> float:
         times = []

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 
-from training.demo import generate_demo_data  # noqa: E402
-from training.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
+from plant.demo import generate_demo_data  # noqa: E402
+from plant.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
 from training.pipeline import estimators  # noqa: E402
 from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
 from training.pipeline.steps import (  # noqa: E402

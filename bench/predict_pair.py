@@ -56,9 +56,9 @@ def setup(knrs: int) -> tuple[str, list[str]]:
     from rest_framework.authtoken.models import Token
 
     from mlmodels.services import activate_model_version, register_model_version
-    from training import ingest
-    from training.demo import generate_demo_data
-    from training.imports import import_dataset
+    from plant import ingest
+    from plant.demo import generate_demo_data
+    from plant.imports import import_dataset
     from training.pipeline.steps import build_features, build_labels, split_by_time, train_models
 
     call_command("migrate", verbosity=0)

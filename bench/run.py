@@ -141,9 +141,9 @@ def step_import(data: Path) -> dict[str, Any]:
     if os.environ.get("MONGODB_URI"):
         os.environ["MONGODB_URI"] = patient_mongodb_uri(os.environ["MONGODB_URI"])
     setup_django()
-    from training.imports import import_dataset
-    from training.models import Vehicle
-    from training.selectors import get_vehicle_detail
+    from plant.imports import import_dataset
+    from plant.models import Vehicle
+    from plant.selectors import get_vehicle_detail
 
     with Meter() as meter:
         results = import_dataset(path=data / "results.csv.gz", original_name="results.csv.gz",
@@ -196,7 +196,7 @@ def step_plain(data: Path) -> dict[str, Any]:
     from sklearn.metrics import average_precision_score
 
     from bench.plain_reference import plain_reference
-    from training.ingest import ValidationReport, iter_clean_chunks
+    from plant.ingest import ValidationReport, iter_clean_chunks
 
     frames = {}
     for kind, name in (("results", "results.csv.gz"), ("defects", "defects.csv")):
@@ -231,8 +231,8 @@ def step_predict(data: Path, requests: int) -> dict[str, Any]:
     from rest_framework.authtoken.models import Token
     from waitress.server import create_server
 
+    from plant.models import Vehicle
     from predictions.services import predict_knrs
-    from training.models import Vehicle
 
     user = get_user_model().objects.create_user("bench", password="bench-pass", is_staff=True)
     token = Token.objects.create(user=user).key
@@ -288,7 +288,7 @@ def generate(rows: int, shape: str, out: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     import gzip
 
-    from training.demo import generate_demo_data
+    from plant.demo import generate_demo_data
 
     probe = generate_demo_data(knrs=100, out_dir=out / "probe", seed=1,
                                tests_per_knr=SHAPES[shape])

@@ -60,7 +60,8 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
     from mlmodels.models import ModelVersion
     from mlmodels.selectors import get_active_version_ids
     from mlmodels.services import load_pipeline
-    from training.demo import generate_demo_data
+    from plant.demo import generate_demo_data
+    from plant.selectors import list_ready_datasets
     from training.models import TrainingRun
     from training.pipeline.estimators import predict_positive
     from training.pipeline.steps import (
@@ -70,7 +71,6 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
         expected_calibration_error,
         split_by_time,
     )
-    from training.selectors import list_ready_datasets
 
     call_command("migrate", verbosity=0)
     files = generate_demo_data(knrs=knrs, out_dir=workdir / "demo", seed=seed)

@@ -25,7 +25,7 @@ def prepare(data: Path) -> None:
     sys.path.insert(0, str(HERE))
     import pyarrow.parquet as pq
 
-    from training import ingest
+    from plant import ingest
 
     for kind, name in (("results", "results.csv.gz"), ("defects", "defects.csv")):
         report = ingest.ValidationReport(kind=kind, filename=name)

@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from crossline import dashboard
 
 # Where the work happens first; the rest (users, tokens, the task queue) follow by name.
-APP_ORDER = ("training", "mlmodels", "predictions")
+APP_ORDER = ("plant", "training", "mlmodels", "predictions")
 
 
 class CrosslineAdminSite(admin.AdminSite):

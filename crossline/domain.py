@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from crossline.hooks import Hook
-
 # --- model kinds: one model predicts "fails at all", one per fail group -----------------------
 FAIL_KIND = "fail"
 GROUP_PREFIX = "group_"
@@ -24,7 +22,7 @@ MONTH_MESSAGE = "Give the month as YYYY-MM."
 
 # --- fail groups ---------------------------------------------------------------------------------
 # The plant's eight fail groups in the quality team's order, with their default names; the team
-# edits the names people see (see `fail_group_label`).
+# edits the names people see (plant's fail groups: `plant.selectors.get_fail_group_labels`).
 FAIL_GROUPS: dict[int, str] = {
     2: "Central part",
     4: "Doors",
@@ -73,29 +71,18 @@ def parse_month(text: str) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-# The editable names: the app that keeps them registers a function returning code → name.
-edited_fail_group_names = Hook("edited_fail_group_names", default=lambda: {})
+def fail_group_name(code: int, labels: Mapping[int, str]) -> str:
+    """A fail group's name in `labels` (code → name: the team's, read once per page, or the
+    defaults `FAIL_GROUPS`), or "" for a code with none."""
+    return labels.get(int(code), "")
 
 
-def fail_group_labels() -> dict[int, str]:
-    """Code → the name people see: the team's edited name, else the default one."""
-    names = dict(FAIL_GROUPS)
-    edited: Mapping[int, str] = edited_fail_group_names()
-    names.update({int(code): name for code, name in edited.items() if name})
-    return names
-
-
-def fail_group_name(code: int, labels: Mapping[int, str] | None = None) -> str:
-    """A fail group's name ("Doors"), or "" for a code with none."""
-    return (labels if labels is not None else fail_group_labels()).get(int(code), "")
-
-
-def fail_group_label(code: int, labels: Mapping[int, str] | None = None) -> str:
-    """What people see for a fail group: "4 Doors" (pass `labels` to name many with one read)."""
+def fail_group_label(code: int, labels: Mapping[int, str]) -> str:
+    """What people see for a fail group: "4 Doors" (`labels` as for `fail_group_name`)."""
     return f"{int(code)} {fail_group_name(code, labels)}".strip()
 
 
-def kind_label(kind: str, labels: Mapping[int, str] | None = None) -> str:
+def kind_label(kind: str, labels: Mapping[int, str]) -> str:
     """What people see for a model kind: "Any defect", or its fail group ("4 Doors")."""
     if kind == FAIL_KIND:
         return "Any defect"

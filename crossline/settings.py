@@ -132,6 +132,7 @@ if USE_MONGODB:
             "auth",
             "contenttypes",
             "django_q",
+            "plant",
             "training",
             "mlmodels",
             "predictions",
@@ -190,6 +191,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "crossline",
+    "plant",
     "training",
     "mlmodels",
     "predictions",
@@ -387,10 +389,10 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components: an upload is a binary file, not a URI.
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "DatasetStatusEnum": "training.models.Dataset.Status",
+        "DatasetStatusEnum": "plant.models.Dataset.Status",
         "RunStatusEnum": "training.models.TrainingRun.Status",  # batches use the same
         "TrainingRunKindEnum": "training.models.TrainingRun.Kind",
-        "DatasetKindEnum": "training.models.DatasetKind",
+        "DatasetKindEnum": "plant.models.DatasetKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -15,12 +15,14 @@ from crossline.views import (
     healthz,
 )
 from mlmodels import urls as mlmodels_urls
+from plant import urls as plant_urls
 from predictions import urls as predictions_urls
 from training import urls as training_urls
 
 # One router, so that the browsable root `/api/` lists every resource.
 router = DefaultRouter(trailing_slash=True)
 for prefix, viewset, basename in [
+    *plant_urls.routes,
     *training_urls.routes,
     *mlmodels_urls.routes,
     *predictions_urls.routes,
@@ -31,6 +33,7 @@ urlpatterns = [
     # The admin is crossline's home page (its login page for a visitor not logged in).
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("favicon.ico", favicon, name="favicon"),
+    *plant_urls.admin_redirects,
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api-auth/", include("rest_framework.urls")),

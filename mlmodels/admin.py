@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from crossline import charts, dashboard, numbers
-from crossline.domain import fail_group_labels, kind_label
+from crossline.domain import kind_label
 from crossline.exceptions import AlreadyActive, Conflict, CrosslineError
 from mlmodels import selectors, thresholds
 from mlmodels.hooks import realised_metrics_by_version
@@ -28,6 +28,7 @@ from mlmodels.services import (
     recompute_thresholds,
     set_threshold_policy,
 )
+from plant.admin_fail_groups import fail_group_labels_for
 
 # The order people read them in: ranking quality first, then the shares at the threshold.
 SHOWN_METRICS = (
@@ -55,7 +56,7 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "type_model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = fail_group_labels()
+        names = fail_group_labels_for(request)
         kinds = ModelVersion.objects.order_by().values_list("type_model", flat=True).distinct()
         return sorted(((kind, kind_label(kind, names)) for kind in set(kinds)), key=_kind_order)
 
@@ -111,7 +112,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def get_list_display(self, request: HttpRequest) -> Sequence[str | Callable]:
         # One query per page for the active marker and the names, not one per row.
         active_ids = get_active_version_ids()
-        names = fail_group_labels()
+        names = fail_group_labels_for(request)
         realised = realised_metrics_by_version()
 
         @admin.display(boolean=True, description="active")
@@ -161,7 +162,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="predicts")
     def kind(self, version: ModelVersion) -> str:
-        return f"{kind_label(version.type_model)} ({version.type_model})"
+        return f"{version.kind_label} ({version.type_model})"
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        version = super().get_object(request, object_id, from_field)
+        if version is not None:
+            # On this request's own instance (the admin is shared by every thread): what the
+            # page's "predicts" shows, from the names read once for the page.
+            version.kind_label = kind_label(version.type_model, fail_group_labels_for(request))
+        return version
 
     @admin.display(description="threshold", ordering="threshold")
     def threshold_display(self, version: ModelVersion) -> str:
@@ -203,7 +212,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return [*custom, *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        names = fail_group_labels()
+        names = fail_group_labels_for(request)
         chart = [
             {
                 "type_model": kind,
@@ -232,7 +241,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         active = get_active_version(version.type_model)
         realised = realised_metrics_by_version().get(version.model_name) or {}
         return {
-            "kind_label": kind_label(version.type_model),
+            "kind_label": version.kind_label,
             "is_active": active is not None and active.pk == version.pk,
             "active": active,
             "eligibility": eligibility(version),
@@ -363,7 +372,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Compare {len(versions)} versions: {kind_label(versions[0].type_model)}",
+            "title": f"Compare {len(versions)} versions: "
+            f"{kind_label(versions[0].type_model, fail_group_labels_for(request))}",
             **comparison_context(versions, active),
         }
         return TemplateResponse(request, "admin/mlmodels/modelversion/compare.html", context)
@@ -419,8 +429,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Set {version.model_name} as the active {kind_label(version.type_model)} "
-            "model?",
+            "title": f"Set {version.model_name} as the active {version.kind_label} model?",
             "version": version,
             "change_url": change_url,
             "form": form,
@@ -451,7 +460,7 @@ def lineage(version: ModelVersion) -> list[dict[str, str]]:
                 "name": entry.get("name") or str(entry.get("id", "")),
                 "kind": entry.get("kind", ""),
                 "sha256": (entry.get("sha256") or "")[:12],
-                "url": reverse("admin:training_dataset_change", args=[entry["id"]])
+                "url": reverse("admin:plant_dataset_change", args=[entry["id"]])
                 if entry.get("id")
                 else "",
             }
@@ -612,15 +621,20 @@ def _bar_width(value: float | None) -> int:
 class ActiveModelAdmin(ReadOnlyAdmin):
     """Which version predicts for each kind: kind → version, when, by whom."""
 
-    list_display = [
-        "type_model", "predicts", "version", "override", "generation", "activated_at",
-        "activated_by",
-    ]
     list_select_related = ["version", "activated_by"]
 
-    @admin.display(description="predicts")
-    def predicts(self, pointer: ActiveModel) -> str:
-        return kind_label(pointer.type_model)
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        # The names are read once for the page and kept in this request's column.
+        names = fail_group_labels_for(request)
+
+        @admin.display(description="predicts")
+        def predicts(pointer: ActiveModel) -> str:
+            return kind_label(pointer.type_model, names)
+
+        return [
+            "type_model", predicts, "version", "override", "generation", "activated_at",
+            "activated_by",
+        ]
 
 
 @admin.register(Activation)
@@ -701,7 +715,7 @@ class ThresholdPolicyAdmin(admin.ModelAdmin):
 @dashboard.register
 def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's active versions with their key metrics and age, and metric history."""
-    names = fail_group_labels()
+    names = fail_group_labels_for(request)
     active = sorted(list_active_versions().items(), key=lambda item: (item[0] != "fail", item[0]))
     history = selectors.list_metric_history("pr_auc")
     now = timezone.now()

@@ -1,4 +1,4 @@
-"""Admin for predictions: records with feedback, history, batches, indicated tests."""
+"""Admin for predictions: records with feedback, history, batches."""
 
 from typing import Any
 
@@ -11,16 +11,18 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-import crossline.admin_filters
 from crossline import charts, dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
-from crossline.domain import fail_group_label, fail_group_labels, kind_label
+from crossline.domain import fail_group_label, kind_label
 from crossline.exceptions import CrosslineError
+from plant import admin_fail_groups
+from plant.admin_fail_groups import fail_group_labels_for
+from plant.selectors import get_fail_group_labels
 from predictions import selectors, services
-from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
+from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
-class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
+class FailGroupFilter(admin_fail_groups.FailGroupFilter):
     title = "predicted fail group"
     parameter_name = "fail_code"
 
@@ -56,13 +58,18 @@ class FeedbackForm(forms.ModelForm):
         coerce=int, required=False, widget=forms.CheckboxSelectMultiple, label="Real fail groups"
     )
 
+    # The names to offer: the admin gives each request's form class those it read once.
+    fail_group_labels: dict[int, str] | None = None
+
     class Meta:
         model = Prediction
         fields: list[str] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        names = fail_group_labels()
+        names = self.fail_group_labels
+        if names is None:
+            names = get_fail_group_labels()
         self.fields["real_groups"].choices = sorted(
             ((code, fail_group_label(code, names)) for code in names), key=lambda c: c[1]
         )
@@ -81,17 +88,12 @@ class FeedbackForm(forms.ModelForm):
 class PredictionAdmin(admin.ModelAdmin):
     form = FeedbackForm
     change_form_template = "admin/predictions/prediction/change_form.html"
-    list_display = [
-        "knr_link", "p_fail_display", "predicted_fail", "flagged_by_display", "real_groups",
-        "produced_at", "created_at",
-    ]
     list_filter = [FailGroupFilter, "predicted_fail", FeedbackFilter, "created_at"]
     search_fields = ["knr"]
     ordering = ["-created_at"]
     actions = ["predict_again"]
     readonly_fields = [
-        "knr_link", "p_fail_display", "predicted_fail", "flagged_by_display", "no_model_display",
-        "produced_at", "created_at", "feedback_at",
+        "knr_link", "p_fail_display", "predicted_fail", "produced_at", "created_at", "feedback_at",
     ]
     fieldsets = [
         (None, {"fields": readonly_fields}),
@@ -102,42 +104,38 @@ class PredictionAdmin(admin.ModelAdmin):
         # Predictions come from the models (the API, the command, batches, this page's action).
         return False
 
-    def get_changelist_instance(self, request: HttpRequest):
-        # One read of the fail-group names per page, not one per row.
-        self._names = fail_group_labels()
-        return super().get_changelist_instance(request)
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        # The names are read once for the page and kept in this request's columns.
+        labels = fail_group_labels_for(request)
 
-    def _label(self, codes: list[int] | None) -> str:
-        names = getattr(self, "_names", None) or fail_group_labels()
-        return ", ".join(fail_group_label(code, names) for code in codes or [])
+        @admin.display(description="flagged by")
+        def flagged_by_display(obj: Prediction) -> str:
+            return kinds_text(obj.flagged_by, labels)
+
+        @admin.display(description="real fail groups")
+        def real_groups(obj: Prediction) -> str:
+            if obj.real_fail_codes is None:
+                return "waiting"
+            return groups_text(obj.real_fail_codes, labels, none="no defect")
+
+        return [
+            "knr_link", "p_fail_display", "predicted_fail", flagged_by_display, real_groups,
+            "produced_at", "created_at",
+        ]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # A class of this request's own (the admin is shared): the names read for this page.
+        return type(form.__name__, (form,), {"fail_group_labels": fail_group_labels_for(request)})
 
     @admin.display(description="KNR", ordering="knr")
     def knr_link(self, obj: Prediction) -> str:
-        url = reverse("admin:training_vehicle_by_knr", args=[obj.knr])
+        url = reverse("admin:plant_vehicle_by_knr", args=[obj.knr])
         return format_html('<a href="{}">{}</a>', url, obj.knr)
 
     @admin.display(description="p(fail)", ordering="p_fail")
     def p_fail_display(self, obj: Prediction) -> str:
         return numbers.percent(obj.p_fail)
-
-    @admin.display(description="predicted fail groups")
-    def predicted_groups(self, obj: Prediction) -> str:
-        return self._label(obj.predicted_fail_codes) or "–"
-
-    @admin.display(description="flagged by")
-    def flagged_by_display(self, obj: Prediction) -> str:
-        labels = getattr(self, "_names", None) or fail_group_labels()
-        return ", ".join(kind_label(kind, labels) for kind in obj.flagged_by or []) or "–"
-
-    @admin.display(description="fail groups without a model (not guessed)")
-    def no_model_display(self, obj: Prediction) -> str:
-        return self._label(obj.no_model_groups) or "–"
-
-    @admin.display(description="real fail groups")
-    def real_groups(self, obj: Prediction) -> str:
-        if obj.real_fail_codes is None:
-            return "waiting"
-        return self._label(obj.real_fail_codes) or "no defect"
 
     def save_model(self, request: HttpRequest, obj: Prediction, form: FeedbackForm, change: bool):
         services.update_prediction(
@@ -150,8 +148,7 @@ class PredictionAdmin(admin.ModelAdmin):
         prediction = self.get_object(request, unquote(object_id))
         extra = {**(extra_context or {})}
         if prediction is not None:
-            self._names = fail_group_labels()
-            extra.update(prediction_context(prediction, self._names))
+            extra.update(prediction_context(prediction, fail_group_labels_for(request)))
         return super().change_view(request, object_id, form_url, extra)
 
     @admin.action(description="Predict again with the active models",
@@ -166,8 +163,19 @@ class PredictionAdmin(admin.ModelAdmin):
         self.message_user(request, f"Predicted {len(predictions)} KNRs again.", messages.SUCCESS)
 
 
+def groups_text(codes: list[int] | None, labels: dict[int, str], *, none: str = "–") -> str:
+    """Fail groups by the names people see ("2 Central part, 4 Doors"), `none` for none."""
+    return ", ".join(fail_group_label(code, labels) for code in codes or []) or none
+
+
+def kinds_text(kinds: list[str] | None, labels: dict[int, str]) -> str:
+    """Model kinds by the names people see ("Any defect, 4 Doors"), "–" for none."""
+    return ", ".join(kind_label(kind, labels) for kind in kinds or []) or "–"
+
+
 def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[str, Any]:
-    """A prediction's page: probabilities per fail group by name, models, tests, history."""
+    """A prediction's page: probabilities per fail group by name, what flagged it, the groups
+    without a model, models, tests, history."""
     predicted = {int(code) for code in prediction.predicted_fail_codes}
     real = None if prediction.real_fail_codes is None else {
         int(code) for code in prediction.real_fail_codes
@@ -188,6 +196,8 @@ def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[st
     )
     return {
         "groups": groups,
+        "flagged_by": kinds_text(prediction.flagged_by, names),
+        "no_model": groups_text(prediction.no_model_groups, names),
         "indicated_tests": prediction.indicated_tests,
         "models": [
             {"label": kind_label(kind, names), "name": name}
@@ -197,8 +207,7 @@ def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[st
             {
                 "created_at": h.created_at,
                 "p_fail": numbers.percent(h.p_fail),
-                "groups": ", ".join(fail_group_label(c, names) for c in h.predicted_fail_codes)
-                or "–",
+                "groups": groups_text(h.predicted_fail_codes, names),
                 "models": ", ".join((h.model_versions or {}).values()),
             }
             for h in selectors.list_prediction_history(prediction.knr)[:20]
@@ -208,38 +217,27 @@ def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[st
 
 @admin.register(PredictionHistory)
 class PredictionHistoryAdmin(admin.ModelAdmin):
-    list_display = ["knr", "p_fail_display", "predicted_groups", "created_at", "replaced_at"]
     search_fields = ["knr"]
 
-    def get_changelist_instance(self, request: HttpRequest):
-        # One read of the fail-group names per page, not one per row.
-        self._labels = fail_group_labels()
-        return super().get_changelist_instance(request)
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        # The names are read once for the page and kept in this request's column.
+        labels = fail_group_labels_for(request)
+
+        @admin.display(description="predicted fail groups")
+        def predicted_groups(obj: PredictionHistory) -> str:
+            return groups_text(obj.predicted_fail_codes, labels)
+
+        return ["knr", "p_fail_display", predicted_groups, "created_at", "replaced_at"]
 
     @admin.display(description="p(fail)", ordering="p_fail")
     def p_fail_display(self, obj: PredictionHistory) -> str:
         return numbers.percent(obj.p_fail)
-
-    @admin.display(description="predicted fail groups")
-    def predicted_groups(self, obj: PredictionHistory) -> str:
-        labels = getattr(self, "_labels", None) or fail_group_labels()
-        return ", ".join(fail_group_label(c, labels) for c in obj.predicted_fail_codes) or "–"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-@admin.register(IndicatedTest)
-class IndicatedTestAdmin(admin.ModelAdmin):
-    list_display = ["fail_group", "zone", "inspection_list"]
-    search_fields = ["zone"]
-
-    @admin.display(description="Inspections")
-    def inspection_list(self, obj: IndicatedTest) -> str:
-        return "; ".join(obj.inspections)
 
 
 class BatchForm(forms.Form):
@@ -342,7 +340,7 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
 def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's prediction counts, flagged vehicles per group, predicted vs real."""
     summary = selectors.get_prediction_summary()
-    names = fail_group_labels()
+    names = fail_group_labels_for(request)
     by_group = selectors.count_predicted_fail_codes()
     monthly = selectors.count_predicted_and_real_by_production_month()
     return {

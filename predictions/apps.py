@@ -1,9 +1,8 @@
 from django.apps import AppConfig
 
-from crossline.domain import edited_fail_group_names
 from mlmodels.hooks import realised_metrics_by_version
-from training.hooks import latest_prediction
-from training.signals import defects_imported
+from plant.hooks import latest_prediction
+from plant.signals import defects_imported
 
 
 class PredictionsConfig(AppConfig):
@@ -16,6 +15,5 @@ class PredictionsConfig(AppConfig):
         from predictions import receivers, selectors
 
         defects_imported.connect(receivers.fill_feedback, dispatch_uid="predictions.fill_feedback")
-        edited_fail_group_names.register(selectors.get_fail_group_names)
         latest_prediction.register(receivers.latest_prediction)
         realised_metrics_by_version.register(selectors.get_realised_metrics_by_version)

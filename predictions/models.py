@@ -1,4 +1,4 @@
-"""Predictions: the current prediction per KNR, its history, indicated tests, batches."""
+"""Predictions: the current prediction per KNR, its history, batches."""
 
 from django.conf import settings
 from django.db import models
@@ -69,20 +69,6 @@ class PredictionHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.knr} at {self.created_at:%Y-%m-%d %H:%M}"
-
-
-class IndicatedTest(models.Model):
-    """The inspections to run on a vehicle predicted to fail in a fail group."""
-
-    fail_group = models.IntegerField(unique=True)
-    zone = models.CharField(max_length=100)
-    inspections = models.JSONField(default=list, help_text="Inspection names, in order.")
-
-    class Meta:
-        ordering = ["fail_group"]
-
-    def __str__(self) -> str:
-        return f"{self.fail_group} {self.zone}"
 
 
 class BatchPrediction(models.Model):

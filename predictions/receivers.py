@@ -6,7 +6,8 @@ from typing import Any
 
 from django.urls import reverse
 
-from crossline.domain import fail_group_label, fail_group_labels
+from crossline.domain import fail_group_label
+from plant.selectors import get_fail_group_labels
 from predictions import selectors, services
 
 
@@ -20,7 +21,7 @@ def latest_prediction(knr: str) -> dict[str, Any] | None:
     prediction = selectors.get_latest_prediction(knr)
     if prediction is None:
         return None
-    labels = fail_group_labels()
+    labels = get_fail_group_labels()
     return {
         "url": reverse("admin:predictions_prediction_change", args=[prediction.pk]),
         "p_fail": "no model" if prediction.p_fail is None else f"{prediction.p_fail:.2f}",

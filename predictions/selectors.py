@@ -12,18 +12,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from sklearn.metrics import average_precision_score
 
-from crossline.domain import (
-    FAIL_GROUPS,
-    FAIL_KIND,
-    fail_group_labels,
-    fail_group_name,
-    fail_group_of,
-    framed_code,
-)
+from crossline.domain import FAIL_GROUPS, FAIL_KIND, fail_group_name, fail_group_of, framed_code
 from crossline.exceptions import InvalidInput
 from mlmodels.selectors import list_predicting_versions
-from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-from training.selectors import list_knrs_with_defects, month_range
+from plant.selectors import (
+    get_fail_group_labels,
+    get_indicated_tests,
+    list_knrs_with_defects,
+    month_range,
+)
+from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
 def list_predictions() -> QuerySet[Prediction]:
@@ -39,16 +37,6 @@ def get_latest_prediction(knr: str) -> Prediction | None:
 def list_prediction_history(knr: str) -> QuerySet[PredictionHistory]:
     """A KNR's earlier predictions, newest first."""
     return PredictionHistory.objects.filter(knr=knr).order_by("-created_at")
-
-
-def get_fail_group_names() -> dict[int, str]:
-    """Fail group → the name the quality team gave it (the zone of its indicated tests)."""
-    return dict(IndicatedTest.objects.values_list("fail_group", "zone"))
-
-
-def list_indicated_tests() -> QuerySet[IndicatedTest]:
-    """The inspections per fail group."""
-    return IndicatedTest.objects.order_by("fail_group")
 
 
 def list_batches() -> QuerySet[BatchPrediction]:
@@ -114,7 +102,7 @@ def count_predicted_fail_codes(
     for codes in rows.values_list("predicted_fail_codes", flat=True):
         for code in codes or []:
             counts[int(code)] += 1
-    labels = fail_group_labels()
+    labels = get_fail_group_labels()
     missing = sorted(set(no_model) - set(counts))
     return [
         {"fail_code": code, "zone": fail_group_name(code, labels), "count": n, "no_model": False}
@@ -129,7 +117,7 @@ def count_predicted_fail_codes(
 def list_no_model_groups() -> list[int]:
     """The team's fail groups with no active version able to predict (shown as "no model")."""
     modelled = {v.fail_group for v in list_predicting_versions().values()}
-    groups = set(FAIL_GROUPS) | set(IndicatedTest.objects.values_list("fail_group", flat=True))
+    groups = set(FAIL_GROUPS) | set(get_indicated_tests())
     return sorted(groups - modelled)
 
 

@@ -14,7 +14,7 @@ from crossline.api import (
     StrictIntegerField,
 )
 from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
-from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
+from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
 class PredictionSerializer(ModelSerializer):
@@ -197,11 +197,3 @@ class RealisedMetricsReportSerializer(serializers.Serializer):
 
     by_version = serializers.DictField(child=RealisedByVersionSerializer())
     by_month = RealisedByMonthSerializer(many=True)
-
-
-class IndicatedTestSerializer(ModelSerializer):
-    """The inspections for one fail group."""
-
-    class Meta:
-        model = IndicatedTest
-        fields = ["fail_group", "zone", "inspections"]

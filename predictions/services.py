@@ -35,10 +35,15 @@ from crossline.exceptions import InvalidInput, InvalidUpload, NotFound, UploadTo
 from crossline.spreadsheet import SafeWriter
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
-from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
-from training import ingest
+from plant import ingest
+from plant.selectors import (
+    get_fail_groups,
+    get_indicated_tests,
+    get_results_frame,
+    list_knrs_tested_since,
+)
+from predictions.models import BatchPrediction, Prediction, PredictionHistory
 from training.pipeline.estimators import predict_positive
-from training.selectors import get_fail_groups, get_results_frame, list_knrs_tested_since
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +63,7 @@ def indicated_tests_for(codes: Iterable[int]) -> list[str]:
     wanted = [int(c) for c in codes]
     if not wanted:
         return []
-    mapping = dict(
-        IndicatedTest.objects.filter(fail_group__in=wanted).values_list("fail_group", "inspections")
-    )
-    return _inspections_for(wanted, mapping)
+    return _inspections_for(wanted, get_indicated_tests(wanted))
 
 
 def _inspections_for(codes: Iterable[int], mapping: dict[int, list[str]]) -> list[str]:
@@ -134,7 +136,7 @@ def predict_frame(
     versions = {kind: loaded.version.model_name for kind, loaded in models.items()}
     # The plant's fail groups (and any the team added inspections for): those without a model
     # able to predict are "no model", never guessed.
-    inspections = dict(IndicatedTest.objects.values_list("fail_group", "inspections"))
+    inspections = get_indicated_tests()
     modelled = {code for _, code in groups}
     no_model = sorted((set(FAIL_GROUPS) | set(inspections)) - modelled)
     produced = produced_at(results)

@@ -62,7 +62,7 @@ def test_using_it_runs_as_written_after_make_run(tmp_path):
     # No vehicle's history mixes two results files: the generated KNRs were new each time.
     check = shell(
         ".venv/bin/python manage.py shell -c '"
-        "import json; from training.models import Vehicle, VehicleRecord;"
+        "import json; from plant.models import Vehicle, VehicleRecord;"
         "results = {}\n"
         "for knr, ds in VehicleRecord.objects.filter(kind=\"results\")"
         ".values_list(\"knr\", \"dataset_id\"): results.setdefault(knr, set()).add(ds)\n"

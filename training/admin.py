@@ -1,4 +1,4 @@
-"""Training's admin: dataset upload with its validation report, and vehicles by KNR."""
+"""Training's admin: training runs with their live progress, and pipeline definitions."""
 
 from __future__ import annotations
 
@@ -9,325 +9,18 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import (
-    HttpRequest,
-    HttpResponse,
-    HttpResponseRedirect,
-)
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
-import crossline.admin_filters
 from crossline import dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
-from crossline.domain import fail_group_label, fail_group_labels, kind_label, parse_month
-from crossline.exceptions import DuplicateRun, InvalidPipeline, InvalidUpload, NothingToTrain
-from training import imports, runs, selectors
-from training.hooks import latest_prediction
-from training.models import Dataset, DatasetKind, PipelineDefinition, TrainingRun, Vehicle
+from crossline.domain import kind_label
+from crossline.exceptions import DuplicateRun, InvalidPipeline, NothingToTrain
+from plant.admin_fail_groups import fail_group_labels_for
+from plant.selectors import list_datasets_by_ids
+from training import runs, selectors
+from training.models import PipelineDefinition, TrainingRun
 from training.pipeline.definition import parse_definition
-
-# ---------------------------------------------------------------------------------------------
-# Datasets and vehicles
-# ---------------------------------------------------------------------------------------------
-
-
-class DatasetUploadForm(forms.Form):
-    """The admin's add view: a plant export and its kind."""
-
-    kind = forms.ChoiceField(choices=DatasetKind.choices)
-    file = forms.FileField(
-        help_text="CSV, gzip'd CSV, Excel (.xlsx) or Parquet export from the plant."
-    )
-
-
-@admin.register(Dataset)
-class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
-    change_form_template = "admin/training/dataset/change_form.html"
-    list_display = [
-        "original_name",
-        "kind",
-        "status",
-        "progress_cell",
-        "rows_read",
-        "rows_accepted",
-        "rows_rejected",
-        "rows_dropped",
-        "knr_count",
-        "first_at",
-        "last_at",
-        "uploaded_by",
-        "uploaded_at",
-    ]
-    list_filter = ["kind", "status"]
-    search_fields = ["original_name", "sha256"]
-    readonly_fields = [
-        "kind",
-        "original_name",
-        "status",
-        "error",
-        "heartbeat_at",
-        "size_bytes",
-        "sha256",
-        "rows_read",
-        "rows_accepted",
-        "rows_rejected",
-        "rows_dropped",
-        "values_unparseable",
-        "knr_count",
-        "first_at",
-        "last_at",
-        "uploaded_by",
-        "uploaded_at",
-        "finished_at",
-    ]
-    fields = readonly_fields
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # a dataset is what the export held; it is deleted, never edited
-
-    def progress_state(self, dataset: Dataset) -> dict[str, Any]:
-        done = dataset.status != Dataset.Status.IMPORTING
-        return {
-            "status": dataset.status,
-            "status_label": dataset.get_status_display(),
-            "progress": 100 if dataset.status == Dataset.Status.READY else dataset.progress,
-            "step_text": f"{dataset.rows_read:,} rows read",
-            "done": done,
-        }
-
-    def download(self, dataset: Dataset) -> tuple[str, str, str] | None:
-        """The dataset's accepted rows as the Parquet file crossline stored."""
-        if dataset.status != Dataset.Status.READY or not dataset.file:
-            return None
-        stem = dataset.original_name.split(".")[0] or f"dataset-{dataset.pk}"
-        return dataset.file, f"{stem}.parquet", "application/vnd.apache.parquet"
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
-    ) -> HttpResponse:
-        dataset = self.get_object(request, unquote(object_id))
-        extra = {**(extra_context or {})}
-        if dataset is not None:
-            extra.update(
-                report=report_context(dataset.report),
-                progress=self.progress_state(dataset),
-                progress_url=self.progress_url(dataset),
-                download_url=self.download_url(dataset),
-            )
-        return super().change_view(request, object_id, form_url, extra)
-
-    def add_view(
-        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
-    ) -> HttpResponse:
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        try:
-            posted = request.method == "POST"
-            form = DatasetUploadForm(
-                request.POST if posted else None, request.FILES if posted else None
-            )
-        except InvalidUpload as exc:
-            # Raised while the body is read: the request is over the upload limit.
-            self.message_user(request, str(exc), messages.ERROR)
-            return HttpResponseRedirect(request.path)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                dataset = imports.import_uploaded_file(
-                    upload=upload, kind=form.cleaned_data["kind"], user=request.user
-                )
-            except InvalidUpload as exc:
-                form.add_error("file", str(exc))
-            else:
-                self.log_addition(request, dataset, [{"added": {}}])
-                if dataset.task_id:
-                    message = (
-                        f"Queued {dataset.original_name} for import: a worker imports it; "
-                        "this page shows its status, progress and rows read."
-                    )
-                else:
-                    message = (
-                        f"Imported {dataset.original_name}: {dataset.rows_accepted:,} rows "
-                        f"accepted, {dataset.rows_rejected:,} rejected, "
-                        f"{dataset.knr_count:,} KNRs."
-                    )
-                self.message_user(request, message, messages.SUCCESS)
-                return HttpResponseRedirect(
-                    reverse("admin:training_dataset_change", args=[dataset.pk])
-                )
-        return self.form_page(
-            request, "admin/training/dataset/upload.html", "Upload a plant export",
-            form, extra_context,
-        )
-
-    def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
-        imports.delete_dataset(dataset=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
-        for dataset in queryset:
-            imports.delete_dataset(dataset=dataset)
-
-
-def report_context(report: dict[str, Any]) -> dict[str, Any] | None:
-    """A validation report for its template: the counts, then each problem with examples."""
-    if not report:
-        return None
-    return {
-        "counts": {
-            name: f"{report.get(name, 0):,}"
-            for name in (
-                "rows_read",
-                "rows_accepted",
-                "rows_rejected",
-                "rows_dropped",
-                "values_unparseable",
-            )
-        },
-        "problems": [
-            {
-                "reason": reason,
-                "field": problem["field"],
-                "count": f"{problem['count']:,}",
-                "action": problem["action"],
-                "examples": "; ".join(
-                    f"row {e['row']}: {e['value']!r}" for e in problem["examples"]
-                ),
-            }
-            for reason, problem in (report.get("problems") or {}).items()
-        ],
-    }
-
-
-class FailGroupFilter(crossline.admin_filters.FailGroupFilter):
-    def filter_group(self, queryset: QuerySet[Vehicle], code: int) -> QuerySet[Vehicle]:
-        return selectors.filter_vehicles_by_fail_group(queryset, code)
-
-
-class MonthFilter(admin.SimpleListFilter):
-    title = "month of first test"
-    parameter_name = "month"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [
-            (month.strftime("%Y-%m"), month.strftime("%B %Y"))
-            for month in reversed(selectors.list_vehicle_months())
-        ]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
-        month = parse_month(self.value() or "")
-        if month is None:
-            return queryset
-        return selectors.filter_vehicles_by_month(queryset, *month)
-
-
-@admin.register(Vehicle)
-class VehicleAdmin(admin.ModelAdmin):
-    change_form_template = "admin/training/vehicle/change_form.html"
-    list_display = [
-        "knr",
-        "first_test_at",
-        "test_count",
-        "nok_count",
-        "has_defects",
-        "fail_groups_display",
-        "defect_count",
-    ]
-    list_filter = ["has_defects", FailGroupFilter, MonthFilter]
-    search_fields = ["knr"]
-    readonly_fields = [
-        "knr",
-        "first_test_at",
-        "last_test_at",
-        "test_count",
-        "nok_count",
-        "defect_count",
-        "has_defects",
-        "fail_groups_display",
-        "updated_at",
-    ]
-    fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # vehicles come from imports only
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # deleting a dataset recomputes (and removes) its vehicles
-
-    def get_changelist_instance(self, request: HttpRequest):
-        # One read of the fail-group names per page, not one per row.
-        self._names = fail_group_labels()
-        return super().get_changelist_instance(request)
-
-    def get_urls(self) -> list:
-        by_knr = path(
-            "knr/<str:knr>/",
-            self.admin_site.admin_view(self.by_knr_view),
-            name="training_vehicle_by_knr",
-        )
-        return [by_knr, *super().get_urls()]
-
-    def by_knr_view(self, request: HttpRequest, knr: str) -> HttpResponse:
-        """A vehicle's page by its KNR (links from predictions, which know KNRs, not keys)."""
-        vehicle = selectors.list_vehicles().filter(knr=knr).only("pk").first()
-        if vehicle is None:
-            self.message_user(request, f"No vehicle with KNR {knr}.", messages.WARNING)
-            return HttpResponseRedirect(reverse("admin:training_vehicle_changelist"))
-        return HttpResponseRedirect(reverse("admin:training_vehicle_change", args=[vehicle.pk]))
-
-    @admin.display(description="Fail groups")
-    def fail_groups_display(self, obj: Vehicle) -> str:
-        names = getattr(self, "_names", None) or fail_group_labels()
-        return ", ".join(fail_group_label(code, names) for code in obj.fail_groups) or "-"
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
-    ) -> HttpResponse:
-        vehicle = self.get_object(request, unquote(object_id))
-        extra = {**(extra_context or {})}
-        if vehicle is not None:
-            self._names = fail_group_labels()
-            extra.update(self.vehicle_context(vehicle, self._names))
-        return super().change_view(request, object_id, form_url, extra)
-
-    def vehicle_context(self, vehicle: Vehicle, names: dict[int, str]) -> dict[str, Any]:
-        """The vehicle page's tables: tests (NOK first-class), defects, datasets, prediction."""
-        detail = selectors.get_vehicle_detail(vehicle.knr, vehicle=vehicle)
-        datasets = {
-            str(d.pk): d for d in Dataset.objects.filter(pk__in=list(vehicle.dataset_ids or []))
-        }
-        return {
-            "tests": [
-                {**t, "value_id": _blank(t["value_id"]), "value": _blank(t["value"])}
-                for t in detail.tests
-            ],
-            "defects": [
-                {**d, "fail_group_name": fail_group_label(d["fail_group"], names)}
-                for d in detail.defects
-            ],
-            "datasets": [
-                {
-                    "name": str(datasets[str(pk)]) if str(pk) in datasets else f"dataset {pk}",
-                    "url": reverse("admin:training_dataset_change", args=[pk])
-                    if str(pk) in datasets
-                    else "",
-                }
-                for pk in vehicle.dataset_ids or []
-            ],
-            # Filled by the predictions app (a hook: training does not import it).
-            "prediction": latest_prediction(vehicle.knr),
-        }
-
-
-def _blank(value: Any) -> Any:
-    return "" if value is None else value
-
-
-# ---------------------------------------------------------------------------------------------
-# Training runs and pipeline definitions
-# ---------------------------------------------------------------------------------------------
 
 
 class PipelineDefinitionForm(forms.ModelForm):
@@ -438,13 +131,12 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
         run = self.get_object(request, unquote(object_id))
         extra = {**(extra_context or {})}
         if run is not None:
-            extra.update(self.run_context(run))
+            extra.update(self.run_context(run, fail_group_labels_for(request)))
         return super().change_view(request, object_id, form_url, extra)
 
-    def run_context(self, run: TrainingRun) -> dict[str, Any]:
+    def run_context(self, run: TrainingRun, names: dict[int, str]) -> dict[str, Any]:
         """The run page: live progress, metrics per kind by name, comparison, datasets."""
-        names = fail_group_labels()
-        datasets = {str(d.pk): d for d in Dataset.objects.filter(pk__in=list(run.dataset_ids))}
+        datasets = {str(d.pk): d for d in list_datasets_by_ids(run.dataset_ids)}
         versions = {v.type_model: v for v in run.model_versions.all()}
         metric_rows = [
             {
@@ -484,7 +176,7 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
             "datasets": [
                 {
                     "name": str(datasets[str(pk)]) if str(pk) in datasets else f"dataset {pk}",
-                    "url": reverse("admin:training_dataset_change", args=[pk])
+                    "url": reverse("admin:plant_dataset_change", args=[pk])
                     if str(pk) in datasets
                     else "",
                 }
@@ -553,29 +245,8 @@ RUN_METRICS = ("pr_auc", "roc_auc", "recall", "precision", "f1_score", "mcc", "t
 
 @dashboard.register
 def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
-    """The dashboard's vehicle counts and the last imports and training runs."""
-    summary = selectors.get_vehicle_summary()
-    month = summary["latest_month"]
+    """The dashboard's last training runs."""
     return {
-        "vehicles_total": summary["total"],
-        "vehicles_with_defects_share": summary["with_defects"] / summary["total"]
-        if summary["total"]
-        else None,
-        "vehicles_month": summary["latest_month_count"],
-        "vehicles_month_name": f"{month:%B %Y}" if month else "",
-        "last_imports": [
-            {
-                "name": dataset.original_name,
-                "url": reverse("admin:training_dataset_change", args=[dataset.pk]),
-                "status": dataset.status,
-                "status_label": dataset.get_status_display(),
-                "detail": f"{dataset.knr_count:,} KNRs"
-                if dataset.status == Dataset.Status.READY
-                else f"{dataset.progress}%",
-                "uploaded_at": dataset.uploaded_at,
-            }
-            for dataset in selectors.list_recent_datasets()
-        ],
         "last_runs": [
             {
                 "name": str(run),

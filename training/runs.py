@@ -34,12 +34,9 @@ from mlmodels.services import (
     load_pipeline,
     register_model_version,
 )
-from training.models import (
-    Dataset,
-    DatasetKind,
-    PipelineDefinition,
-    TrainingRun,
-)
+from plant.models import Dataset, DatasetKind
+from plant.selectors import list_ready_datasets
+from training.models import PipelineDefinition, TrainingRun
 from training.pipeline.definition import (
     list_definition_files,
     load_definition_file,
@@ -114,7 +111,7 @@ def start_training_run(
     Raises DuplicateRun (409), queueing nothing, while an identical run is queued or running.
     """
     stored, _ = get_pipeline_definition(pipeline_name)
-    ready = Dataset.objects.filter(status=Dataset.Status.READY)
+    ready = list_ready_datasets()
     if not ready.filter(kind=DatasetKind.RESULTS).exists():
         raise NothingToTrain("There are no test results to train on: import a results file first.")
     if not ready.filter(kind=DatasetKind.DEFECTS).exists():
@@ -330,7 +327,7 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
     workdir = run_workdir(run.pk)
     try:
         _, definition = get_pipeline_definition(run.pipeline_name)
-        datasets = list(Dataset.objects.filter(status=Dataset.Status.READY).order_by("uploaded_at"))
+        datasets = list(list_ready_datasets().order_by("uploaded_at"))
         TrainingRun.objects.filter(pk=run.pk).update(dataset_ids=[str(d.pk) for d in datasets])
         recorder.log(f"{len(datasets)} datasets, pipeline {definition.name!r}")
         try:

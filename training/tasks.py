@@ -1,7 +1,9 @@
 """django-q2 entry points of the training app: they take ids and call a service."""
 
 from crossline.taskqueue import release_orphaned_tasks
-from training import imports, runs
+from plant import imports
+from plant import tasks as plant_tasks
+from training import runs
 
 
 def execute_training_run(run_id: str) -> str:
@@ -13,9 +15,8 @@ def execute_training_run(run_id: str) -> str:
 
 
 def run_queued_import(dataset_id: str) -> str:
-    """Import one queued upload; the service records failure and re-raises."""
-    dataset = imports.run_queued_import(dataset_id)
-    return dataset.status if dataset is not None else "not queued"
+    """Imports queued before the plant app held them name this path: `plant.tasks` runs them."""
+    return plant_tasks.run_queued_import(dataset_id)
 
 
 def reap_stale_work() -> str:

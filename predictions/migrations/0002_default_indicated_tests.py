@@ -1,8 +1,8 @@
-"""Default inspections for the eight fail groups (predictions/defaults.py)."""
+"""Default inspections for the eight fail groups (predictions/backfills.py)."""
 
 from django.db import migrations
 
-from predictions.defaults import add_default_indicated_tests, remove_default_indicated_tests
+from predictions.backfills import add_default_indicated_tests, remove_default_indicated_tests
 
 
 class Migration(migrations.Migration):

@@ -316,7 +316,7 @@ def test_validation_errors_are_flattened_to_fields():
 def test_an_oversized_upload_is_a_413_and_stores_nothing(staff_api, settings):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from training.models import Dataset
+    from plant.models import Dataset
 
     settings.CROSSLINE_MAX_UPLOAD_BYTES = 10
     upload = SimpleUploadedFile("results.csv", b"KNR,NAME\n" + b"2024-0000001,x\n" * 200_000)

@@ -150,7 +150,7 @@ def test_the_admin_in_a_browser(tmp_path, monkeypatch):
             assert not console_problems(driver)
 
             # A vehicle with NOK results and defects: NOK rows stand out.
-            driver.get(f"{live.url}/admin/training/vehicle/?has_defects__exact=1")
+            driver.get(f"{live.url}/admin/plant/vehicle/?has_defects__exact=1")
             for _ in range(2):  # the column's sort link: ascending, then descending
                 sort = driver.find_element(By.CSS_SELECTOR, "th.column-nok_count div.text a")
                 driver.get(sort.get_attribute("href"))
@@ -164,11 +164,11 @@ def test_the_admin_in_a_browser(tmp_path, monkeypatch):
             note("vehicle")
             # A running import: its page follows the import and reloads itself when it ends.
             set_results_import = (
-                "from training.models import Dataset; "
+                "from plant.models import Dataset; "
                 "Dataset.objects.filter(kind='results').update(status='{}', progress={})"
             )
             live.manage("shell", "-c", set_results_import.format("importing", 40))
-            driver.get(f"{live.url}/admin/training/dataset/?kind__exact=results")
+            driver.get(f"{live.url}/admin/plant/dataset/?kind__exact=results")
             driver.find_element(By.CSS_SELECTOR, "#result_list tbody th a").click()
             wait_for(driver, expected_conditions.presence_of_element_located((By.ID, "progress")))
             assert text(driver, "#progress [data-field=progress]") == "40%"

@@ -9,8 +9,8 @@ from django.utils.timezone import make_aware
 from django.utils.timezone import now as django_now
 
 from crossline.bulk import insert_columns, insert_rows, update_rows
-from training import imports
-from training.models import Vehicle
+from plant import imports
+from plant.models import Vehicle
 
 FIELDS = ("knr", "first_test_at", "test_count", "has_defects", "fail_group_codes",
           "dataset_ids")

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command, get_commands, loa
 
 from crossline.commands import Once, progress_bar
 
-APPS = {"crossline", "training", "mlmodels", "predictions"}
+APPS = {"crossline", "plant", "training", "mlmodels", "predictions"}
 # Django's own options (verbosity, settings, …) behave as Django decides.
 DJANGO_OPTIONS = {
     "--version", "--verbosity", "--settings", "--pythonpath", "--traceback", "--no-color",

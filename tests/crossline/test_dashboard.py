@@ -8,15 +8,16 @@ from django.test import Client
 
 from crossline.numbers import metric_difference, percent, significant
 from mlmodels.services import activate_model_version, register_model_version
-from training.models import Dataset, TrainingRun
+from plant.models import Dataset
+from training.models import TrainingRun
 
 
 @pytest.mark.django_db
 def test_apps_come_in_the_teams_order(admin_user_client):
     page = admin_user_client.get("/admin/").content.decode()
     captions = re.findall(r'<caption>\s*<a [^>]*class="section"[^>]*>([^<]+)</a>', page)
-    assert captions[:3] == ["Training", "Models", "Predictions"]
-    assert "Authentication and Authorization" in captions[3:]
+    assert captions[:4] == ["Plant data", "Training", "Models", "Predictions"]
+    assert "Authentication and Authorization" in captions[4:]
 
 
 @pytest.mark.django_db

@@ -5,14 +5,13 @@ from crossline.domain import (
     FAIL_KIND,
     KNR_RE,
     fail_group_label,
-    fail_group_labels,
     fail_group_of,
     frame_codes,
     group_kind,
+    kind_label,
     parse_framed_codes,
     parse_month,
 )
-from predictions.models import IndicatedTest
 
 
 def test_a_group_kind_names_its_fail_group_and_the_fail_kind_none():
@@ -40,16 +39,11 @@ def test_a_knr_is_four_digits_a_dash_and_seven_digits():
     assert not KNR_RE.fullmatch("2024-000001")
 
 
-@pytest.mark.django_db
-def test_labels_use_the_names_the_team_edits_and_default_names_otherwise():
-    # The default rows come from a data migration, which a MongoDB test database may not keep.
-    IndicatedTest.objects.filter(fail_group=4).delete()
-    IndicatedTest.objects.create(fail_group=4, zone="Doors and hinges")
-    IndicatedTest.objects.filter(fail_group=5).delete()
-    IndicatedTest.objects.create(fail_group=77, zone="Roof")
-
-    labels = fail_group_labels()
-    assert fail_group_label(4) == "4 Doors and hinges"
-    assert fail_group_label(5, labels) == f"5 {FAIL_GROUPS[5]}"
-    assert fail_group_label(77, labels) == "77 Roof"
+def test_a_label_is_the_code_and_its_name_in_the_labels_given():
+    labels = {**FAIL_GROUPS, 4: "Doors and hinges", 77: "Roof"}
+    assert fail_group_label(4, labels) == "4 Doors and hinges"
+    assert fail_group_label(5, FAIL_GROUPS) == f"5 {FAIL_GROUPS[5]}"
+    assert fail_group_label("77", labels) == "77 Roof"
     assert fail_group_label(12345, labels) == "12345"
+    assert kind_label("group_77", labels) == "77 Roof"
+    assert kind_label(FAIL_KIND, labels) == "Any defect"

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
+from plant.demo import generate_demo_data
 from tests.support.live_server import ADMIN_PASSWORD, ROOT, running_crossline
-from training.demo import generate_demo_data
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

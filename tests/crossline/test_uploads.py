@@ -1,7 +1,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from training.models import Dataset
+from plant.models import Dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def test_an_api_upload_over_the_limit_is_refused_before_it_is_read(staff_api, se
 def test_an_admin_upload_over_the_limit_shows_an_error(admin_user_client, settings):
     settings.CROSSLINE_MAX_UPLOAD_BYTES = 100_000
     response = admin_user_client.post(
-        "/admin/training/dataset/add/",
+        "/admin/plant/dataset/add/",
         {"kind": "results", "file": SimpleUploadedFile("big.csv", BIG * 2)},
         follow=True,
     )

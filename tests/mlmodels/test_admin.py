@@ -202,7 +202,7 @@ def test_a_version_page_explains_the_model_in_numbers_people_read(admin_user_cli
         assert f'data-chart="{chart}"' in page
     pr = response.context["pr_chart"]["data"]["datasets"]
     assert pr[1]["data"] == [{"x": 0.75, "y": 0.6}]  # the threshold, marked on the curve
-    assert '<a href="/admin/training/dataset/7/change/">march.csv</a>' in page
+    assert '<a href="/admin/plant/dataset/7/change/">march.csv</a>' in page
     assert f"{CHANGELIST}{version.pk}/activate/" in page
     # Its own form, not inside the page's (a nested form is dropped by browsers).
     assert page.index('id="compare-with-form"') < page.index('id="modelversion_form"')

@@ -9,8 +9,8 @@ import pytest
 
 from mlmodels.models import ModelVersion
 from mlmodels.services import activate_model_version, clear_model_cache, register_model_version
-from training import ingest
-from training.demo import generate_demo_data
+from plant import ingest
+from plant.demo import generate_demo_data
 from training.pipeline.steps import build_features, build_labels, train_models
 
 KINDS = ["fail", "group_2", "group_4"]
@@ -117,7 +117,7 @@ def write_results_csv(trained: Trained, knrs: list[str], path: Path) -> Path:
 @pytest.fixture
 def stored_knrs(db, trained: Trained, tmp_path: Path) -> list[str]:
     """The first 12 demo KNRs imported as a results dataset (the import service)."""
-    from training.imports import import_dataset
+    from plant.imports import import_dataset
 
     knrs = trained.knrs[:12]
     path = write_results_csv(trained, knrs, tmp_path / "results.csv")
@@ -126,10 +126,10 @@ def stored_knrs(db, trained: Trained, tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def default_indicated_tests(db) -> None:
-    """The data migration's rows: MongoDB test runs flush tables between tests (no rollback)."""
+def default_fail_groups(db) -> None:
+    """The data migration's rows, whatever a test before left (MongoDB has no rollback)."""
     from django.apps import apps
 
-    from predictions.defaults import add_default_indicated_tests
+    from plant.defaults import add_default_fail_groups
 
-    add_default_indicated_tests(apps, None)
+    add_default_fail_groups(apps, None)

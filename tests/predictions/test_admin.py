@@ -4,7 +4,7 @@ import pytest
 
 from crossline.numbers import percent
 from predictions import services
-from predictions.models import BatchPrediction, IndicatedTest, Prediction, PredictionHistory
+from predictions.models import BatchPrediction, Prediction, PredictionHistory
 from predictions.services import frame_codes
 
 pytestmark = pytest.mark.django_db
@@ -55,28 +55,17 @@ def test_predict_again_action_moves_the_old_prediction_to_history(
     assert "Earlier predictions" in change.content.decode()
 
 
-def test_indicated_tests_are_editable(admin_user_client):
-    doors = IndicatedTest.objects.get(fail_group=4)
-    response = admin_user_client.post(
-        f"/admin/predictions/indicatedtest/{doors.pk}/change/",
-        {"fail_group": 4, "zone": "Doors", "inspections": '["Door water test"]'},
-    )
-    assert response.status_code == 302
-    doors.refresh_from_db()
-    assert doors.inspections == ["Door water test"]
-
-
 def test_the_vehicle_page_shows_its_latest_prediction(
     admin_user_client, active_models, stored_knrs
 ):
-    from training.models import Vehicle
+    from plant.models import Vehicle
 
     vehicle = Vehicle.objects.get(knr=stored_knrs[0])
-    before = admin_user_client.get(f"/admin/training/vehicle/{vehicle.pk}/change/")
+    before = admin_user_client.get(f"/admin/plant/vehicle/{vehicle.pk}/change/")
     assert "Not predicted yet." in before.content.decode()
 
     (prediction,) = services.predict_knrs(knrs=[stored_knrs[0]])
-    page = admin_user_client.get(f"/admin/training/vehicle/{vehicle.pk}/change/").content.decode()
+    page = admin_user_client.get(f"/admin/plant/vehicle/{vehicle.pk}/change/").content.decode()
     assert f"p(fail) {prediction.p_fail:.2f}" in page
     assert f"/admin/predictions/prediction/{prediction.pk}/change/" in page
 
@@ -106,7 +95,7 @@ def test_a_prediction_is_a_record_with_feedback_the_only_thing_to_edit(
 
     assert "<textarea" not in page  # no JSON fields as forms
     assert "null" not in page
-    assert f'<a href="/admin/training/vehicle/knr/{prediction.knr}/">{prediction.knr}</a>' in page
+    assert f'<a href="/admin/plant/vehicle/knr/{prediction.knr}/">{prediction.knr}</a>' in page
     assert 'name="feedback"' in page and 'name="real_groups"' in page
     assert 'name="p_fail"' not in page and 'name="indicated_tests"' not in page
     assert "Central part" in page  # fail groups by name
@@ -133,7 +122,7 @@ def test_the_prediction_list_names_fail_groups_and_links_vehicles(
 
     page = admin_user_client.get("/admin/predictions/prediction/").content.decode()
 
-    assert f'href="/admin/training/vehicle/knr/{stored_knrs[1]}/"' in page
+    assert f'href="/admin/plant/vehicle/knr/{stored_knrs[1]}/"' in page
     assert "no defect" in page and "waiting" in page
     assert "Documentation</a>" in page  # the fail-group filter by name
 

@@ -21,7 +21,7 @@ def _upload(trained, knrs, tmp_path, name="batch.csv") -> SimpleUploadedFile:
 def test_a_small_upload_is_predicted_inline_without_storing_a_dataset(
     staff_api, active_models, trained, tmp_path
 ):
-    from training.models import Dataset
+    from plant.models import Dataset
 
     knrs = trained.knrs[20:25]
     response = staff_api.post(
@@ -93,7 +93,7 @@ def test_a_queued_batch_runs_in_the_task_queue(
 
 
 def test_since_a_date_predicts_only_the_later_vehicles(active_models, stored_knrs):
-    from training.models import Vehicle
+    from plant.models import Vehicle
 
     cut = Vehicle.objects.get(knr=stored_knrs[6]).first_test_at
     batch, predictions = services.start_batch_prediction(since=cut)

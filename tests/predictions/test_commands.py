@@ -60,7 +60,7 @@ def test_a_single_value_option_given_twice_is_refused_and_nothing_is_predicted(
 
 
 def test_predict_results_file_does_not_store_a_dataset(active_models, trained, tmp_path: Path):
-    from training.models import Dataset, VehicleRecord
+    from plant.models import Dataset, VehicleRecord
 
     path = write_results_csv(trained, trained.knrs[50:54], tmp_path / "r.csv")
     stdout = io.StringIO()

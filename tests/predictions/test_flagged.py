@@ -20,8 +20,9 @@ from mlmodels.services import (
     set_threshold_policy,
 )
 from mlmodels.thresholds import choose_threshold
+from plant.models import FailGroup
 from predictions import services
-from predictions.models import IndicatedTest, Prediction
+from predictions.models import Prediction
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_a_group_over_its_threshold_flags_the_vehicle_even_when_the_fail_model_i
         assert p.predicted_fail is True
         assert p.flagged_by == ["group_2"]
         assert p.predicted_fail_codes == [2]
-        assert p.indicated_tests == IndicatedTest.objects.get(fail_group=2).inspections
+        assert p.indicated_tests == FailGroup.objects.get(code=2).inspections
 
 
 def test_the_fail_model_alone_flags_without_inspections(active_models, stored_knrs):
@@ -199,8 +200,8 @@ def test_total_fails_and_fail_codes_predicted_filter_by_production_month(
 def test_the_dashboards_monthly_chart_counts_by_the_last_test_as_the_statistics_do(
     active_models, stored_knrs, staff_api
 ):
+    from plant.models import Vehicle
     from predictions.selectors import count_predicted_and_real_by_production_month
-    from training.models import Vehicle
 
     predictions = services.predict_knrs(knrs=stored_knrs)
     flagged = next(p for p in predictions if p.predicted_fail)
@@ -234,13 +235,13 @@ def test_an_inspection_name_edited_in_the_admin_reaches_both_exports_as_text(
 ):
     from tests.predictions.conftest import write_results_csv
 
-    doors = IndicatedTest.objects.get(fail_group=4)
+    doors = FailGroup.objects.get(code=4)
     edited = admin_user_client.post(
-        f"/admin/predictions/indicatedtest/{doors.pk}/change/",
-        {"fail_group": 4, "zone": "Doors", "inspections": json.dumps([FORMULA])},
+        f"/admin/plant/failgroup/{doors.pk}/change/",
+        {"code": 4, "name": "Doors", "inspections": json.dumps([FORMULA])},
     )
     assert edited.status_code == 302, edited.content.decode()[:2000]
-    assert IndicatedTest.objects.get(fail_group=4).inspections == [FORMULA]
+    assert FailGroup.objects.get(code=4).inspections == [FORMULA]
     set_threshold(active_models["group_2"], 2.0)
     set_threshold(active_models["group_4"], 0.0)  # every vehicle gets the door inspections
 

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from crossline.exceptions import ArtifactTampered, NoActiveModel, NotFound
 from mlmodels.services import activate_model_version
+from plant.models import FailGroup
 from predictions import services
-from predictions.models import IndicatedTest, Prediction, PredictionHistory
+from predictions.models import Prediction, PredictionHistory
 from tests.predictions.conftest import KINDS, write_results_csv
 from training.pipeline.estimators import positive_scores
 
@@ -59,8 +60,8 @@ def _training_p_fail(trained, knrs: list[str]) -> dict[str, float]:
 def test_rows_stored_twice_by_overlapping_exports_predict_as_training_saw_them(
     active_models, stored_knrs, trained, tmp_path
 ):
-    from training.imports import import_dataset
-    from training.selectors import get_results_frame
+    from plant.imports import import_dataset
+    from plant.selectors import get_results_frame
 
     # A second export repeats two stored KNRs' rows (a week exported twice).
     twice = stored_knrs[:2]
@@ -171,24 +172,24 @@ def test_a_vehicle_with_tests_the_model_never_saw_is_still_predicted(active_mode
 
 
 def test_indicated_tests_follow_the_predicted_groups(db):
-    doors = IndicatedTest.objects.get(fail_group=4)
-    assert doors.zone == "Doors"
+    doors = FailGroup.objects.get(code=4)
+    assert doors.name == "Doors"
     assert services.indicated_tests_for([4]) == doors.inspections
     both = services.indicated_tests_for([2, 4])
-    central = IndicatedTest.objects.get(fail_group=2).inspections
+    central = FailGroup.objects.get(code=2).inspections
     assert both == central + doors.inspections
     assert services.indicated_tests_for([]) == []
 
 
 def test_the_eight_fail_groups_have_default_indicated_tests(db):
-    codes = set(IndicatedTest.objects.values_list("fail_group", flat=True))
+    codes = set(FailGroup.objects.values_list("code", flat=True))
     assert codes == {2, 4, 5, 1, 9830946, 133, 140, 137}
-    assert all(t.inspections for t in IndicatedTest.objects.all())
+    assert all(group.inspections for group in FailGroup.objects.all())
 
 
 def test_stored_predictions_list_the_inspections_of_their_groups(active_models, stored_knrs):
-    IndicatedTest.objects.filter(fail_group=2).update(inspections=["Seal check", "Roof leak"])
-    IndicatedTest.objects.filter(fail_group=4).update(inspections=["Door water test", "Roof leak"])
+    FailGroup.objects.filter(code=2).update(inspections=["Seal check", "Roof leak"])
+    FailGroup.objects.filter(code=4).update(inspections=["Door water test", "Roof leak"])
     expected = {
         (): [],
         (2,): ["Seal check", "Roof leak"],
@@ -208,7 +209,7 @@ def test_stored_predictions_list_the_inspections_of_their_groups(active_models, 
 def test_feedback_fills_real_fail_codes_from_imported_defects(
     active_models, stored_knrs, trained, tmp_path: Path
 ):
-    from training.imports import import_dataset
+    from plant.imports import import_dataset
 
     services.predict_knrs(knrs=stored_knrs)
     path = tmp_path / "defects.csv"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from plant.demo import generate_demo_data
 from tests.support.live_server import LiveCrossline, running_crossline
-from training.demo import generate_demo_data
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

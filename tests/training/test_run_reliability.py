@@ -17,9 +17,10 @@ from crossline.exceptions import DuplicateRun
 from crossline.scratch import scratch_root
 from crossline.taskqueue import list_queued_tasks, release_orphaned_tasks, task_queue_state
 from mlmodels.models import ModelVersion
+from plant.models import Dataset
 from tests.training.test_runs import demo_files, fast_pipeline, imported  # noqa: F401
 from training import runs
-from training.models import Dataset, PipelineDefinition, TrainingRun
+from training.models import PipelineDefinition, TrainingRun
 from training.runs import (
     claim_training_run,
     close_run,

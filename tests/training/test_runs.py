@@ -6,8 +6,8 @@ from django.core.files.storage import default_storage
 from crossline.exceptions import InvalidPipeline, NothingToTrain
 from mlmodels.models import ActiveModel, ModelVersion
 from mlmodels.selectors import list_active_versions
+from plant.imports import import_dataset
 from training import runs
-from training.imports import import_dataset
 from training.models import PipelineDefinition, TrainingRun
 from training.pipeline import registry
 from training.pipeline.definition import PIPELINES_DIR
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory):
-    from training.demo import generate_demo_data
+    from plant.demo import generate_demo_data
 
     return generate_demo_data(
         knrs=300, out_dir=tmp_path_factory.mktemp("demo"), seed=3, tests_per_knr=20

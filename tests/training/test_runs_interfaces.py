@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from training.models import Dataset, PipelineDefinition, TrainingRun
+from plant.models import Dataset
+from training.models import PipelineDefinition, TrainingRun
 from training.runs import close_run
 
 pytestmark = pytest.mark.django_db

@@ -13,12 +13,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+# Rows with one result key are one result: features and vehicle counts count them alike.
+from plant.results import RESULT_KEY, STATUS_NOK
+
 RESULT_COLUMNS = ("KNR", "NAME", "ID", "STATUS", "VALUE_ID", "VALUE", "DATA")
-# What makes two result rows the same result: one vehicle, one test (NAME within its family
-# ID), one sub-result (VALUE_ID), at one time. Overlapping exports repeat rows with this key;
-# a retest of the same test later is a new result. Features and vehicle counts both use it.
-RESULT_KEY = ("KNR", "NAME", "ID", "VALUE_ID", "DATA")
-STATUS_NOK = 13
 AGGREGATES = ("n_results", "n_nok", "n_tests", "n_nok_tests", "n_retests", "n_other_tests")
 TIMES = ("hour", "weekday", "shift", "shift_minutes", "line_minutes")
 # The line runs three 8-hour shifts from 06:00.
@@ -101,18 +99,6 @@ def drop_duplicate_results(results: pd.DataFrame) -> pd.DataFrame:
     if duplicated.any():
         results = results[~duplicated]
     return results.reset_index(drop=True)
-
-
-def count_results(rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """(results, NOK results) of one vehicle's rows, each result key counted once."""
-    seen: set[tuple[Any, ...]] = set()
-    nok = 0
-    for row in rows:
-        key = tuple(row.get(column) for column in RESULT_KEY)
-        if key not in seen:
-            seen.add(key)
-            nok += row.get("STATUS") == STATUS_NOK
-    return len(seen), nok
 
 
 def row_tests(results: pd.DataFrame) -> pd.Series:

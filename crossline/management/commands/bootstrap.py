@@ -11,10 +11,10 @@ from django_q.models import Schedule
 
 from crossline.commands import Once
 from crossline.exceptions import NoActiveModel
+from plant.demo import generate_demo_data
+from plant.imports import import_dataset
+from plant.models import Dataset
 from predictions.services import predict_since
-from training.demo import generate_demo_data
-from training.imports import import_dataset
-from training.models import Dataset
 from training.runs import execute_training_run, start_training_run
 
 

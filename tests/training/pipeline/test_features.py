@@ -5,9 +5,7 @@ import pandas as pd
 import pytest
 
 from training.pipeline.features import (
-    RESULT_KEY,
     ResultFeatures,
-    count_results,
     drop_duplicate_results,
     normalise_results,
 )
@@ -128,18 +126,6 @@ def test_categorical_text_gives_the_features_of_plain_text():
     ]
 
 
-def test_the_same_key_counts_a_vehicles_stored_rows_once():
-    stored = [
-        {"NAME": "012001", "ID": 2, "VALUE_ID": 1.0, "DATA": "2024-05-16 06:00:00", "STATUS": 13},
-        {"NAME": "012001", "ID": 2, "VALUE_ID": 2.0, "DATA": "2024-05-16 06:00:00", "STATUS": 10},
-        # A retest of the same sub-result later is another result.
-        {"NAME": "012001", "ID": 2, "VALUE_ID": 1.0, "DATA": "2024-05-16 06:30:00", "STATUS": 10},
-    ]
-
-    assert count_results(stored + stored[:2]) == (3, 1)
-    assert set(RESULT_KEY) >= {"NAME", "VALUE_ID", "DATA"}
-
-
 def test_only_the_most_frequent_tests_get_columns_and_unseen_tests_are_ignored():
     rows = rows_of(
         *(row(f"2024-{i:07d}", "COMMON", 1.0, float(i)) for i in range(5)),
@@ -161,8 +147,8 @@ def test_prediction_builds_exactly_the_training_row_of_a_vehicle(tmp_path):
     # Generated vehicles, with (a) one KNR whose rows arrived twice in two overlapping
     # exports, (b) one with a test no vehicle of the training period had, (c) one missing
     # tests. The row prediction builds from that KNR's rows alone must equal training's.
-    from training.demo import generate_demo_data
-    from training.ingest import ValidationReport, iter_clean_chunks
+    from plant.demo import generate_demo_data
+    from plant.ingest import ValidationReport, iter_clean_chunks
 
     path = generate_demo_data(knrs=40, out_dir=tmp_path, seed=11)["results"]
     report = ValidationReport(kind="results", filename=path.name)

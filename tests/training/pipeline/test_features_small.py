@@ -13,8 +13,8 @@ def exports(tmp_path_factory):
     """A few hundred generated vehicles' rows as an export holds them, with the oddities of
     real exports: overlapping exports, unseen tests, missing tests, padded text, missing
     sub-result, status, time, family, KNR or test."""
-    from training.demo import generate_demo_data
-    from training.ingest import ValidationReport, iter_clean_chunks
+    from plant.demo import generate_demo_data
+    from plant.ingest import ValidationReport, iter_clean_chunks
 
     out = tmp_path_factory.mktemp("small")
     path = generate_demo_data(knrs=300, out_dir=out, seed=5, compress=False)["results"]

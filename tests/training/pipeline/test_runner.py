@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crossline.exceptions import InvalidPipeline
-from training import demo, ingest
+from plant import demo, ingest
 from training.pipeline.definition import load_definition, parse_definition
 from training.pipeline.registry import step
 from training.pipeline.runner import StepFailed, run_pipeline

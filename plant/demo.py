@@ -1,0 +1,407 @@
+"""Generate plant-like demo exports whose defects follow a known rule over the test results."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crossline.domain import FAIL_GROUPS
+from crossline.spreadsheet import neutralise
+from plant.ingest import DEFECTS_COLUMNS
+
+# The generator draws its random numbers group by group in this order: changing it changes the data.
+GROUPS = tuple(FAIL_GROUPS)
+TRUTH_GROUPS = tuple(sorted(FAIL_GROUPS))
+RESULTS_HEADER = ",KNR,NAME,ID,STATUS,UNIT,VALUE_ID,VALUE,DATA"
+START = np.datetime64("2024-01-02T06:00:00", "s")
+# Demo KNRs are KNR_YEAR-NNNNNNN, numbered upwards from FIRST_KNR_NUMBER unless told otherwise.
+KNR_YEAR = "2024"
+FIRST_KNR_NUMBER = 2_000_001
+LAST_KNR_NUMBER = 9_999_999
+SPAN_SECONDS = 360 * 24 * 3600
+# Vehicles per generation chunk: bounds memory for benchmark-sized files.
+CHUNK_KNRS = 20_000
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test of the line's plan: a station's measurement, possibly several sub-results."""
+
+    name: str
+    family: int  # 1 machines, 2 screwing, 718 electrical
+    unit: str  # "" for status-only tests
+    value_ids: tuple[float, ...]
+    nominal: float
+    sd: float
+    optional: bool = False
+    nok_rate: float = 0.0  # status-only tests: chance of NOK
+
+
+# The tests the rule reads; their names are fixed so the rule is documented by this table.
+SIGNAL_TESTS = (
+    Test("SECTION_ZP8_00000001", 2, "Nm", (1.0, 2.0, 3.0, 4.0, 5.0), 25.0, 0.8),
+    Test("SECTION_ALS_00000002", 2, "Nm", (1.0, 2.0, 3.0, 4.0), 12.7, 0.4),
+    Test("SECTION_TUR_00000004", 2, "Grad", (1.0, 2.0, 3.0), 45.0, 3.0),
+    Test("SECTION_HA1_00000003", 2, "Nm", (1.0, 2.0, 3.0), 45.0, 1.5),
+    Test("SECTION_UB1_00000005", 2, "Nm", (1.0, 2.0), 60.0, 2.0),
+    Test("012001", 1, "kg", (1.0,), 0.95, 0.03),
+    Test("013001", 1, "mm", (1.0,), 110.0, 4.0),
+    Test("042000", 718, "V", (1.0,), 12.6, 0.15),
+    Test("042100", 718, "", (1.0,), 0.0, 0.0, nok_rate=0.04),
+    Test("071000", 1, "", (80.0,), 0.0, 0.0, nok_rate=0.05),
+    Test("099000", 718, "", (1.0,), 0.0, 0.0, optional=True, nok_rate=0.03),
+)
+_FILLER_UNITS = {1: ("min", "%", "mm", "Clicks", "kg", "Deg"), 2: ("Nm", "Grad", "°"), 718: ("V",)}
+# (logit base, target share) per group; bases were tuned so that about half of the vehicles
+# have a defect and 137/140 stay near 1-2%.
+BASES = {2: -2.2, 4: -4.0, 5: -3.4, 1: -4.5, 9830946: -3.9, 133: -3.4, 140: -4.6, 137: -6.2}
+
+_MODELS = ("T-CROSS 200 TSI", "T-CROSS COMFORTLINE", "T-CROSS HIGHLINE", "NIVUS 200 TSI")
+_COLOURS = (
+    "0Q0Q",
+    "2T2T",
+    "2R2R",
+    "P6P6",
+    "K2K2",
+    "C9A",
+    "8E8E",
+    "A1A1",
+    "H7H7",
+    "Z4Z4",
+    "4K4K",
+    "F1F1",
+    "Y3Y3",
+)
+_ENGINES = ("DKR", "DKL", "CSS", "DHS")
+_STATIONS = ("ZP8 FINAL", "ZP7 RODAGEM", "CP8 CHUVA", "AUDIT", "ZP6 ELETRICA")
+_HALLS = ("H1", "H2", "H3")
+_FAULTS = {
+    2: ("Console central solto", "Painel com ruído", "Fixação do túnel frouxa"),
+    4: ("Porta desalinhada", "Vedação da porta solta", "Ruído na porta, lado esquerdo"),
+    5: ("Para-choque dianteiro desalinhado", "Farol desregulado", "Capô com folga"),
+    1: ("Tampa traseira com folga", "Lanterna traseira solta", "Para-choque traseiro riscado"),
+    9830946: ("Falha de comunicação CAN", "Bateria com tensão baixa", "Chicote desconectado"),
+    133: ("Sujeira geral", "Peça faltante", "Etiqueta incorreta"),
+    140: ("Documentação incompleta", "Manual ausente"),
+    137: ("Assoalho externo amassado", "Proteção do assoalho solta"),
+}
+_LOCATIONS = ("LE", "LD", "dianteiro", "traseiro", "superior", "inferior", "centro")
+
+
+def generate_demo_data(
+    *,
+    knrs: int,
+    out_dir: Path,
+    seed: int = 0,
+    tests_per_knr: int = 40,
+    compress: bool = True,
+    first_knr_number: int = FIRST_KNR_NUMBER,
+) -> dict[str, Path]:
+    """Write results, defects and truth CSVs for `knrs` vehicles; return their paths.
+
+    KNRs rise from KNR_YEAR-`first_knr_number` in steps of one to three.
+    """
+    if knrs < 1:
+        raise ValueError("knrs must be at least 1")
+    if last_knr_number(knrs, first_knr_number=first_knr_number) > LAST_KNR_NUMBER:
+        raise ValueError(f"{knrs} KNRs from {first_knr_number} do not fit in seven digits")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    plan = _test_plan(rng, tests_per_knr)
+    steps = rng.integers(1, 4, size=knrs)
+    numbers = first_knr_number + np.cumsum(steps) - steps[0]
+    knr_ids = np.char.add(f"{KNR_YEAR}-", np.char.zfill(numbers.astype(str), 7))
+    starts = START + np.sort(rng.integers(0, SPAN_SECONDS, size=knrs)).astype("timedelta64[s]")
+
+    paths = {
+        "results": out_dir / ("results.csv.gz" if compress else "results.csv"),
+        "defects": out_dir / "defects.csv",
+        "truth": out_dir / "truth.csv",
+    }
+    raw = paths["results"].open("wb")
+    # mtime=0 and no file name in the gzip header: the same seed gives the same bytes.
+    results = (
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+        if compress
+        else raw
+    )
+    try:
+        results.write((RESULTS_HEADER + "\n").encode())
+        with (
+            paths["defects"].open("w", newline="", encoding="utf-8") as defects_file,
+            paths["truth"].open("w", newline="", encoding="utf-8") as truth_file,
+        ):
+            defects = csv.writer(defects_file, quoting=csv.QUOTE_NONNUMERIC)
+            defects.writerow(DEFECTS_COLUMNS)
+            truth = csv.writer(truth_file)
+            truth.writerow(["KNR", "p_fail", *(f"p_{g}" for g in TRUTH_GROUPS)])
+            row_index = 0
+            for begin in range(0, knrs, CHUNK_KNRS):
+                end = min(begin + CHUNK_KNRS, knrs)
+                row_index = _write_chunk(
+                    rng,
+                    plan,
+                    knr_ids[begin:end],
+                    starts[begin:end],
+                    results,
+                    defects,
+                    truth,
+                    row_index,
+                )
+    finally:
+        results.close()
+        if compress:
+            raw.close()
+    return paths
+
+
+
+def last_knr_number(knrs: int, *, first_knr_number: int = FIRST_KNR_NUMBER) -> int:
+    """The highest number `knrs` demo KNRs from `first_knr_number` can reach."""
+    return first_knr_number + 3 * (knrs - 1)
+
+def _test_plan(rng: np.random.Generator, tests_per_knr: int) -> list[Test]:
+    """The signal tests plus filler tests until the plan has about `tests_per_knr` rows."""
+    plan = list(SIGNAL_TESTS)
+    rows = sum(len(t.value_ids) for t in plan)
+    serial = 0
+    while rows < tests_per_knr:
+        serial += 1
+        family = int(rng.choice([1, 2, 718], p=[0.4, 0.4, 0.2]))
+        if family == 2:
+            name = f"SECTION_{_code(rng)}_{serial:08d}"
+            count = int(rng.integers(1, 6))
+        else:
+            name = f"{(10 if family == 1 else 40) + serial % 60:03d}{serial:03d}"
+            count = 1
+        count = min(count, max(1, tests_per_knr - rows))
+        status_only = family != 2 and rng.random() < 0.15
+        unit = "" if status_only else str(rng.choice(_FILLER_UNITS[family]))
+        nominal = float(np.round(rng.uniform(1, 100), 1))
+        plan.append(
+            Test(
+                name,
+                family,
+                unit,
+                tuple(float(i) for i in range(1, count + 1)),
+                nominal,
+                nominal * float(rng.uniform(0.01, 0.05)),
+                optional=bool(rng.random() < 0.3),
+                nok_rate=0.02 if status_only else 0.0,
+            )
+        )
+        rows += count
+    return plan
+
+
+def _code(rng: np.random.Generator) -> str:
+    letters = rng.choice(list("ABCDEFGHKLMNPRSTUVZ"), size=2)
+    return f"{letters[0]}{letters[1]}{int(rng.integers(1, 10))}"
+
+
+def _write_chunk(
+    rng: np.random.Generator,
+    plan: list[Test],
+    knr_ids: np.ndarray,
+    starts: np.ndarray,
+    results,
+    defects,
+    truth,
+    row_index: int,
+) -> int:
+    """Draw one chunk of vehicles, write their rows, and return the next index value."""
+    n = len(knr_ids)
+    columns: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("vehicle", "order", "status", "value_id", "value")
+    }
+    measured: dict[str, np.ndarray] = {}
+    nok: dict[str, np.ndarray] = {}
+    nok_count = np.zeros(n)
+    for test_number, test in enumerate(plan):
+        present = rng.random(n) >= 0.1 if test.optional else np.ones(n, dtype=bool)
+        k = len(test.value_ids)
+        if test.unit:
+            values = test.nominal + test.sd * rng.standard_normal((n, k))
+            status_nok = np.abs(values - test.nominal) > 3 * test.sd
+            measured[test.name] = values
+        else:
+            values = np.full((n, k), np.nan)
+            status_nok = rng.random((n, k)) < test.nok_rate
+        status_nok &= present[:, None]
+        nok[test.name] = status_nok.any(axis=1)
+        nok_count += status_nok.sum(axis=1)
+        vehicle = np.repeat(np.arange(n), k)[np.repeat(present, k)]
+        columns["vehicle"].append(vehicle)
+        columns["order"].append(np.full(len(vehicle), test_number))
+        columns["status"].append(np.where(status_nok[present].ravel(), 13, 10))
+        columns["value_id"].append(np.tile(np.asarray(test.value_ids), int(present.sum())))
+        columns["value"].append(values[present].ravel())
+
+    logits = _logits(measured, nok, nok_count)
+    probabilities = {g: 1 / (1 + np.exp(-logits[g])) for g in GROUPS}
+    p_fail = 1 - np.prod([1 - probabilities[g] for g in GROUPS], axis=0)
+    failed = {g: rng.random(n) < probabilities[g] for g in GROUPS}
+
+    flat = {k: np.concatenate(v) for k, v in columns.items()}
+    # Stable sort by vehicle keeps each vehicle's tests in line order, as exports list them.
+    by_vehicle = np.argsort(flat["vehicle"], kind="stable")
+    flat = {k: v[by_vehicle] for k, v in flat.items()}
+    row_index = _write_results(rng, plan, knr_ids, starts, flat, results, row_index)
+    _write_defects(rng, knr_ids, starts, failed, defects)
+    for i in range(n):
+        truth.writerow(
+            [
+                knr_ids[i],
+                f"{p_fail[i]:.6f}",
+                *(f"{probabilities[g][i]:.6f}" for g in TRUTH_GROUPS),
+            ]
+        )
+    return row_index
+
+
+def _logits(
+    measured: dict[str, np.ndarray],
+    nok: dict[str, np.ndarray],
+    nok_count: np.ndarray,
+) -> dict[int, np.ndarray]:
+    """The known rule: each fail group's logit from specific measurements and NOK statuses."""
+
+    def z(name: str, column: int) -> np.ndarray:
+        test = next(t for t in SIGNAL_TESTS if t.name == name)
+        return (measured[name][:, column] - test.nominal) / test.sd
+
+    under_zp8 = -z("SECTION_ZP8_00000001", 1)  # under-tightened central screws
+    under_zp8_4 = -z("SECTION_ZP8_00000001", 3)
+    als_dev = np.abs(z("SECTION_ALS_00000002", 0))
+    door_angle = z("SECTION_TUR_00000004", 2)
+    rear_under = np.max([-z("SECTION_HA1_00000003", c) for c in range(3)], axis=0)
+    floor_dev = np.abs(z("SECTION_UB1_00000005", 0))
+    brake_fill = -z("012001", 0)
+    pedal = z("013001", 0)
+    voltage_low = -z("042000", 0)
+    return {
+        2: BASES[2] + 1.8 * under_zp8 + 1.0 * under_zp8_4,
+        4: BASES[4] + 1.8 * als_dev + 0.8 * door_angle,
+        5: BASES[5] + 1.6 * brake_fill + 1.0 * pedal,
+        1: BASES[1] + 1.7 * rear_under,
+        9830946: BASES[9830946] + 1.8 * voltage_low + 2.5 * nok["042100"],
+        133: BASES[133] + 2.2 * nok["071000"] + 0.6 * nok_count,
+        140: BASES[140] + 3.0 * nok["099000"],
+        137: BASES[137] + 1.5 * floor_dev,
+    }
+
+
+def _write_results(
+    rng: np.random.Generator,
+    plan: list[Test],
+    knr_ids: np.ndarray,
+    starts: np.ndarray,
+    flat: dict[str, np.ndarray],
+    results,
+    row_index: int,
+) -> int:
+    rows = len(flat["vehicle"])
+    test_index = flat["order"]
+    names = np.array([t.name for t in plan])[test_index]
+    families = np.array([str(t.family) for t in plan])[test_index]
+    units = np.array([t.unit.ljust(10) for t in plan])[test_index]
+    status_only = np.array([not t.unit for t in plan])[test_index]
+    # Status-only tests come with a blank padded UNIT or with none at all, as exports mix both.
+    units = np.where(status_only & (rng.random(rows) < 0.5), "", units)
+
+    value = pc.cast(pa.array(np.round(flat["value"], 3)), pa.string())
+    value = pc.if_else(pc.is_null(value), "", value)
+    comma = pa.array(rng.random(rows) < 0.08)
+    value = pc.if_else(comma, pc.replace_substring(value, ".", ","), value)
+    pad_left = pa.array(rng.random(rows) < 0.5)
+    value = pc.if_else(pad_left, pc.utf8_lpad(value, 12), pc.utf8_rpad(value, 12))
+    garbage = (rng.random(rows) < 0.002) & ~status_only
+    garbage_text = np.array(["#ERR", "--", "n/a", "*****"])[rng.integers(0, 4, rows)]
+    value = pc.if_else(pa.array(garbage), pa.array(garbage_text), value)
+    value = pc.if_else(pa.array(status_only), "", value)
+
+    # Tests follow the line: each one 20-60 s after the previous, from the vehicle's start.
+    offsets = np.cumsum(20 + (np.arange(len(plan)) * 37) % 41)
+    seconds = starts[flat["vehicle"]] + offsets[test_index].astype("timedelta64[s]")
+    stamps = np.datetime_as_string(seconds, unit="s")
+    stamps = np.char.replace(stamps, "T", " ")
+    millis = rng.random(rows) < 0.3
+    stamps = np.where(millis, np.char.add(stamps, ".000"), stamps)
+
+    value_ids = np.array(["1.0", "2.0", "3.0", "4.0", "5.0", "80.0"])
+    id_index = np.where(flat["value_id"] == 80.0, 5, flat["value_id"].astype(int) - 1)
+    quote = pc.match_substring(value, ",")
+    value = pc.if_else(quote, pc.binary_join_element_wise('"', value, '"', ""), value)
+    lines = pc.binary_join_element_wise(
+        pc.cast(pa.array(np.arange(row_index, row_index + rows)), pa.string()),
+        pa.array(knr_ids[flat["vehicle"]]),
+        pa.array(names),
+        pa.array(families),
+        pc.cast(pa.array(flat["status"]), pa.string()),
+        pa.array(units),
+        pa.array(value_ids[id_index]),
+        value,
+        pa.array(stamps),
+        ",",
+    )
+    results.write(("\n".join(lines.to_pylist()) + "\n").encode())
+    return row_index + rows
+
+
+def _write_defects(
+    rng: np.random.Generator,
+    knr_ids: np.ndarray,
+    starts: np.ndarray,
+    failed: dict[int, np.ndarray],
+    defects,
+) -> None:
+    n = len(knr_ids)
+    model = rng.integers(0, len(_MODELS), n)
+    colour = rng.integers(0, len(_COLOURS), n)
+    engine = rng.integers(0, len(_ENGINES), n)
+    blank_engine = rng.random(n) < 0.02
+    any_failed = np.any([failed[g] for g in GROUPS], axis=0)
+    # Unlabelled -2/#MULTIVALUE rows also appear for vehicles without a real defect.
+    unlabelled = rng.random(n) < np.where(any_failed, 0.08, 0.02)
+    for i in np.flatnonzero(any_failed | unlabelled):
+        codes: list[int | str | float] = []
+        groups: list[int] = []
+        for g in GROUPS:
+            if failed[g][i]:
+                for _ in range(int(rng.integers(1, 4))):
+                    form = int(rng.integers(0, 3))
+                    codes.append(g if form == 0 else str(g) if form == 1 else float(g))
+                    groups.append(g)
+        if unlabelled[i]:
+            codes.append(-2 if rng.random() < 0.5 else "#MULTIVALUE")
+            groups.append(133)
+        for code, group in zip(codes, groups, strict=True):
+            when = starts[i] + np.timedelta64(int(rng.integers(1 * 86400, 5 * 86400)), "s")
+            stamp = f"{str(when).replace('T', ' ')}.{int(rng.integers(0, 1000)):03d}"
+            faults = _FAULTS[group]
+            text = (
+                f"{faults[int(rng.integers(0, len(faults)))]} "
+                f"{_LOCATIONS[int(rng.integers(0, len(_LOCATIONS)))]}"
+            )
+            defects.writerow(
+                [
+                    str(knr_ids[i]),
+                    _MODELS[model[i]],
+                    _COLOURS[colour[i]],
+                    "   " if blank_engine[i] else _ENGINES[engine[i]],
+                    _STATIONS[int(rng.integers(0, len(_STATIONS)))],
+                    f"user{int(rng.integers(100, 160))}",
+                    _HALLS[int(rng.integers(0, len(_HALLS)))],
+                    # Free text, as inspectors type it: written as a spreadsheet shows text.
+                    neutralise(text),
+                    code,
+                    stamp,
+                ]
+            )

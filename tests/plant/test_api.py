@@ -1,0 +1,154 @@
+"""The REST API: dataset upload, list, delete; vehicles with filters and their detail."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+
+from plant import imports
+from plant.demo import generate_demo_data
+from plant.models import Dataset, Vehicle
+
+KNRS = 40
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> dict[str, Path]:
+    return generate_demo_data(knrs=KNRS, out_dir=tmp_path_factory.mktemp("demo"), seed=31)
+
+
+@pytest.fixture
+def imported(demo):
+    return [
+        imports.import_dataset(path=demo[kind], original_name=demo[kind].name, kind=kind)
+        for kind in ("results", "defects")
+    ]
+
+
+def post_file(api, path: Path, kind: str):
+    with path.open("rb") as handle:
+        return api.post("/api/datasets/", {"kind": kind, "file": handle}, format="multipart")
+
+
+@pytest.mark.django_db
+def test_uploading_returns_201_with_the_report(staff_api, demo):
+    response = post_file(staff_api, demo["results"], "results")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    dataset = Dataset.objects.get()
+    assert str(body["id"]) == str(dataset.pk)
+    assert body["status"] == "ready"
+    assert body["rows_accepted"] == dataset.rows_accepted > 0
+    assert body["knr_count"] == KNRS
+    assert body["report"]["rows_read"] == dataset.rows_read
+    assert "VALUE is not a number (kept as empty)" in body["report"]["problems"]
+    assert body["uploaded_by"] == staff_api.user.username
+    assert Vehicle.objects.count() == KNRS
+
+
+@pytest.mark.django_db
+def test_a_duplicate_upload_returns_409_naming_the_problem(staff_api, demo):
+    post_file(staff_api, demo["results"], "results")
+
+    response = post_file(staff_api, demo["results"], "results")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate_upload"
+    assert response.json()["detail"].startswith("results.csv.gz was already imported as dataset")
+    assert Dataset.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_upload_without_a_valid_kind_is_a_400(staff_api, demo):
+    with demo["results"].open("rb") as handle:
+        response = staff_api.post("/api/datasets/", {"kind": "photos", "file": handle},
+                                  format="multipart")
+    assert response.status_code == 400
+    assert "kind" in response.json()["errors"]
+    assert Dataset.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_only_staff_may_upload_or_delete(plain_api, imported, demo):
+    assert post_file(plain_api, demo["defects"], "defects").status_code == 403
+    dataset = imported[0]
+    assert plain_api.delete(f"/api/datasets/{dataset.pk}/").status_code == 403
+    assert Dataset.objects.count() == 2
+    assert plain_api.get("/api/datasets/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_anonymous_users_are_refused(client, imported):
+    assert client.get("/api/datasets/").status_code in (401, 403)
+    assert client.get("/api/vehicles/").status_code in (401, 403)
+    assert client.post("/api/datasets/", {"kind": "results"}).status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_datasets_list_and_retrieve(plain_api, imported):
+    listed = plain_api.get("/api/datasets/").json()
+    assert listed["count"] == 2
+    assert {d["kind"] for d in listed["results"]} == {"results", "defects"}
+    dataset = imported[1]
+    body = plain_api.get(f"/api/datasets/{dataset.pk}/").json()
+    assert body["rows_dropped"] == dataset.rows_dropped > 0
+    assert plain_api.get("/api/datasets/?kind=defects").json()["count"] == 1
+
+
+@pytest.mark.django_db
+def test_deleting_a_dataset_removes_its_stored_file(staff_api, imported):
+    results, defects = imported
+    response = staff_api.delete(f"/api/datasets/{defects.pk}/")
+
+    assert response.status_code == 204
+    assert not default_storage.exists(defects.file)
+    assert default_storage.exists(results.file)
+    assert not Vehicle.objects.filter(has_defects=True).exists()
+
+
+def knrs(api, query: str) -> set[str]:
+    response = api.get(f"/api/vehicles/?{query}")
+    assert response.status_code == 200, response.content
+    return {v["KNR"] for v in response.json()["results"]}
+
+
+@pytest.mark.django_db
+def test_vehicles_filter_by_defects_fail_group_month_and_search(plain_api, imported):
+    with_defects = set(Vehicle.objects.filter(has_defects=True).values_list("knr", flat=True))
+    assert 0 < len(with_defects) < KNRS
+    assert knrs(plain_api, "has_defects=true") == with_defects
+    assert knrs(plain_api, "has_defects=false") == set(
+        Vehicle.objects.filter(has_defects=False).values_list("knr", flat=True)
+    )
+    central = {v.knr for v in Vehicle.objects.all() if 2 in v.fail_groups}
+    assert central and knrs(plain_api, "fail_group=2") == central
+    first = Vehicle.objects.order_by("first_test_at").first()
+    month = f"{first.first_test_at:%Y-%m}"
+    in_month = {v.knr for v in Vehicle.objects.all() if f"{v.first_test_at:%Y-%m}" == month}
+    assert first.knr in in_month and len(in_month) < KNRS
+    assert knrs(plain_api, f"month={month}") == in_month
+    assert knrs(plain_api, f"search={first.knr}") == {first.knr}
+    assert plain_api.get("/api/vehicles/?month=2024-13").status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_vehicle_by_knr_comes_with_its_tests_and_defects(plain_api, imported):
+    vehicle = Vehicle.objects.filter(has_defects=True).order_by("knr").last()
+
+    response = plain_api.get(f"/api/vehicles/{vehicle.knr}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["KNR"] == vehicle.knr
+    assert len(body["tests"]) == vehicle.test_count
+    assert sum(t["status"] == "NOK" for t in body["tests"]) == vehicle.nok_count
+    assert [t["at"] for t in body["tests"]] == sorted(t["at"] for t in body["tests"])
+    assert len(body["defects"]) == vehicle.defect_count
+    assert sorted({d["fail_group"] for d in body["defects"]}) == vehicle.fail_groups
+    assert body["fail_groups"] == vehicle.fail_groups
+
+
+@pytest.mark.django_db
+def test_an_unknown_knr_is_a_404(plain_api, imported):
+    assert plain_api.get("/api/vehicles/2099-9999999/").status_code == 404

@@ -1,6 +1,0 @@
-"""Signals training sends; apps above it receive them (training never imports them)."""
-
-from django.dispatch import Signal
-
-# Sent after a defects export is imported, with `dataset` and `knrs` (the vehicles it touched).
-defects_imported = Signal()
