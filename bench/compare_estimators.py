@@ -15,7 +15,9 @@ sys.path.insert(0, str(ROOT))
 
 from crossline.domain import FAIL_KIND, GROUP_PREFIX  # noqa: E402
 from plant.demo import generate_demo_data  # noqa: E402
-from plant.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
+from plant.readers.report import ValidationReport  # noqa: E402
+from plant.readers.sniff import sniff_export  # noqa: E402
+from plant.readers.validation import iter_clean_chunks  # noqa: E402
 from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
 from training.pipeline.estimators import ESTIMATORS  # noqa: E402
 from training.pipeline.steps import (  # noqa: E402
@@ -34,8 +36,8 @@ RESULTS_MD = ROOT / "bench" / "results" / "compare_estimators.md"
 def read_export(path: Path, kind: str) -> pd.DataFrame:
     """Normalise one raw demo export with the importer, as an upload would."""
     report = ValidationReport(kind=kind, filename=path.name)
-    chunks = list(iter_clean_chunks(path, filename=path.name, kind=kind, report=report,
-                                    chunk_rows=500_000))
+    info = sniff_export(path, filename=path.name, kind=kind)
+    chunks = list(iter_clean_chunks(info, report=report, chunk_rows=500_000))
     return pd.concat(chunks, ignore_index=True)
 
 

@@ -70,10 +70,12 @@ def main() -> None:
         clear_model_cache,
         register_model_version,
     )
-    from plant import ingest
     from plant.demo import generate_demo_data
     from plant.imports import import_dataset
     from plant.models import DatasetKind, VehicleRecord
+    from plant.readers.report import ValidationReport
+    from plant.readers.sniff import sniff_export
+    from plant.readers.validation import iter_clean_chunks
     from predictions import services, tasks
     from predictions.models import BatchPrediction, Prediction
     from training.pipeline.steps import (
@@ -102,9 +104,9 @@ def main() -> None:
     started = time.perf_counter()
     chunks = {}
     for kind in ("results", "defects"):
-        report = ingest.ValidationReport(kind=kind, filename=kind)
+        report = ValidationReport(kind=kind, filename=kind)
         chunks[kind] = pd.concat(
-            ingest.iter_clean_chunks(paths[kind], filename=kind, kind=kind, report=report),
+            iter_clean_chunks(sniff_export(paths[kind], filename=kind, kind=kind), report=report),
             ignore_index=True,
         )
     params = {"estimator": args.estimator}

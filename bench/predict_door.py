@@ -24,7 +24,9 @@ import pandas as pd  # noqa: E402
 import sklearn  # noqa: E402
 
 from plant.demo import generate_demo_data  # noqa: E402
-from plant.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
+from plant.readers.report import ValidationReport  # noqa: E402
+from plant.readers.sniff import sniff_export  # noqa: E402
+from plant.readers.validation import iter_clean_chunks  # noqa: E402
 from training.pipeline import estimators  # noqa: E402
 from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
 from training.pipeline.steps import (  # noqa: E402
@@ -38,7 +40,8 @@ from training.pipeline.steps import (  # noqa: E402
 
 def read(path: Path, kind: str) -> pd.DataFrame:
     report = ValidationReport(kind=kind, filename=path.name)
-    return pd.concat(iter_clean_chunks(path, filename=path.name, kind=kind, report=report))
+    info = sniff_export(path, filename=path.name, kind=kind)
+    return pd.concat(iter_clean_chunks(info, report=report))
 
 
 def timed(pipelines: list, rows: pd.DataFrame, repeat: int) -> tuple[list[float], list[float]]:

@@ -56,9 +56,11 @@ def setup(knrs: int) -> tuple[str, list[str]]:
     from rest_framework.authtoken.models import Token
 
     from mlmodels.services import activate_model_version, register_model_version
-    from plant import ingest
     from plant.demo import generate_demo_data
     from plant.imports import import_dataset
+    from plant.readers.report import ValidationReport
+    from plant.readers.sniff import sniff_export
+    from plant.readers.validation import iter_clean_chunks
     from training.pipeline.steps import build_features, build_labels, split_by_time, train_models
 
     call_command("migrate", verbosity=0)
@@ -68,9 +70,9 @@ def setup(knrs: int) -> tuple[str, list[str]]:
     import_dataset(path=paths["defects"], original_name="defects.csv", kind="defects")
     chunks = {}
     for kind in ("results", "defects"):
-        report = ingest.ValidationReport(kind=kind, filename=kind)
+        report = ValidationReport(kind=kind, filename=kind)
         chunks[kind] = pd.concat(
-            ingest.iter_clean_chunks(paths[kind], filename=kind, kind=kind, report=report),
+            iter_clean_chunks(sniff_export(paths[kind], filename=kind, kind=kind), report=report),
             ignore_index=True,
         )
     params = {"estimator": "hist_gradient_boosting"}

@@ -196,13 +196,15 @@ def step_plain(data: Path) -> dict[str, Any]:
     from sklearn.metrics import average_precision_score
 
     from bench.plain_reference import plain_reference
-    from plant.ingest import ValidationReport, iter_clean_chunks
+    from plant.readers.report import ValidationReport
+    from plant.readers.sniff import sniff_export
+    from plant.readers.validation import iter_clean_chunks
 
     frames = {}
     for kind, name in (("results", "results.csv.gz"), ("defects", "defects.csv")):
         report = ValidationReport(kind=kind, filename=name)
         frames[kind] = pd.concat(
-            iter_clean_chunks(data / name, filename=name, kind=kind, report=report),
+            iter_clean_chunks(sniff_export(data / name, filename=name, kind=kind), report=report),
             ignore_index=True,
         )
     truth = pd.read_csv(data / "truth.csv", dtype={"KNR": str}).set_index("KNR")

@@ -3,7 +3,7 @@
 Run: `.venv/bin/python bench/train_quality.py [--knrs 5000] [--seed 23 --seed 29]` on the
 embedded default (a throwaway SQLite database per seed), or `.venv/bin/python -m
 tests.support.with_mongoeco .venv/bin/python bench/train_quality.py --seed 23` for MongoDB.
-For each seed it generates demo data (training/demo.py) with a seed the defaults were not
+For each seed it generates demo data (plant/demo.py) with a seed the defaults were not
 tuned on, imports it with `import_data`, runs `train --wait` (which activates what the gate
 allows), then scores every registered version through `predict_positive` on the run's test set
 (the latest KNRs by production time) beside truth.csv's probabilities and the plain reference

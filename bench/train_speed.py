@@ -25,14 +25,17 @@ def prepare(data: Path) -> None:
     sys.path.insert(0, str(HERE))
     import pyarrow.parquet as pq
 
-    from plant import ingest
+    from plant.readers.columns import SCHEMAS
+    from plant.readers.report import ValidationReport
+    from plant.readers.sniff import sniff_export
+    from plant.readers.validation import chunk_to_table, iter_clean_chunks
 
     for kind, name in (("results", "results.csv.gz"), ("defects", "defects.csv")):
-        report = ingest.ValidationReport(kind=kind, filename=name)
-        writer = pq.ParquetWriter(data / f"{kind}.parquet", ingest.SCHEMAS[kind])
-        for chunk in ingest.iter_clean_chunks(data / name, filename=name, kind=kind,
-                                              report=report):
-            writer.write_table(ingest.chunk_to_table(chunk, kind=kind))
+        report = ValidationReport(kind=kind, filename=name)
+        writer = pq.ParquetWriter(data / f"{kind}.parquet", SCHEMAS[kind])
+        info = sniff_export(data / name, filename=name, kind=kind)
+        for chunk in iter_clean_chunks(info, report=report):
+            writer.write_table(chunk_to_table(chunk, kind=kind))
         writer.close()
         print(f"{kind}: {report.rows_accepted:,} rows")
 

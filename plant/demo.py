@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from crossline.domain import FAIL_GROUPS
 from crossline.spreadsheet import neutralise
-from plant.ingest import DEFECTS_COLUMNS
+from plant.readers.columns import DEFECTS_COLUMNS
 
 # The generator draws its random numbers group by group in this order: changing it changes the data.
 GROUPS = tuple(FAIL_GROUPS)

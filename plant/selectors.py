@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from crossline.domain import FAIL_GROUPS, framed_code, parse_framed_codes
 from crossline.exceptions import NotFound
-from plant.ingest import RESULTS_COLUMNS, RESULTS_SCHEMA, STATUS_NOK, STATUS_OK
 from plant.models import Dataset, DatasetKind, FailGroup, Vehicle, VehicleRecord
-from plant.results import RESULT_KEY
+from plant.readers.columns import RESULTS_COLUMNS, RESULTS_SCHEMA
+from plant.results import RESULT_KEY, STATUS_NOK, STATUS_OK
 
 STATUS_LABELS = {STATUS_OK: "OK", STATUS_NOK: "NOK"}
 

@@ -35,7 +35,10 @@ from crossline.exceptions import InvalidInput, InvalidUpload, NotFound, UploadTo
 from crossline.spreadsheet import SafeWriter
 from crossline.uploads import uploaded_file_path
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
-from plant import ingest
+from plant.readers.columns import RESULTS
+from plant.readers.report import ValidationReport
+from plant.readers.sniff import sniff_export
+from plant.readers.validation import DEFAULT_CHUNK_ROWS, iter_clean_chunks
 from plant.selectors import (
     get_fail_groups,
     get_indicated_tests,
@@ -320,16 +323,22 @@ def predict_results_file(
 
 def read_results_file(path: str | Path, *, filename: str) -> pd.DataFrame:
     """A test-results export's accepted rows, normalised; InvalidUpload if none is usable."""
-    report = ingest.ValidationReport(kind=ingest.RESULTS, filename=filename)
-    chunks = list(
-        ingest.iter_clean_chunks(
-            path, filename=filename, kind=ingest.RESULTS, report=report,
-            max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
-            max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
-        )
-    )
+    report = ValidationReport(kind=RESULTS, filename=filename)
+    chunks = list(_results_chunks(path, filename=filename, report=report))
     report.refuse_if_nothing_accepted()
     return pd.concat(chunks, ignore_index=True)
+
+
+def _results_chunks(
+    path: str | Path, *, filename: str, report: ValidationReport,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """A test-results export's accepted rows chunk by chunk: sniffed once, then read."""
+    info = sniff_export(
+        path, filename=filename, kind=RESULTS, max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
+        max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
+    )
+    return iter_clean_chunks(info, report=report, chunk_rows=chunk_rows)
 
 
 def _predict_and_store(
@@ -431,13 +440,11 @@ def start_batch_prediction(
 
 def _small_results(path: Path, *, filename: str, limit: int) -> pd.DataFrame | None:
     """The file's rows if it holds at most `limit` KNRs; None as soon as it holds more."""
-    report = ingest.ValidationReport(kind=ingest.RESULTS, filename=filename)
+    report = ValidationReport(kind=RESULTS, filename=filename)
     chunks: list[pd.DataFrame] = []
     knrs: set[str] = set()
-    for chunk in ingest.iter_clean_chunks(
-        path, filename=filename, kind=ingest.RESULTS, report=report,
-        chunk_rows=SNIFF_CHUNK_ROWS, max_bytes=settings.CROSSLINE_MAX_UPLOAD_BYTES,
-        max_uncompressed_bytes=settings.CROSSLINE_MAX_UNCOMPRESSED_BYTES,
+    for chunk in _results_chunks(
+        path, filename=filename, report=report, chunk_rows=SNIFF_CHUNK_ROWS
     ):
         knrs.update(chunk["KNR"].unique())
         if len(knrs) > limit:
@@ -540,7 +547,7 @@ def _fail(batch: BatchPrediction, exc: Exception) -> None:
 
 @contextlib.contextmanager
 def _stored_file_path(name: str) -> Iterator[Path]:
-    # Storage may be GridFS: the ingest readers need a local, seekable file.
+    # Storage may be GridFS: the readers need a local, seekable file.
     with (
         default_storage.open(name, "rb") as stored,
         tempfile.NamedTemporaryFile(prefix="crossline-batch-") as spool,

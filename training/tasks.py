@@ -1,7 +1,7 @@
 """django-q2 entry points of the training app: they take ids and call a service."""
 
 from crossline.taskqueue import release_orphaned_tasks
-from plant import imports
+from plant import reaper
 from plant import tasks as plant_tasks
 from training import runs
 
@@ -22,7 +22,7 @@ def run_queued_import(dataset_id: str) -> str:
 def reap_stale_work() -> str:
     """The reaper (a schedule): dead runs and imports, tasks held by dead clusters, the next run."""
     failed = runs.reap_stale_runs()
-    imports_reaped = imports.reap_stale_imports()
+    imports_reaped = reaper.reap_stale_imports()
     released = release_orphaned_tasks()
     dispatched = runs.dispatch_next_run()
     return (

@@ -9,8 +9,8 @@ from django.utils.timezone import make_aware
 from django.utils.timezone import now as django_now
 
 from crossline.bulk import insert_columns, insert_rows, update_rows
-from plant import imports
 from plant.models import Vehicle
+from plant.times import aware_index
 
 FIELDS = ("knr", "first_test_at", "test_count", "has_defects", "fail_group_codes",
           "dataset_ids")
@@ -76,7 +76,7 @@ def test_columns_of_plant_times_read_back_as_each_time_made_aware():
                 for t in naive.astype("datetime64[us]").tolist()]
     knrs = [f"2024-20000{i:02d}" for i in range(len(naive))]
 
-    insert_columns(Vehicle, {"knr": knrs, "first_test_at": imports._aware_index(naive, berlin)})
+    insert_columns(Vehicle, {"knr": knrs, "first_test_at": aware_index(naive, berlin)})
 
     stored = dict(Vehicle.objects.values_list("knr", "first_test_at"))
     assert [stored[knr] for knr in knrs] == expected

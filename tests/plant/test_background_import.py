@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from crossline.scratch import scratch_root
-from plant import imports, tasks
+from plant import files, imports, reaper, tasks
 from plant.demo import generate_demo_data
 from plant.models import Dataset, Vehicle, VehicleRecord
 from tests.support.storage import stored_files
@@ -40,7 +40,7 @@ def post_file(api, path: Path, kind: str):
 
 
 def import_folders(dataset: Dataset) -> list[Path]:
-    return list(scratch_root().glob(f"{imports.IMPORT_TEMP_PREFIX}{dataset.pk}-*"))
+    return list(scratch_root().glob(f"{files.IMPORT_TEMP_PREFIX}{dataset.pk}-*"))
 
 
 def test_a_large_upload_answers_202_with_the_queued_dataset_and_a_worker_imports_it(
@@ -213,9 +213,9 @@ def half_written(demo, settings) -> Dataset:
         path=demo["results"], original_name="results.csv.gz", kind="results"
     )
     source = default_storage.save(
-        imports._source_name(dataset), ContentFile(demo["results"].read_bytes())
+        files.source_name(dataset), ContentFile(demo["results"].read_bytes())
     )
-    prefix = f"{imports.IMPORT_TEMP_PREFIX}{dataset.pk}-"
+    prefix = f"{files.IMPORT_TEMP_PREFIX}{dataset.pk}-"
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
     (folder / "data.parquet").write_bytes(b"half a file")
     stale = timezone.now() - timedelta(seconds=settings.CROSSLINE_IMPORT_STALE_SECONDS + 5)
@@ -240,7 +240,7 @@ def test_the_reaper_removes_what_a_silent_import_wrote_and_keeps_the_reason(demo
     assert VehicleRecord.objects.count() == 0 and Vehicle.objects.count() == 0
     assert stored_files() == []
     assert import_folders(dataset) == []
-    assert imports.reap_stale_imports() == 0
+    assert reaper.reap_stale_imports() == 0
 
 
 def test_the_reaper_drops_the_task_of_the_import_it_fails(demo, settings):
@@ -256,7 +256,7 @@ def test_the_reaper_drops_the_task_of_the_import_it_fails(demo, settings):
     busy = async_task("crossline.tasks.ping")
     take(busy, taken_ago=timedelta(seconds=1))
 
-    assert imports.reap_stale_imports() == 1
+    assert reaper.reap_stale_imports() == 1
 
     assert [t.task_id for t in list_queued_tasks()] == [busy]
 
@@ -268,12 +268,12 @@ def test_a_clean_up_cut_short_is_finished_by_the_next_pass(demo, settings, monke
         raise ConnectionError("storage unreachable")
 
     with monkeypatch.context() as patched:
-        patched.setattr(imports, "_delete_stored", storage_down)
-        assert imports.reap_stale_imports() == 1
+        patched.setattr(files, "delete_stored", storage_down)
+        assert reaper.reap_stale_imports() == 1
     assert Dataset.objects.get(pk=dataset.pk).status == Dataset.Status.FAILED
     assert stored_files() != []  # cut short
 
-    assert imports.reap_stale_imports() == 0
+    assert reaper.reap_stale_imports() == 0
 
     assert stored_files() == [] and VehicleRecord.objects.count() == 0
     assert Dataset.objects.get(pk=dataset.pk).heartbeat_at is None
@@ -282,7 +282,7 @@ def test_a_clean_up_cut_short_is_finished_by_the_next_pass(demo, settings, monke
 
 def test_a_reaped_file_can_be_imported_again_at_once(demo, settings):
     dataset = half_written(demo, settings)
-    imports.reap_stale_imports()
+    reaper.reap_stale_imports()
 
     again = imports.import_dataset(
         path=demo["results"], original_name="results.csv.gz", kind="results"
@@ -306,7 +306,7 @@ def test_the_reaper_leaves_live_and_queued_imports_alone(demo, settings):
                                     sha256="2" * 64, status=Dataset.Status.QUEUED,
                                     heartbeat_at=old)
 
-    assert imports.reap_stale_imports() == 1
+    assert reaper.reap_stale_imports() == 1
 
     statuses = dict(Dataset.objects.values_list("pk", "status"))
     assert statuses == {live.pk: "importing", queued.pk: "queued", orphan.pk: "failed"}
@@ -320,7 +320,7 @@ def test_an_import_reaped_while_it_runs_never_becomes_ready(demo, settings, monk
         write_records(dataset, chunk, touched)
         stale = timezone.now() - timedelta(seconds=settings.CROSSLINE_IMPORT_STALE_SECONDS + 5)
         Dataset.objects.filter(pk=dataset.pk).update(heartbeat_at=stale)
-        assert imports.reap_stale_imports() == 1
+        assert reaper.reap_stale_imports() == 1
 
     monkeypatch.setattr(imports, "_create_records", reaped_meanwhile)
     settings.CROSSLINE_IMPORT_INLINE_BYTES = 0

@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 
 from plant.demo import generate_demo_data
-from plant.ingest import DEFECTS, RESULTS, ValidationReport, iter_clean_chunks
+from plant.readers.columns import DEFECTS, RESULTS
+from plant.readers.report import ValidationReport
+from plant.readers.sniff import sniff_export
+from plant.readers.validation import iter_clean_chunks
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +21,8 @@ def demo(tmp_path_factory):
 
 def ingest(path, kind):
     report = ValidationReport(kind=kind, filename=path.name)
-    frame = pd.concat(iter_clean_chunks(path, filename=path.name, kind=kind, report=report))
+    info = sniff_export(path, filename=path.name, kind=kind)
+    frame = pd.concat(iter_clean_chunks(info, report=report))
     return frame, report
 
 

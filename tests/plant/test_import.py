@@ -15,7 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from crossline.exceptions import InvalidUpload
-from plant import imports
+from plant import imports, vehicles
 from plant.demo import generate_demo_data
 from plant.models import Dataset, Vehicle, VehicleRecord
 from plant.selectors import get_vehicle_detail
@@ -294,7 +294,7 @@ def test_a_failure_half_way_leaves_no_dataset_no_file_and_vehicles_as_they_were(
 
         monkeypatch.setattr(default_storage, "save", save_then_fail)
     else:
-        real_refresh = imports.refresh_vehicles
+        real_refresh = vehicles.refresh_vehicles
         calls = []
 
         def refresh_once_then_fail(knrs, **kwargs):
@@ -305,7 +305,7 @@ def test_a_failure_half_way_leaves_no_dataset_no_file_and_vehicles_as_they_were(
                 raise Boom("lost connection")
             return real_refresh(knrs, **kwargs)
 
-        monkeypatch.setattr(imports, "refresh_vehicles", refresh_once_then_fail)
+        monkeypatch.setattr(vehicles, "refresh_vehicles", refresh_once_then_fail)
 
     with pytest.raises(Boom):
         import_file(demo["results"], "results", chunk_rows=500)
@@ -461,3 +461,25 @@ def test_infinite_values_and_implausible_dates_are_reported_not_stored(tmp_path)
     assert [t["value"] for t in tests] == [None, 12.5]
     stored = pq.read_table(default_storage.open(dataset.file)).column("VALUE").to_pylist()
     assert stored == [None, 12.5]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["results", "defects"])
+def test_an_import_sniffs_its_file_once_and_reads_it_with_what_the_sniff_found(
+    kind, demo, monkeypatch
+):
+    from plant.readers import sniff
+
+    heads = []
+    sniff_text = sniff._sniff_text
+
+    def counted(path, **kwargs):
+        heads.append(path)
+        return sniff_text(path, **kwargs)
+
+    monkeypatch.setattr(sniff, "_sniff_text", counted)
+
+    dataset = import_file(demo[kind], kind, chunk_rows=20)
+
+    assert heads == [demo[kind]]
+    assert dataset.status == Dataset.Status.READY and dataset.rows_read > 20  # several chunks

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from plant import imports
+from plant import imports, vehicles
 from plant.demo import generate_demo_data
 from plant.models import Vehicle, VehicleRecord
 from plant.selectors import get_results_frame, get_vehicle_detail, list_records
@@ -44,8 +44,8 @@ def sqlite_plans(run) -> list[str]:
 LOOKUPS = {
     "vehicle page": lambda knrs: get_vehicle_detail(knrs[0]),
     "prediction's rows": lambda knrs: get_results_frame(knrs[:3]),
-    "vehicle refresh": lambda knrs: imports.refresh_vehicles(knrs[:5]),
-    "new vehicles' check": lambda knrs: imports.known_elsewhere(knrs[0], knrs[4], dataset_id=0),
+    "vehicle refresh": lambda knrs: vehicles.refresh_vehicles(knrs[:5]),
+    "new vehicles' check": lambda knrs: vehicles.known_elsewhere(knrs[0], knrs[4], dataset_id=0),
 }
 
 

@@ -9,8 +9,11 @@ import pytest
 
 from mlmodels.models import ModelVersion
 from mlmodels.services import activate_model_version, clear_model_cache, register_model_version
-from plant import ingest
 from plant.demo import generate_demo_data
+from plant.readers.columns import DEFECTS, RESULTS
+from plant.readers.report import ValidationReport
+from plant.readers.sniff import sniff_export
+from plant.readers.validation import iter_clean_chunks
 from training.pipeline.steps import build_features, build_labels, train_models
 
 KINDS = ["fail", "group_2", "group_4"]
@@ -30,9 +33,9 @@ class Trained:
 
 
 def _read_clean(path: Path, kind: str) -> pd.DataFrame:
-    report = ingest.ValidationReport(kind=kind, filename=path.name)
+    report = ValidationReport(kind=kind, filename=path.name)
     return pd.concat(
-        ingest.iter_clean_chunks(path, filename=path.name, kind=kind, report=report),
+        iter_clean_chunks(sniff_export(path, filename=path.name, kind=kind), report=report),
         ignore_index=True,
     )
 
@@ -40,8 +43,8 @@ def _read_clean(path: Path, kind: str) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     paths = generate_demo_data(knrs=300, out_dir=tmp_path_factory.mktemp("demo"), seed=5)
-    results = _read_clean(paths["results"], ingest.RESULTS)
-    defects = _read_clean(paths["defects"], ingest.DEFECTS)
+    results = _read_clean(paths["results"], RESULTS)
+    defects = _read_clean(paths["defects"], DEFECTS)
     # The default estimator (gradient boosting, served by the compiled trees for few KNRs).
     params = {"estimator": "hist_gradient_boosting", "min_positives": 5}
     features, _, builder = build_features(results, params)
@@ -121,7 +124,7 @@ def stored_knrs(db, trained: Trained, tmp_path: Path) -> list[str]:
 
     knrs = trained.knrs[:12]
     path = write_results_csv(trained, knrs, tmp_path / "results.csv")
-    import_dataset(path=path, original_name="results.csv", kind=ingest.RESULTS)
+    import_dataset(path=path, original_name="results.csv", kind=RESULTS)
     return knrs
 
 

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from crossline.commands import progress_bar
 from crossline.exceptions import InvalidUpload
 from plant.imports import import_dataset
-from plant.ingest import report_lines
 from plant.models import DatasetKind
+from plant.readers.report import report_lines
 
 
 class Command(BaseCommand):

@@ -148,12 +148,14 @@ def test_prediction_builds_exactly_the_training_row_of_a_vehicle(tmp_path):
     # exports, (b) one with a test no vehicle of the training period had, (c) one missing
     # tests. The row prediction builds from that KNR's rows alone must equal training's.
     from plant.demo import generate_demo_data
-    from plant.ingest import ValidationReport, iter_clean_chunks
+    from plant.readers.report import ValidationReport
+    from plant.readers.sniff import sniff_export
+    from plant.readers.validation import iter_clean_chunks
 
     path = generate_demo_data(knrs=40, out_dir=tmp_path, seed=11)["results"]
     report = ValidationReport(kind="results", filename=path.name)
-    results = pd.concat(iter_clean_chunks(path, filename=path.name, kind="results",
-                                          report=report), ignore_index=True)
+    info = sniff_export(path, filename=path.name, kind="results")
+    results = pd.concat(iter_clean_chunks(info, report=report), ignore_index=True)
     knrs = sorted(results["KNR"].unique())
     twice, unseen, partial = knrs[3], knrs[-1], knrs[5]
     new_test = results[results["KNR"] == unseen].iloc[:1].assign(NAME="SECTION_NEW_00000099")

@@ -14,13 +14,15 @@ def exports(tmp_path_factory):
     real exports: overlapping exports, unseen tests, missing tests, padded text, missing
     sub-result, status, time, family, KNR or test."""
     from plant.demo import generate_demo_data
-    from plant.ingest import ValidationReport, iter_clean_chunks
+    from plant.readers.report import ValidationReport
+    from plant.readers.sniff import sniff_export
+    from plant.readers.validation import iter_clean_chunks
 
     out = tmp_path_factory.mktemp("small")
     path = generate_demo_data(knrs=300, out_dir=out, seed=5, compress=False)["results"]
     report = ValidationReport(kind="results", filename=path.name)
     results = pd.concat(
-        iter_clean_chunks(path, filename=path.name, kind="results", report=report),
+        iter_clean_chunks(sniff_export(path, filename=path.name, kind="results"), report=report),
         ignore_index=True,
     )
     knrs = sorted(results["KNR"].unique())

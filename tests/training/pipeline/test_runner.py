@@ -5,7 +5,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from crossline.exceptions import InvalidPipeline
-from plant import demo, ingest
+from plant import demo
+from plant.readers.report import ValidationReport
+from plant.readers.sniff import sniff_export
+from plant.readers.validation import chunk_to_table, iter_clean_chunks
 from training.pipeline.definition import load_definition, parse_definition
 from training.pipeline.registry import step
 from training.pipeline.runner import StepFailed, run_pipeline
@@ -105,11 +108,11 @@ def test_the_default_definition_trains_and_scores_every_kind_on_generated_data(t
     exports = demo.generate_demo_data(knrs=400, out_dir=tmp_path, seed=3, tests_per_knr=30)
     parquet = {}
     for kind, key in (("results", "results"), ("defects", "defects")):
-        report = ingest.ValidationReport(kind=kind, filename=exports[key].name)
+        report = ValidationReport(kind=kind, filename=exports[key].name)
         tables = [
-            ingest.chunk_to_table(chunk, kind=kind)
-            for chunk in ingest.iter_clean_chunks(
-                exports[key], filename=exports[key].name, kind=kind, report=report
+            chunk_to_table(chunk, kind=kind)
+            for chunk in iter_clean_chunks(
+                sniff_export(exports[key], filename=exports[key].name, kind=kind), report=report
             )
         ]
         parquet[kind] = tmp_path / f"{kind}.parquet"

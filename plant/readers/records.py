@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crossline.domain import frame_codes
-from plant.ingest import DEFECTS, OUTPUT_COLUMNS, RESULTS
+from plant.readers.columns import DEFECTS, OUTPUT_COLUMNS, RESULTS
 from plant.results import RESULT_KEY, STATUS_NOK
 
 _NULL = pa.scalar("null", pa.string())

@@ -1,0 +1,21 @@
+"""An import's report: the content fingerprint of its accepted rows."""
+
+from __future__ import annotations
+
+import gzip
+
+from plant.readers.columns import DEFECTS
+from tests.plant.readers.samples import read, write
+
+
+def test_the_content_fingerprint_ignores_order_and_compression_but_not_content(tmp_path):
+    lines = [f"2024-{2000000 + i:07d},2,2024-05-20 21:31:5{i}\n" for i in range(5)]
+    header = "KNR,S_GROUP_ID,DATA\n"
+    plain = write(tmp_path, "a.csv", header + "".join(lines))
+    packed = tmp_path / "b.csv.gz"
+    packed.write_bytes(gzip.compress((header + "".join(reversed(lines))).encode()))
+    other = write(tmp_path, "c.csv", header + "".join(lines[:4]) + lines[4].replace(",2,", ",4,"))
+
+    fingerprints = [read(path, DEFECTS)[1].content_fingerprint() for path in (plain, packed, other)]
+
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]
