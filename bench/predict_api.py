@@ -76,7 +76,7 @@ def main() -> None:
     from plant.readers.report import ValidationReport
     from plant.readers.sniff import sniff_export
     from plant.readers.validation import iter_clean_chunks
-    from predictions import services, tasks
+    from predictions import batches, services, tasks
     from predictions.models import BatchPrediction, Prediction
     from training.pipeline.steps import (
         build_features,
@@ -200,7 +200,7 @@ def main() -> None:
     assert response.status_code == 202, response.content
     batch = BatchPrediction.objects.get(pk=response.json()["id"])
     started = time.perf_counter()
-    services.run_batch_prediction(batch_id=batch.pk)
+    batches.run_batch_prediction(batch_id=batch.pk)
     upload_seconds = time.perf_counter() - started
     batch.refresh_from_db()
     assert batch.status == "succeeded", batch.error

@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.http import urlencode
 
 from crossline import charts, dashboard, numbers
 from crossline.domain import kind_label
@@ -28,13 +27,21 @@ from mlmodels.services import (
     recompute_thresholds,
     set_threshold_policy,
 )
+from mlmodels.version_pages import (
+    SHOWN_METRICS,
+    bar_width,
+    calibration_chart,
+    compare_url,
+    comparison_context,
+    comparison_error,
+    confusion_context,
+    eligibility,
+    importance_context,
+    lineage,
+    pr_chart,
+)
 from plant.admin_fail_groups import fail_group_labels_for
 
-# The order people read them in: ranking quality first, then the shares at the threshold.
-SHOWN_METRICS = (
-    "pr_auc", "roc_auc", "recall", "precision", "flagged_share", "f1_score", "mcc", "accuracy"
-)
-NEUTRAL_METRICS = frozenset({"threshold", "flagged_share"})
 LIST_METRICS = ("pr_auc", "recall", "precision", "flagged_share", "f1_score", "roc_auc", "mcc")
 
 
@@ -219,9 +226,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 "label": kind_label(kind, names),
                 "model_name": version.model_name,
                 "pr_auc": numbers.significant(version.pr_auc),
-                "pr_auc_percent": _bar_width(version.pr_auc),
+                "pr_auc_percent": bar_width(version.pr_auc),
                 "recall": numbers.percent(version.recall),
-                "recall_percent": _bar_width(version.recall),
+                "recall_percent": bar_width(version.recall),
             }
             for kind, version in sorted(list_active_versions().items())
         ]
@@ -443,178 +450,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
 def activate(*, version: ModelVersion, user: Any, reason: str, override: bool) -> None:
     """Set a version as active with the reason given (and the gate's override if asked)."""
     activate_model_version(version=version, user=user, reason=reason, override=override)
-
-
-def eligibility(version: ModelVersion) -> dict[str, Any]:
-    """Whether the version passes the activation gate, and the gate's reason."""
-    return {"eligible": version.eligible, "reason": version.eligibility}
-
-
-def lineage(version: ModelVersion) -> list[dict[str, str]]:
-    """The datasets a version was trained on, as links to their admin pages."""
-    found = []
-    for entry in (version.data or {}).get("datasets", []):
-        entry = entry if isinstance(entry, dict) else {"name": str(entry)}
-        found.append(
-            {
-                "name": entry.get("name") or str(entry.get("id", "")),
-                "kind": entry.get("kind", ""),
-                "sha256": (entry.get("sha256") or "")[:12],
-                "url": reverse("admin:plant_dataset_change", args=[entry["id"]])
-                if entry.get("id")
-                else "",
-            }
-        )
-    return found
-
-
-def compare_url(ids: list[Any]) -> str:
-    """The comparison page of these versions."""
-    query = urlencode({"ids": ",".join(str(i) for i in ids)})
-    return f"{reverse('admin:mlmodels_modelversion_compare')}?{query}"
-
-
-def comparison_error(versions: list[ModelVersion]) -> str:
-    """Why these versions cannot be compared ("" when they can)."""
-    if len(versions) < 2:
-        return "Select two or more versions to compare."
-    kinds = {v.type_model for v in versions}
-    if len(kinds) > 1:
-        return f"Compare versions of one kind (selected: {', '.join(sorted(kinds))})."
-    return ""
-
-
-def comparison_context(versions: list[ModelVersion], active: ModelVersion | None) -> dict:
-    """Metric rows with one cell per version; each later version's difference from the first."""
-    baseline = versions[0]
-    rows = []
-    for name in (*SHOWN_METRICS, "threshold"):
-        first = getattr(baseline, name)
-        cells = []
-        for index, version in enumerate(versions):
-            value = getattr(version, name)
-            difference = (
-                value - first
-                if index and value is not None and first is not None
-                else None
-            )
-            # Higher is better for every score; the threshold and the share flagged are choices.
-            scored = (
-                name not in NEUTRAL_METRICS and difference is not None and abs(difference) > 1e-9
-            )
-            cells.append(
-                {
-                    "value": numbers.metric(name, value),
-                    "difference": numbers.metric_difference(name, difference)
-                    if difference is not None
-                    else "",
-                    "better": scored and difference > 0,
-                    "worse": scored and difference < 0,
-                }
-            )
-        rows.append({"label": numbers.METRIC_LABELS[name], "cells": cells})
-    columns = [
-        {
-            "version": version,
-            "url": reverse("admin:mlmodels_modelversion_change", args=[version.pk]),
-            "is_active": active is not None and version.pk == active.pk,
-            "age": version.created_at,
-            "n_test": version.n_test,
-        }
-        for version in versions
-    ]
-    metric_names = ("pr_auc", "roc_auc", "recall", "precision", "f1_score")
-    bars = charts.bar_chart(
-        [numbers.METRIC_LABELS[name] for name in metric_names],
-        {v.model_name: [getattr(v, name) for name in metric_names] for v in versions},
-        percent=True,
-    )
-    curves = {
-        v.model_name: [tuple(point) for point in (v.diagnostics or {}).get("pr_curve", [])]
-        for v in versions
-    }
-    curves = {name: points for name, points in curves.items() if points}
-    return {
-        "columns": columns,
-        "rows": rows,
-        "metrics_chart": bars,
-        "curves_chart": charts.line_chart(
-            curves, x_title="recall", y_title="precision", percent=True, x_percent=True
-        )
-        if curves
-        else None,
-    }
-
-
-def confusion_context(version: ModelVersion) -> dict[str, Any] | None:
-    """The test-set confusion matrix at the threshold, with its shares, for a 2×2 table."""
-    matrix = version.confusion_matrix or []
-    if len(matrix) != 2 or any(len(row) != 2 for row in matrix):
-        return None
-    (tn, fp), (fn, tp) = matrix
-    total = tn + fp + fn + tp
-    share = (lambda n: numbers.percent(n / total)) if total else (lambda n: numbers.MISSING)
-    return {
-        "tn": f"{tn:,}", "fp": f"{fp:,}", "fn": f"{fn:,}", "tp": f"{tp:,}",
-        "tn_share": share(tn), "fp_share": share(fp), "fn_share": share(fn), "tp_share": share(tp),
-        "total": f"{total:,}",
-    }
-
-
-def pr_chart(version: ModelVersion) -> dict[str, Any] | None:
-    """The precision-recall curve with the version's threshold marked."""
-    diagnostics = version.diagnostics or {}
-    curve = diagnostics.get("pr_curve")
-    if not curve:
-        return None
-    point = diagnostics.get("threshold_point")
-    marked = (
-        {f"threshold {numbers.significant(version.threshold)}": [tuple(point)]} if point else None
-    )
-    return charts.line_chart(
-        {"precision-recall curve": [tuple(p) for p in curve]},
-        points=marked,
-        x_title="recall: share of defective vehicles flagged",
-        y_title="precision",
-        percent=True,
-        x_percent=True,
-    )
-
-
-def calibration_chart(version: ModelVersion) -> dict[str, Any] | None:
-    """Predicted probability against the observed share of defects, per bin of vehicles."""
-    bins = (version.diagnostics or {}).get("calibration")
-    if not bins:
-        return None
-    return charts.line_chart(
-        {"this model": [tuple(b) for b in bins]},
-        diagonal=True,
-        x_title="predicted probability",
-        y_title="observed share with a defect",
-        percent=True,
-        x_percent=True,
-    )
-
-
-def importance_context(version: ModelVersion) -> dict[str, Any] | None:
-    """The most important features as a horizontal bar chart, and how they were measured."""
-    importance = (version.diagnostics or {}).get("importance") or {}
-    features = importance.get("features") or []
-    if not features:
-        return None
-    return {
-        "method": importance.get("method", ""),
-        "chart": charts.bar_chart(
-            [name for name, _ in features],
-            {importance.get("method", "importance"): [value for _, value in features]},
-            horizontal=True,
-        ),
-    }
-
-
-def _bar_width(value: float | None) -> int:
-    """A metric in [0, 1] as a whole percentage for a bar's width (0 when unknown)."""
-    return round(min(max(value or 0.0, 0.0), 1.0) * 100)
 
 
 @admin.register(ActiveModel)

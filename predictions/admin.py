@@ -18,7 +18,7 @@ from crossline.exceptions import CrosslineError
 from plant import admin_fail_groups
 from plant.admin_fail_groups import fail_group_labels_for
 from plant.selectors import get_fail_group_labels
-from predictions import selectors, services
+from predictions import batches, selectors, services
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
@@ -317,7 +317,7 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
         form = BatchForm(request.POST if posted else None, request.FILES if posted else None)
         if request.method == "POST" and form.is_valid():
             try:
-                batch, _ = services.start_batch_prediction(
+                batch, _ = batches.start_batch_prediction(
                     upload=form.cleaned_data.get("file") or None,
                     since=form.cleaned_data.get("since") or None,
                     user=request.user,

@@ -8,12 +8,12 @@ from django.urls import reverse
 
 from crossline.domain import fail_group_label
 from plant.selectors import get_fail_group_labels
-from predictions import selectors, services
+from predictions import feedback, selectors
 
 
 def fill_feedback(sender: Any, *, knrs: list[str], **kwargs: Any) -> None:
     """Defects were imported: their KNRs' predictions get their real fail groups."""
-    services.record_feedback(knrs=knrs)
+    feedback.record_feedback(knrs=knrs)
 
 
 def latest_prediction(knr: str) -> dict[str, Any] | None:

@@ -1,14 +1,10 @@
-"""Writes of predictions: predicting KNRs with the active models, batches and feedback."""
+"""Writes of predictions: predicting KNRs with the active models, storing them, corrections."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +12,8 @@ import numpy as np
 import pandas as pd
 import sklearn
 from django.conf import settings
-from django.core.files.base import ContentFile, File
-from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from crossline.domain import (
     FAIL_GROUPS,
@@ -31,34 +23,26 @@ from crossline.domain import (
     fail_group_of,
     frame_codes,
 )
-from crossline.exceptions import InvalidInput, InvalidUpload, NotFound, UploadTooLarge
-from crossline.spreadsheet import SafeWriter
-from crossline.uploads import uploaded_file_path
+from crossline.exceptions import InvalidInput, NotFound
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
 from plant.readers.columns import RESULTS
 from plant.readers.report import ValidationReport
 from plant.readers.sniff import sniff_export
 from plant.readers.validation import DEFAULT_CHUNK_ROWS, iter_clean_chunks
 from plant.selectors import (
-    get_fail_groups,
     get_indicated_tests,
     get_results_frame,
     list_knrs_tested_since,
 )
-from predictions.models import BatchPrediction, Prediction, PredictionHistory
+from predictions.models import Prediction, PredictionHistory
 from training.pipeline.estimators import predict_positive
 
 logger = logging.getLogger(__name__)
 
 # KNRs predicted and stored together: bounds memory and the size of one `IN` query.
 PREDICT_BATCH = 1000
-# Rows read per chunk of an uploaded file while deciding whether a batch is small.
-SNIFF_CHUNK_ROWS = 50_000
 
 Progress = Callable[[int], None]
-
-
-# --- the prediction core --------------------------------------------------------------------
 
 
 def indicated_tests_for(codes: Iterable[int]) -> list[str]:
@@ -318,18 +302,18 @@ def predict_results_file(
     """Predict every KNR of a test-results export, without storing its rows as a dataset."""
     models = get_active_models()
     results = read_results_file(path, filename=filename)
-    return _predict_and_store(results, models=models, on_progress=on_progress)
+    return predict_and_store(results, models=models, on_progress=on_progress)
 
 
 def read_results_file(path: str | Path, *, filename: str) -> pd.DataFrame:
     """A test-results export's accepted rows, normalised; InvalidUpload if none is usable."""
     report = ValidationReport(kind=RESULTS, filename=filename)
-    chunks = list(_results_chunks(path, filename=filename, report=report))
+    chunks = list(results_chunks(path, filename=filename, report=report))
     report.refuse_if_nothing_accepted()
     return pd.concat(chunks, ignore_index=True)
 
 
-def _results_chunks(
+def results_chunks(
     path: str | Path, *, filename: str, report: ValidationReport,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
@@ -341,12 +325,13 @@ def _results_chunks(
     return iter_clean_chunks(info, report=report, chunk_rows=chunk_rows)
 
 
-def _predict_and_store(
+def predict_and_store(
     results: pd.DataFrame,
     *,
     models: dict[str, LoadedModel],
     on_progress: Progress | None = None,
 ) -> list[Prediction]:
+    """Predict and store every KNR of these result rows, PREDICT_BATCH KNRs at a time."""
     knrs = list(dict.fromkeys(results["KNR"]))
     by_knr = results.groupby("KNR", sort=False).indices if len(knrs) > PREDICT_BATCH else None
     stored: list[Prediction] = []
@@ -366,12 +351,14 @@ def _predict_and_store(
 def predict_since(since: datetime, *, on_progress: Progress | None = None) -> list[Prediction]:
     """Predict every vehicle whose first test was at or after `since`."""
     models = get_active_models()
-    return _predict_knr_list(list_knrs_tested_since(since), models=models, on_progress=on_progress)
+    knrs = list_knrs_tested_since(since)
+    return predict_stored_knrs(knrs, models=models, on_progress=on_progress)
 
 
-def _predict_knr_list(
+def predict_stored_knrs(
     knrs: list[str], *, models: dict[str, LoadedModel], on_progress: Progress | None = None
 ) -> list[Prediction]:
+    """Predict and store these KNRs from their stored test results, PREDICT_BATCH at a time."""
     stored: list[Prediction] = []
     for begin in range(0, len(knrs), PREDICT_BATCH):
         results = get_results_frame(knrs[begin : begin + PREDICT_BATCH])
@@ -380,254 +367,6 @@ def _predict_knr_list(
             on_progress(len(stored))
     _used_versions(models)
     return stored
-
-
-# --- batches --------------------------------------------------------------------------------
-
-
-def start_batch_prediction(
-    *,
-    upload: UploadedFile | None = None,
-    since: datetime | None = None,
-    user: Any = None,
-) -> tuple[BatchPrediction, list[Prediction] | None]:
-    """Predict an uploaded results file or the vehicles since a date: inline if small, else queued.
-
-    Returns the batch and, when it ran inline, its predictions.
-    """
-    if (upload is None) == (since is None):
-        raise InvalidUpload("Send either a test-results file or a date, not both.")
-    if upload is not None and upload.size > settings.CROSSLINE_MAX_UPLOAD_BYTES:
-        raise UploadTooLarge(
-            f"{upload.name} is {upload.size:,} bytes, over the limit of "
-            f"{settings.CROSSLINE_MAX_UPLOAD_BYTES:,} bytes."
-        )
-    models = get_active_models()
-    limit = settings.CROSSLINE_BATCH_SYNC_LIMIT
-    user = user if getattr(user, "is_authenticated", False) else None
-    if since is not None:
-        knrs = list_knrs_tested_since(since)
-        batch = BatchPrediction.objects.create(
-            since=since, knr_count=len(knrs), requested_by=user
-        )
-        if len(knrs) <= limit:
-            return batch, _run_inline(batch, lambda p: _predict_knr_list(
-                knrs, models=models, on_progress=p))
-        return _enqueue(batch), None
-
-    assert upload is not None
-    with uploaded_file_path(upload) as path:
-        small = _small_results(path, filename=upload.name, limit=limit)
-        if small is not None:
-            batch = BatchPrediction.objects.create(
-                original_name=upload.name,
-                knr_count=int(small["KNR"].nunique()),
-                requested_by=user,
-            )
-            return batch, _run_inline(
-                batch, lambda p: _predict_and_store(small, models=models, on_progress=p)
-            )
-        with path.open("rb") as f:
-            # File(), not the bytes: storage copies it in chunks, so a 2 GB export is streamed.
-            stored = default_storage.save(
-                f"predictions/batches/{_safe_name(upload.name)}", File(f)
-            )
-    batch = BatchPrediction.objects.create(
-        source_file=stored, original_name=upload.name, requested_by=user
-    )
-    return _enqueue(batch), None
-
-
-def _small_results(path: Path, *, filename: str, limit: int) -> pd.DataFrame | None:
-    """The file's rows if it holds at most `limit` KNRs; None as soon as it holds more."""
-    report = ValidationReport(kind=RESULTS, filename=filename)
-    chunks: list[pd.DataFrame] = []
-    knrs: set[str] = set()
-    for chunk in _results_chunks(
-        path, filename=filename, report=report, chunk_rows=SNIFF_CHUNK_ROWS
-    ):
-        knrs.update(chunk["KNR"].unique())
-        if len(knrs) > limit:
-            return None
-        chunks.append(chunk)
-    report.refuse_if_nothing_accepted()
-    return pd.concat(chunks, ignore_index=True)
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "results"
-
-
-def _run_inline(batch: BatchPrediction, work: Callable[[Progress], list[Prediction]]):
-    BatchPrediction.objects.filter(pk=batch.pk).update(status=BatchPrediction.Status.RUNNING)
-    return _run(batch, lambda: work(lambda done: None))
-
-
-def _run(batch: BatchPrediction, work: Callable[[], list[Prediction]]) -> list[Prediction]:
-    """Do a running batch's work: finished with its predictions, or failed with the error."""
-    try:
-        predictions = work()
-    except Exception as exc:
-        _fail(batch, exc)
-        raise
-    _finish(batch, predictions)
-    batch.refresh_from_db()
-    return predictions
-
-
-def _enqueue(batch: BatchPrediction) -> BatchPrediction:
-    task_id = async_task(
-        "predictions.tasks.run_batch_prediction", batch.pk, task_name=f"batch-prediction-{batch.pk}"
-    )
-    BatchPrediction.objects.filter(pk=batch.pk).update(task_id=str(task_id or ""))
-    batch.refresh_from_db()
-    return batch
-
-
-def run_batch_prediction(*, batch_id: Any) -> BatchPrediction | None:
-    """Run a queued batch (the worker's entry point); a batch already taken is left alone."""
-    taken = BatchPrediction.objects.filter(
-        pk=batch_id, status=BatchPrediction.Status.QUEUED
-    ).update(status=BatchPrediction.Status.RUNNING)
-    if taken != 1:
-        # Another worker runs it, or it already finished: never predict a batch twice.
-        return None
-    batch = BatchPrediction.objects.get(pk=batch_id)
-    _run(batch, lambda: _predict_batch(batch))
-    return batch
-
-
-def _predict_batch(batch: BatchPrediction) -> list[Prediction]:
-    models = get_active_models()
-    if batch.source_file:
-        with _stored_file_path(batch.source_file) as path:
-            results = read_results_file(path, filename=batch.original_name)
-        total = int(results["KNR"].nunique())
-        _set_total(batch, total)
-        return _predict_and_store(results, models=models, on_progress=_progress(batch, total))
-    knrs = list_knrs_tested_since(batch.since)
-    _set_total(batch, len(knrs))
-    return _predict_knr_list(knrs, models=models, on_progress=_progress(batch, len(knrs)))
-
-
-def _set_total(batch: BatchPrediction, total: int) -> None:
-    BatchPrediction.objects.filter(pk=batch.pk).update(knr_count=total)
-
-
-def _progress(batch: BatchPrediction, total: int) -> Progress:
-    def report(done: int) -> None:
-        percent = min(99, int(100 * done / total)) if total else 99
-        BatchPrediction.objects.filter(pk=batch.pk).update(
-            predicted_count=done, progress=percent
-        )
-
-    return report
-
-
-def _finish(batch: BatchPrediction, predictions: list[Prediction]) -> None:
-    content = ContentFile(predictions_csv(predictions).encode())
-    result = default_storage.save(f"predictions/results/batch-{batch.pk}.csv", content)
-    BatchPrediction.objects.filter(pk=batch.pk).update(
-        status=BatchPrediction.Status.SUCCEEDED,
-        predicted_count=len(predictions),
-        knr_count=max(batch.knr_count, len(predictions)),
-        progress=100,
-        result_file=result,
-        finished_at=timezone.now(),
-    )
-
-
-def _fail(batch: BatchPrediction, exc: Exception) -> None:
-    BatchPrediction.objects.filter(pk=batch.pk).update(
-        status=BatchPrediction.Status.FAILED,
-        error=f"{type(exc).__name__}: {exc}",
-        finished_at=timezone.now(),
-    )
-
-
-@contextlib.contextmanager
-def _stored_file_path(name: str) -> Iterator[Path]:
-    # Storage may be GridFS: the readers need a local, seekable file.
-    with (
-        default_storage.open(name, "rb") as stored,
-        tempfile.NamedTemporaryFile(prefix="crossline-batch-") as spool,
-    ):
-        while block := stored.read(1024 * 1024):
-            spool.write(block)
-        spool.flush()
-        yield Path(spool.name)
-
-
-# --- CSV ------------------------------------------------------------------------------------
-
-
-CSV_HEADER_END = [
-    "flagged", "flagged_by", "predicted_fail_codes", "no_model_groups", "indicated_tests"
-]
-
-
-def predictions_csv(predictions: Iterable[Prediction], *, groups: list[int] | None = None) -> str:
-    """One CSV row per prediction (safe in a spreadsheet): KNR, p_fail, p_<code>…, flagged,
-    what flagged it, the flagged groups, the groups with no model, the indicated tests."""
-    predictions = list(predictions)
-    if groups is None:
-        codes = {int(c) for p in predictions for c in p.probabilities}
-        groups = sorted(codes)
-    out = io.StringIO()
-    writer = SafeWriter(out)
-    writer.writerow(["KNR", "p_fail", *(f"p_{g}" for g in groups), *CSV_HEADER_END])
-    for p in predictions:
-        writer.writerow(
-            [
-                p.knr,
-                p.p_fail,
-                *(_proba_cell(p.probabilities.get(str(g))) for g in groups),
-                p.predicted_fail,
-                ";".join(p.flagged_by or []),
-                ";".join(str(c) for c in p.predicted_fail_codes),
-                ";".join(str(c) for c in p.no_model_groups or []),
-                # Inspection names are edited in the admin: free text, neutralised by the writer.
-                ";".join(p.indicated_tests),
-            ]
-        )
-    return out.getvalue()
-
-
-def _proba_cell(value: float | None) -> float | None:
-    return None if value is None else float(value)
-
-
-# --- feedback -------------------------------------------------------------------------------
-
-
-def record_feedback(*, knrs: list[str]) -> int:
-    """Fill `real_fail_codes` of these KNRs' predictions from their recorded defects."""
-    knrs = list(dict.fromkeys(knrs))
-    now = timezone.now()
-    updated = 0
-    for begin in range(0, len(knrs), PREDICT_BATCH):
-        groups = get_fail_groups(knrs[begin : begin + PREDICT_BATCH])
-        by_codes: dict[tuple[int, ...], list[str]] = {}
-        for knr, codes in groups.items():
-            by_codes.setdefault(tuple(sorted(set(codes))), []).append(knr)
-        # One update per distinct set of groups: a handful of writes for thousands of KNRs.
-        for codes, same in by_codes.items():
-            updated += Prediction.objects.filter(knr__in=same).update(
-                real_fail_codes=list(codes), feedback_at=now
-            )
-    close_feedback_window()
-    return updated
-
-
-def close_feedback_window(*, now: datetime | None = None) -> int:
-    """Record `[]` for predictions older than the feedback window that got no defect."""
-    days = settings.CROSSLINE_FEEDBACK_WINDOW_DAYS
-    if days <= 0:
-        return 0
-    now = now or timezone.now()
-    return Prediction.objects.filter(
-        real_fail_codes__isnull=True, created_at__lt=now - timedelta(days=days)
-    ).update(real_fail_codes=[], feedback_at=now)
 
 
 def update_prediction(*, prediction: Prediction, data: dict[str, Any]) -> Prediction:

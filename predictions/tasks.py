@@ -2,14 +2,14 @@
 
 from typing import Any
 
-from predictions import services
+from predictions import batches, feedback
 
 
 def run_batch_prediction(batch_id: Any) -> None:
     """Run a queued batch prediction."""
-    services.run_batch_prediction(batch_id=batch_id)
+    batches.run_batch_prediction(batch_id=batch_id)
 
 
 def close_feedback_window() -> int:
     """Record `[]` for predictions whose inspection window passed without a defect."""
-    return services.close_feedback_window()
+    return feedback.close_feedback_window()

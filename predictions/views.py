@@ -24,7 +24,7 @@ from crossline import api
 from crossline.api import error_responses
 from crossline.domain import KNR_FORMAT, KNR_PATTERN
 from crossline.exceptions import NotFound
-from predictions import selectors, services
+from predictions import batches, selectors, services
 from predictions.models import BatchPrediction, Prediction
 from predictions.serializers import (
     BatchPredictionSerializer,
@@ -197,7 +197,7 @@ class PredictionViewSet(viewsets.ModelViewSet):
     def batch(self, request: Request) -> Response:
         data = BatchRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        batch, predictions = services.start_batch_prediction(
+        batch, predictions = batches.start_batch_prediction(
             upload=data.validated_data.get("file"),
             since=data.validated_data.get("since"),
             user=request.user,

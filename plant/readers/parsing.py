@@ -61,6 +61,7 @@ def parse_integer(text: pa.Array) -> pa.Array:
 
 
 def parse_datetime(values: pa.Array) -> pa.Array:
+    """Parse ISO-like timestamps (`2024-05-16 13:21:03`, `.000`); anything else becomes missing."""
     text = clean_text(values)
     try:
         # Arrow's ISO 8601 cast refuses zone offsets and anything not a date: the common case

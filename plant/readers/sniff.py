@@ -221,6 +221,7 @@ def _head_encoding(head: bytes, *, filename: str) -> str:
 
 
 def binary_message(filename: str, why: str) -> str:
+    """Why a file that is not text is refused, and what to send instead."""
     return (
         f"{filename} is not a text export ({why}); send CSV, gzip'd CSV, .xlsx or Parquet "
         "(UTF-8, Latin-1 or UTF-16 with its byte order mark)."
@@ -228,6 +229,7 @@ def binary_message(filename: str, why: str) -> str:
 
 
 def check_unpacked(filename: str, unpacked: int, limit: int) -> None:
+    """Refuse a file that unpacks to more than `limit` bytes."""
     if unpacked > limit:
         raise InvalidUpload(
             f"{filename} unpacks to more than {limit:,} bytes, over the limit of {limit:,} "

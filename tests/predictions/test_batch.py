@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from predictions import services, tasks
+from predictions import batches, services, tasks
 from predictions.models import BatchPrediction, Prediction
 from tests.predictions.conftest import write_results_csv
 
@@ -51,7 +51,7 @@ def test_a_large_upload_is_queued_and_the_task_predicts_it_with_progress(
     settings.CROSSLINE_BATCH_SYNC_LIMIT = 3
     queued = []
     monkeypatch.setattr(
-        "predictions.services.async_task",
+        "predictions.batches.async_task",
         lambda func, *args, **kw: queued.append((func, args)) or "t1",
     )
     knrs = trained.knrs[30:38]
@@ -72,7 +72,7 @@ def test_a_large_upload_is_queued_and_the_task_predicts_it_with_progress(
     )
     assert set(Prediction.objects.values_list("knr", flat=True)) == set(knrs)
     # A second run of the same batch (a retried task) predicts nothing twice.
-    assert services.run_batch_prediction(batch_id=batch.pk) is None
+    assert batches.run_batch_prediction(batch_id=batch.pk) is None
     status = staff_api.get(response.json()["url"]).json()
     assert status["predicted_count"] == 8
 
@@ -84,7 +84,7 @@ def test_a_queued_batch_runs_in_the_task_queue(
     # django-q2 reads Q_CLUSTER once at import: switch its sync mode where it keeps it.
     monkeypatch.setattr("django_q.conf.Conf.SYNC", True)
     since = timezone.make_aware(datetime(2020, 1, 1))
-    batch, predictions = services.start_batch_prediction(since=since)
+    batch, predictions = batches.start_batch_prediction(since=since)
     assert predictions is None
     batch.refresh_from_db()
     assert batch.status == "succeeded"
@@ -96,7 +96,7 @@ def test_since_a_date_predicts_only_the_later_vehicles(active_models, stored_knr
     from plant.models import Vehicle
 
     cut = Vehicle.objects.get(knr=stored_knrs[6]).first_test_at
-    batch, predictions = services.start_batch_prediction(since=cut)
+    batch, predictions = batches.start_batch_prediction(since=cut)
     expected = set(
         Vehicle.objects.filter(first_test_at__gte=cut).values_list("knr", flat=True)
     )
@@ -115,8 +115,8 @@ def test_a_file_that_is_not_a_results_export_is_a_400(staff_api, active_models):
 def test_a_failing_batch_is_marked_failed_with_the_error(active_models, trained, tmp_path,
                                                          settings, monkeypatch):
     settings.CROSSLINE_BATCH_SYNC_LIMIT = 1
-    monkeypatch.setattr("predictions.services.async_task", lambda *a, **k: "t2")
-    batch, _ = services.start_batch_prediction(
+    monkeypatch.setattr("predictions.batches.async_task", lambda *a, **k: "t2")
+    batch, _ = batches.start_batch_prediction(
         upload=_upload(trained, trained.knrs[40:43], tmp_path)
     )
 
@@ -125,7 +125,7 @@ def test_a_failing_batch_is_marked_failed_with_the_error(active_models, trained,
 
     monkeypatch.setattr(services, "store_predictions", boom)
     with pytest.raises(RuntimeError):
-        services.run_batch_prediction(batch_id=batch.pk)
+        batches.run_batch_prediction(batch_id=batch.pk)
     batch.refresh_from_db()
     assert batch.status == "failed"
     assert "disk full" in batch.error

@@ -22,6 +22,7 @@ from mlmodels.services import (
 from mlmodels.thresholds import choose_threshold
 from plant.models import FailGroup
 from predictions import services
+from predictions.exports import predictions_csv
 from predictions.models import Prediction
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +81,7 @@ def test_a_group_without_an_eligible_model_is_left_out_and_shown_as_no_model(
     assert "group_4" not in p.model_versions
     assert 4 not in p.predicted_fail_codes
     assert p.no_model_groups == [1, 4, 5, 133, 137, 140, 9830946]
-    body = services.predictions_csv([p])
+    body = predictions_csv([p])
     assert next(csv.DictReader(io.StringIO(body)))["no_model_groups"] == "1;4;5;133;137;140;9830946"
 
 
@@ -96,7 +97,7 @@ def test_without_an_eligible_fail_model_the_groups_still_flag_and_p_fail_is_not_
         assert p.p_fail is None
         assert "fail" not in p.model_versions
         assert p.flagged_by[0] == "group_2" and p.predicted_fail
-    row = next(csv.DictReader(io.StringIO(services.predictions_csv(predictions))))
+    row = next(csv.DictReader(io.StringIO(predictions_csv(predictions))))
     assert row["p_fail"] == ""
     assert staff_api.get(f"/api/predictions/{stored_knrs[0]}/").json()["p_fail"] is None
     ModelVersion.objects.filter(pk__in=[v.pk for v in active_models.values()]).update(

@@ -11,7 +11,7 @@ from django.utils import timezone
 from crossline.exceptions import ArtifactTampered, NoActiveModel, NotFound
 from mlmodels.services import activate_model_version
 from plant.models import FailGroup
-from predictions import services
+from predictions import feedback, services
 from predictions.models import Prediction, PredictionHistory
 from tests.predictions.conftest import KINDS, write_results_csv
 from training.pipeline.estimators import positive_scores
@@ -223,7 +223,7 @@ def test_feedback_fills_real_fail_codes_from_imported_defects(
     # The defects import itself fills the feedback.
     assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == [2, 9830946]
 
-    updated = services.record_feedback(knrs=[stored_knrs[0], stored_knrs[1]])
+    updated = feedback.record_feedback(knrs=[stored_knrs[0], stored_knrs[1]])
 
     assert updated == 2
     assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == [2, 9830946]
@@ -241,10 +241,10 @@ def test_the_feedback_window_closes_with_no_defects(active_models, stored_knrs, 
         created_at=timezone.now() - timedelta(days=10)
     )
     settings.CROSSLINE_FEEDBACK_WINDOW_DAYS = 0
-    assert services.close_feedback_window() == 0
+    assert feedback.close_feedback_window() == 0
 
     settings.CROSSLINE_FEEDBACK_WINDOW_DAYS = 7
-    assert services.close_feedback_window() == 1
+    assert feedback.close_feedback_window() == 1
     assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == []
     assert Prediction.objects.get(knr=stored_knrs[1]).real_fail_codes is None
 

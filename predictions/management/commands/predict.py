@@ -12,6 +12,7 @@ from crossline.commands import Once, progress_bar
 from crossline.exceptions import CrosslineError
 from mlmodels.selectors import list_active_versions
 from predictions import services
+from predictions.exports import predictions_csv
 from predictions.models import Prediction
 
 
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             version.fail_group for version in list_active_versions().values()
             if version.fail_group is not None
         )
-        text = services.predictions_csv(predictions, groups=groups)
+        text = predictions_csv(predictions, groups=groups)
         if out is None:
             self.stdout.write(text, ending="")
         else:
