@@ -173,6 +173,10 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
                 {"label": kind_label(kind, names), "positives": positives}
                 for kind, positives in sorted(run.skipped.items())
             ],
+            "outcomes": [
+                {**outcome, "label": kind_label(outcome["kind"], names)}
+                for outcome in run.outcomes
+            ],
             "datasets": [
                 {
                     "name": str(datasets[str(pk)]) if str(pk) in datasets else f"dataset {pk}",

@@ -55,6 +55,12 @@ class TrainingRun(models.Model):
     log = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     skipped = models.JSONField(default=dict, blank=True)
+    outcomes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Each kind's outcome: trained (with which candidate), failed (with the error) "
+        "or skipped (too few positives).",
+    )
     comparison = models.JSONField(default=dict, blank=True)
     failed_step = models.CharField(max_length=100, blank=True)
     error = models.TextField(blank=True)

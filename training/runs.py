@@ -12,13 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
-from threadpoolctl import threadpool_limits
 
 from crossline.beat import Heartbeat
 from crossline.exceptions import DuplicateRun, InvalidPipeline, NothingToTrain
@@ -42,8 +40,15 @@ from training.pipeline.definition import (
     load_definition_file,
     parse_definition,
 )
-from training.pipeline.estimators import positive_scores, predict_positive
-from training.pipeline.explain import describe_scores, top_features
+from training.pipeline.estimators import predict_positive
+from training.pipeline.explain import explain_version
+from training.pipeline.outcomes import (
+    KindsFailed,
+    describe_error,
+    kind_failure,
+    kind_outcomes,
+    require_finite,
+)
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.pipeline.steps import score_predictions
 
@@ -373,6 +378,7 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         raise
     metrics = {kind: version_metrics(v) for kind, v in versions.items()}
     below = [f"{v.model_name} ({v.eligibility})" for v in versions.values() if not v.eligible]
+    failed = [f"{kind} ({f['error']})" for kind, f in result.get("failed", {}).items()]
     succeeded = close_run(
         run,
         TrainingRun.Status.SUCCEEDED,
@@ -380,10 +386,12 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         progress=100,
         metrics=metrics,
         skipped=result["skipped"],
+        outcomes=kind_outcomes(result, {k: v.model_name for k, v in versions.items()}),
         comparison=comparison,
         log=recorder.append(
             f"registered {', '.join(v.model_name for v in versions.values())}"
             + (f"; below the activation gate: {'; '.join(below)}" if below else "")
+            + (f"; failed: {'; '.join(failed)}" if failed else "")
         ),
     )
     if not succeeded:
@@ -424,15 +432,25 @@ def local_copies(datasets: list[Dataset], kind: str, workdir: Path) -> list[Path
 def register_run_versions(
     run: TrainingRun, result: dict[str, Any], pipeline_name: str, data: dict
 ) -> dict[str, ModelVersion]:
-    """Register one version per trained kind, with its test-set metrics and its scores."""
+    """Register one version per trained kind, with its test-set metrics and its scores.
+
+    A kind whose curves and top features cannot be computed joins `result["failed"]` and the
+    others are registered; a registry that cannot store a version fails the run.
+    """
     versions = {}
     test_set = result.get("test_set")
+    failed = result.setdefault("failed", {})
     for kind, entry in result["models"].items():
-        diagnostics = (
-            explain_version(entry, test_set, kind)
-            if test_set is not None and len(test_set)
-            else {}
-        )
+        try:
+            diagnostics = (
+                explain_version(entry, test_set, kind)
+                if test_set is not None and len(test_set)
+                else {}
+            )
+        except Exception as error:
+            failed[kind] = kind_failure(SAVE_STEP, error, entry["n_train_positives"])
+            logger.exception("Training run %s could not explain its %s model", run.pk, kind)
+            continue
         versions[kind] = register_model_version(
             type_model=kind,
             pipeline=entry["pipeline"],
@@ -448,34 +466,9 @@ def register_run_versions(
             heldout=entry.get("heldout"),
             test_scores=entry.get("test_scores"),
         )
+    if not versions and failed:
+        raise KindsFailed(failed)
     return versions
-
-
-def explain_version(entry: dict[str, Any], test_set: Any, kind: str) -> dict[str, Any]:
-    """A trained kind's curves and top features on the test set, stored with its version."""
-    if kind in test_set.labels:
-        y_test = test_set.labels[kind].astype("int64")
-    else:
-        y_test = pd.Series(0, index=test_set.knrs)
-    scored = entry.get("test_scores") or {}
-    # The estimator after the feature builder: the test set's features are already built.
-    estimator = entry["pipeline"][1:]
-    # One thread: OpenMP threads spinning on a busy host made the ~100 re-scorings of the
-    # permutation importance 25× slower (33 s against 1.3 s for 86 features, 60 KNRs).
-    with threadpool_limits(limits=1):
-        scores = scored.get("scores")
-        if scores is None:
-            scores = positive_scores(estimator, test_set.features)
-        explained = {
-            **describe_scores(y_test, scores, entry["threshold"]),
-            "importance": top_features(estimator, test_set.features, y_test),
-        }
-    if entry.get("estimator"):
-        explained["estimator"] = entry["estimator"]
-    if entry.get("combined_with"):
-        explained["combined_with"] = entry["combined_with"]
-        explained["direct_weight"] = entry["direct_weight"]
-    return explained
 
 
 def version_metrics(version: ModelVersion) -> dict[str, Any]:
@@ -503,32 +496,35 @@ def compare_with_active(versions: dict[str, ModelVersion], result: dict[str, Any
         # The version's own threshold (its kind's policy) and the metrics at it.
         new_metrics = {**result["models"][kind]["metrics"], **version_metrics(challenger)}
         current = active.get(kind)
-        if current is None:
-            kinds[kind] = {
-                "new_model": challenger.model_name,
-                "new_model_metrics": new_metrics,
-                "last_model": None,
-                "last_model_metrics": None,
-                "differences": None,
-                "message": f"No active {kind} model to compare with.",
+        last_metrics, differences = None, None
+        message = f"No active {kind} model to compare with."
+        if current is not None:
+            try:
+                scores = predict_positive(load_pipeline(current), result["test_results"])
+                last_metrics = score_predictions(
+                    test_set.labels[kind],
+                    require_finite(scores.reindex(test_set.knrs), "active version's scores"),
+                    current.threshold,
+                )
+            except Exception as error:
+                # A version trained before inputs were bounded may not score values it never
+                # saw (±1e308); the new versions are registered all the same.
+                message = f"The active {current.model_name} could not be scored on this test "
+                message += f"set: {describe_error(error)}"
+        if last_metrics is not None:
+            differences = {
+                field: new_metrics[field] - last_metrics[field]
+                for field in METRIC_FIELDS
+                if new_metrics.get(field) is not None and last_metrics.get(field) is not None
             }
-            continue
-        scores = predict_positive(load_pipeline(current), result["test_results"])
-        last_metrics = score_predictions(
-            test_set.labels[kind], scores.reindex(test_set.knrs).to_numpy(), current.threshold
-        )
-        differences = {
-            field: new_metrics[field] - last_metrics[field]
-            for field in METRIC_FIELDS
-            if new_metrics.get(field) is not None and last_metrics.get(field) is not None
-        }
+            message = comparison_message(kind, challenger, current, differences)
         kinds[kind] = {
             "new_model": challenger.model_name,
             "new_model_metrics": new_metrics,
-            "last_model": current.model_name,
+            "last_model": current.model_name if current else None,
             "last_model_metrics": last_metrics,
             "differences": differences,
-            "message": comparison_message(kind, challenger, current, differences),
+            "message": message,
         }
     return {
         "test_set": {

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from crossline.api import FormSerializer, ModelSerializer
 from training.models import PipelineDefinition, TrainingRun
+from training.pipeline.outcomes import FAILED, SKIPPED, TRAINED
 
 
 class PipelineDefinitionSerializer(ModelSerializer):
@@ -16,8 +17,43 @@ class PipelineDefinitionSerializer(ModelSerializer):
         fields = ["id", "name", "description", "definition", "is_shipped", "updated_at"]
 
 
+class CandidateErrorSerializer(serializers.Serializer):
+    """A candidate estimator that failed to fit or score, and why."""
+
+    candidate = serializers.CharField(help_text="The candidate, as the pipeline names it.")
+    error = serializers.CharField(help_text="The error's type and message.")
+
+
+class KindOutcomeSerializer(serializers.Serializer):
+    """What a run did with one model kind."""
+
+    kind = serializers.CharField(help_text="`fail` or `group_<code>`.")
+    status = serializers.ChoiceField(
+        choices=[TRAINED, FAILED, SKIPPED],
+        help_text="trained: a version was registered; failed: see `error`; skipped: too few "
+        "positives.",
+    )
+    model_name = serializers.CharField(
+        allow_null=True, help_text="The version registered; null unless trained."
+    )
+    estimator = serializers.CharField(
+        allow_null=True, help_text="The candidate chosen; null unless trained."
+    )
+    positives = serializers.IntegerField(
+        allow_null=True, help_text="Vehicles with this kind's defect in the training period."
+    )
+    step = serializers.CharField(allow_null=True, help_text="Where it failed; null unless failed.")
+    error = serializers.CharField(allow_null=True, help_text="Why it failed; null unless failed.")
+    candidate_errors = CandidateErrorSerializer(
+        many=True, help_text="Candidates that failed, the kind training on the others."
+    )
+
+
 class TrainingRunSerializer(ModelSerializer):
-    """A training or retraining run: status, progress, log, metrics and the comparison."""
+    """A training or retraining run: status, progress, log, metrics, each kind's outcome and the
+    comparison."""
+
+    outcomes = KindOutcomeSerializer(many=True, read_only=True)
 
     duration_seconds = serializers.FloatField(
         read_only=True, allow_null=True, help_text="Null until the run has finished."
@@ -45,6 +81,7 @@ class TrainingRunSerializer(ModelSerializer):
             "dataset_ids",
             "metrics",
             "skipped",
+            "outcomes",
             "comparison",
             "failed_step",
             "error",

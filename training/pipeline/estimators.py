@@ -18,6 +18,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from training.pipeline.bounds import RobustBounds, bound_columns
+
 
 class InformativeColumns(TransformerMixin, BaseEstimator):
     """Keep the columns that carry information at fit: not all missing, not one constant.
@@ -222,13 +224,20 @@ ESTIMATORS: dict[str, Callable[..., list[tuple[str, Any]]]] = {
 def make_pipeline(
     name: str, *, random_state: int = 0, options: dict[str, Any] | None = None
 ) -> Pipeline:
-    """An unfitted estimator Pipeline (informative columns, preprocessing, classifier)."""
+    """An unfitted estimator Pipeline (informative columns, bounds, preprocessing, classifier).
+
+    Every estimator sees its columns bounded (RobustBounds), whatever values the data holds.
+    """
     try:
         factory = ESTIMATORS[name]
     except KeyError:
         raise ValueError(f"unknown estimator {name!r}; known: {sorted(ESTIMATORS)}") from None
     return Pipeline(
-        [("select", InformativeColumns()), *factory(random_state, **(options or {}))]
+        [
+            ("select", InformativeColumns()),
+            ("bound", RobustBounds()),
+            *factory(random_state, **(options or {})),
+        ]
     )
 
 
@@ -351,18 +360,25 @@ class CompiledTrees:
 
 
 class CompiledLinear:
-    """A fitted `sparse_logistic` Pipeline (columns kept, median imputation with indicators,
-    standardisation, deviations, SparseLogistic) as one formula over the feature row.
+    """A fitted `sparse_logistic` Pipeline (columns kept, bounded, median imputation with
+    indicators, standardisation, deviations, SparseLogistic) as one formula over the feature
+    row; versions saved before the bounds existed have no bounding step.
 
     scikit-learn's checks in each of its four transforms cost about 3.6 ms for one vehicle,
     fifty times the compiled trees; the formula gives the same probabilities (checked against
     the Pipeline in the tests). `supports` refuses any other arrangement of steps.
     """
 
-    STEPS = (InformativeColumns, SimpleImputer, StandardScaler, WithDeviations, SparseLogistic)
+    STEPS = (
+        InformativeColumns, RobustBounds, SimpleImputer, StandardScaler, WithDeviations,
+        SparseLogistic,
+    )
+    UNBOUNDED_STEPS = tuple(t for t in STEPS if t is not RobustBounds)
 
     def __init__(self, steps: list[tuple[str, Any]]) -> None:
-        select, impute, scale, _, model = (step for _, step in steps)
+        parts = [step for _, step in steps]
+        self.bounds = parts.pop(1) if isinstance(parts[1], RobustBounds) else None
+        select, impute, scale, _, model = parts
         self.keep = select.keep_
         self.fill = impute.statistics_
         indicator = impute.indicator_
@@ -378,18 +394,20 @@ class CompiledLinear:
 
     @classmethod
     def supports(cls, steps: list[tuple[str, Any]]) -> bool:
-        """Exactly these steps, the imputer filling medians."""
-        parts = [step for _, step in steps]
+        """Exactly these steps (with or without the bounds), the imputer filling medians."""
+        types = tuple(type(step) for _, step in steps)
         return (
-            len(parts) == len(cls.STEPS)
-            and all(type(p) is t for p, t in zip(parts, cls.STEPS, strict=True))
-            and parts[1].strategy == "median"
-            and list(parts[-1].classes_) == [0, 1]
+            types in (cls.STEPS, cls.UNBOUNDED_STEPS)
+            and steps[-4][1].strategy == "median"
+            and list(steps[-1][1].classes_) == [0, 1]
         )
 
     def positive_proba(self, X: np.ndarray) -> np.ndarray:
         """P(class 1) for each row of the feature array (every column of the frame)."""
         x = X[:, self.keep]
+        if self.bounds is not None:
+            b = self.bounds
+            x = bound_columns(x, b.center_, b.spread_, b.limit)
         missing = np.isnan(x)
         filled = np.where(missing, self.fill, x)
         z = (np.hstack([filled, missing[:, self.indicate]]) - self.mean) / self.scale
@@ -458,6 +476,8 @@ def columns_read(estimator: Any) -> np.ndarray | None:
     compiled = _compiled_trees(model)
     read = np.unique(compiled.feature[~compiled.is_leaf])
     for _, step in reversed(steps[:-1]):
+        if isinstance(step, RobustBounds):
+            continue  # one column out for each column in
         if not isinstance(step, InformativeColumns):
             return None
         read = step.keep_[read]

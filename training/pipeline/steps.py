@@ -11,21 +11,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     brier_score_loss,
     confusion_matrix,
     f1_score,
-    log_loss,
     matthews_corrcoef,
     precision_score,
     recall_score,
     roc_auc_score,
 )
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -37,18 +33,18 @@ from training.pipeline.estimators import (
     AnyFailure,
     blend_failure,
     make_pipeline,
-    positive_scores,
     version_pipeline,
 )
 from training.pipeline.features import RESULT_COLUMNS, ResultFeatures, normalise_results
+from training.pipeline.fitting import fit_kind, selection_score
+from training.pipeline.outcomes import KindsFailed, checked_scores, describe_error, kind_failure
 from training.pipeline.registry import step
 
 DEFECT_COLUMNS = ["KNR", "S_GROUP_ID", "DATA"]
-# Below this many positives in the validation slice its threshold is too noisy; the
-# threshold then comes from out-of-fold predictions over the whole training set.
-MIN_VALIDATION_POSITIVES = 10
 # The direct model's shares tried in the combined fail model (1 is the direct model alone).
 DIRECT_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
+# The combined fail model, named as a candidate of the fail model.
+COMBINED = "combined with the group models"
 # Result rows per feature-building call: a vehicle's features come from its rows alone, so
 # building them in KNR ranges bounds the builder's working arrays (about 200 bytes a row).
 FEATURE_CHUNK_ROWS = 2_000_000
@@ -253,112 +249,6 @@ def _time_order(knrs: pd.Index, production_time: pd.Series) -> pd.Index:
     return frame.sort_values(["time", "knr"], na_position="first").index
 
 
-def _out_of_fold_proba(
-    template: Pipeline, X: pd.DataFrame, y: pd.Series, random_state: int
-) -> np.ndarray:
-    n_splits = int(min(3, y.sum(), (1 - y).sum()))
-    proba = np.zeros(len(y))
-    if n_splits < 2:
-        return proba
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    for fit_rows, predict_rows in folds.split(X, y):
-        model = clone(template).fit(X.iloc[fit_rows], y.iloc[fit_rows])
-        proba[predict_rows] = positive_scores(model, X.iloc[predict_rows])
-    return proba
-
-
-def _fit(
-    template: Pipeline,
-    X: pd.DataFrame,
-    y: pd.Series,
-    validation: tuple[pd.DataFrame, pd.Series] | None = None,
-) -> Pipeline:
-    """Fit a clone of the template; a gradient-boosting model stops early on `validation`."""
-    estimator = clone(template)
-    prepare = Pipeline(estimator.steps[:-1])
-    model = estimator.steps[-1][1]
-    X_fit = prepare.fit_transform(X, y)
-    stops_early = isinstance(model, HistGradientBoostingClassifier) and model.early_stopping
-    if validation is not None and stops_early:
-        X_val, y_val = validation
-        model.fit(X_fit, y, X_val=prepare.transform(X_val), y_val=y_val)
-    else:
-        model.fit(X_fit, y)
-    return estimator
-
-
-def _fit_kind(
-    templates: list[Pipeline], train_set: TrainingData, y: pd.Series, params: dict[str, Any]
-) -> tuple[Pipeline, pd.Series, np.ndarray, str, int]:
-    """The kind's fitted estimator, its held-out labels and scores, their source, and which
-    candidate template won.
-
-    The threshold is chosen on training data only, never on the test set (that would make
-    the test metrics meet their target by construction). First choice: fit each candidate on
-    the older part of the training period (early stopping on the latest part), keep the one
-    whose scores on that latest part are best (`select_by`), which mimics how the
-    model meets next month's cars; with `refit`, fit a gradient-boosting winner again on the
-    whole period with the iterations it found (other winners stay as fitted: their held-out
-    scores, which set the threshold, must be their own). Too few positives in the latest
-    part → out-of-fold scores over the whole period for the first candidate, and a final fit
-    on all of it.
-    """
-    X = train_set.features
-    order = _time_order(train_set.knrs, train_set.production_time)
-    n_validation = math.ceil(len(order) * float(params["validation_share"]))
-    fit_knrs, validation_knrs = order[:-n_validation], order[-n_validation:]
-    y_fit, y_validation = y.loc[fit_knrs], y.loc[validation_knrs]
-    if (
-        n_validation > 0
-        and y_validation.sum() >= MIN_VALIDATION_POSITIVES
-        and 0 < y_fit.sum() < len(y_fit)
-    ):
-        X_validation = X.loc[validation_knrs]
-        best: tuple[float, int, Pipeline, np.ndarray] | None = None
-        for index, template in enumerate(templates):
-            estimator = _fit(template, X.loc[fit_knrs], y_fit, (X_validation, y_validation))
-            scores = positive_scores(estimator, X_validation)
-            rank = _selection_score(params["select_by"], y_validation, scores)
-            if best is None or rank > best[0]:
-                best = (rank, index, estimator, scores)
-        assert best is not None
-        _, chosen, estimator, scores = best
-        if params["refit"]:
-            estimator = _refit(templates[chosen], estimator, X, y)
-        return estimator, y_validation, scores, "validation", chosen
-    scores = _out_of_fold_proba(templates[0], X, y, int(params["random_state"]))
-    return _fit(templates[0], X, y), y, scores, "out_of_fold", 0
-
-
-def _selection_score(metric: str, y: pd.Series, scores: np.ndarray) -> float:
-    """Higher is better: held-out average precision, or minus the held-out log-loss."""
-    if metric == "average_precision":
-        return float(average_precision_score(y, scores))
-    if metric == "log_loss":
-        return -float(log_loss(y, scores, labels=[0, 1]))
-    raise ValueError(f"unknown select_by {metric!r} (average_precision or log_loss)")
-
-
-def _refit(template: Pipeline, fitted: Pipeline, X: pd.DataFrame, y: pd.Series) -> Pipeline:
-    """A gradient-boosting model fitted again on the whole training period, with the
-    iteration count early stopping found; any other model as it was fitted.
-
-    The threshold comes from the fitted model's held-out scores. Trees refitted with a fixed
-    budget score on the same scale; a sparse logistic model refitted on more rows keeps other
-    columns and moves its bulk of scores, and with it the share its threshold flags (group 133
-    on generated data: 12% flagged on held-out vehicles, 23% on the next ones).
-    """
-    model = fitted.steps[-1][1]
-    if not isinstance(model, HistGradientBoostingClassifier):
-        return fitted
-    estimator = clone(template)
-    estimator.set_params(**{
-        f"{estimator.steps[-1][0]}__max_iter": int(model.n_iter_),
-        f"{estimator.steps[-1][0]}__early_stopping": False,
-    })
-    return _fit(estimator, X, y)
-
-
 def training_kinds(labels: pd.DataFrame) -> list[str]:
     """Return the model kinds a label table supports: `fail`, then each `group_<code>`."""
     groups = sorted(
@@ -375,13 +265,19 @@ def train_models(
     params: dict[str, Any],
     log: Log | None = None,
 ) -> dict[str, Any]:
-    """Fit one Pipeline per kind with enough positives; return models and skipped kinds."""
+    """Fit one Pipeline per kind with enough positives; return models, skipped and failed kinds.
+
+    A kind whose fit fails is listed in `failed` with its error; the others train on. Only a
+    run where no kind trains fails as a whole.
+    """
     params = {**DEFAULT_PARAMS, **params}
     emit = log or (lambda message: None)
     # OpenMP threads spin while they wait: on a busy host (web, other workers) two threads
     # made HistGradientBoosting fit 10× slower than one; null keeps the library default.
     with threadpool_limits(limits=params["n_threads"]):
         trained = _train_models(train_set, feature_builder, params, emit)
+    if not trained["models"] and trained["failed"]:
+        raise KindsFailed(trained["failed"])
     if not trained["models"]:
         counts = ", ".join(f"{kind} {n}" for kind, n in trained["skipped"].items()) or "none"
         raise NothingToTrain(
@@ -402,8 +298,11 @@ def _train_models(
     # estimator with its own options; each kind keeps the one its held-out part favours.
     candidates = params.get("candidates", {}).get(name) or [{}]
     templates = [_candidate_template(name, candidate, params) for candidate in candidates]
+    labels = [describe_candidate(name, candidate) for candidate in candidates]
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
+    failed: dict[str, dict[str, Any]] = {}
+    order = _time_order(train_set.knrs, train_set.production_time)
     fitted: dict[str, tuple[Pipeline, pd.Series, pd.Series]] = {}
     for kind in training_kinds(train_set.labels):
         y = train_set.labels[kind].astype("int64")
@@ -413,16 +312,27 @@ def _train_models(
             emit(f"{kind}: skipped, {positives} positives (minimum {min_positives})")
             continue
         started = time.perf_counter()
-        estimator, y_heldout, scores, source, chosen = _fit_kind(
-            templates, train_set, y, params
-        )
+        try:
+            estimator, y_heldout, scores, source, chosen, failures = fit_kind(
+                templates, labels, train_set.features, y, order, params
+            )
+            heldout = _heldout_entry(y_heldout, scores, params)
+        except Exception as error:
+            failed[kind] = kind_failure("train_models", error, positives)
+            emit(f"{kind}: failed, {failed[kind]['error']}")
+            for label, text in failed[kind]["candidate_errors"].items():
+                emit(f"{kind}: candidate {label} failed, {text}")
+            continue
+        for label, text in failures.items():
+            emit(f"{kind}: candidate {label} failed, {text}")
         fit_seconds = time.perf_counter() - started
         models[kind] = {
             "pipeline": version_pipeline(feature_builder, estimator),
             "threshold_source": source,
             "candidate": chosen,
-            "estimator": describe_candidate(name, candidates[chosen]),
-            **_heldout_entry(y_heldout, scores, params),
+            "estimator": labels[chosen],
+            "candidate_errors": failures,
+            **heldout,
             "feature_columns": list(train_set.features.columns),
             "n_train": len(y),
             "n_train_positives": positives,
@@ -431,8 +341,13 @@ def _train_models(
         fitted[kind] = (estimator, y_heldout, pd.Series(scores, index=y_heldout.index))
         emit(f"{kind}: trained on {len(y)} KNRs ({positives} positive) in {fit_seconds:.1f}s")
     if FAIL_KIND in fitted:
-        _combine_fail_with_groups(models, fitted, feature_builder, params, emit)
-    return {"models": models, "skipped": skipped}
+        try:
+            _combine_fail_with_groups(models, fitted, feature_builder, params, emit)
+        except Exception as error:
+            # The direct fail model stands; the combination is one more candidate that failed.
+            models[FAIL_KIND]["candidate_errors"][COMBINED] = describe_error(error)
+            emit(f"{FAIL_KIND}: candidate {COMBINED} failed, {describe_error(error)}")
+    return {"models": models, "skipped": skipped, "failed": failed}
 
 
 def describe_candidate(name: str, candidate: dict[str, Any]) -> str:
@@ -479,12 +394,12 @@ def _combine_fail_with_groups(
     if not groups or not all(y_fail.index.isin(fitted[k][2].index).all() for k in groups):
         return
     group_scores = [fitted[k][2].reindex(y_fail.index).to_numpy() for k in groups]
-    alone = _selection_score(params["select_by"], y_fail, fail_scores.to_numpy())
+    alone = selection_score(params["select_by"], y_fail, fail_scores.to_numpy())
     blends = {
         weight: blend_failure(fail_scores.to_numpy(), group_scores, weight)
         for weight in DIRECT_WEIGHTS
     }
-    ranks = {w: _selection_score(params["select_by"], y_fail, b) for w, b in blends.items()}
+    ranks = {w: selection_score(params["select_by"], y_fail, b) for w, b in blends.items()}
     weight = max(ranks, key=lambda w: (ranks[w], w))
     if ranks[weight] <= alone:
         emit(f"{FAIL_KIND}: the direct model alone scored better on held-out vehicles")
@@ -547,20 +462,26 @@ def score_predictions(y_test: Any, proba: Any, threshold: float) -> dict[str, An
 def evaluate(
     models: dict[str, Any], test_set: TrainingData, results: pd.DataFrame
 ) -> dict[str, Any]:
-    """Score every trained kind on the test set; return models, skipped kinds and the test set.
+    """Score every trained kind on the test set; return models, skipped and failed kinds and
+    the test set. A kind that cannot be scored joins the failed ones; the others go on.
 
     `test_results` (the test KNRs' result rows) lets an older version be scored on them too.
     """
     evaluated: dict[str, dict[str, Any]] = {}
+    failed = dict(models.get("failed", {}))
     for kind, entry in models["models"].items():
         y_test = (
             test_set.labels[kind] if kind in test_set.labels else pd.Series(0, index=test_set.knrs)
         )
-        # One thread, as the fits: OpenMP threads spinning on a busy host made the same scoring
-        # take anywhere from 3 to 31 CPU seconds.
-        with threadpool_limits(limits=1):
-            proba = positive_scores(entry["pipeline"][1:], test_set.features)
-        metrics = score_predictions(y_test, proba, entry["threshold"])
+        try:
+            # One thread, as the fits: OpenMP threads spinning on a busy host made the same
+            # scoring take anywhere from 3 to 31 CPU seconds.
+            with threadpool_limits(limits=1):
+                proba = checked_scores(entry["pipeline"][1:], test_set.features, "test scores")
+            metrics = score_predictions(y_test, proba, entry["threshold"])
+        except Exception as error:
+            failed[kind] = kind_failure("evaluate", error, entry["n_train_positives"])
+            continue
         evaluated[kind] = {
             **entry,
             "metrics": metrics,
@@ -570,9 +491,12 @@ def evaluate(
                 "scores": [float(v) for v in proba],
             },
         }
+    if not evaluated and failed:
+        raise KindsFailed(failed)
     return {
         "models": evaluated,
         "skipped": dict(models["skipped"]),
+        "failed": failed,
         "test_set": test_set,
         "test_results": results[results["KNR"].isin(test_set.knrs)],
     }

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from crossline.commands import Once, progress_bar
 from crossline.exceptions import CrosslineError
 from training.models import TrainingRun
+from training.pipeline.outcomes import FAILED, TRAINED
 from training.runs import execute_training_run, start_training_run
 
 
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         self.report(finished)
 
     def report(self, run: TrainingRun) -> None:
-        """Print the run's outcome: versions, metrics, skipped kinds, comparison."""
+        """Print the run's outcome: versions, metrics, each kind's outcome, comparison."""
         self.stdout.write(self.style.SUCCESS(f"{run} in {run.duration_seconds:.1f} s"))
         for kind, metrics in run.metrics.items():
             self.stdout.write(
@@ -64,8 +65,19 @@ class Command(BaseCommand):
                 f"PR-AUC {fmt(metrics['pr_auc'])}  recall {fmt(metrics['recall'])}  "
                 f"precision {fmt(metrics['precision'])}  threshold {metrics['threshold']:.3f}"
             )
-        for kind, positives in run.skipped.items():
-            self.stdout.write(f"  {kind:<18} skipped: {positives} positive examples")
+        for outcome in run.outcomes:
+            kind = outcome["kind"]
+            if outcome["status"] == TRAINED:
+                told = f"trained: {outcome['model_name']}, {outcome['estimator']}"
+            elif outcome["status"] == FAILED:
+                told = f"failed in step {outcome['step']!r}: {outcome['error']}"
+            else:
+                told = f"skipped: {outcome['positives']} positive examples"
+            self.stdout.write(f"  {kind:<18} {told}")
+            for failure in outcome["candidate_errors"]:
+                self.stdout.write(
+                    f"  {kind:<18} candidate {failure['candidate']} failed: {failure['error']}"
+                )
         for kind, entry in run.comparison.get("kinds", {}).items():
             self.stdout.write(f"  {kind:<18} {entry['message']}")
 

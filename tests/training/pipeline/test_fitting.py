@@ -1,0 +1,280 @@
+"""Fits that cannot be poisoned: every candidate on extreme values, and failures kept apart."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
+
+from crossline.domain import FAIL_KIND
+from training.pipeline import fitting
+from training.pipeline.definition import list_definition_files, load_definition_file
+from training.pipeline.estimators import (
+    ESTIMATORS,
+    AnyFailure,
+    SparseLogistic,
+    make_pipeline,
+    positive_scores,
+    predict_positive,
+    version_pipeline,
+)
+from training.pipeline.fitting import fit_estimator
+from training.pipeline.outcomes import KindsFailed, kind_outcomes
+from training.pipeline.steps import (
+    COMBINED,
+    build_features,
+    build_labels,
+    clean,
+    evaluate,
+    split_by_time,
+    train_models,
+)
+
+from .test_steps import several_causes
+
+# What a plant export may carry in VALUE, and what a DataFrame given to prediction may carry.
+EXTREMES = (1e308, -1e308, 1e-308, np.inf, -np.inf, np.nan)
+
+
+def every_candidate() -> list[dict]:
+    """Each registered estimator, and each candidate of the shipped pipeline definitions:
+    an estimator or a candidate added later is covered without touching this test."""
+    candidates = [{"estimator": name} for name in sorted(ESTIMATORS)]
+    for path in list_definition_files():
+        for name, listed in load_definition_file(path).params.get("candidates", {}).items():
+            candidates += [{"estimator": name, **candidate} for candidate in listed]
+    unique = {tuple(sorted(c.items())): c for c in candidates}
+    return list(unique.values())
+
+
+def poisoned(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows, one reading of every tenth vehicle replaced by an extreme value in turn, with
+    a test that only the oldest vehicles ran (all missing afterwards: in the held-out part and
+    the test set) and one that only the newest ran (all missing in the older part)."""
+    results = results.copy()
+    knrs = np.array(sorted(results["KNR"].unique()))
+    tests = np.array(sorted(results["NAME"].unique()))
+    spoilt = pd.DataFrame({"KNR": knrs[::10], "NAME": np.resize(tests, len(knrs[::10]))})
+    hit = results[["KNR", "NAME"]].merge(spoilt, how="left", indicator=True)["_merge"] == "both"
+    results.loc[hit.to_numpy(), "VALUE"] = np.resize(np.array(EXTREMES), int(hit.sum()))
+    stations = (("OLD_STATION", knrs[: len(knrs) // 4]), ("NEW_STATION", knrs[-len(knrs) // 3:]))
+    first = results.groupby("KNR").head(1).set_index("KNR")
+    extra = [
+        {**first.loc[knr].to_dict(), "KNR": knr, "NAME": name, "VALUE": value}
+        for name, ran in stations
+        for knr, value in zip(ran, np.resize(np.array([1e308, 3.0, -1e308, 2.0]), len(ran)),
+                              strict=True)
+    ]
+    return pd.concat([results, pd.DataFrame(extra)], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def poisoned_data():
+    results, defects = several_causes(600, rare_groups=False)
+    results, defects = clean(poisoned(results), defects)
+    features, production_time, builder = build_features(results, {"test_share": 0.2})
+    labels = build_labels(defects, production_time)
+    train, test = split_by_time(features, labels, production_time, 0.2)
+    return results, train, test, builder
+
+
+def assert_predictions(pipeline: Pipeline, results: pd.DataFrame, what: str) -> None:
+    """Finite probabilities from raw rows, for a batch (scikit-learn's path) and one KNR at a
+    time (the compiled fast paths), the same either way."""
+    batch = predict_positive(pipeline, results)
+    assert np.isfinite(batch).all() and batch.between(0, 1).all(), what
+    np.testing.assert_allclose(batch, pipeline.predict_proba(results)[:, 1], rtol=1e-9)
+    for knr in batch.index[::30]:
+        one = predict_positive(pipeline, results[results["KNR"] == knr])
+        assert one.loc[knr] == pytest.approx(batch.loc[knr], rel=1e-9, abs=1e-12), what
+
+
+@pytest.mark.parametrize("validation_share", [0.2, 0.01], ids=["validation", "out_of_fold"])
+@pytest.mark.parametrize(
+    "candidate", every_candidate(), ids=lambda c: " ".join(f"{v}" for v in c.values())
+)
+def test_every_candidate_trains_and_predicts_on_extreme_values(
+    poisoned_data, candidate, validation_share
+):
+    results, train, test, builder = poisoned_data
+    assert np.isinf(train.features.to_numpy()).any()  # the builder passes the extremes on
+    new_station = train.features["value|NEW_STATION#2|1"]
+    fit_part = int(len(train) * 0.8)
+    assert new_station.iloc[:fit_part].isna().all() and new_station.iloc[fit_part:].notna().any()
+    assert test.features["value|OLD_STATION#2|1"].isna().all()
+    name = candidate["estimator"]
+    params = {
+        "estimator": name,
+        "candidates": {name: [candidate]},
+        "min_positives": 20,
+        "validation_share": validation_share,
+        # Fewer trees than in production: what is tested is that the fits go through.
+        "estimator_options": {
+            "hist_gradient_boosting": {"max_iter": 60},
+            "random_forest": {"n_estimators": 60},
+        },
+    }
+
+    trained = train_models(train, builder, params)
+    evaluated = evaluate(trained, test, results)
+
+    assert trained["failed"] == {} and evaluated["failed"] == {}
+    assert {"fail", "group_1", "group_2", "group_4", "group_5"} <= set(evaluated["models"])
+    source = "validation" if validation_share > 0.1 else "out_of_fold"
+    for kind, entry in evaluated["models"].items():
+        # The candidate and, for the fail model, the combination with the groups went through.
+        assert entry["candidate_errors"] == {}, kind
+        assert entry["threshold_source"] == source, kind
+        for scores in (entry["heldout"]["scores"], entry["test_scores"]["scores"]):
+            assert np.isfinite(scores).all() and 0 <= min(scores) <= max(scores) <= 1, kind
+        assert_predictions(entry["pipeline"], results, kind)
+    fail = evaluated["models"][FAIL_KIND]
+    assert fail["metrics"]["pr_auc"] > fail["metrics"]["support"]["positives"] / len(test)
+    # The combined fail model, whether or not it won here.
+    direct = fail["pipeline"][-1].direct if "combined_with" in fail else fail["pipeline"][1:]
+    groups = [evaluated["models"][k]["pipeline"][1:] for k in ("group_1", "group_2", "group_4")]
+    combined = Pipeline([("any_failure", AnyFailure(direct, groups, 0.25))])
+    assert_predictions(version_pipeline(builder, combined), results, "combined")
+
+
+def test_every_estimator_fits_columns_of_huge_counts_and_extremes():
+    rng = np.random.default_rng(5)
+    n = 400
+    X = pd.DataFrame({
+        "reading": rng.normal(size=n),
+        "count": rng.integers(1, 4, size=n) * 1e15,  # a count out of all proportion
+        "extreme": np.resize(np.array([*EXTREMES, 1.0, 2.0]), n),
+        "tiny": rng.choice([1e-308, 5e-324, 0.0], size=n),
+        "missing_first": np.r_[np.full(n // 2, np.nan), rng.normal(size=n - n // 2)],
+        "missing_last": np.r_[rng.normal(size=n - n // 4), np.full(n // 4, np.nan)],
+    })
+    y = pd.Series((X["reading"] + rng.normal(size=n) > 0.8).astype(int))
+    fit_rows, validation_rows = X.index[: n // 2], X.index[n // 2:]
+    rows = X.iloc[validation_rows].copy()
+    rows.iloc[:8] = [[np.inf, -np.inf, 1e308, np.nan, -1e308, 1e-308]] * 8
+
+    for name in sorted(ESTIMATORS):
+        estimator = fit_estimator(
+            make_pipeline(name), X.loc[fit_rows], y.loc[fit_rows],
+            (X.loc[validation_rows], y.loc[validation_rows]),
+        )
+        few, many = positive_scores(estimator, rows.iloc[:8]), positive_scores(estimator, rows)
+        assert np.isfinite(many).all() and ((many >= 0) & (many <= 1)).all(), name
+        np.testing.assert_allclose(few, many[:8], rtol=1e-9, err_msg=name)
+
+
+# Failures kept apart --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_data():
+    results, defects = several_causes(600, rare_groups=False)
+    results, defects = clean(results, defects)
+    features, production_time, builder = build_features(results, {"test_share": 0.2})
+    labels = build_labels(defects, production_time)
+    train, test = split_by_time(features, labels, production_time, 0.2)
+    return results, train, test, builder
+
+
+def failing_fits(monkeypatch, rule) -> None:
+    """Make `fit_estimator` raise where `rule(template, y)` says so."""
+    original = fitting.fit_estimator
+
+    def fit(template, X, y, validation=None):
+        if rule(template, y):
+            raise RuntimeError(f"no room to fit {y.name}")
+        return original(template, X, y, validation)
+
+    monkeypatch.setattr(fitting, "fit_estimator", fit)
+
+
+def is_sparse(template: Pipeline) -> bool:
+    return isinstance(template[-1], SparseLogistic)
+
+
+def test_a_failing_candidate_is_recorded_and_its_kind_trains_on_the_others(
+    plain_data, monkeypatch
+):
+    results, train, test, builder = plain_data
+    failing_fits(monkeypatch, lambda template, y: y.name == "group_2" and is_sparse(template))
+
+    trained = train_models(train, builder, {"min_positives": 20})
+
+    group_2 = trained["models"]["group_2"]
+    assert group_2["estimator"] == "hist_gradient_boosting"
+    assert group_2["candidate_errors"] == {
+        "sparse_logistic (C 0.02)": "RuntimeError: no room to fit group_2"
+    }
+    assert all(trained["models"][k]["candidate_errors"] == {} for k in ("group_1", "group_4"))
+    assert trained["failed"] == {}
+
+
+def test_a_kind_whose_every_candidate_fails_leaves_the_others_trained(plain_data, monkeypatch):
+    results, train, test, builder = plain_data
+    failing_fits(monkeypatch, lambda template, y: y.name == "group_4")
+    logged: list[str] = []
+
+    trained = train_models(train, builder, {"min_positives": 20}, log=logged.append)
+    evaluated = evaluate(trained, test, results)
+
+    assert set(evaluated["models"]) == {"fail", "group_1", "group_2", "group_5", "group_133"}
+    failure = evaluated["failed"]["group_4"]
+    assert failure["step"] == "train_models"
+    assert failure["error"].startswith("FitFailed: every candidate failed")
+    assert failure["candidate_errors"] == {
+        "hist_gradient_boosting": "RuntimeError: no room to fit group_4",
+        "sparse_logistic (C 0.02)": "RuntimeError: no room to fit group_4",
+    }
+    assert failure["positives"] == int(train.labels["group_4"].sum())
+    assert any(line.startswith("group_4: failed, FitFailed") for line in logged)
+    # The fail model combines with the group models that trained, not with the failed one.
+    assert "group_4" not in evaluated["models"]["fail"].get("combined_with", [])
+    outcomes = kind_outcomes(evaluated, {k: f"{k}-v1" for k in evaluated["models"]})
+    assert [(o["kind"], o["status"]) for o in outcomes] == [
+        ("fail", "trained"), ("group_1", "trained"), ("group_2", "trained"),
+        ("group_4", "failed"), ("group_5", "trained"), ("group_133", "trained"),
+    ]
+
+
+def test_training_fails_as_a_whole_only_when_every_kind_fails(plain_data, monkeypatch):
+    _, train, _, builder = plain_data
+    failing_fits(monkeypatch, lambda template, y: True)
+
+    with pytest.raises(KindsFailed, match="no kind could be trained: fail: FitFailed"):
+        train_models(train, builder, {"min_positives": 20})
+
+
+def test_a_failing_combination_leaves_the_direct_fail_model(plain_data, monkeypatch):
+    _, train, _, builder = plain_data
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("overflow in the blend")
+
+    monkeypatch.setattr("training.pipeline.steps.blend_failure", broken)
+    trained = train_models(train, builder, {"min_positives": 20})
+
+    fail = trained["models"][FAIL_KIND]
+    assert "combined_with" not in fail
+    assert fail["candidate_errors"] == {COMBINED: "FloatingPointError: overflow in the blend"}
+
+
+class NotANumber(ClassifierMixin, BaseEstimator):
+    """A fitted model whose probabilities are not numbers."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, X):
+        return np.full((len(X), 2), np.nan)
+
+
+def test_a_kind_whose_test_scores_are_not_probabilities_fails_alone(plain_data):
+    results, train, test, builder = plain_data
+    trained = train_models(train, builder, {"min_positives": 20})
+    broken = Pipeline([("model", NotANumber())])
+    trained["models"]["group_2"]["pipeline"] = version_pipeline(builder, broken)
+
+    evaluated = evaluate(trained, test, results)
+
+    assert "group_2" not in evaluated["models"] and "group_1" in evaluated["models"]
+    assert evaluated["failed"]["group_2"]["step"] == "evaluate"
+    assert "are not finite probabilities" in evaluated["failed"]["group_2"]["error"]

@@ -1,0 +1,189 @@
+"""Runs that extreme values cannot stop, and each kind's outcome: a kind that fails leaves the
+others registered, and the run lists it with its error (model, admin, API, `train`)."""
+
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.management import call_command
+
+from mlmodels.models import ModelVersion
+from mlmodels.services import load_pipeline
+from plant.models import Dataset
+from plant.selectors import get_results_frame
+from tests.training.test_runs import demo_files  # noqa: F401
+from training import runs
+from training.models import TrainingRun
+from training.pipeline import fitting
+from training.pipeline.estimators import predict_positive
+
+pytestmark = pytest.mark.django_db
+
+# VALUE cells of a dirty export: what the importer reads as missing, and what it keeps.
+EXTREME_CELLS = ("NaN", "inf", "-inf", "1e308", "-1e308", "1e309", "1e-308")
+
+
+@pytest.fixture
+def small_plant(settings):
+    """300 KNRs: fewer positives than a plant's, so a lower minimum and gate."""
+    settings.CROSSLINE_MIN_POSITIVES = 25
+    settings.CROSSLINE_GATE_MIN_POSITIVES = 5
+    settings.CROSSLINE_GATE_MIN_LIFT = 1.0
+
+
+def import_demo(files: dict) -> None:
+    call_command(
+        "import_data", "--results", str(files["results"]), "--defects", str(files["defects"]),
+        stdout=StringIO(), stderr=StringIO(),
+    )
+
+
+def write_extreme_values(results: Path, target: Path) -> list[str]:
+    """A results export retesting two screw sections of every tenth vehicle, a minute after
+    its last test, with the extreme cells in turn; the KNRs it covers."""
+    rows = pd.read_csv(results, dtype=str, index_col=0)
+    rows["when"] = pd.to_datetime(rows["DATA"].str.strip(), format="mixed")
+    last = rows.groupby("KNR")["when"].max()
+    tests = rows[rows["VALUE"].str.strip().str.match(r"^-?\d")].drop_duplicates(["NAME", "ID"])
+    knrs = list(last.index[::10])
+    extreme = []
+    for i, knr in enumerate(knrs):
+        for j, test in enumerate(tests.head(2).itertuples()):
+            extreme.append({
+                "KNR": knr, "NAME": test.NAME, "ID": test.ID, "STATUS": "10", "UNIT": test.UNIT,
+                "VALUE_ID": test.VALUE_ID, "VALUE": EXTREME_CELLS[(i + j) % len(EXTREME_CELLS)],
+                "DATA": f"{last[knr] + pd.Timedelta(minutes=1 + j):%Y-%m-%d %H:%M:%S}",
+            })
+    pd.DataFrame(extreme).to_csv(target)
+    return knrs
+
+
+def train(*args: str) -> tuple[TrainingRun, str]:
+    out = StringIO()
+    call_command("train", "--wait", *args, stdout=out, stderr=StringIO())
+    return TrainingRun.objects.latest("created_at"), out.getvalue()
+
+
+def test_training_succeeds_after_importing_extreme_values(demo_files, tmp_path, small_plant):  # noqa: F811
+    import_demo(demo_files)
+    knrs = write_extreme_values(demo_files["results"], tmp_path / "extreme.csv")
+    call_command("import_data", "--results", str(tmp_path / "extreme.csv"), stdout=StringIO())
+    extreme = Dataset.objects.get(original_name="extreme.csv")
+    assert extreme.status == Dataset.Status.READY
+    stored = get_results_frame(knrs)
+    values = pd.to_numeric(stored["VALUE"], errors="coerce")
+    assert {1e308, -1e308, 1e-308} <= set(values), "the importer keeps the finite extremes"
+
+    run, output = train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    trained = [o for o in run.outcomes if o["status"] == "trained"]
+    assert {o["kind"] for o in trained} == set(run.metrics) and "fail" in run.metrics
+    assert not [o for o in run.outcomes if o["status"] == "failed"]
+    skipped = {o["kind"]: o["positives"] for o in run.outcomes if o["status"] == "skipped"}
+    assert skipped == run.skipped and skipped, "rare groups have fewer than 25 positives"
+    assert run.outcomes[0]["kind"] == "fail"
+    assert all(o["candidate_errors"] == [] for o in run.outcomes)
+    assert "  fail               trained: fail-v1, " in output
+    # Every version, the compiled one-KNR paths and the batch path, scores those vehicles.
+    for version in ModelVersion.objects.filter(training_run=run):
+        pipeline = load_pipeline(version)
+        batch = predict_positive(pipeline, stored)
+        assert np.isfinite(batch).all() and batch.between(0, 1).all(), version.model_name
+        one = predict_positive(pipeline, stored[stored["KNR"] == knrs[3]])
+        assert one.iloc[0] == pytest.approx(batch.loc[knrs[3]], rel=1e-9), version.model_name
+
+
+def fail_fits_of(monkeypatch, kind: str) -> None:
+    original = fitting.fit_estimator
+
+    def fit(template, X, y, validation=None):
+        if y.name == kind:
+            raise MemoryError(f"no room to fit {kind}")
+        return original(template, X, y, validation)
+
+    monkeypatch.setattr(fitting, "fit_estimator", fit)
+
+
+def test_a_kind_whose_fit_fails_leaves_the_other_kinds_registered(
+    demo_files, small_plant, monkeypatch, staff_api, admin_user_client  # noqa: F811
+):
+    import_demo(demo_files)
+    fail_fits_of(monkeypatch, "group_2")
+
+    run, output = train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    registered = set(ModelVersion.objects.filter(training_run=run).values_list(
+        "type_model", flat=True
+    ))
+    assert "fail" in registered and "group_2" not in registered
+    outcome = next(o for o in run.outcomes if o["kind"] == "group_2")
+    assert outcome["status"] == "failed" and outcome["step"] == "train_models"
+    assert outcome["error"] == (
+        "FitFailed: every candidate failed (hist_gradient_boosting, sparse_logistic (C 0.02))"
+    )
+    assert outcome["candidate_errors"] == [
+        {"candidate": "hist_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
+        {"candidate": "sparse_logistic (C 0.02)", "error": "MemoryError: no room to fit group_2"},
+    ]
+    assert {o["kind"] for o in run.outcomes if o["status"] == "trained"} == registered
+    assert "failed: group_2 (FitFailed" in run.log
+    assert "  group_2            failed in step 'train_models': FitFailed" in output
+    assert "candidate sparse_logistic (C 0.02) failed: MemoryError: no room" in output
+    shown = staff_api.get(f"/api/training-runs/{run.pk}/").json()
+    assert next(o for o in shown["outcomes"] if o["kind"] == "group_2") == outcome
+    page = admin_user_client.get(f"/admin/training/trainingrun/{run.pk}/change/").content.decode()
+    assert 'data-kind="group_2" data-status="failed"' in page
+    assert "MemoryError: no room to fit group_2" in page
+
+
+def test_a_kind_that_cannot_be_explained_leaves_the_others_registered(
+    demo_files, small_plant, monkeypatch  # noqa: F811
+):
+    import_demo(demo_files)
+    explain = runs.explain_version
+
+    def refuse_fail(entry, test_set, kind):
+        if kind == "fail":
+            raise FloatingPointError("the calibration curve overflowed")
+        return explain(entry, test_set, kind)
+
+    monkeypatch.setattr(runs, "explain_version", refuse_fail)
+
+    run, output = train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert ModelVersion.objects.filter(training_run=run).exclude(type_model="fail").exists()
+    assert not ModelVersion.objects.filter(type_model="fail").exists()
+    outcome = next(o for o in run.outcomes if o["kind"] == "fail")
+    assert (outcome["status"], outcome["step"], outcome["error"]) == (
+        "failed", "save", "FloatingPointError: the calibration curve overflowed"
+    )
+    assert "fail" not in run.metrics and "fail" not in run.comparison["kinds"]
+
+
+def test_an_active_version_that_cannot_score_the_test_set_does_not_stop_a_retrain(
+    demo_files, small_plant, monkeypatch  # noqa: F811
+):
+    import_demo(demo_files)
+    first, _ = train()
+    assert first.status == TrainingRun.Status.SUCCEEDED
+    original = runs.predict_positive
+
+    def not_a_number(pipeline, rows, **kwargs):
+        scores = original(pipeline, rows, **kwargs)
+        return scores * np.nan
+
+    monkeypatch.setattr(runs, "predict_positive", not_a_number)
+
+    retrain, output = train()
+
+    assert retrain.status == TrainingRun.Status.SUCCEEDED, retrain.error
+    entry = retrain.comparison["kinds"]["fail"]
+    assert entry["new_model"] == "fail-v2" and entry["last_model"] == "fail-v1"
+    assert entry["message"].startswith("The active fail-v1 could not be scored on this test set")
+    assert "are not finite probabilities" in entry["message"]
+    assert entry["differences"] is None
