@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from crossline.commands import Once
+from crossline.lifeline import die_with_parent
 
 
 class Command(BaseCommand):
@@ -64,8 +66,13 @@ class Command(BaseCommand):
 
 
 def spawn(*args: str) -> subprocess.Popen:
-    """A child in a process group of its own, so that its whole tree can be signalled."""
-    return subprocess.Popen([sys.executable, *args], start_new_session=True)
+    """A child in a process group of its own, so that its whole tree can be signalled, and
+    killed with everything it forks when this process dies, however it dies."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        start_new_session=True,
+        preexec_fn=functools.partial(die_with_parent, os.getpid()),
+    )
 
 
 def stop_all(children: list[subprocess.Popen], *, grace: float) -> None:
