@@ -77,15 +77,60 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 def mongodb_database(uri: str) -> str:
     """The database name in a `mongodb://host/dbname` URI; refuses a malformed URI."""
-    try:
-        parsed = parse_uri(uri, validate=True, warn=False, connect_timeout=None)
-    except (InvalidURI, ValueError) as exc:
-        raise ImproperlyConfigured(f"MONGODB_URI is not a valid MongoDB URI: {exc}") from None
-    if not parsed.get("database"):
+    database = _parse_mongodb_uri(uri).get("database")
+    if not database:
         raise ImproperlyConfigured(
             "MONGODB_URI must name the database: mongodb://host:27017/dbname"
         )
-    return parsed["database"]
+    return database
+
+
+def _parse_mongodb_uri(uri: str) -> dict:
+    try:
+        return parse_uri(uri, validate=True, warn=False, connect_timeout=None)
+    except (InvalidURI, ValueError) as exc:
+        raise ImproperlyConfigured(f"MONGODB_URI is not a valid MongoDB URI: {exc}") from None
+
+
+READ_PREFERENCES = ("primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest")
+
+
+def mongodb_databases(uri: str, *, statistics_read_preference: str = "primary") -> dict:
+    """DATABASES for MONGODB_URI. Its options (`replicaSet`, `retryWrites`, `w`, `readConcernLevel`,
+    TLS, credentials…) reach pymongo as written; OPTIONS only adds a server selection timeout
+    when the URI gives none. Statistics may read from secondaries (a `statistics` alias)."""
+    options = _parse_mongodb_uri(uri)["options"]
+    if options.get("readPreference", "primary") != "primary":
+        # A compare-and-set is followed by reads of what it wrote: they must see it.
+        raise ImproperlyConfigured(
+            f"MONGODB_URI: readPreference={options['readPreference']} would read crossline's "
+            "own writes from a secondary that may not have them yet; leave it out (primary) "
+            "and set CROSSLINE_STATISTICS_READ_PREFERENCE for the statistics instead."
+        )
+    if statistics_read_preference not in READ_PREFERENCES:
+        raise ImproperlyConfigured(
+            f"CROSSLINE_STATISTICS_READ_PREFERENCE={statistics_read_preference!r}: use one of "
+            f"{', '.join(READ_PREFERENCES)}."
+        )
+    client_options = {}
+    if "serverSelectionTimeoutMS" not in options:
+        # Fail fast when the one server is down; a replica set needs time to elect a new
+        # primary (about 10 s), which retried writes wait for (pymongo's default, 30 s).
+        client_options["serverSelectionTimeoutMS"] = 30_000 if "replicaSet" in options else 5_000
+    default = {
+        "ENGINE": "crossline.mongodb",
+        "HOST": uri,
+        "NAME": mongodb_database(uri),
+        "OPTIONS": client_options,
+    }
+    databases = {"default": default}
+    if statistics_read_preference != "primary":
+        databases["statistics"] = {
+            **default,
+            "OPTIONS": {**client_options, "readPreference": statistics_read_preference},
+            "TEST": {"MIRROR": "default"},
+        }
+    return databases
 
 
 def secret_key(debug: bool) -> str:
@@ -114,14 +159,12 @@ MONGODB_URI = os.environ.get("MONGODB_URI", "").strip()
 USE_MONGODB = bool(MONGODB_URI)
 
 if USE_MONGODB:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django_mongodb_backend",
-            "HOST": MONGODB_URI,
-            "NAME": mongodb_database(MONGODB_URI),
-            "OPTIONS": {"serverSelectionTimeoutMS": 5000},
-        }
-    }
+    # crossline.mongodb: django-mongodb-backend, with single-document writes sent as such, so
+    # that a replica set retries them after a failover (crossline/mongodb/__init__.py).
+    DATABASES = mongodb_databases(
+        MONGODB_URI,
+        statistics_read_preference=env_str("CROSSLINE_STATISTICS_READ_PREFERENCE", "primary"),
+    )
     DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
     DATABASE_ROUTERS = ["django_mongodb_backend.routers.MongoRouter"]
     # The contrib apps and django-q2 hard-code integer AutoFields in their migrations.
@@ -132,6 +175,7 @@ if USE_MONGODB:
             "auth",
             "contenttypes",
             "django_q",
+            "crossline",
             "plant",
             "training",
             "mlmodels",

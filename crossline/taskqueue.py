@@ -115,6 +115,13 @@ def start_task_heartbeat(sender: Any = None, task: dict | None = None, **kwargs:
     if ack_id is None:
         return
     stop_task_heartbeat()
+    # At once: a task that waited in its cluster's queue was stamped when it was taken, maybe
+    # long ago, and must not read as orphaned (and be handed to another cluster) while it runs.
+    try:
+        beat_task(ack_id)
+    except Exception:
+        # Raised here, it would kill the worker before the task runs; the thread beats again.
+        logger.exception("Could not stamp task %s", ack_id)
     beat = Heartbeat(
         lambda: beat_task(ack_id),
         every=settings.CROSSLINE_HEARTBEAT_SECONDS,

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from sklearn.metrics import average_precision_score
 
+from crossline.databases import statistics_database
 from crossline.domain import FAIL_GROUPS, FAIL_KIND, fail_group_name, fail_group_of, framed_code
 from crossline.exceptions import InvalidInput
 from mlmodels.selectors import list_predicting_versions
@@ -91,6 +92,11 @@ def filter_by_period(
     return queryset.filter(**{f"{field}__gte": start, f"{field}__lt": end})
 
 
+def _statistics_rows() -> QuerySet[Prediction]:
+    """Every current prediction, read where statistics are read (maybe a moment behind)."""
+    return Prediction.objects.using(statistics_database())
+
+
 def count_predicted_fail_codes(
     *, by: str = BY_PRODUCTION, year: int | None = None, month: int | None = None,
     no_model: Iterable[int] = (),
@@ -98,7 +104,7 @@ def count_predicted_fail_codes(
     """How many current predictions flag each fail group, most frequent first; the groups in
     `no_model` follow, with no count (they are never guessed)."""
     counts: dict[int, int] = defaultdict(int)
-    rows = filter_by_period(Prediction.objects.all(), by=by, year=year, month=month)
+    rows = filter_by_period(_statistics_rows(), by=by, year=year, month=month)
     for codes in rows.values_list("predicted_fail_codes", flat=True):
         for code in codes or []:
             counts[int(code)] += 1
@@ -125,7 +131,7 @@ def count_total_fails(
     *, by: str = BY_PRODUCTION, year: int | None = None, month: int | None = None
 ) -> dict[str, int]:
     """Current predictions split into flagged (fail model or any group over threshold) and not."""
-    rows = filter_by_period(Prediction.objects.all(), by=by, year=year, month=month)
+    rows = filter_by_period(_statistics_rows(), by=by, year=year, month=month)
     fails = rows.filter(predicted_fail=True).count()
     return {"no_fails": rows.count() - fails, "fails": fails}
 
@@ -136,7 +142,7 @@ def count_fail_codes_by_month(
     """Per month of `year` (of production, or of the prediction): flagged and real counts of
     one fail group, or of any defect."""
     field = _date_field(by)
-    rows = filter_by_period(Prediction.objects.all(), by=by, year=year).values_list(
+    rows = filter_by_period(_statistics_rows(), by=by, year=year).values_list(
         field, "predicted_fail", "predicted_fail_codes", "real_fail_codes"
     )
     predicted = [0] * 12
@@ -247,10 +253,11 @@ def get_prediction_summary() -> dict[str, int]:
     """Current predictions in all, flagged, and made this month (TIME_ZONE)."""
     now = timezone.localtime()
     start, end = month_range(now.year, now.month)
+    rows = _statistics_rows()
     return {
-        "total": Prediction.objects.count(),
-        "flagged": Prediction.objects.filter(predicted_fail=True).count(),
-        "this_month": Prediction.objects.filter(created_at__gte=start, created_at__lt=end).count(),
+        "total": rows.count(),
+        "flagged": rows.filter(predicted_fail=True).count(),
+        "this_month": rows.filter(created_at__gte=start, created_at__lt=end).count(),
     }
 
 
@@ -264,7 +271,7 @@ def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:
     defective = list_knrs_with_defects()
     predicted: dict[str, int] = defaultdict(int)
     real: dict[str, int] = defaultdict(int)
-    rows = Prediction.objects.exclude(produced_at=None).values_list(
+    rows = _statistics_rows().exclude(produced_at=None).values_list(
         "knr", "produced_at", "predicted_fail", "real_fail_codes"
     )
     for knr, produced_at, predicted_fail, real_codes in rows:

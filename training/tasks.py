@@ -1,5 +1,6 @@
 """django-q2 entry points of the training app: they take ids and call a service."""
 
+from crossline.schedules import claim_period
 from crossline.taskqueue import release_orphaned_tasks
 from plant import reaper
 from plant import tasks as plant_tasks
@@ -19,14 +20,25 @@ def run_queued_import(dataset_id: str) -> str:
     return plant_tasks.run_queued_import(dataset_id)
 
 
-def reap_stale_work() -> str:
-    """The reaper (a schedule): dead runs and imports, tasks held by dead clusters, the next run."""
+REAPER_SCHEDULE = "reap stale work"
+
+
+def reap_stale_work(intended: str | None = None) -> str:
+    """The reaper: dead runs and imports, tasks held by dead clusters, the next run.
+
+    As a schedule, `intended` is the period's run time: every worker cluster's scheduler may
+    queue the same period, and only the first copy to claim it reaps. A worker's own pass at
+    start (no `intended`) always reaps; every step is a compare-and-set, safe beside another.
+    """
+    label = f"period {intended}" if intended else "at worker start"
+    if intended and not claim_period(REAPER_SCHEDULE, intended):
+        return f"{label}: reaped by another copy"
     failed = runs.reap_stale_runs()
     imports_reaped = reaper.reap_stale_imports()
     released = release_orphaned_tasks()
     dispatched = runs.dispatch_next_run()
     return (
-        f"{failed} stale runs failed, {imports_reaped} imports reaped, "
+        f"{label}: {failed} stale runs failed, {imports_reaped} imports reaped, "
         f"{released} orphaned tasks released, "
         f"{'run ' + str(dispatched.pk) if dispatched else 'no run'} dispatched"
     )

@@ -22,4 +22,6 @@ def test_bootstrap_creates_the_admin_once_and_schedules_the_feedback_window_and_
     reaper = Schedule.objects.get(name="reap stale work")
     assert reaper.func == "training.tasks.reap_stale_work"
     assert (reaper.schedule_type, reaper.minutes, reaper.repeats) == (Schedule.MINUTES, 1, -1)
+    # Each copy of a period gets its run time, so that only one of them reaps.
+    assert reaper.intended_date_kwarg == "intended"
     assert Schedule.objects.count() == 2

@@ -129,3 +129,77 @@ def test_check_deploy_passes_with_the_documented_production_settings(tmp_path):
     done = run_manage(*DEPLOY_CHECK, env=production)
     assert done.returncode != 0
     assert "security.W004" in done.stderr and "security.W012" in done.stderr
+
+
+# --- MongoDB: a replica set's options reach pymongo ---------------------------------------------
+
+REPLICA_SET_URI = (
+    "mongodb://db1:27017,db2:27017,db3:27017/crossline"
+    "?replicaSet=rs0&retryWrites=true&w=majority&readConcernLevel=majority"
+)
+
+
+def client_for(databases: dict, alias: str):
+    """The MongoClient crossline's engine would open for an alias (not connected)."""
+    from pymongo import MongoClient
+
+    from crossline.mongodb.base import DatabaseWrapper
+
+    params = DatabaseWrapper(databases[alias], alias).get_connection_params()
+    return MongoClient(**params, connect=False)
+
+
+def test_replica_set_options_in_the_uri_reach_pymongo():
+    databases = crossline_settings.mongodb_databases(
+        REPLICA_SET_URI, statistics_read_preference="secondaryPreferred"
+    )
+    assert databases["default"]["ENGINE"] == "crossline.mongodb"
+    assert databases["default"]["NAME"] == "crossline"
+    client = client_for(databases, "default")
+    try:
+        assert client.options.replica_set_name == "rs0"
+        assert client.options.retry_writes is True
+        assert client.write_concern.document == {"w": "majority"}
+        assert client.read_concern.level == "majority"
+        assert client.read_preference.mongos_mode == "primary"
+        # A replica set gets time to elect a new primary before a write gives up.
+        assert client.options.server_selection_timeout == 30
+    finally:
+        client.close()
+    statistics = client_for(databases, "statistics")
+    try:
+        assert statistics.read_preference.mongos_mode == "secondaryPreferred"
+        assert statistics.options.replica_set_name == "rs0"
+        assert statistics.write_concern.document == {"w": "majority"}
+    finally:
+        statistics.close()
+    assert databases["statistics"]["TEST"] == {"MIRROR": "default"}
+
+
+def test_statistics_read_the_default_database_unless_told_otherwise():
+    databases = crossline_settings.mongodb_databases(REPLICA_SET_URI)
+    assert set(databases) == {"default"}
+
+
+def test_a_server_selection_timeout_in_the_uri_wins_and_one_server_fails_fast():
+    uri = REPLICA_SET_URI + "&serverSelectionTimeoutMS=12000"
+    given = crossline_settings.mongodb_databases(uri)
+    client = client_for(given, "default")
+    try:
+        assert client.options.server_selection_timeout == 12
+    finally:
+        client.close()
+    single = crossline_settings.mongodb_databases("mongodb://db1:27017/crossline")
+    assert single["default"]["OPTIONS"] == {"serverSelectionTimeoutMS": 5000}
+
+
+def test_a_uri_reading_from_secondaries_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="CROSSLINE_STATISTICS_READ_PREFERENCE"):
+        crossline_settings.mongodb_databases(REPLICA_SET_URI + "&readPreference=secondary")
+
+
+def test_an_unknown_statistics_read_preference_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="CROSSLINE_STATISTICS_READ_PREFERENCE"):
+        crossline_settings.mongodb_databases(
+            REPLICA_SET_URI, statistics_read_preference="secondaries"
+        )

@@ -16,6 +16,7 @@ from plant.imports import import_dataset
 from plant.models import Dataset
 from predictions.services import predict_since
 from training.runs import execute_training_run, start_training_run
+from training.tasks import REAPER_SCHEDULE
 
 
 class Command(BaseCommand):
@@ -66,13 +67,16 @@ class Command(BaseCommand):
                 "schedule_type": Schedule.DAILY,
             },
         )
+        # The period's run time goes to the reaper, which claims it: several worker clusters
+        # may each queue the same period (crossline/schedules.py).
         Schedule.objects.update_or_create(
-            name="reap stale work",
+            name=REAPER_SCHEDULE,
             defaults={
                 "func": "training.tasks.reap_stale_work",
                 "schedule_type": Schedule.MINUTES,
                 "minutes": 1,
                 "repeats": -1,
+                "intended_date_kwarg": "intended",
             },
         )
 
