@@ -12,10 +12,13 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crossline.commands import Once
 from crossline.lifeline import die_with_parent
+
+# The scheme the client used (SECURE_PROXY_SSL_HEADER) and its address (log-in throttling).
+PROXY_HEADERS = "x-forwarded-proto x-forwarded-for"
 
 
 class Command(BaseCommand):
@@ -32,6 +35,14 @@ class Command(BaseCommand):
             "--no-worker", action="store_true", help="Serve only; run no django-q2 cluster."
         )
         parser.add_argument(
+            "--trusted-proxy",
+            type=str,
+            action=Once,
+            default="",
+            help="Address of the TLS-terminating proxy in front (with CROSSLINE_BEHIND_PROXY=1): "
+            "its X-Forwarded-Proto and X-Forwarded-For are believed, no one else's.",
+        )
+        parser.add_argument(
             "--grace",
             type=float,
             action=Once,
@@ -39,13 +50,34 @@ class Command(BaseCommand):
             help="Seconds the processes get to stop after SIGTERM before they are killed.",
         )
 
-    def handle(self, *args, addr: str, threads: int, no_worker: bool, grace: float, **options):
+    def handle(
+        self,
+        *args,
+        addr: str,
+        threads: int,
+        no_worker: bool,
+        trusted_proxy: str,
+        grace: float,
+        **options,
+    ):
+        behind_proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None
+        if behind_proxy and not trusted_proxy:
+            # waitress drops forwarded headers from any peer it does not trust: Django would
+            # never see the request as HTTPS, and redirect it to HTTPS again and again.
+            raise CommandError(
+                "CROSSLINE_BEHIND_PROXY=1: give the proxy's address with --trusted-proxy."
+            )
+        proxy = (
+            [f"--trusted-proxy={trusted_proxy}", f"--trusted-proxy-headers={PROXY_HEADERS}"]
+            if trusted_proxy
+            else []
+        )
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         children = {
             "web": spawn(
-                "-m", "waitress", f"--listen={addr}", f"--threads={threads}",
+                "-m", "waitress", f"--listen={addr}", f"--threads={threads}", *proxy,
                 "crossline.wsgi:application",
             )
         }
