@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.live_server import ROOT, LiveCrossline, _spawn, running_crossline
-from training.demo import generate_demo_data
+from plant.demo import generate_demo_data
 
 pytestmark = [
     pytest.mark.live,
@@ -63,7 +63,7 @@ END_STATE = """
 import json
 from django_q.models import OrmQ, Task
 from mlmodels.models import ModelVersion
-from training.models import Dataset, VehicleRecord
+from plant.models import Dataset, VehicleRecord
 pings = {pings}
 reaps = [str(t.result) for t in Task.objects.filter(func="training.tasks.reap_stale_work")]
 print(json.dumps({{
