@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.live_server import ROOT, LiveCrossline, _spawn, running_crossline
 from plant.demo import generate_demo_data
+from tests.support.live_server import ROOT, LiveCrossline, _spawn, running_crossline
 
 pytestmark = [
     pytest.mark.live,
