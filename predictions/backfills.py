@@ -81,3 +81,29 @@ def move_fail_groups_back(apps: Any, schema_editor: Any) -> None:
         apps, old=("plant", "failgroup"), new=("predictions", "indicatedtest"),
         verbose_name="indicated test",
     )
+
+
+def number_prediction_history(apps: Any, schema_editor: Any) -> None:
+    """Generations for what was stored before them: per KNR its history rows 1, 2, … oldest
+    first, and its current prediction the one after (one update per distinct number)."""
+    Prediction = apps.get_model("predictions", "Prediction")
+    PredictionHistory = apps.get_model("predictions", "PredictionHistory")
+    by_number: dict[int, list[Any]] = {}
+    counts: dict[str, int] = {}
+    rows = PredictionHistory.objects.order_by("knr", "created_at", "pk").values_list("pk", "knr")
+    for pk, knr in rows:
+        counts[knr] = counts.get(knr, 0) + 1
+        by_number.setdefault(counts[knr], []).append(pk)
+    for number, pks in by_number.items():
+        for begin in range(0, len(pks), 1000):
+            PredictionHistory.objects.filter(pk__in=pks[begin : begin + 1000]).update(
+                generation=number
+            )
+    by_count: dict[int, list[str]] = {}
+    for knr, count in counts.items():
+        by_count.setdefault(count + 1, []).append(knr)
+    for generation, knrs in by_count.items():
+        for begin in range(0, len(knrs), 1000):
+            Prediction.objects.filter(knr__in=knrs[begin : begin + 1000]).update(
+                generation=generation
+            )

@@ -40,6 +40,9 @@ class Prediction(models.Model):
         help_text="The vehicle's last test: its production month in the statistics.",
     )
     created_at = models.DateTimeField(db_index=True)
+    # Bumped by every replacement: the compare-and-set key, and the key of the history row
+    # that keeps this prediction once it is replaced.
+    generation = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at"]
@@ -62,10 +65,19 @@ class PredictionHistory(models.Model):
     produced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     replaced_at = models.DateTimeField()
+    generation = models.PositiveIntegerField(
+        default=0, help_text="The replaced prediction's generation: one row per replacement."
+    )
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "prediction history"
+        constraints = [
+            # A write retried after a failure part-way finds the row it wrote and adds none.
+            models.UniqueConstraint(
+                fields=["knr", "generation"], name="one_history_row_per_replaced_prediction"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.knr} at {self.created_at:%Y-%m-%d %H:%M}"

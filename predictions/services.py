@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import sklearn
 from django.conf import settings
-from django.db import IntegrityError
 from django.utils import timezone
 
 from crossline.domain import (
@@ -21,7 +20,6 @@ from crossline.domain import (
     KNR_MESSAGE,
     KNR_RE,
     fail_group_of,
-    frame_codes,
 )
 from crossline.exceptions import InvalidInput, NotFound
 from mlmodels.services import LoadedModel, get_active_models, mark_models_used
@@ -34,7 +32,8 @@ from plant.selectors import (
     get_results_frame,
     list_knrs_tested_since,
 )
-from predictions.models import Prediction, PredictionHistory
+from predictions.models import Prediction
+from predictions.store import store_predictions
 from training.pipeline.estimators import predict_positive
 
 logger = logging.getLogger(__name__)
@@ -154,116 +153,6 @@ def predict_frame(
             }
         )
     return rows
-
-
-def store_predictions(rows: list[dict[str, Any]]) -> list[Prediction]:
-    """Store predictions; a KNR predicted before has its earlier prediction moved to history."""
-    if not rows:
-        return []
-    now = timezone.now()
-    knrs = [row["knr"] for row in rows]
-    existing = {p.knr: p for p in Prediction.objects.filter(knr__in=knrs)}
-    fresh: list[Prediction] = []
-    replaced: list[Prediction] = []
-    for row in rows:
-        previous = existing.get(row["knr"])
-        if previous is None:
-            fresh.append(_new_prediction(row, now))
-        else:
-            replaced.append(_replace(previous, row, now))
-    if replaced:
-        PredictionHistory.objects.bulk_create(
-            [_history(existing[p.knr]) for p in replaced], batch_size=500
-        )
-        # One update per row: portable across both backends (bulk_update builds CASE WHEN).
-        for prediction in replaced:
-            prediction.save(update_fields=REPLACED_FIELDS)
-    stored = replaced
-    if fresh:
-        try:
-            Prediction.objects.bulk_create(fresh, batch_size=500)
-            stored = stored + fresh
-        except IntegrityError:
-            # Another request predicted one of these KNRs between our read and our write:
-            # store them one by one, replacing what the other request stored.
-            stored = stored + [_store_one(p) for p in fresh]
-    order = {knr: i for i, knr in enumerate(knrs)}
-    return sorted(stored, key=lambda p: order[p.knr])
-
-
-REPLACED_FIELDS = [
-    "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
-    "predicted_codes_text", "no_model_groups", "indicated_tests", "model_versions",
-    "produced_at", "created_at",
-]
-
-
-def _new_prediction(row: dict[str, Any], now: datetime) -> Prediction:
-    return Prediction(
-        knr=row["knr"],
-        p_fail=row["p_fail"],
-        predicted_fail=row["predicted_fail"],
-        flagged_by=row.get("flagged_by", []),
-        probabilities=row["probabilities"],
-        predicted_fail_codes=row["predicted_fail_codes"],
-        predicted_codes_text=frame_codes(row["predicted_fail_codes"]),
-        no_model_groups=row.get("no_model_groups", []),
-        indicated_tests=row["indicated_tests"],
-        model_versions=row["model_versions"],
-        produced_at=row.get("produced_at"),
-        created_at=now,
-    )
-
-
-def _history(previous: Prediction) -> PredictionHistory:
-    return PredictionHistory(
-        knr=previous.knr,
-        p_fail=previous.p_fail,
-        probabilities=previous.probabilities,
-        predicted_fail_codes=previous.predicted_fail_codes,
-        indicated_tests=previous.indicated_tests,
-        model_versions=previous.model_versions,
-        flagged_by=previous.flagged_by,
-        real_fail_codes=previous.real_fail_codes,
-        produced_at=previous.produced_at,
-        created_at=previous.created_at,
-        replaced_at=timezone.now(),
-    )
-
-
-def _replace(previous: Prediction, row: dict[str, Any], now: datetime) -> Prediction:
-    # A copy: the history row is built from the untouched `previous`. Feedback (real fail
-    # codes) belongs to the vehicle, not to one prediction, so it carries over.
-    current = Prediction(pk=previous.pk, real_fail_codes=previous.real_fail_codes,
-                         feedback_at=previous.feedback_at)
-    fields = _new_prediction(row, now)
-    for name in ("knr", *REPLACED_FIELDS):
-        setattr(current, name, getattr(fields, name))
-    return current
-
-
-def _store_one(prediction: Prediction) -> Prediction:
-    try:
-        prediction.save(force_insert=True)
-        return prediction
-    except IntegrityError:
-        previous = Prediction.objects.get(knr=prediction.knr)
-        PredictionHistory.objects.bulk_create([_history(previous)])
-        row = {
-            "knr": prediction.knr,
-            "p_fail": prediction.p_fail,
-            "predicted_fail": prediction.predicted_fail,
-            "flagged_by": prediction.flagged_by,
-            "probabilities": prediction.probabilities,
-            "predicted_fail_codes": prediction.predicted_fail_codes,
-            "no_model_groups": prediction.no_model_groups,
-            "indicated_tests": prediction.indicated_tests,
-            "model_versions": prediction.model_versions,
-            "produced_at": prediction.produced_at,
-        }
-        current = _replace(previous, row, prediction.created_at)
-        current.save(update_fields=REPLACED_FIELDS)
-        return current
 
 
 def _used_versions(models: dict[str, LoadedModel]) -> None:

@@ -2,10 +2,10 @@
 
 import pytest
 
+from crossline.domain import frame_codes
 from crossline.numbers import percent
 from predictions import services
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
-from predictions.services import frame_codes
 
 pytestmark = pytest.mark.django_db
 

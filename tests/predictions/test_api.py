@@ -7,8 +7,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from crossline.domain import frame_codes
 from predictions.models import Prediction
-from predictions.services import frame_codes
 
 pytestmark = pytest.mark.django_db
 
