@@ -1,5 +1,6 @@
 """crossline's settings, read from the environment; a bad value raises ImproperlyConfigured."""
 
+import ipaddress
 import os
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +74,45 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """A comma-separated list of IP networks (`10.0.0.0/8`, `fd00::/8`, one address)."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP network.") from None
+    return networks
+
+
+def mailer(name: str) -> dict:
+    """The default mailer: the console (the default) or SMTP, from CROSSLINE_EMAIL_* settings."""
+    choice = env_str(name, "console").strip().lower()
+    if choice == "console":
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if choice != "smtp":
+        raise ImproperlyConfigured(f"{name}={choice!r}: use console or smtp.")
+    use_tls = env_bool("CROSSLINE_EMAIL_USE_TLS", False)
+    use_ssl = env_bool("CROSSLINE_EMAIL_USE_SSL", False)
+    if use_tls and use_ssl:
+        raise ImproperlyConfigured(
+            "CROSSLINE_EMAIL_USE_TLS and CROSSLINE_EMAIL_USE_SSL are exclusive: STARTTLS on a "
+            "plain port (587) or TLS from the start (465), not both."
+        )
+    return {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": env_str("CROSSLINE_EMAIL_HOST", "localhost"),
+            "port": env_int("CROSSLINE_EMAIL_PORT", 25, minimum=1),
+            "username": env_str("CROSSLINE_EMAIL_USER", ""),
+            "password": env_str("CROSSLINE_EMAIL_PASSWORD", ""),
+            "use_tls": use_tls,
+            "use_ssl": use_ssl,
+            "timeout": env_int("CROSSLINE_EMAIL_TIMEOUT_SECONDS", 30, minimum=1),
+        },
+    }
 
 
 def mongodb_database(uri: str) -> str:
@@ -180,6 +220,7 @@ if USE_MONGODB:
             "training",
             "mlmodels",
             "predictions",
+            "monitoring",
         )
     }
     CONTRIB_APPS = [
@@ -239,6 +280,7 @@ INSTALLED_APPS = [
     "training",
     "mlmodels",
     "predictions",
+    "monitoring",
 ]
 
 MEDIA_ROOT = VAR_DIR / "media"
@@ -373,6 +415,24 @@ for _name in ("CROSSLINE_IMPORT_STALE_SECONDS", "CROSSLINE_RUN_STALE_SECONDS"):
         )
 CROSSLINE_QUEUE_STALL_SECONDS = env_int("CROSSLINE_QUEUE_STALL_SECONDS", 300)
 
+# Notifications. E-mail to the staff who subscribe goes through Django's default mailer: the
+# console (the worker's output) unless CROSSLINE_EMAIL_BACKEND=smtp. (Django 6.1's MAILERS:
+# the EMAIL_HOST… settings are deprecated.)
+MAILERS = {"default": mailer("CROSSLINE_EMAIL_BACKEND")}
+DEFAULT_FROM_EMAIL = env_str("CROSSLINE_EMAIL_FROM", "crossline@localhost")
+EMAIL_SUBJECT_PREFIX = "[crossline] "
+# Webhooks: https only unless CROSSLINE_WEBHOOK_ALLOW_HTTP=1; an endpoint whose address is not
+# public (private, loopback, link-local…) is refused unless it lies in one of the operator's
+# CROSSLINE_WEBHOOK_ALLOWED_NETWORKS (e.g. the MES's 10.20.0.0/16), checked when an endpoint is
+# saved and again on every connection. Failed deliveries are retried after
+# CROSSLINE_WEBHOOK_BACKOFF_SECONDS, doubling each time (or the receiver's Retry-After), never
+# waiting more than CROSSLINE_WEBHOOK_MAX_DELAY_SECONDS.
+CROSSLINE_WEBHOOK_ALLOW_HTTP = env_bool("CROSSLINE_WEBHOOK_ALLOW_HTTP", False)
+CROSSLINE_WEBHOOK_ALLOWED_NETWORKS = env_networks("CROSSLINE_WEBHOOK_ALLOWED_NETWORKS")
+CROSSLINE_WEBHOOK_TIMEOUT_SECONDS = env_int("CROSSLINE_WEBHOOK_TIMEOUT_SECONDS", 30, minimum=1)
+CROSSLINE_WEBHOOK_BACKOFF_SECONDS = env_int("CROSSLINE_WEBHOOK_BACKOFF_SECONDS", 30)
+CROSSLINE_WEBHOOK_MAX_DELAY_SECONDS = env_int("CROSSLINE_WEBHOOK_MAX_DELAY_SECONDS", 3600)
+
 # django-q2: the ORM broker on the active database. `timeout` stays below `retry` so that a
 # long training run is never handed to a second worker; failed tasks are not re-run.
 Q_TIMEOUT = env_int("CROSSLINE_TASK_TIMEOUT", 4 * 3600, minimum=10)
@@ -449,4 +509,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("CROSSLINE_LOG_LEVEL", "WARNING")},
+    # At DEBUG the database drivers log every query's parameters and every document written or
+    # read: webhook secrets, password hashes, API tokens. They stay at INFO whatever
+    # CROSSLINE_LOG_LEVEL says.
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "pymongo": {"level": "INFO"},
+    },
 }

@@ -38,6 +38,7 @@ from mlmodels.models import (
     ThresholdPolicy,
     VersionScores,
 )
+from mlmodels.signals import model_version_activated
 
 METRIC_FIELDS = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "pr_auc", "mcc")
 # Each failed compare-and-set means another activation succeeded, so this bounds only how many
@@ -344,7 +345,7 @@ def _move_pointer(
             ).update(generation=generation, **fields)
             if moved != 1:
                 continue
-        return Activation.objects.create(
+        activation = Activation.objects.create(
             type_model=kind,
             version=version,
             previous_version_id=current_id,
@@ -354,6 +355,8 @@ def _move_pointer(
             override=override,
             reason=reason[:200],
         )
+        model_version_activated.send_robust(sender=Activation, activation=activation)
+        return activation
     raise Conflict(f"Could not activate {version.model_name}: too many concurrent activations.")
 
 

@@ -51,6 +51,7 @@ from training.pipeline.outcomes import (
 )
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.pipeline.steps import score_predictions
+from training.signals import model_version_registered, training_run_failed, training_run_succeeded
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +247,7 @@ def reap_stale_runs() -> int:
             drop_dead_task(run.task_id)
             discard_run_versions(run)
             remove_run_files(run.pk)
+            announce(training_run_failed, run)
             reaped += 1
     return reaped
 
@@ -366,14 +368,15 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
             exc.step_name if isinstance(exc, StepFailed) else step_name or recorder.run.current_step
         )
         error = f"{type(cause).__name__}: {cause}"
-        close_run(
+        if close_run(
             run,
             TrainingRun.Status.FAILED,
             from_status=TrainingRun.Status.RUNNING,
             failed_step=failed_step,
             error=error,
             log=recorder.append(f"failed in step {failed_step!r}: {error}"),
-        )
+        ):  # else the reaper failed it first, and said so
+            announce(training_run_failed, run)
         discard_run_versions(run)
         raise
     metrics = {kind: version_metrics(v) for kind, v in versions.items()}
@@ -400,11 +403,21 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         logger.warning("Training run %s finished after it was failed; discarding it", run.pk)
         discard_run_versions(run)
         return
+    for kind, version in versions.items():
+        model_version_registered.send_robust(
+            sender=ModelVersion, version=version, run=run, comparison=comparison["kinds"].get(kind)
+        )
     promoted = apply_first_activation_or_promotion(run, versions, comparison)
     if promoted:
         TrainingRun.objects.filter(pk=run.pk).update(
             log=recorder.append(f"activated {', '.join(promoted)}")
         )
+    announce(training_run_succeeded, run)
+
+
+def announce(signal: Any, run: TrainingRun) -> None:
+    """Send a finished run's signal with the run as stored; a receiver's error never fails it."""
+    signal.send_robust(sender=TrainingRun, run=TrainingRun.objects.get(pk=run.pk))
 
 
 def settings_params() -> dict[str, Any]:

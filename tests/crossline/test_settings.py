@@ -203,3 +203,34 @@ def test_an_unknown_statistics_read_preference_is_refused():
         crossline_settings.mongodb_databases(
             REPLICA_SET_URI, statistics_read_preference="secondaries"
         )
+
+
+def test_webhook_networks_are_read_and_a_malformed_one_is_refused(monkeypatch):
+    monkeypatch.setenv("CROSSLINE_WEBHOOK_ALLOWED_NETWORKS", "10.20.0.0/16, 192.168.7.9,fd00::/8")
+    assert crossline_settings.env_networks("CROSSLINE_WEBHOOK_ALLOWED_NETWORKS") == [
+        "10.20.0.0/16", "192.168.7.9/32", "fd00::/8"
+    ]
+    monkeypatch.setenv("CROSSLINE_WEBHOOK_ALLOWED_NETWORKS", "10.20.0.0/16,the-mes")
+    with pytest.raises(ImproperlyConfigured, match="'the-mes' is not an IP network"):
+        crossline_settings.env_networks("CROSSLINE_WEBHOOK_ALLOWED_NETWORKS")
+
+
+def test_e_mail_goes_to_the_console_unless_smtp_is_configured(monkeypatch):
+    monkeypatch.delenv("CROSSLINE_EMAIL_BACKEND", raising=False)
+    assert crossline_settings.mailer("CROSSLINE_EMAIL_BACKEND") == {
+        "BACKEND": "django.core.mail.backends.console.EmailBackend"
+    }
+    monkeypatch.setenv("CROSSLINE_EMAIL_BACKEND", "smtp")
+    monkeypatch.setenv("CROSSLINE_EMAIL_HOST", "mail.plant.example")
+    monkeypatch.setenv("CROSSLINE_EMAIL_PORT", "587")
+    monkeypatch.setenv("CROSSLINE_EMAIL_USE_TLS", "1")
+    smtp = crossline_settings.mailer("CROSSLINE_EMAIL_BACKEND")
+    assert smtp["BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert smtp["OPTIONS"]["host"] == "mail.plant.example"
+    assert (smtp["OPTIONS"]["port"], smtp["OPTIONS"]["use_tls"]) == (587, True)
+    monkeypatch.setenv("CROSSLINE_EMAIL_USE_SSL", "1")
+    with pytest.raises(ImproperlyConfigured, match="exclusive"):
+        crossline_settings.mailer("CROSSLINE_EMAIL_BACKEND")
+    monkeypatch.setenv("CROSSLINE_EMAIL_BACKEND", "sendmail")
+    with pytest.raises(ImproperlyConfigured, match="use console or smtp"):
+        crossline_settings.mailer("CROSSLINE_EMAIL_BACKEND")

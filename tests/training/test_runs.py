@@ -280,3 +280,76 @@ def test_a_queued_run_executes_through_the_task_queue(imported, fast_pipeline, m
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.SUCCEEDED
     assert run.task_id
+
+
+@pytest.fixture
+def heard():
+    """The run and registry signals sent, in order, as (signal, what it carried)."""
+    from mlmodels.signals import model_version_activated
+    from training.signals import (
+        model_version_registered,
+        training_run_failed,
+        training_run_succeeded,
+    )
+
+    sent: list[tuple[str, dict]] = []
+    signals = {
+        "registered": model_version_registered,
+        "activated": model_version_activated,
+        "succeeded": training_run_succeeded,
+        "failed": training_run_failed,
+    }
+    listeners = {}
+    for name, signal in signals.items():
+        listeners[name] = lambda sender, name=name, **kwargs: sent.append((name, kwargs))
+        signal.connect(listeners[name], weak=False)
+    yield sent
+    for name, signal in signals.items():
+        signal.disconnect(listeners[name])
+
+
+def test_a_run_announces_each_version_it_registered_then_its_success(
+    imported, fast_pipeline, heard
+):
+    run = train()
+
+    names = [name for name, _ in heard]
+    kinds = set(run.metrics)
+    eligible = {v.type_model for v in ModelVersion.objects.filter(training_run=run, eligible=True)}
+    assert names == ["registered"] * len(kinds) + ["activated"] * len(eligible) + ["succeeded"]
+    registered = {kw["version"].type_model: kw for name, kw in heard if name == "registered"}
+    assert set(registered) == kinds
+    assert registered["fail"]["run"].pk == run.pk
+    assert registered["fail"]["comparison"]["message"] == "No active fail model to compare with."
+    assert heard[-1][1]["run"].status == TrainingRun.Status.SUCCEEDED
+    activated = [kw["activation"] for name, kw in heard if name == "activated"]
+    assert {a.version.type_model for a in activated} == eligible
+
+
+def test_a_failing_run_announces_its_failure_once(imported, fast_pipeline, monkeypatch, heard):
+    def broken(results):
+        raise ValueError("the features exploded")
+
+    monkeypatch.setitem(registry._STEPS, "build_features", broken)
+    run = start_training_run(enqueue=False, pipeline_name="quick")
+    with pytest.raises(Exception, match="the features exploded"):
+        execute_training_run(str(run.pk))
+
+    assert [name for name, _ in heard] == ["failed"]
+    told = heard[0][1]["run"]
+    assert (told.pk, told.status, told.failed_step) == (
+        run.pk, TrainingRun.Status.FAILED, "build_features"
+    )
+
+
+def test_a_run_the_reaper_fails_is_announced_as_failed(imported, fast_pipeline, heard):
+    run = start_training_run(enqueue=False, pipeline_name="quick")
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.RUNNING, heartbeat_at=run.created_at - runs.timedelta(hours=2)
+    )
+
+    assert reap_stale_runs() == 1
+
+    assert [(name, kw["run"].pk, kw["run"].status) for name, kw in heard] == [
+        ("failed", run.pk, TrainingRun.Status.FAILED)
+    ]
