@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python bench/drift_check.py [--rows 1M --rows 2M] [--shape default]`.
 For each size, a first process generates demo exports of about that many result rows
-(training/demo.py), reads them with the importer and stores them as Parquet, as imports store
+(plant/demo.py), reads them with the importer and stores them as Parquet, as imports store
 them, then fits a feature builder and drift references on the first vehicles, as training
 would (not timed). A second process, whose peak memory is the check's alone, checks the month
 as the monthly check will, each step timed: read the month's Parquet, build its feature rows
@@ -48,7 +48,7 @@ def prepare(rows: int, shape: str, workdir: Path) -> dict[str, Any]:
 
     from bench.drift_demo import months_of, read_export
     from mlmodels import drift
-    from training.demo import generate_demo_data
+    from plant.demo import generate_demo_data
     from training.pipeline.definition import DEFAULT_PARAMS
     from training.pipeline.features import ResultFeatures
     from training.pipeline.steps import load_datasets, normalise_results, production_times

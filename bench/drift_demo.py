@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from training.demo import generate_demo_data  # noqa: E402
-from training.ingest import ValidationReport, iter_clean_chunks  # noqa: E402
+from bench.compare_estimators import read_export  # noqa: E402
+from plant.demo import generate_demo_data  # noqa: E402
 from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
 from training.pipeline.features import ResultFeatures  # noqa: E402
 from training.pipeline.steps import build_features, clean  # noqa: E402
@@ -40,15 +40,6 @@ class DemoHalves:
     reference_features: pd.DataFrame
     reference_times: pd.Series
     builder: ResultFeatures
-
-
-def read_export(path: Path, kind: str) -> pd.DataFrame:
-    """One demo export read and normalised by the importer, as an upload would be."""
-    report = ValidationReport(kind=kind, filename=path.name)
-    chunks = iter_clean_chunks(
-        path, filename=path.name, kind=kind, report=report, chunk_rows=500_000
-    )
-    return pd.concat(list(chunks), ignore_index=True)
 
 
 def demo_halves(*, knrs: int, seed: int, out: Path, params: dict | None = None) -> DemoHalves:

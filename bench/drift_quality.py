@@ -1,7 +1,7 @@
 """Benchmark: does the monthly drift check find a drifting station on demo data, and only then?
 
 Run: `.venv/bin/python bench/drift_quality.py [--knrs 16000] [--seed 41] [--shift-sds 1.0]`.
-One demo set (training/demo.py) is split alternately by KNR: the reference half is trained on
+One demo set (plant/demo.py) is split alternately by KNR: the reference half is trained on
 by the pipeline's own steps (features, labels, split by time, models, importances as a version
 stores them), and its drift reference is built (mlmodels/drift.py); the checked half, twelve
 months of independent vehicles, is checked month by month for every kind, as it is and with
