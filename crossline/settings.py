@@ -59,6 +59,14 @@ def env_float(name: str, default: float, *, low: float, high: float) -> float:
     return value
 
 
+def label_window_days(default: int = 14) -> int:
+    """CROSSLINE_LABEL_WINDOW_DAYS; unset, the earlier CROSSLINE_FEEDBACK_WINDOW_DAYS (where its
+    0 meant "never closes", now the default)."""
+    if os.environ.get("CROSSLINE_LABEL_WINDOW_DAYS", ""):
+        return env_int("CROSSLINE_LABEL_WINDOW_DAYS", default)
+    return env_int("CROSSLINE_FEEDBACK_WINDOW_DAYS", default) or default
+
+
 def env_date(name: str, default: str) -> datetime:
     """A calendar date (YYYY-MM-DD) from the environment, as a naive midnight datetime."""
     value = os.environ.get(name, default).strip()
@@ -393,7 +401,16 @@ CROSSLINE_PROMOTE_MARGIN = env_float("CROSSLINE_PROMOTE_MARGIN", 0.01, low=0.0, 
 # prevalence (about this many times the prevalence for a rare kind).
 CROSSLINE_GATE_MIN_POSITIVES = env_int("CROSSLINE_GATE_MIN_POSITIVES", 30, minimum=0)
 CROSSLINE_GATE_MIN_LIFT = env_float("CROSSLINE_GATE_MIN_LIFT", 1.5, low=0.0, high=1000.0)
-CROSSLINE_FEEDBACK_WINDOW_DAYS = env_int("CROSSLINE_FEEDBACK_WINDOW_DAYS", 0)
+# The labelling window: a vehicle with no defect recorded within this many days after its last
+# test counts as defect-free from then on (realised metrics count only closed windows). The
+# default; staff change it in the admin (Predictions › Inspection capacity). The variable's
+# earlier name, CROSSLINE_FEEDBACK_WINDOW_DAYS, is still read when the new one is not set.
+CROSSLINE_LABEL_WINDOW_DAYS = label_window_days()
+# The most indicated tests a vehicle on a worklist sized by an inspection capacity gets, those
+# of its most likely fail groups first.
+CROSSLINE_WORKLIST_TESTS_PER_VEHICLE = env_int(
+    "CROSSLINE_WORKLIST_TESTS_PER_VEHICLE", 3, minimum=1
+)
 CROSSLINE_BATCH_SYNC_LIMIT = env_int("CROSSLINE_BATCH_SYNC_LIMIT", 200, minimum=0)
 
 # Imports and training runs beat every CROSSLINE_HEARTBEAT_SECONDS, also during long steps. An

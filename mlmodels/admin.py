@@ -130,7 +130,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         def predicts(version: ModelVersion) -> str:
             return kind_label(version.type_model, names)
 
-        @admin.display(description="realised recall / precision / PR-AUC (n)")
+        @admin.display(description="realised recall / precision / PR-AUC (closed, open)")
         def realised_metrics(version: ModelVersion) -> str:
             found = realised.get(version.model_name)
             if not found:
@@ -138,7 +138,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return (
                 f"{numbers.percent(found.get('recall'))} / "
                 f"{numbers.percent(found.get('precision'))} / "
-                f"{numbers.significant(found.get('pr_auc'))} ({found['n']})"
+                f"{numbers.significant(found.get('pr_auc'))} "
+                f"({found['n']:,}, {found.get('open', 0):,} open)"
             )
 
         return [
@@ -266,6 +267,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 for name in SHOWN_METRICS
             ],
             "realised_n": realised.get("n"),
+            "realised_open": realised.get("open"),
             "confusion": confusion_context(version),
             "pr_chart": pr_chart(version),
             "calibration_chart": calibration_chart(version),

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from crossline import charts, dashboard, numbers
@@ -18,7 +19,9 @@ from crossline.exceptions import CrosslineError
 from plant import admin_fail_groups
 from plant.admin_fail_groups import fail_group_labels_for
 from plant.selectors import get_fail_group_labels
-from predictions import batches, selectors, services
+from predictions import batches, feedback, selectors, services
+from predictions.admin_capacity import InspectionCapacityAdmin  # noqa: F401 (registered on import)
+from predictions.capacity import get_label_window_days, get_window_closed_before
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
@@ -31,15 +34,21 @@ class FailGroupFilter(admin_fail_groups.FailGroupFilter):
 
 
 class FeedbackFilter(admin.SimpleListFilter):
-    title = "feedback"
-    parameter_name = "has_feedback"
+    title = "defects"
+    parameter_name = "feedback"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Real fail codes known"), ("no", "Waiting for defects")]
+        return [
+            (feedback.DEFECT, "Defect recorded"),
+            (feedback.NO_DEFECT, "No defect, window closed"),
+            (feedback.WAITING, "Waiting (window open)"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(real_fail_codes__isnull=self.value() == "no")
+        if self.value() in feedback.STATES:
+            return selectors.filter_by_feedback(
+                queryset, self.value(), closed_before=get_window_closed_before()
+            )
         return queryset
 
 
@@ -49,8 +58,9 @@ class FeedbackForm(forms.ModelForm):
     WAITING, KNOWN = "waiting", "known"
     feedback = forms.ChoiceField(
         choices=[
-            (WAITING, "Waiting for defects"),
-            (KNOWN, "Known: the fail groups ticked below (none ticked: no defect)"),
+            (WAITING, "As recorded: the imported defects, or none once the labelling window "
+             "closed"),
+            (KNOWN, "Set by hand: the fail groups ticked below (none ticked: no defect)"),
         ],
         widget=forms.RadioSelect,
     )
@@ -107,16 +117,15 @@ class PredictionAdmin(admin.ModelAdmin):
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         # The names are read once for the page and kept in this request's columns.
         labels = fail_group_labels_for(request)
+        window_days = get_label_window_days()
 
         @admin.display(description="flagged by")
         def flagged_by_display(obj: Prediction) -> str:
             return kinds_text(obj.flagged_by, labels)
 
-        @admin.display(description="real fail groups")
+        @admin.display(description="defects")
         def real_groups(obj: Prediction) -> str:
-            if obj.real_fail_codes is None:
-                return "waiting"
-            return groups_text(obj.real_fail_codes, labels, none="no defect")
+            return feedback_text(feedback.feedback_of(obj, window_days=window_days), labels)
 
         return [
             "knr_link", "p_fail_display", "predicted_fail", flagged_by_display, real_groups,
@@ -173,13 +182,24 @@ def kinds_text(kinds: list[str] | None, labels: dict[int, str]) -> str:
     return ", ".join(kind_label(kind, labels) for kind in kinds or []) or "–"
 
 
+def feedback_text(known: feedback.Feedback, labels: dict[int, str]) -> str:
+    """What is known of a vehicle's defects, in words."""
+    if known.state == feedback.DEFECT:
+        return groups_text(known.codes, labels)
+    closes = (
+        f"{timezone.localtime(known.closes_at):%Y-%m-%d}" if known.closes_at else None
+    )
+    if known.state == feedback.NO_DEFECT:
+        return f"no defect recorded, window closed on {closes}" if closes else "no defect"
+    return f"waiting until {closes}" if closes else "waiting (no production time)"
+
+
 def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[str, Any]:
     """A prediction's page: probabilities per fail group by name, what flagged it, the groups
-    without a model, models, tests, history."""
+    without a model, what is known of its defects, models, tests, history."""
     predicted = {int(code) for code in prediction.predicted_fail_codes}
-    real = None if prediction.real_fail_codes is None else {
-        int(code) for code in prediction.real_fail_codes
-    }
+    known = feedback.feedback_of(prediction, window_days=get_label_window_days())
+    real = set(known.codes) if known.known else None
     groups = sorted(
         (
             {
@@ -196,6 +216,8 @@ def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[st
     )
     return {
         "groups": groups,
+        "feedback": feedback_text(known, names),
+        "feedback_state": known.state,
         "flagged_by": kinds_text(prediction.flagged_by, names),
         "no_model": groups_text(prediction.no_model_groups, names),
         "indicated_tests": prediction.indicated_tests,

@@ -12,8 +12,8 @@ class PredictionsConfig(AppConfig):
     def ready(self) -> None:
         # The lower apps never import predictions: it answers their signal and hooks here, as
         # django.contrib.auth connects its signals. Imported here: they need the app registry.
-        from predictions import receivers, selectors
+        from predictions import realised, receivers
 
         defects_imported.connect(receivers.fill_feedback, dispatch_uid="predictions.fill_feedback")
         latest_prediction.register(receivers.latest_prediction)
-        realised_metrics_by_version.register(selectors.get_realised_metrics_by_version)
+        realised_metrics_by_version.register(realised.get_realised_metrics_by_version)

@@ -107,3 +107,50 @@ def number_prediction_history(apps: Any, schema_editor: Any) -> None:
             Prediction.objects.filter(knr__in=knrs[begin : begin + 1000]).update(
                 generation=generation
             )
+
+
+# The group that decides on capacities (Django permissions' data migration creates it).
+QUALITY_LEAD_GROUP = "Quality lead"
+
+
+def create_inspection_capacity(apps: Any, schema_editor: Any) -> None:
+    """The one capacity row (nothing set: no capacity, the setting's labelling window), and its
+    change permission given to the quality lead group where that group exists."""
+    InspectionCapacity = apps.get_model("predictions", "InspectionCapacity")
+    if not InspectionCapacity.objects.exists():
+        InspectionCapacity.objects.create(key="plant")
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    Permission = apps.get_model("auth", "Permission")
+    Group = apps.get_model("auth", "Group")
+    # Created here, not only after migrating: the group gets it in this same migration.
+    content_type, _ = ContentType.objects.get_or_create(
+        app_label="predictions", model="inspectioncapacity"
+    )
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type, codename="change_inspectioncapacity",
+        defaults={"name": "Can change inspection capacity"},
+    )
+    for group in Group.objects.filter(name__iexact=QUALITY_LEAD_GROUP):
+        group.permissions.add(permission)
+
+
+def fill_feedback_recorded_before_prediction(apps: Any, schema_editor: Any) -> None:
+    """Predictions of vehicles whose defects were imported before they were predicted get
+    their real fail groups (earlier versions filled only later imports)."""
+    Prediction = apps.get_model("predictions", "Prediction")
+    Vehicle = apps.get_model("plant", "Vehicle")
+    waiting = set(Prediction.objects.filter(real_fail_codes__isnull=True).values_list(
+        "knr", flat=True
+    ))
+    by_codes: dict[tuple[int, ...], list[str]] = {}
+    for knr, framed in Vehicle.objects.filter(has_defects=True).values_list(
+        "knr", "fail_group_codes"
+    ):
+        codes = tuple(sorted({int(code) for code in framed.split(",") if code}))
+        if knr in waiting and codes:
+            by_codes.setdefault(codes, []).append(knr)
+    for codes, knrs in by_codes.items():
+        for begin in range(0, len(knrs), 1000):
+            Prediction.objects.filter(knr__in=knrs[begin : begin + 1000]).update(
+                real_fail_codes=list(codes)
+            )

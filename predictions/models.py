@@ -113,3 +113,47 @@ class BatchPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"Batch {self.pk} ({self.status})"
+
+
+class InspectionCapacity(models.Model):
+    """The plant's one inspection capacity, and the labelling window beside it: a single row.
+
+    A capacity is a share of each production day's vehicles, or a number of vehicles per
+    day, or none (each model kind's threshold policy decides then). Absent: no capacity, and
+    the window of the setting CROSSLINE_LABEL_WINDOW_DAYS. One of share and vehicles per day
+    at most (`predictions.capacity.set_inspection_capacity` checks it: MongoDB has no check
+    constraints).
+    """
+
+    SINGLETON = "plant"
+
+    # Unique and always the same: a second row cannot be created, even by two racing writes.
+    key = models.CharField(max_length=10, unique=True, default=SINGLETON, editable=False)
+    share = models.FloatField(
+        null=True, blank=True,
+        help_text="Share of each production day's vehicles the team inspects, in (0, 1]: "
+        "0.2 means 20%.",
+    )
+    vehicles_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Or: vehicles the team inspects per production day."
+    )
+    label_window_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Days after a vehicle's last test within which a defect counts; later, no "
+        "defect recorded means defect-free. Empty: the setting CROSSLINE_LABEL_WINDOW_DAYS.",
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "inspection capacity"
+        verbose_name_plural = "inspection capacity"
+
+    def __str__(self) -> str:
+        if self.share is not None:
+            return f"{self.share:.0%} of each day's vehicles"
+        if self.vehicles_per_day is not None:
+            return f"{self.vehicles_per_day} vehicles per day"
+        return "no capacity set"

@@ -1,4 +1,4 @@
-"""Reads of predictions: lists, statistics and the realised metrics from feedback."""
+"""Reads of predictions: lists, filters and statistics (realised metrics: `realised`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
-from sklearn.metrics import average_precision_score
 
 from crossline.databases import statistics_database
-from crossline.domain import FAIL_GROUPS, FAIL_KIND, fail_group_name, fail_group_of, framed_code
+from crossline.domain import FAIL_GROUPS, fail_group_name, framed_code
 from crossline.exceptions import InvalidInput
 from mlmodels.selectors import list_predicting_versions
 from plant.selectors import (
@@ -22,6 +20,7 @@ from plant.selectors import (
     list_knrs_with_defects,
     month_range,
 )
+from predictions import feedback
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
@@ -50,6 +49,35 @@ def filter_by_fail_code(queryset: QuerySet[Prediction], code: int) -> QuerySet[P
     return queryset.filter(predicted_codes_text__contains=framed_code(code))
 
 
+def filter_by_feedback(
+    queryset: QuerySet[Prediction], state: str, *, closed_before: datetime
+) -> QuerySet[Prediction]:
+    """Predictions whose vehicle has a defect recorded, has none with its labelling window
+    closed before `closed_before` (or set to none by hand), or is waiting."""
+    recorded = Q(real_fail_codes__isnull=False)
+    none_recorded = Q(real_fail_codes=[])
+    if state == feedback.DEFECT:
+        return queryset.filter(recorded).exclude(none_recorded)
+    closed = Q(real_fail_codes__isnull=True, produced_at__lte=closed_before)
+    if state == feedback.NO_DEFECT:
+        return queryset.filter(none_recorded | closed)
+    if state == feedback.WAITING:
+        return queryset.filter(real_fail_codes__isnull=True).exclude(
+            produced_at__lte=closed_before
+        )
+    raise InvalidInput(f"feedback={state!r}: use {', '.join(feedback.STATES)}.")
+
+
+def filter_by_feedback_known(
+    queryset: QuerySet[Prediction], known: bool, *, closed_before: datetime
+) -> QuerySet[Prediction]:
+    """Predictions whose vehicle's defects are known (recorded, set by hand, or none with the
+    window closed before `closed_before`), or (`known=False`) still waiting."""
+    if not known:
+        return filter_by_feedback(queryset, feedback.WAITING, closed_before=closed_before)
+    return queryset.filter(Q(real_fail_codes__isnull=False) | Q(produced_at__lte=closed_before))
+
+
 def filter_by_month(queryset: QuerySet[Prediction], year: int, month: int) -> QuerySet[Prediction]:
     """Predictions made in that month (TIME_ZONE)."""
     start, end = month_range(year, month)
@@ -68,7 +96,7 @@ BY_CREATED = "created"
 DATE_FIELDS = {BY_PRODUCTION: "produced_at", BY_CREATED: "created_at"}
 
 
-def _date_field(by: str) -> str:
+def date_field(by: str) -> str:
     try:
         return DATE_FIELDS[by]
     except KeyError:
@@ -80,7 +108,7 @@ def filter_by_period(
     month: int | None = None,
 ) -> QuerySet[Prediction]:
     """Predictions of vehicles produced (or predictions made) in a year or one of its months."""
-    field = _date_field(by)
+    field = date_field(by)
     if year is None:
         if month is not None:
             raise InvalidInput("month needs a year.")
@@ -92,7 +120,7 @@ def filter_by_period(
     return queryset.filter(**{f"{field}__gte": start, f"{field}__lt": end})
 
 
-def _statistics_rows() -> QuerySet[Prediction]:
+def statistics_rows() -> QuerySet[Prediction]:
     """Every current prediction, read where statistics are read (maybe a moment behind)."""
     return Prediction.objects.using(statistics_database())
 
@@ -104,7 +132,7 @@ def count_predicted_fail_codes(
     """How many current predictions flag each fail group, most frequent first; the groups in
     `no_model` follow, with no count (they are never guessed)."""
     counts: dict[int, int] = defaultdict(int)
-    rows = filter_by_period(_statistics_rows(), by=by, year=year, month=month)
+    rows = filter_by_period(statistics_rows(), by=by, year=year, month=month)
     for codes in rows.values_list("predicted_fail_codes", flat=True):
         for code in codes or []:
             counts[int(code)] += 1
@@ -131,7 +159,7 @@ def count_total_fails(
     *, by: str = BY_PRODUCTION, year: int | None = None, month: int | None = None
 ) -> dict[str, int]:
     """Current predictions split into flagged (fail model or any group over threshold) and not."""
-    rows = filter_by_period(_statistics_rows(), by=by, year=year, month=month)
+    rows = filter_by_period(statistics_rows(), by=by, year=year, month=month)
     fails = rows.filter(predicted_fail=True).count()
     return {"no_fails": rows.count() - fails, "fails": fails}
 
@@ -141,8 +169,8 @@ def count_fail_codes_by_month(
 ) -> list[dict[str, Any]]:
     """Per month of `year` (of production, or of the prediction): flagged and real counts of
     one fail group, or of any defect."""
-    field = _date_field(by)
-    rows = filter_by_period(_statistics_rows(), by=by, year=year).values_list(
+    field = date_field(by)
+    rows = filter_by_period(statistics_rows(), by=by, year=year).values_list(
         field, "predicted_fail", "predicted_fail_codes", "real_fail_codes"
     )
     predicted = [0] * 12
@@ -161,91 +189,6 @@ def count_fail_codes_by_month(
     ]
 
 
-# --- realised metrics from feedback -----------------------------------------------------------
-
-
-def _metrics(y_true: list[int], y_pred: list[int], scores: list[float]) -> dict[str, Any]:
-    y = np.asarray(y_true, dtype=np.int64)
-    predicted = np.asarray(y_pred, dtype=np.int64)
-    tp = int(((y == 1) & (predicted == 1)).sum())
-    fp = int(((y == 0) & (predicted == 1)).sum())
-    fn = int(((y == 1) & (predicted == 0)).sum())
-    positives = int(y.sum())
-    return {
-        "n": len(y),
-        "positives": positives,
-        "precision": tp / (tp + fp) if tp + fp else None,
-        "recall": tp / (tp + fn) if tp + fn else None,
-        # Undefined without a positive: None rather than a misleading number.
-        "pr_auc": float(average_precision_score(y, scores)) if positives else None,
-    }
-
-
-def _feedback_samples(
-    by: str = BY_PRODUCTION,
-) -> list[tuple[str, str, datetime | None, int, int, float]]:
-    """(kind, model name, date, truth, predicted, score) per prediction with feedback; the
-    date is the vehicle's production (or the prediction's creation)."""
-    samples = []
-    rows = Prediction.objects.filter(real_fail_codes__isnull=False).values_list(
-        _date_field(by), "p_fail", "flagged_by", "probabilities", "predicted_fail_codes",
-        "real_fail_codes", "model_versions",
-    )
-    for moment, p_fail, flagged_by, probabilities, codes, real, versions in rows:
-        real_codes = {int(c) for c in real or []}
-        predicted_codes = {int(c) for c in codes or []}
-        for kind, name in (versions or {}).items():
-            if kind == FAIL_KIND:
-                # The fail model's own decision, for its realised precision and recall.
-                fail_over = FAIL_KIND in (flagged_by or [])
-                samples.append(
-                    (kind, name, moment, int(bool(real_codes)), int(fail_over), p_fail)
-                )
-            elif (code := fail_group_of(kind)) is not None:
-                score = (probabilities or {}).get(str(code))
-                if score is None:
-                    continue
-                samples.append(
-                    (kind, name, moment, int(code in real_codes),
-                     int(code in predicted_codes), float(score))
-                )
-    return samples
-
-
-def get_realised_metrics_by_version() -> dict[str, dict[str, Any]]:
-    """Model name → realised precision, recall and PR-AUC over predictions with feedback."""
-    grouped: dict[str, tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
-    kinds: dict[str, str] = {}
-    for kind, name, _, truth, predicted, score in _feedback_samples():
-        y, p, s = grouped[name]
-        y.append(truth)
-        p.append(predicted)
-        s.append(score)
-        kinds[name] = kind
-    return {
-        name: {"type_model": kinds[name], **_metrics(*grouped[name])}
-        for name in sorted(grouped)
-    }
-
-
-def get_realised_metrics_by_month(*, by: str = BY_PRODUCTION) -> list[dict[str, Any]]:
-    """Per month (of the vehicle's production, or of the prediction) and model kind: realised
-    precision, recall and PR-AUC."""
-    grouped: dict[tuple[str, str], tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
-    for kind, _, moment, truth, predicted, score in _feedback_samples(by):
-        if moment is None:
-            continue  # Predicted before production times were kept: no month to count it in.
-        month = f"{timezone.localtime(moment):%Y-%m}"
-        y, p, s = grouped[(month, kind)]
-        y.append(truth)
-        p.append(predicted)
-        s.append(score)
-    return [
-        {"month": month, "type_model": kind, **_metrics(*grouped[(month, kind)])}
-        for month, kind in sorted(grouped)
-    ]
-
-
 # --- the admin's dashboard --------------------------------------------------------------------
 
 
@@ -253,7 +196,7 @@ def get_prediction_summary() -> dict[str, int]:
     """Current predictions in all, flagged, and made this month (TIME_ZONE)."""
     now = timezone.localtime()
     start, end = month_range(now.year, now.month)
-    rows = _statistics_rows()
+    rows = statistics_rows()
     return {
         "total": rows.count(),
         "flagged": rows.filter(predicted_fail=True).count(),
@@ -271,7 +214,7 @@ def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:
     defective = list_knrs_with_defects()
     predicted: dict[str, int] = defaultdict(int)
     real: dict[str, int] = defaultdict(int)
-    rows = _statistics_rows().exclude(produced_at=None).values_list(
+    rows = statistics_rows().exclude(produced_at=None).values_list(
         "knr", "produced_at", "predicted_fail", "real_fail_codes"
     )
     for knr, produced_at, predicted_fail, real_codes in rows:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crossline.api import (
@@ -14,6 +15,8 @@ from crossline.api import (
     StrictIntegerField,
 )
 from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
+from predictions.capacity import get_label_window_days
+from predictions.feedback import STATES, Feedback, feedback_of
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
@@ -25,13 +28,38 @@ class PredictionSerializer(ModelSerializer):
     real_fail_codes = serializers.ListField(
         child=StrictIntegerField(), required=False, allow_null=True
     )
+    feedback = serializers.SerializerMethodField(
+        help_text="`defect`: defects recorded (`real_fail_codes`); `no_defect`: none recorded "
+        "and the labelling window closed (or none set by hand); `waiting`: the window is open."
+    )
+    window_closes_at = serializers.SerializerMethodField(
+        help_text="When the vehicle's labelling window closes (its last test plus the window); "
+        "null without a production time."
+    )
+
+    def _feedback(self, prediction: Prediction) -> Feedback:
+        # The window is read once per response, not once per prediction.
+        days = self.context.get("label_window_days")
+        if days is None:
+            days = self.context["label_window_days"] = get_label_window_days()
+        return feedback_of(prediction, window_days=days)
+
+    @extend_schema_field(serializers.ChoiceField(choices=STATES))
+    def get_feedback(self, prediction: Prediction) -> str:
+        return self._feedback(prediction).state
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_closes_at(self, prediction: Prediction) -> str | None:
+        closes = self._feedback(prediction).closes_at
+        return serializers.DateTimeField().to_representation(closes) if closes else None
 
     class Meta:
         model = Prediction
         fields = [
             "KNR", "p_fail", "predicted_fail", "flagged_by", "probabilities",
             "predicted_fail_codes", "no_model_groups", "indicated_tests", "model_versions",
-            "produced_at", "created_at", "real_fail_codes", "feedback_at",
+            "produced_at", "created_at", "real_fail_codes", "feedback_at", "feedback",
+            "window_closes_at",
         ]
         read_only_fields = [
             "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
@@ -174,13 +202,17 @@ class FailCodesByMonthSerializer(serializers.Serializer):
 
 
 class RealisedMetricsSerializer(serializers.Serializer):
-    """Precision, recall and PR-AUC from feedback (null where undefined)."""
+    """Precision, recall and PR-AUC over the vehicles whose labelling window closed (null where
+    undefined); `n` of them counted, `open` still waiting."""
 
     n = serializers.IntegerField()
     positives = serializers.IntegerField()
     precision = serializers.FloatField(allow_null=True)
     recall = serializers.FloatField(allow_null=True)
     pr_auc = serializers.FloatField(allow_null=True)
+    open = serializers.IntegerField(
+        help_text="Vehicles still inside their labelling window: not counted yet."
+    )
 
 
 class RealisedByVersionSerializer(RealisedMetricsSerializer):

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from crossline.domain import frame_codes
 from crossline.exceptions import Conflict
+from predictions.feedback import recorded_fail_groups
 from predictions.models import Prediction, PredictionHistory
 
 # Each failed compare-and-set means another writer replaced the prediction meanwhile, so this
@@ -25,12 +26,13 @@ from predictions.models import Prediction, PredictionHistory
 REPLACE_ATTEMPTS = 20
 
 # What a replacement writes; the feedback (real fail codes) belongs to the vehicle, not to one
-# prediction, and is left as stored.
+# prediction: it is written only from defects recorded for the vehicle.
 REPLACED_FIELDS = [
     "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
     "predicted_codes_text", "no_model_groups", "indicated_tests", "model_versions",
     "produced_at", "created_at",
 ]
+FEEDBACK_FIELDS = ["real_fail_codes", "feedback_at"]
 
 
 def write_time() -> datetime:
@@ -41,11 +43,16 @@ def write_time() -> datetime:
 
 def store_predictions(rows: list[dict[str, Any]]) -> list[Prediction]:
     """Store predictions (one dict per KNR, as `predict_frame` returns them); a KNR predicted
-    before has its earlier prediction moved to history. Safe to retry after any failure."""
+    before has its earlier prediction moved to history. Safe to retry after any failure.
+
+    Defects recorded for a vehicle before it was predicted reach its prediction here (those
+    recorded later, through `feedback.record_feedback`)."""
     if not rows:
         return []
     now = write_time()
     knrs = [row["knr"] for row in rows]
+    recorded = recorded_fail_groups(knrs)
+    rows = [{**row, "real_fail_codes": recorded.get(row["knr"])} for row in rows]
     existing = {p.knr: p for p in Prediction.objects.filter(knr__in=knrs)}
     replacing = [row for row in rows if row["knr"] in existing]
     fresh = [row for row in rows if row["knr"] not in existing]
@@ -92,9 +99,11 @@ def replace_prediction(previous: Prediction, row: dict[str, Any], *, now: dateti
     for _attempt in range(REPLACE_ATTEMPTS):
         current = _with_row(previous, row, now)
         current.generation = previous.generation + 1
+        # Feedback only when defects are recorded: a correction made by hand stays.
+        feedback = FEEDBACK_FIELDS if row.get("real_fail_codes") else []
         moved = Prediction.objects.filter(pk=previous.pk, generation=previous.generation).update(
             generation=current.generation,
-            **{name: getattr(current, name) for name in REPLACED_FIELDS},
+            **{name: getattr(current, name) for name in (*REPLACED_FIELDS, *feedback)},
         )
         if moved == 1:
             return current
@@ -162,6 +171,8 @@ def new_prediction(row: dict[str, Any], now: datetime) -> Prediction:
         produced_at=row.get("produced_at"),
         created_at=now,
         generation=1,
+        real_fail_codes=row.get("real_fail_codes"),
+        feedback_at=now if row.get("real_fail_codes") else None,
     )
 
 
@@ -169,8 +180,9 @@ def _with_row(previous: Prediction, row: dict[str, Any], now: datetime) -> Predi
     # A copy: the history row is built from the untouched `previous`.
     current = new_prediction(row, now)
     current.pk = previous.pk
-    current.real_fail_codes = previous.real_fail_codes
-    current.feedback_at = previous.feedback_at
+    if not row.get("real_fail_codes"):
+        current.real_fail_codes = previous.real_fail_codes
+        current.feedback_at = previous.feedback_at
     return current
 
 

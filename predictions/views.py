@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import django_filters
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
@@ -24,7 +25,8 @@ from crossline import api
 from crossline.api import error_responses
 from crossline.domain import KNR_FORMAT, KNR_PATTERN
 from crossline.exceptions import NotFound
-from predictions import batches, selectors, services
+from predictions import batches, feedback, realised, selectors, services
+from predictions.capacity import get_window_closed_before
 from predictions.models import BatchPrediction, Prediction
 from predictions.serializers import (
     BatchPredictionSerializer,
@@ -67,7 +69,13 @@ class PredictionFilter(api.FilterSet):
     positive = api.BooleanFilter(field_name="predicted_fail", help_text="Predicted to fail.")
     month = api.MonthFilter(method="filter_month", help_text="Month of the prediction, YYYY-MM.")
     has_feedback = api.BooleanFilter(
-        method="filter_has_feedback", help_text="The real fail groups are known."
+        method="filter_has_feedback",
+        help_text="What the vehicle really had is known: a defect recorded, or none with its "
+        "labelling window closed.",
+    )
+    feedback = django_filters.ChoiceFilter(
+        choices=[(state, state) for state in feedback.STATES], method="filter_feedback",
+        help_text="defect, no_defect (window closed) or waiting (window open).",
     )
 
     class Meta:
@@ -81,7 +89,14 @@ class PredictionFilter(api.FilterSet):
         return selectors.filter_by_month(queryset, *value)
 
     def filter_has_feedback(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        return queryset.filter(real_fail_codes__isnull=not value)
+        return selectors.filter_by_feedback_known(
+            queryset, value, closed_before=get_window_closed_before()
+        )
+
+    def filter_feedback(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return selectors.filter_by_feedback(
+            queryset, value, closed_before=get_window_closed_before()
+        )
 
 
 KNR_ERRORS = error_responses(400, 404)
@@ -265,8 +280,8 @@ class PredictionViewSet(viewsets.ModelViewSet):
         by = api.query_params(ByQuery, request)["by"]
         return Response(
             {
-                "by_version": selectors.get_realised_metrics_by_version(),
-                "by_month": selectors.get_realised_metrics_by_month(by=by),
+                "by_version": realised.get_realised_metrics_by_version(),
+                "by_month": realised.get_realised_metrics_by_month(by=by),
             }
         )
 

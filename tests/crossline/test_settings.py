@@ -234,3 +234,19 @@ def test_e_mail_goes_to_the_console_unless_smtp_is_configured(monkeypatch):
     monkeypatch.setenv("CROSSLINE_EMAIL_BACKEND", "sendmail")
     with pytest.raises(ImproperlyConfigured, match="use console or smtp"):
         crossline_settings.mailer("CROSSLINE_EMAIL_BACKEND")
+
+
+def test_the_labelling_window_falls_back_to_the_earlier_feedback_window(monkeypatch):
+    monkeypatch.delenv("CROSSLINE_LABEL_WINDOW_DAYS", raising=False)
+    monkeypatch.delenv("CROSSLINE_FEEDBACK_WINDOW_DAYS", raising=False)
+    assert crossline_settings.label_window_days() == 14
+    monkeypatch.setenv("CROSSLINE_FEEDBACK_WINDOW_DAYS", "30")
+    assert crossline_settings.label_window_days() == 30
+    # Its 0 meant "never closes": the default applies instead.
+    monkeypatch.setenv("CROSSLINE_FEEDBACK_WINDOW_DAYS", "0")
+    assert crossline_settings.label_window_days() == 14
+    monkeypatch.setenv("CROSSLINE_LABEL_WINDOW_DAYS", "0")
+    assert crossline_settings.label_window_days() == 0
+    monkeypatch.setenv("CROSSLINE_LABEL_WINDOW_DAYS", "-1")
+    with pytest.raises(ImproperlyConfigured, match="CROSSLINE_LABEL_WINDOW_DAYS"):
+        crossline_settings.label_window_days()

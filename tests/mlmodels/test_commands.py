@@ -57,14 +57,20 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
         "precision",
         "flagged",
         "threshold",
+        "realised_recall",
+        "realised_precision",
+        "closed",
+        "open",
         "created",
         "estimator",
         "gate",
     ]
     rows = {line.split()[1]: line.split() for line in lines[1:]}
     assert set(rows) == {"fail-v1", "fail-v2", "group_4-v1"}
-    assert rows["fail-v1"][:10] == [
-        "fail", "fail-v1", "1", "*", "yes", "0.612", "0.800", "0.500", "0.400", "0.250"
+    assert rows["fail-v1"][:14] == [
+        "fail", "fail-v1", "1", "*", "yes", "0.612", "0.800", "0.500", "0.400", "0.250",
+        # Nothing predicted yet: no realised metrics.
+        "-", "-", "0", "0",
     ]
     at = lines[0].index("estimator")
     estimators = {line.split()[1]: line[at:].split()[0] for line in lines[1:]}

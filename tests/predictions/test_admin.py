@@ -1,6 +1,9 @@
 """The predictions admin: changelist with filters, predict again, indicated tests."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from crossline.domain import frame_codes
 from crossline.numbers import percent
@@ -26,11 +29,16 @@ def test_changelist_filters_and_search(admin_user_client, active_models, stored_
             predicted_fail_codes=codes, predicted_codes_text=frame_codes(codes)
         )
     Prediction.objects.filter(knr=knrs[2]).update(real_fail_codes=[4])
+    # The first vehicle's labelling window closed long ago, the second's is open.
+    now = timezone.now()
+    Prediction.objects.filter(knr=knrs[0]).update(produced_at=now - timedelta(days=15))
+    Prediction.objects.filter(knr=knrs[1]).update(produced_at=now - timedelta(days=13))
 
     assert listed(admin_user_client, "") == knrs
     assert listed(admin_user_client, f"q={knrs[1]}") == [knrs[1]]
-    assert listed(admin_user_client, "has_feedback=yes") == [knrs[2]]
-    assert listed(admin_user_client, "has_feedback=no") == knrs[:2]
+    assert listed(admin_user_client, "feedback=defect") == [knrs[2]]
+    assert listed(admin_user_client, "feedback=no_defect") == [knrs[0]]
+    assert listed(admin_user_client, "feedback=waiting") == [knrs[1]]
     assert listed(admin_user_client, "fail_code=4") == [knrs[1]]
     assert listed(admin_user_client, "fail_code=2") == [knrs[0]]
 
@@ -80,9 +88,10 @@ def test_model_versions_show_realised_metrics_beside_the_test_set_ones(
 
     page = admin_user_client.get("/admin/mlmodels/modelversion/").content.decode()
 
-    assert "ealised recall / precision / PR-AUC (n)" in page
+    assert "ealised recall / precision / PR-AUC (closed, open)" in page
     precision = "100%" if flagged else "–"
-    assert f"{percent(flagged / 3)} / {precision} / 1 (3)" in page
+    # The demo vehicles' labelling windows closed long ago; PR-AUC needs a negative too.
+    assert f"{percent(flagged / 3)} / {precision} / – (3, 0 open)" in page
 
 
 def test_a_prediction_is_a_record_with_feedback_the_only_thing_to_edit(

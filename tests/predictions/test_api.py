@@ -92,8 +92,12 @@ def test_fail_codes_by_month_needs_a_year(staff_api):
         ("positive=true", {"2024-0000001", "2024-0000002", "2024-0000004", "2023-0000006"}),
         ("positive=false", {"2024-0000003", "2024-0000005"}),
         ("month=2024-02", {"2024-0000003", "2024-0000004"}),
-        ("has_feedback=true", {"2024-0000001", "2024-0000002", "2024-0000003", "2023-0000006"}),
-        ("has_feedback=false", {"2024-0000004", "2024-0000005"}),
+        # Every labelling window has closed: no defect recorded means none.
+        ("has_feedback=true", {"2024-0000001", "2024-0000002", "2024-0000003", "2024-0000004",
+                               "2024-0000005", "2023-0000006"}),
+        ("has_feedback=false", set()),
+        ("feedback=defect", {"2024-0000001", "2024-0000003", "2023-0000006"}),
+        ("feedback=no_defect", {"2024-0000002", "2024-0000004", "2024-0000005"}),
         ("search=0000005", {"2024-0000005"}),
         ("fail_code=2&month=2024-01", {"2024-0000001", "2024-0000002"}),
     ],
@@ -192,13 +196,31 @@ def test_history_lists_the_earlier_predictions(staff_api, active_models, stored_
 def test_realised_metrics_per_version_and_month(staff_api, known_predictions):
     body = staff_api.get("/api/predictions/realised-metrics/").json()
     fail = body["by_version"]["fail-v1"]
-    # With feedback: ...01 (pred 1, real 1), ...02 (1, 0), ...03 (0, 1), ...06 (1, 1).
-    assert fail["n"] == 4
-    assert fail["precision"] == pytest.approx(2 / 3)
+    # Every window closed: ...01 (flagged, defect), ...02 (flagged, none), ...03 (not, defect),
+    # ...04 (flagged, none recorded), ...05 (not, none recorded), ...06 (flagged, defect).
+    assert (fail["n"], fail["open"]) == (6, 0)
+    assert fail["precision"] == pytest.approx(2 / 4)
     assert fail["recall"] == pytest.approx(2 / 3)
     months = {(m["month"], m["type_model"]): m for m in body["by_month"]}
     assert months[("2024-01", "fail")]["n"] == 2
     assert months[("2024-02", "fail")]["recall"] == 0.0
+
+
+def test_realised_metrics_wait_for_open_windows(staff_api, known_predictions):
+    from predictions.capacity import set_inspection_capacity
+
+    # A window longer than the vehicles' age: every one is still open, none counted.
+    set_inspection_capacity(label_window_days=100_000)
+    body = staff_api.get("/api/predictions/realised-metrics/").json()
+    fail = body["by_version"]["fail-v1"]
+    assert (fail["n"], fail["open"], fail["precision"], fail["recall"]) == (0, 6, None, None)
+    assert {m["open"] for m in body["by_month"]} == {1, 2}
+    listed = staff_api.get("/api/predictions/?feedback=waiting").json()["results"]
+    # ...02 has none set by hand: known, whatever the window.
+    assert {p["KNR"] for p in listed} == {"2024-0000004", "2024-0000005"}
+    one = staff_api.get("/api/predictions/2024-0000004/").json()
+    assert one["feedback"] == "waiting"
+    assert int(one["window_closes_at"][:4]) > 2200
 
 
 def test_a_malformed_knr_is_a_bad_request(staff_api, active_models):

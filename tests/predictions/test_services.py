@@ -231,24 +231,6 @@ def test_feedback_fills_real_fail_codes_from_imported_defects(
     assert Prediction.objects.get(knr=stored_knrs[2]).real_fail_codes is None
 
 
-def test_the_feedback_window_closes_with_no_defects(active_models, stored_knrs, settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    services.predict_knrs(knrs=stored_knrs[:2])
-    Prediction.objects.filter(knr=stored_knrs[0]).update(
-        created_at=timezone.now() - timedelta(days=10)
-    )
-    settings.CROSSLINE_FEEDBACK_WINDOW_DAYS = 0
-    assert feedback.close_feedback_window() == 0
-
-    settings.CROSSLINE_FEEDBACK_WINDOW_DAYS = 7
-    assert feedback.close_feedback_window() == 1
-    assert Prediction.objects.get(knr=stored_knrs[0]).real_fail_codes == []
-    assert Prediction.objects.get(knr=stored_knrs[1]).real_fail_codes is None
-
-
 @pytest.mark.parametrize("unit", ["ms", "ns"])
 def test_a_vehicles_production_time_is_its_last_test_and_none_without_any(unit):
     results = pd.DataFrame(

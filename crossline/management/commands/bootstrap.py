@@ -59,14 +59,10 @@ class Command(BaseCommand):
         return user
 
     def ensure_schedules(self) -> None:
-        """The schedules the django-q2 cluster runs: the reaper, the feedback window."""
-        Schedule.objects.get_or_create(
-            name="close feedback window",
-            defaults={
-                "func": "predictions.tasks.close_feedback_window",
-                "schedule_type": Schedule.DAILY,
-            },
-        )
+        """The schedules the django-q2 cluster runs: the reaper."""
+        # The labelling window is read when metrics are counted: the daily task that closed
+        # the feedback window of earlier versions is gone.
+        Schedule.objects.filter(func="predictions.tasks.close_feedback_window").delete()
         # The period's run time goes to the reaper, which claims it: several worker clusters
         # may each queue the same period (crossline/schedules.py).
         Schedule.objects.update_or_create(

@@ -3,11 +3,13 @@
 from django.core.management.base import BaseCommand, CommandParser
 
 from crossline.commands import Once
+from mlmodels.hooks import realised_metrics_by_version
 from mlmodels.selectors import get_active_version_ids, list_model_versions
 
 COLUMNS = (
     "kind", "name", "version", "active", "eligible", "pr_auc", "recall", "precision", "flagged",
-    "threshold", "created", "estimator", "gate",
+    "threshold", "realised_recall", "realised_precision", "closed", "open", "created",
+    "estimator", "gate",
 )
 
 
@@ -16,7 +18,7 @@ def _number(value: float | None) -> str:
 
 
 class Command(BaseCommand):
-    help = "List model versions by kind; * marks the active version of each kind."
+    help = "List model versions by kind (* marks the active one) with test and realised metrics."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -31,6 +33,8 @@ class Command(BaseCommand):
             self.stdout.write(f"No model versions{of_kind}.")
             return
         active_ids = get_active_version_ids()
+        # Over the vehicles whose labelling window closed; `open` are still inside it.
+        realised = realised_metrics_by_version()
         rows = [
             (
                 v.type_model,
@@ -43,6 +47,10 @@ class Command(BaseCommand):
                 _number(v.precision),
                 _number(v.flagged_share),
                 _number(v.threshold),
+                _number(realised.get(v.model_name, {}).get("recall")),
+                _number(realised.get(v.model_name, {}).get("precision")),
+                str(realised.get(v.model_name, {}).get("n", 0)),
+                str(realised.get(v.model_name, {}).get("open", 0)),
                 f"{v.created_at:%Y-%m-%d %H:%M}",
                 v.estimator or "-",
                 v.eligibility,

@@ -1,0 +1,79 @@
+"""The admin's one page for the plant's inspection capacity and labelling window."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from crossline.exceptions import InvalidInput
+from predictions.capacity import check_capacity, set_inspection_capacity
+from predictions.models import InspectionCapacity
+
+
+class InspectionCapacityForm(forms.ModelForm):
+    """A share or a number of vehicles per day (or neither), and the window in days."""
+
+    class Meta:
+        model = InspectionCapacity
+        fields = ["share", "vehicles_per_day", "label_window_days"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        try:
+            check_capacity(
+                share=cleaned.get("share"), vehicles_per_day=cleaned.get("vehicles_per_day")
+            )
+        except InvalidInput as error:
+            raise forms.ValidationError({error.field or None: str(error)}) from None
+        return cleaned
+
+
+@admin.register(InspectionCapacity)
+class InspectionCapacityAdmin(admin.ModelAdmin):
+    """One row: the list leads straight to it; saving goes through the capacity service."""
+
+    form = InspectionCapacityForm
+    fieldsets = [
+        ("Inspection capacity", {
+            "fields": ["share", "vehicles_per_day"],
+            "description": "How many vehicles the team inspects per production day: a share of "
+            "the day's vehicles or a number of them. The worklist takes each day's riskiest "
+            "vehicles within it. Leave both empty to let each model's threshold policy decide.",
+        }),
+        ("Labelling window", {
+            "fields": ["label_window_days"],
+            "description": "A vehicle with no defect recorded within this many days after its "
+            "last test counts as defect-free from then on; realised metrics count only "
+            "vehicles whose window has closed.",
+        }),
+        (None, {"fields": ["updated_by", "updated_at"]}),
+    ]
+    readonly_fields = ["updated_by", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # The migration created the one row; there is never a second.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        record = InspectionCapacity.objects.first()
+        if record is None:
+            # Removed by hand from the database: the first save makes it again.
+            record = set_inspection_capacity(user=request.user)
+        return HttpResponseRedirect(
+            reverse("admin:predictions_inspectioncapacity_change", args=[record.pk])
+        )
+
+    def save_model(self, request: HttpRequest, obj: InspectionCapacity, form, change: bool):
+        stored = set_inspection_capacity(
+            share=obj.share,
+            vehicles_per_day=obj.vehicles_per_day,
+            label_window_days=obj.label_window_days,
+            user=request.user,
+        )
+        obj.pk = stored.pk
+        self.message_user(request, f"Inspection capacity: {stored}.", messages.SUCCESS)

@@ -1,0 +1,117 @@
+"""The plant's inspection capacity and labelling window: the service, the admin, the API."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from crossline.exceptions import InvalidInput
+from predictions.capacity import (
+    Capacity,
+    get_capacity,
+    get_label_window_days,
+    set_inspection_capacity,
+)
+from predictions.models import InspectionCapacity
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/admin/predictions/inspectioncapacity/"
+
+
+def test_a_capacity_is_a_share_or_vehicles_per_day_or_none():
+    assert get_capacity() == Capacity()
+    set_inspection_capacity(share=0.2)
+    assert get_capacity() == Capacity(share=0.2)
+    set_inspection_capacity(vehicles_per_day=150, share=None)
+    assert get_capacity() == Capacity(vehicles_per_day=150)
+    set_inspection_capacity(share=None, vehicles_per_day=None)
+    assert not get_capacity().is_set
+    assert InspectionCapacity.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "message"),
+    [
+        ({"share": 20}, "share", "0.2 means 20%"),
+        ({"share": 0}, "share", "above 0"),
+        ({"share": "0.2"}, "share", "a number"),
+        ({"vehicles_per_day": 0}, "vehicles_per_day", "at least 1"),
+        ({"vehicles_per_day": 1.5}, "vehicles_per_day", "whole number"),
+        ({"share": 0.2, "vehicles_per_day": 5}, "share", "not both"),
+    ],
+)
+def test_a_bad_capacity_is_refused_naming_the_field(given, field, message):
+    set_inspection_capacity(share=0.1)
+    with pytest.raises(InvalidInput, match=message) as refused:
+        set_inspection_capacity(**given)
+    assert refused.value.field == field
+    assert get_capacity() == Capacity(share=0.1), "nothing changed"
+
+
+def test_the_days_a_production_day_may_list():
+    assert Capacity(share=0.2).allowed(25) == 5
+    assert Capacity(share=0.2).allowed(24) == 4, "never more than the share"
+    assert Capacity(share=0.2).allowed(4) == 0
+    assert Capacity(vehicles_per_day=150).allowed(400) == 150
+    assert Capacity(vehicles_per_day=150).allowed(90) == 90
+    assert Capacity().allowed(90) is None
+
+
+def test_the_window_is_the_setting_until_the_team_sets_one(settings):
+    settings.CROSSLINE_LABEL_WINDOW_DAYS = 21
+    assert get_label_window_days() == 21
+    set_inspection_capacity(label_window_days=0)
+    assert get_label_window_days() == 0
+    set_inspection_capacity(label_window_days=None)
+    assert get_label_window_days() == 21
+
+
+def test_the_migration_gives_the_quality_lead_group_the_capacity_permission():
+    from django.apps import apps
+
+    from predictions.backfills import create_inspection_capacity
+
+    group = Group.objects.create(name="Quality lead")
+    InspectionCapacity.objects.all().delete()
+
+    create_inspection_capacity(apps, None)
+
+    assert group.permissions.filter(codename="change_inspectioncapacity").exists()
+    assert InspectionCapacity.objects.count() == 1
+
+
+def test_the_admin_page_refuses_a_share_typed_as_a_percentage(admin_user_client):
+    page = admin_user_client.get(PAGE, follow=True)
+    assert page.status_code == 200
+    url = page.redirect_chain[-1][0]
+    form = {"share": "20", "vehicles_per_day": "", "label_window_days": "7"}
+
+    refused = admin_user_client.post(url, form)
+    assert refused.status_code == 200
+    assert "0.2 means 20%" in refused.content.decode()
+    assert get_capacity() == Capacity()
+
+    saved = admin_user_client.post(url, {**form, "share": "0.2"})
+    assert saved.status_code == 302
+    assert get_capacity() == Capacity(share=0.2)
+    assert get_label_window_days() == 7
+    assert InspectionCapacity.objects.get().updated_by == admin_user_client.user
+
+
+@pytest.mark.sqlite_only(
+    reason="mongoeco answers a field projected across a join with 1, so Django's permission "
+    "backend reads every permission's app label as 1 (MongoDB itself does not)"
+)
+def test_staff_without_the_permission_cannot_change_the_capacity(client, staff_user):
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_inspectioncapacity"))
+    client.force_login(staff_user)
+    record = InspectionCapacity.objects.get()
+    url = f"{PAGE}{record.pk}/change/"
+    assert client.get(url).status_code == 200
+    client.post(url, {"share": "0.5", "vehicles_per_day": "", "label_window_days": ""})
+    assert get_capacity() == Capacity()
+
+    staff_user.user_permissions.add(
+        Permission.objects.get(codename="change_inspectioncapacity")
+    )
+    client.post(url, {"share": "0.5", "vehicles_per_day": "", "label_window_days": ""})
+    assert get_capacity() == Capacity(share=0.5)
