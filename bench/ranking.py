@@ -39,9 +39,12 @@ def expected_average_precision(y_true, scores) -> float:
     return float(np.sum(p / n * precision) / total)
 
 
-def paired_bootstrap(y_true, first, second, *, resamples: int = 1000, seed: int = 0):
-    """The 5th and 95th percentiles of expected AP(first) − expected AP(second) over
-    resamples of the same vehicles (drawn with replacement, both rankings on each draw)."""
+def paired_bootstrap(
+    y_true, first, second, *, resamples: int = 1000, seed: int = 0, percentiles=(5, 95)
+) -> tuple[float, ...]:
+    """The `percentiles` (by default the 5th and 95th) of expected AP(first) − expected
+    AP(second) over resamples of the same vehicles (drawn with replacement, both rankings on
+    each draw)."""
     y = np.asarray(y_true)
     a, b = np.asarray(first), np.asarray(second)
     rng = np.random.default_rng(seed)
@@ -53,5 +56,4 @@ def paired_bootstrap(y_true, first, second, *, resamples: int = 1000, seed: int 
                 expected_average_precision(y[rows], a[rows])
                 - expected_average_precision(y[rows], b[rows])
             )
-    low, high = np.percentile(differences, [5, 95])
-    return float(low), float(high)
+    return tuple(float(v) for v in np.percentile(differences, percentiles))

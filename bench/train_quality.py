@@ -1,14 +1,19 @@
 """Benchmark: train on generated data; compare each kind with the truth and the plain reference.
 
-Run: `.venv/bin/python bench/train_quality.py [--knrs 5000] [--seed 23 --seed 29]` on the
-embedded default (a throwaway SQLite database per seed), or `.venv/bin/python -m
-tests.support.with_mongoeco .venv/bin/python bench/train_quality.py --seed 23` for MongoDB.
-For each seed it generates demo data (plant/demo.py) with a seed the defaults were not
-tuned on, imports it with `import_data`, runs `train --wait` (which activates what the gate
-allows), then scores every registered version through `predict_positive` on the run's test set
-(the latest KNRs by production time) beside truth.csv's probabilities and the plain reference
-(`bench/plain_reference.py`, same split), checks the issue's bars, and writes
-bench/results/train_quality_<database>.md and .json.
+Run: `.venv/bin/python bench/train_quality.py [--world interactions] [--knrs 3000 --knrs 5000]
+[--seed 23 --seed 29]` on the embedded default (a throwaway SQLite database per seed), or
+`.venv/bin/python -m tests.support.with_mongoeco .venv/bin/python bench/train_quality.py
+--seed 23` for MongoDB. For each world (bench/worlds/: the demo's generator, many small
+deviations, interactions and shifts; all three unless `--world` names some), size and seed it
+generates data with a seed the defaults were not tuned on, imports it with `import_data`, runs
+`train --wait` (which activates what the gate allows), then scores every registered version
+through `predict_positive` on the run's test set (the latest KNRs by production time) beside
+truth.csv's probabilities and the plain reference (`bench/plain_reference.py`, same split).
+Each measurement is merged into bench/results/worlds_<database>.json (replacing an earlier one
+of the same world, size and seed) and the report across worlds, bench/results/
+worlds_<database>.md, is written again from all of them (bench/worlds/report.py). A run of the
+demo alone at one size (`--world demo`) also writes the demo's per-seed report with the
+issue's bars, bench/results/train_quality_<database>.md and .json, as before.
 """
 
 import argparse
@@ -27,18 +32,26 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.worlds.report import (  # noqa: E402
+    FAIL_RATIO_BAR,
+    MIN_TEST_POSITIVES,
+    WORLD_NAMES,
+    merge,
+    worlds_report,
+)
+
 # Seeds whose results informed the pipeline's parameters and design; the report refuses them.
 TUNING_SEEDS = (1, 2, 3, 4, 5, 7, 11)
-# The bars: the fail model's share of truth's PR-AUC, and the most a group may flag (times its
-# prevalence, or this share of vehicles, whichever is larger).
-FAIL_RATIO_BAR = 0.97
+# The most a group may flag (times its prevalence, or this share of vehicles, whichever is
+# larger).
 FLAGGED_TIMES_PREVALENCE = 3.0
 FLAGGED_MIN_SHARE = 0.10
-MIN_TEST_POSITIVES = 30
 
 
-def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
-    """Generate, import, train and score one seed's data in this process, in `workdir`."""
+def measure_seed(knrs: int, seed: int, workdir: Path, world: str = "demo") -> dict:
+    """Generate one world's data, import, train and score it in this process, in `workdir`."""
     os.environ.setdefault("CROSSLINE_VAR_DIR", str(workdir / "var"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crossline.settings")
     # Production settings (DEBUG off) need a key: a throwaway one for a throwaway database.
@@ -57,10 +70,10 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
     from ranking import expected_average_precision, paired_bootstrap
     from sklearn.metrics import average_precision_score
 
+    from bench.worlds.registry import WORLDS
     from mlmodels.models import ModelVersion
     from mlmodels.selectors import get_active_version_ids
     from mlmodels.services import load_pipeline
-    from plant.demo import generate_demo_data
     from plant.selectors import list_ready_datasets
     from training.models import TrainingRun
     from training.pipeline.estimators import predict_positive
@@ -73,7 +86,7 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
     )
 
     call_command("migrate", verbosity=0)
-    files = generate_demo_data(knrs=knrs, out_dir=workdir / "demo", seed=seed)
+    files = WORLDS[world](knrs=knrs, out_dir=workdir / world, seed=seed)
     started = time.perf_counter()
     call_command(
         "import_data", results=[files["results"]], defects=[files["defects"]], stdout=StringIO()
@@ -116,12 +129,17 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
         scores = scores.reindex(test_set.knrs).to_numpy()
         truth_pr_auc = average_precision_score(y, truth[column]) if y.sum() else None
         truth_expected = expected_average_precision(y, truth[column]) if y.sum() else None
-        plain_ratio = plain_expected_ratio = against_plain = None
+        plain_ratio = plain_expected_ratio = against_plain = against_plain_95 = None
         if kind in plain["kinds"] and truth_pr_auc:
             plain_scores = plain["kinds"][kind]["scores"]
             plain_ratio = average_precision_score(y, plain_scores) / truth_pr_auc
             plain_expected_ratio = expected_average_precision(y, plain_scores) / truth_expected
-            against_plain = paired_bootstrap(y, scores, plain_scores)
+            # One set of resamples: its 5th-95th percentiles for the per-seed report, its
+            # 2.5th-97.5th (a two-sided 95% interval) for the report across worlds.
+            low_95, low, high, high_95 = paired_bootstrap(
+                y, scores, plain_scores, percentiles=(2.5, 5, 95, 97.5)
+            )
+            against_plain, against_plain_95 = (low, high), (low_95, high_95)
         flagged = scores >= version.threshold
         if version.pk in active:
             flagged_by_active |= flagged
@@ -136,9 +154,12 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
             ),
             "plain_expected_ratio": plain_expected_ratio,
             "against_plain": against_plain,
+            "against_plain_95": against_plain_95,
             "truth_pr_auc": truth_pr_auc,
+            "prevalence_all": float(labels[kind].mean()),
             "flagged_share": float(flagged.mean()),
             "eligible": version.eligible,
+            "eligibility": version.eligibility,
             "active": version.pk in active,
             "brier": float(np.mean((scores - y) ** 2)),
             "ece": expected_calibration_error(y, scores),
@@ -146,9 +167,29 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
             "combined_with": (version.diagnostics or {}).get("combined_with"),
             "estimator": version.estimator,
         })
+    no_model = {
+        row["kind"]: (
+            f"eligible, not activated: {row['eligibility']}"
+            if row["eligible"]
+            else f"below the gate: {row['eligibility']}"
+        )
+        for row in rows
+        if not row["active"]
+    }
+    for kind, positives in run.skipped.items():
+        no_model[kind] = (
+            f"not trained: {positives} positives in the training period "
+            f"(minimum {params['min_positives']})"
+        )
+    for column in truth.columns:
+        kind = "fail" if column == "p_fail" else f"group_{column.removeprefix('p_')}"
+        if kind not in labels.columns:
+            no_model[kind] = "no labelled defect of this kind"
     return {
+        "world": world,
         "seed": seed,
         "knrs": knrs,
+        **code_version(),
         "database": "mongodb" if settings.USE_MONGODB else "sqlite",
         "test_vehicles": len(test_set),
         "import_seconds": import_seconds,
@@ -157,6 +198,24 @@ def measure_seed(knrs: int, seed: int, workdir: Path) -> dict:
         "flagged_by_active": float(flagged_by_active.mean()),
         "kinds": rows,
         "skipped": dict(run.skipped),
+        "prevalence_all": {kind: float(labels[kind].mean()) for kind in labels.columns},
+        "no_model": no_model,
+    }
+
+
+def code_version() -> dict[str, str]:
+    """The commit measured, the last commit that changed the product's code, and whether the
+    code (measurement results aside) differs from the commit."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+
+    changed = git("diff", "--quiet", "HEAD", "--", ".", ":(exclude)bench/results").returncode
+    return {
+        "commit": git("rev-parse", "--short", "HEAD").stdout.strip() or "unknown",
+        "product_commit": git(
+            "log", "-1", "--format=%h", "--", "crossline", "training", "mlmodels", "predictions"
+        ).stdout.strip() or "unknown",
+        "uncommitted_changes": changed != 0,
     }
 
 
@@ -304,12 +363,12 @@ def seed_database(seed: int) -> Iterator[None]:
             client.drop_database(name)
 
 
-def measure_in_process(knrs: int, seed: int) -> dict:
+def measure_in_process(world: str, knrs: int, seed: int) -> dict:
     """One seed measured in a process of its own: its own throwaway database and settings."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run(
-            [sys.executable, __file__, "--knrs", str(knrs), "--seed", str(seed),
-             "--one-seed-json", out.name],
+            [sys.executable, __file__, "--world", world, "--knrs", str(knrs), "--seed",
+             str(seed), "--one-seed-json", out.name],
             check=True,
         )
         return json.loads(Path(out.name).read_text())
@@ -317,32 +376,47 @@ def measure_in_process(knrs: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--knrs", type=int, default=5000, help="Demo vehicles to generate.")
+    parser.add_argument("--world", choices=WORLD_NAMES, action="append",
+                        help="Generator (repeat for several; default all three).")
+    parser.add_argument("--knrs", type=int, action="append",
+                        help="Vehicles to generate (repeat for several sizes; default 5000).")
     parser.add_argument("--seed", type=int, action="append",
-                        help="Demo seed, not a tuning seed (repeat for several; default 23, 29).")
+                        help="Seed, not a tuning seed (repeat for several; default 23, 29).")
     parser.add_argument("--jobs", type=int, default=1,
                         help="Seeds measured at once, each in its own process (default 1).")
     parser.add_argument("--one-seed-json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    seeds = args.seed or [23, 29]
+    worlds = list(dict.fromkeys(args.world or WORLD_NAMES))
+    sizes = list(dict.fromkeys(args.knrs or [5000]))
+    seeds = list(dict.fromkeys(args.seed or [23, 29]))
     tuned = sorted(set(seeds) & set(TUNING_SEEDS))
     if tuned:
         parser.error(f"seed(s) {tuned} informed the parameters; pick fresh ones")
     if args.one_seed_json:
-        prefix = f"crossline-train-bench-{seeds[0]}-"
+        prefix = f"crossline-train-bench-{worlds[0]}-{seeds[0]}-"
         with tempfile.TemporaryDirectory(prefix=prefix) as workdir, seed_database(seeds[0]):
-            measured = measure_seed(args.knrs, seeds[0], Path(workdir))
+            measured = measure_seed(sizes[0], seeds[0], Path(workdir), worlds[0])
         args.one_seed_json.write_text(json.dumps(measured))
         return
+    combinations = [(w, k, s) for w in worlds for k in sizes for s in seeds]
+    results = ROOT / "bench" / "results"
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        measured = list(pool.map(lambda seed: measure_in_process(args.knrs, seed), seeds))
-    database = measured[0]["database"]
-    text = report(measured)
-    (ROOT / "bench" / "results" / f"train_quality_{database}.md").write_text(text)
-    (ROOT / "bench" / "results" / f"train_quality_{database}.json").write_text(
-        json.dumps(measured, indent=1)
-    )
-    print(text)
+        measured = []
+        # Merged and written after each seed: a long run stopped midway keeps what it measured.
+        for entry in pool.map(lambda c: measure_in_process(*c), combinations):
+            measured.append(entry)
+            database = entry["database"]
+            path = results / f"worlds_{database}.json"
+            earlier = json.loads(path.read_text()) if path.exists() else []
+            entries = merge(earlier, [entry])
+            path.write_text(json.dumps(entries, indent=1))
+            (results / f"worlds_{database}.md").write_text(worlds_report(entries))
+    print(worlds_report(measured))
+    if worlds == ["demo"] and len(sizes) == 1:
+        text = report(measured)
+        (results / f"train_quality_{database}.md").write_text(text)
+        (results / f"train_quality_{database}.json").write_text(json.dumps(measured, indent=1))
+        print(text)
 
 
 if __name__ == "__main__":

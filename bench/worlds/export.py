@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from training.demo import (
+from plant.demo import (
     CHUNK_KNRS,
     FIRST_KNR_NUMBER,
     GROUPS,
@@ -33,7 +33,7 @@ from training.demo import (
     _write_defects,
     _write_results,
 )
-from training.ingest import DEFECTS_COLUMNS
+from plant.readers.columns import DEFECTS_COLUMNS
 
 # Each group's share of vehicles, most frequent first as in the plant: about half of the
 # vehicles have a defect, the electrical group about 5%, 137 and 140 are rare.

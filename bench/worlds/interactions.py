@@ -38,7 +38,7 @@ from bench.worlds.export import (
     status_only,
     write_world,
 )
-from training.demo import SPAN_SECONDS, START, Test
+from plant.demo import SPAN_SECONDS, START, Test
 
 TESTS_PER_KNR = 60
 SIGNAL_TESTS = (

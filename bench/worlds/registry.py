@@ -4,7 +4,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.worlds import interactions, small_deviations
-from training.demo import generate_demo_data
+from plant.demo import generate_demo_data
 
 Generate = Callable[..., dict[str, Path]]  # (knrs=, out_dir=, seed=) → results/defects/truth
 WORLDS: dict[str, Generate] = {

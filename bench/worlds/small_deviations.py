@@ -34,7 +34,7 @@ from bench.worlds.export import (
     uniform_starts,
     write_world,
 )
-from training.demo import Test
+from plant.demo import Test
 
 SECTIONS = 26
 TORQUES = (4.5, 8.0, 10.0, 12.7, 20.0, 25.0, 35.0, 45.0, 60.0, 90.0, 110.0, 140.0)

@@ -52,3 +52,15 @@ def test_paired_bootstrap_separates_a_better_ranking_and_not_an_equal_one():
     assert 0 < low < high
     low, high = paired_bootstrap(y, good, good, resamples=50)
     assert low == high == 0
+
+
+def test_paired_bootstrap_gives_the_percentiles_asked_of_the_same_resamples():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    first = y + rng.normal(0, 1.0, 300)
+    second = y + rng.normal(0, 1.2, 300)
+    wide_low, low, high, wide_high = paired_bootstrap(
+        y, first, second, resamples=200, percentiles=(2.5, 5, 95, 97.5)
+    )
+    assert (low, high) == paired_bootstrap(y, first, second, resamples=200)
+    assert wide_low < low < high < wide_high

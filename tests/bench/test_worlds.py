@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 
 from bench.worlds.registry import WORLDS
-from training.demo import generate_demo_data
-from training.models import Dataset
+from plant.demo import generate_demo_data
+from plant.models import Dataset
 
 NEW_WORLDS = ("small_deviations", "interactions")
 UNLABELLED = ("-2", "#MULTIVALUE")
