@@ -9,8 +9,9 @@ times), electrical voltages sharing the battery's state, and status-only checks.
 Each area's fail group (2 central, 4 doors, 5 front, 1 rear, 137 external floor) reads every
 torque and angle of the sections built in its area, front also some machine readings, 9830946
 the voltages and the electrical checks; each reading adds a small term to the logit: too low,
-too high, or off either way (|z|, centred), with a weight scaled so that none carries more than
-about a tenth of the group's signal. 133 adds a little per NOK anywhere and per deviation of
+too high, or off either way (|z|, centred), with weights of one size give or take half, so
+that no reading carries much of the group's signal (the strongest correlates with the logit
+by about 0.3). 133 adds a little per NOK anywhere and per deviation of
 readings picked across the line; 140 a little per failed status-only check and per deviation
 of a few readings. Which sections belong to which area, the directions and the weights are
 drawn from the seed.
