@@ -1,5 +1,7 @@
 """Reads of the model registry."""
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from crossline.exceptions import NotFound
@@ -50,6 +52,21 @@ def list_activations(*, type_model: str | None = None) -> QuerySet[Activation]:
     """Activation history, newest first."""
     activations = Activation.objects.select_related("version", "previous_version", "activated_by")
     return activations.filter(type_model=type_model) if type_model else activations
+
+
+def get_activation(pk: Any) -> Activation | None:
+    """An activation (history row) by primary key, with its version; None if unknown."""
+    return Activation.objects.select_related("version").filter(pk=pk).first()
+
+
+def has_later_activation(activation: Activation) -> bool:
+    """Whether any kind was activated after this activation (made in the same moment or
+    later, recorded after it)."""
+    later = Activation.objects.filter(activated_at__gt=activation.activated_at)
+    same_moment = Activation.objects.filter(
+        activated_at=activation.activated_at, pk__gt=activation.pk
+    )
+    return later.exists() or same_moment.exists()
 
 
 def list_metric_history(metric: str = "pr_auc") -> dict[str, list[tuple[int, float | None]]]:

@@ -3,6 +3,7 @@ written (records, a Parquet copy, vehicles); queued for a worker when large; del
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +31,10 @@ from plant.readers.records import ChunkRecords, chunk_records
 from plant.readers.report import ValidationReport
 from plant.readers.sniff import ExportInfo, sniff_export
 from plant.readers.validation import DEFAULT_CHUNK_ROWS, iter_clean_tables
-from plant.signals import defects_imported
+from plant.signals import defects_imported, results_imported
 from plant.times import aware, aware_index, plausible_dates
+
+logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int | None], None]
 FINISHED_FIELDS = (
@@ -218,6 +221,13 @@ def _import_into(
             raise
     if dataset.kind == DatasetKind.DEFECTS:
         defects_imported.send(sender=Dataset, dataset=dataset, knrs=sorted(touched))
+    else:
+        for receiver, outcome in results_imported.send_robust(
+            sender=Dataset, dataset=dataset, knrs=sorted(touched)
+        ):
+            if isinstance(outcome, Exception):
+                logger.error("After importing dataset %s, %s failed", dataset.pk, receiver,
+                             exc_info=outcome)
     dataset.refresh_from_db()
     return dataset
 

@@ -58,6 +58,15 @@ class Dataset(models.Model):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # What became of the vehicles a results import brought: predicted as they arrived (the app
+    # that predicts writes it back through `plant.services.record_dataset_predictions`).
+    predictions = models.CharField(
+        max_length=255, blank=True, default="",
+        help_text="“1,250 vehicles predicted”, or why not (“no active model”).",
+    )
+    predicted_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Vehicles of this import predicted as they arrived."
+    )
 
     class Meta:
         db_table = "training_dataset"

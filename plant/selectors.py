@@ -221,6 +221,29 @@ def get_results_frame(knrs: list[str]) -> pd.DataFrame:
 _NULLABLE_INTEGERS = {pa.int64(): pd.Int64Dtype()}
 
 
+def list_dataset_knrs(dataset_id: Any) -> list[str]:
+    """The KNRs whose rows a dataset brought, in KNR order."""
+    return sorted(set(
+        VehicleRecord.objects.filter(dataset_id=dataset_id).values_list("knr", flat=True)
+    ))
+
+
+def list_knrs_last_tested_since(since: datetime) -> list[str]:
+    """KNRs whose last test was at or after `since`, in KNR order."""
+    return list(
+        Vehicle.objects.filter(last_test_at__gte=since)
+        .order_by("knr")
+        .values_list("knr", flat=True)
+    )
+
+
+def list_tested_knrs() -> list[str]:
+    """KNRs with at least one test result, in KNR order."""
+    return list(
+        Vehicle.objects.filter(test_count__gt=0).order_by("knr").values_list("knr", flat=True)
+    )
+
+
 def list_knrs_tested_since(since: datetime) -> list[str]:
     """KNRs whose first test was at or after `since`, in KNR order."""
     return list(

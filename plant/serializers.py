@@ -49,6 +49,8 @@ class DatasetSerializer(ModelSerializer):
             "rows_dropped",
             "values_unparseable",
             "knr_count",
+            "predictions",
+            "predicted_count",
             "first_at",
             "last_at",
             "report",

@@ -1,8 +1,9 @@
 from django.apps import AppConfig
 
 from mlmodels.hooks import realised_metrics_by_version
+from mlmodels.signals import model_version_activated
 from plant.hooks import latest_prediction
-from plant.signals import defects_imported
+from plant.signals import defects_imported, results_imported
 
 
 class PredictionsConfig(AppConfig):
@@ -15,5 +16,12 @@ class PredictionsConfig(AppConfig):
         from predictions import realised, receivers
 
         defects_imported.connect(receivers.fill_feedback, dispatch_uid="predictions.fill_feedback")
+        results_imported.connect(
+            receivers.predict_arrived_vehicles, dispatch_uid="predictions.predict_arrived"
+        )
+        model_version_activated.connect(
+            receivers.predict_after_activation,
+            dispatch_uid="predictions.predict_after_activation",
+        )
         latest_prediction.register(receivers.latest_prediction)
         realised_metrics_by_version.register(realised.get_realised_metrics_by_version)

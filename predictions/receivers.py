@@ -8,12 +8,22 @@ from django.urls import reverse
 
 from crossline.domain import fail_group_label
 from plant.selectors import get_fail_group_labels
-from predictions import feedback, selectors
+from predictions import arrivals, feedback, selectors
 
 
 def fill_feedback(sender: Any, *, knrs: list[str], **kwargs: Any) -> None:
     """Defects were imported: their KNRs' predictions get their real fail groups."""
     feedback.record_feedback(knrs=knrs)
+
+
+def predict_arrived_vehicles(sender: Any, *, dataset: Any, knrs: list[str], **kwargs: Any):
+    """Test results were imported: their vehicles are predicted in the background."""
+    arrivals.queue_dataset_predictions(dataset_id=dataset.pk, knrs=knrs)
+
+
+def predict_after_activation(sender: Any, *, activation: Any, **kwargs: Any) -> None:
+    """A version was activated: what it should see is predicted again in the background."""
+    arrivals.queue_predictions_after_activation(activation_id=activation.pk)
 
 
 def latest_prediction(knr: str) -> dict[str, Any] | None:

@@ -29,6 +29,11 @@ def list_predictions() -> QuerySet[Prediction]:
     return Prediction.objects.order_by("-created_at", "knr")
 
 
+def list_predicted_knrs() -> set[str]:
+    """The KNRs with a current prediction."""
+    return set(Prediction.objects.values_list("knr", flat=True))
+
+
 def get_latest_prediction(knr: str) -> Prediction | None:
     """The current prediction of a KNR, or None (for the vehicle's page)."""
     return Prediction.objects.filter(knr=knr).first()

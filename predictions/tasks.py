@@ -2,10 +2,20 @@
 
 from typing import Any
 
-from predictions import batches
+from predictions import arrivals, batches
 
 
 def run_batch_prediction(batch_id: Any) -> None:
     """Run a queued batch prediction."""
     batches.run_batch_prediction(batch_id=batch_id)
 
+
+
+def predict_dataset_vehicles(dataset_id: Any) -> int:
+    """Predict the vehicles a results import brought."""
+    return arrivals.predict_dataset_vehicles(dataset_id=dataset_id)
+
+
+def predict_after_activation(activation_id: Any) -> int:
+    """Predict again, after an activation, the vehicles inside their labelling window."""
+    return arrivals.predict_after_activation(activation_id=activation_id)
