@@ -125,7 +125,10 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StaffWritesPermission(permissions.BasePermission):
-    """Every user reads; only staff write (uploads, training, activation, edits, batches)."""
+    """Every user reads; only staff write (uploads, training, predicting, edits, batches); a
+    write the view names in `required_permissions` (action or method → Django permissions:
+    set as active, threshold policies, deletions) also needs those, which the "Quality lead"
+    group holds (superusers hold every one)."""
 
     message = "Only staff users may change data, train, set as active or start batches."
 
@@ -133,7 +136,22 @@ class StaffWritesPermission(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        return request.method in permissions.SAFE_METHODS or bool(user.is_staff)
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        if not user.is_staff:
+            return False
+        needed = required_permissions(view, request)
+        if not user.has_perms(needed):
+            # An instance per check (DRF): the message is this request's own.
+            self.message = f"This needs the permission {', '.join(needed)}."
+            return False
+        return True
+
+
+def required_permissions(view: Any, request: Request) -> tuple[str, ...]:
+    """The Django permissions a view asks for this request, beyond being staff."""
+    by_action = getattr(view, "required_permissions", {})
+    return tuple(by_action.get(getattr(view, "action", None) or request.method.lower(), ()))
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -478,7 +496,9 @@ UNAUTHENTICATED = _error(
     "not_authenticated",
 )
 FORBIDDEN = _error(
-    "The user may not do this (staff only).", StaffWritesPermission.message, "permission_denied"
+    "The user may not do this: staff only, and some writes need a permission (named).",
+    "This needs the permission mlmodels.activate_modelversion.",
+    "permission_denied",
 )
 NOT_FOUND = _error("No such object.", "No prediction for KNR 2024-0000001.", "not_found")
 CONFLICT = _error(

@@ -10,7 +10,9 @@ FAIL_KIND = "fail"
 GROUP_PREFIX = "group_"
 
 # --- the KNR, a vehicle's number ----------------------------------------------------------------
-KNR_PATTERN = r"\d{4}-\d{7}"
+# ASCII digits: Python's `\d` takes any script's digits ("٢٠٢٤-…"), which the readers' engine
+# (RE2), the schema's and the plant's systems do not.
+KNR_PATTERN = r"[0-9]{4}-[0-9]{7}"
 KNR_RE = re.compile(KNR_PATTERN)
 KNR_FORMAT = "YYYY-NNNNNNN"
 KNR_MESSAGE = f"A KNR has the form {KNR_FORMAT}."

@@ -46,6 +46,13 @@ class InvalidPipeline(CrosslineError):
     """A pipeline definition names an unknown step, misses an input or has a cycle."""
 
 
+class Forbidden(CrosslineError):
+    """The user may not do this: it needs a permission the user does not hold."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
 class NotFound(CrosslineError):
     """The object asked for (a KNR's data, a model version) does not exist."""
 

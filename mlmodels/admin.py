@@ -1,4 +1,5 @@
-"""Admin of the model registry: versions that explain themselves, compare, set as active."""
+"""Admin of the model registry: versions that explain themselves, compare, set as active,
+archive; a version that ever predicted is never deleted."""
 
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -7,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -17,16 +18,17 @@ from django.utils import timezone
 from crossline import charts, dashboard, numbers
 from crossline.domain import kind_label
 from crossline.exceptions import AlreadyActive, Conflict, CrosslineError
-from mlmodels import selectors, thresholds
-from mlmodels.hooks import realised_metrics_by_version
-from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
-from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
-from mlmodels.services import (
-    activate_model_version,
-    delete_model_version,
-    recompute_thresholds,
-    set_threshold_policy,
+from mlmodels import (
+    admin_policies,  # noqa: F401 - registers the threshold policies' admin
+    permissions,
+    selectors,
 )
+from mlmodels.admin_history import KindFilter
+from mlmodels.archive import archive_model_version, delete_model_version, unarchive_model_version
+from mlmodels.hooks import realised_metrics_by_version
+from mlmodels.models import Activation, ModelVersion
+from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
+from mlmodels.services import activate_model_version
 from mlmodels.version_pages import (
     SHOWN_METRICS,
     bar_width,
@@ -45,36 +47,6 @@ from plant.admin_fail_groups import fail_group_labels_for
 LIST_METRICS = ("pr_auc", "recall", "precision", "flagged_share", "f1_score", "roc_auc", "mcc")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Registry records change only through mlmodels.services, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class KindFilter(admin.SimpleListFilter):
-    title = "predicts"
-    parameter_name = "type_model"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = fail_group_labels_for(request)
-        kinds = ModelVersion.objects.order_by().values_list("type_model", flat=True).distinct()
-        return sorted(((kind, kind_label(kind, names)) for kind in set(kinds)), key=_kind_order)
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(type_model=self.value()) if self.value() else queryset
-
-
-def _kind_order(item: tuple[str, str]) -> tuple[bool, str]:
-    return item[0] != "fail", item[1]
-
-
 class ActivationForm(forms.Form):
     """The confirmation of "Set as active": why, kept in the activation history."""
 
@@ -88,6 +60,33 @@ class ActivationForm(forms.Form):
         label="Activate although it is below the quality gate",
     )
 
+    def __init__(self, *args: Any, may_override: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_override:
+            # Without the permission the gate holds: no box to tick.
+            del self.fields["override"]
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    """Archived versions are kept but not listed, unless asked for."""
+
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Archived"), ("all", "All")]
+
+    def choices(self, changelist: Any):
+        for choice in super().choices(changelist):
+            if choice["query_string"] == changelist.get_query_string(remove=[self.parameter_name]):
+                choice["display"] = "Not archived"
+            yield choice
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(archived_at__isnull=self.value() != "yes")
+
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
@@ -95,10 +94,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     change_list_template = "admin/mlmodels/modelversion/change_list.html"
     change_form_template = "admin/mlmodels/modelversion/change_form.html"
-    list_filter = [KindFilter]
+    list_filter = [KindFilter, ArchivedFilter]
     search_fields = ["model_name"]
     ordering = ["type_model", "-version"]
-    actions = ["set_as_active", "compare_selected", "delete_selected"]
+    actions = [
+        "set_as_active", "compare_selected", "archive_selected", "unarchive_selected",
+        "delete_selected",
+    ]
     fields = [
         "model_name",
         "kind",
@@ -107,6 +109,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "training_run_link",
         "created_at",
         "last_used",
+        "archived_at",
         "n_train",
         "n_test",
         "feature_count",
@@ -199,7 +202,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_activate_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff
+        return request.user.has_perm(permissions.ACTIVATE)
+
+    def has_archive_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(permissions.ARCHIVE)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A version that ever predicted is part of the audit trail: archived, never deleted.
+        if obj is not None and selectors.was_ever_active(obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
@@ -253,7 +265,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "is_active": active is not None and active.pk == version.pk,
             "active": active,
             "eligibility": eligibility(version),
-            "can_activate": self.has_activate_permission(request),
+            "can_activate": self.has_activate_permission(request) and not version.archived,
             "activate_url": reverse("admin:mlmodels_modelversion_activate", args=[version.pk]),
             "compare_url": reverse("admin:mlmodels_modelversion_compare"),
             "metrics": [
@@ -320,40 +332,45 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return None
         return HttpResponseRedirect(compare_url([v.pk for v in versions]))
 
+    @admin.action(description="Archive selected versions", permissions=["archive"])
+    def archive_selected(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        done, refused = [], []
+        for version in queryset:
+            try:
+                if archive_model_version(version=version):
+                    done.append(version.model_name)
+            except Conflict as error:
+                refused.append(str(error))
+        if done:
+            self.message_user(request, f"Archived {', '.join(done)}.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.ERROR)
+
+    @admin.action(description="Unarchive selected versions", permissions=["archive"])
+    def unarchive_selected(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        done = [v.model_name for v in queryset if unarchive_model_version(version=v)]
+        self.message_user(
+            request,
+            f"Unarchived {', '.join(done)}." if done else "None of them was archived.",
+            messages.SUCCESS if done else messages.INFO,
+        )
+
     @admin.action(description="Delete selected model versions", permissions=["delete"])
     def delete_selected(
         self, request: HttpRequest, queryset: QuerySet[ModelVersion]
     ) -> HttpResponse | None:
-        active = [v.model_name for v in queryset if v.pk in get_active_version_ids()]
-        if active:
+        versions = list(queryset)
+        kept = selectors.get_ever_active_ids([v.pk for v in versions])
+        if kept:
+            names = ", ".join(v.model_name for v in versions if v.pk in kept)
             self.message_user(
                 request,
-                f"Not deleted: {', '.join(active)} is active. Set another version as active first.",
+                f"Nothing deleted: {names} predicted at some time and the registry keeps "
+                "every version that did, with its history. Archive them instead.",
                 messages.ERROR,
             )
             return None
         return django_delete_selected(self, request, queryset)
-
-    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
-        version = self.get_object(request, unquote(object_id))
-        if version is not None and version.pk in get_active_version_ids():
-            self.message_user(
-                request,
-                f"{version.model_name} is the active {version.type_model} model and cannot be "
-                "deleted. Set another version as active first.",
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(
-                reverse("admin:mlmodels_modelversion_change", args=[version.pk])
-            )
-        return super().delete_view(request, object_id, extra_context)
-
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # A version's activation history goes with it; that history is read-only in the admin,
-        # which must not make every once-active version undeletable.
-        perms_needed.discard(Activation._meta.verbose_name)
-        return deleted, counts, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
         delete_model_version(version=obj)
@@ -412,14 +429,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
             raise PermissionDenied
         change_url = reverse("admin:mlmodels_modelversion_change", args=[version.pk])
         active = get_active_version(version.type_model)
-        form = ActivationForm(request.POST or None)
+        form = ActivationForm(
+            request.POST or None, may_override=request.user.has_perm(permissions.OVERRIDE_GATE)
+        )
         if request.method == "POST" and form.is_valid():
+            override = form.cleaned_data.get("override", False)
             try:
+                permissions.refuse_unless_may_activate(request.user, version, override=override)
                 activate(
                     version=version,
                     user=request.user,
                     reason=form.cleaned_data["reason"],
-                    override=form.cleaned_data["override"],
+                    override=override,
                 )
             except AlreadyActive as done:
                 self.message_user(request, str(done), messages.INFO)
@@ -452,101 +473,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
 def activate(*, version: ModelVersion, user: Any, reason: str, override: bool) -> None:
     """Set a version as active with the reason given (and the gate's override if asked)."""
     activate_model_version(version=version, user=user, reason=reason, override=override)
-
-
-@admin.register(ActiveModel)
-class ActiveModelAdmin(ReadOnlyAdmin):
-    """Which version predicts for each kind: kind → version, when, by whom."""
-
-    list_select_related = ["version", "activated_by"]
-
-    def get_list_display(self, request: HttpRequest) -> list[Any]:
-        # The names are read once for the page and kept in this request's column.
-        names = fail_group_labels_for(request)
-
-        @admin.display(description="predicts")
-        def predicts(pointer: ActiveModel) -> str:
-            return kind_label(pointer.type_model, names)
-
-        return [
-            "type_model", predicts, "version", "override", "generation", "activated_at",
-            "activated_by",
-        ]
-
-
-@admin.register(Activation)
-class ActivationAdmin(ReadOnlyAdmin):
-    """History of activations, newest first."""
-
-    list_display = [
-        "activated_at",
-        "type_model",
-        "sequence",
-        "version",
-        "previous_version",
-        "override",
-        "activated_by",
-        "reason",
-    ]
-    list_filter = [KindFilter]
-    list_select_related = ["version", "previous_version", "activated_by"]
-
-
-class ThresholdPolicyForm(forms.ModelForm):
-    """A policy with its value checked as the thresholds module checks it."""
-
-    class Meta:
-        model = ThresholdPolicy
-        fields = ["type_model", "policy", "value"]
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        try:
-            cleaned["value"] = thresholds.validate_policy(
-                cleaned.get("policy", ""), cleaned.get("value")
-            )
-        except ValueError as error:
-            raise ValidationError({"value": str(error)}) from None
-        kind = cleaned.get("type_model")
-        if kind and not ModelVersion.objects.filter(type_model=kind).exists():
-            raise ValidationError({"type_model": f"No model versions of kind {kind!r}."})
-        return cleaned
-
-
-@admin.register(ThresholdPolicy)
-class ThresholdPolicyAdmin(admin.ModelAdmin):
-    """Per kind, how the threshold is chosen; saving recomputes the kind's thresholds."""
-
-    form = ThresholdPolicyForm
-    list_display = ["type_model", "policy", "value", "updated_by", "updated_at"]
-    list_select_related = ["updated_by"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        # The kind is the record's identity: change the policy, not which kind it is for.
-        return ["type_model"] if obj is not None else []
-
-    def save_model(self, request: HttpRequest, obj: ThresholdPolicy, form, change: bool) -> None:
-        stored = set_threshold_policy(
-            type_model=obj.type_model, policy=obj.policy, value=obj.value, user=request.user
-        )
-        obj.pk = stored.pk
-        self.message_user(
-            request,
-            f"Thresholds of the {obj.type_model} versions recomputed "
-            f"({thresholds.describe_policy(obj.policy, obj.value)}); the next prediction uses "
-            "them.",
-            messages.SUCCESS,
-        )
-
-    def delete_model(self, request: HttpRequest, obj: ThresholdPolicy) -> None:
-        super().delete_model(request, obj)
-        recompute_thresholds(type_model=obj.type_model)
-
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        kinds = list(queryset.values_list("type_model", flat=True))
-        super().delete_queryset(request, queryset)
-        for kind in kinds:
-            recompute_thresholds(type_model=kind)
 
 
 @dashboard.register

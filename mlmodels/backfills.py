@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 
+from crossline.groups import grant
 from mlmodels.gate import check_eligibility, count_test_set
 
 
@@ -53,3 +54,20 @@ def number_existing_activations(apps: Any, schema_editor: Any) -> None:
 
 def noop(apps: Any, schema_editor: Any) -> None:
     """Nothing to undo: the fields go with the schema."""
+
+
+# The registry's part of the "Quality lead" group: its protected actions, and the pages
+# they are taken on (as of migration 0005; a later permission comes with a migration of its own).
+QUALITY_LEAD_GRANT = grant(
+    "mlmodels",
+    [
+        "activate_modelversion",
+        "override_gate",
+        "archive_modelversion",
+        "delete_modelversion",
+        "change_thresholdpolicy",
+        "view_modelversion",
+        "view_activemodel",
+        "view_activation",
+    ],
+)

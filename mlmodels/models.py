@@ -60,6 +60,11 @@ class ModelVersion(models.Model):
         blank=True,
         help_text="Precision-recall curve, calibration and top features on the test set.",
     )
+    # Archived versions are kept (the registry deletes only versions that never predicted) but
+    # left out of the default lists, and may not be set as active until unarchived.
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was archived; empty while it is not."
+    )
 
     class Meta:
         ordering = ["type_model", "-version"]
@@ -68,9 +73,19 @@ class ModelVersion(models.Model):
                 fields=["type_model", "version"], name="unique_version_per_kind"
             )
         ]
+        # Beside Django's add/change/delete/view; held by the "Quality lead" group.
+        permissions = [
+            ("activate_modelversion", "Can set a model version as active"),
+            ("override_gate", "Can set a version below the activation gate as active"),
+            ("archive_modelversion", "Can archive or unarchive a model version"),
+        ]
 
     def __str__(self) -> str:
         return self.model_name
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def fail_group(self) -> int | None:
@@ -161,12 +176,16 @@ class ActiveModel(models.Model):
 
 
 class Activation(models.Model):
-    """History: who made which version active, when, replacing which."""
+    """History: who made which version active, when, replacing which.
+
+    The history is an audit trail: a version it names cannot be deleted (PROTECT; on MongoDB
+    Django's deletion collector enforces it), only archived.
+    """
 
     type_model = models.CharField(max_length=40, db_index=True)
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="activations")
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="activations")
     previous_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

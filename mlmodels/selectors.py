@@ -2,16 +2,41 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from crossline.exceptions import NotFound
 from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
 
 
-def list_model_versions(*, type_model: str | None = None) -> QuerySet[ModelVersion]:
-    """Every version, newest first within each kind; optionally of one kind."""
+def list_model_versions(
+    *, type_model: str | None = None, archived: bool | None = None
+) -> QuerySet[ModelVersion]:
+    """Versions newest first within each kind; optionally of one kind, and only archived
+    (True) or only not archived (False) ones."""
     versions = ModelVersion.objects.all()
-    return versions.filter(type_model=type_model) if type_model else versions
+    if type_model:
+        versions = versions.filter(type_model=type_model)
+    if archived is not None:
+        versions = versions.filter(archived_at__isnull=not archived)
+    return versions
+
+
+def was_ever_active(version: ModelVersion) -> bool:
+    """Whether the version predicted at some time: the pointer or the history names it."""
+    return (
+        ActiveModel.objects.filter(version=version).exists()
+        or Activation.objects.filter(Q(version=version) | Q(previous_version=version)).exists()
+    )
+
+
+def get_ever_active_ids(ids: list) -> set:
+    """Of these version primary keys, those the pointer or the activation history names."""
+    named = set(ActiveModel.objects.filter(version__in=ids).values_list("version_id", flat=True))
+    for current, previous in Activation.objects.filter(
+        Q(version__in=ids) | Q(previous_version__in=ids)
+    ).values_list("version_id", "previous_version_id"):
+        named.update((current, previous))
+    return named & set(ids)
 
 
 def get_active_version(type_model: str) -> ModelVersion | None:
@@ -41,9 +66,9 @@ def get_active_version_ids() -> set:
 
 
 def list_latest_versions() -> list[ModelVersion]:
-    """The newest version of every kind."""
+    """The newest version of every kind, archived ones left out."""
     latest: dict[str, ModelVersion] = {}
-    for version in ModelVersion.objects.order_by("type_model", "-version"):
+    for version in list_model_versions(archived=False).order_by("type_model", "-version"):
         latest.setdefault(version.type_model, version)
     return list(latest.values())
 

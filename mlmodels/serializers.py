@@ -8,10 +8,14 @@ from mlmodels.selectors import get_active_version_ids
 
 
 class ModelVersionSerializer(ModelSerializer):
-    """A model version with its test-set metrics; `using`: the active version of its kind."""
+    """A model version with its test-set metrics; `using`: the active version of its kind;
+    `archived`: kept but retired."""
 
     using = serializers.SerializerMethodField()
     estimator = serializers.SerializerMethodField()
+    archived = serializers.BooleanField(
+        read_only=True, help_text="Kept, but out of the default list and never set as active."
+    )
 
     class Meta:
         model = ModelVersion
@@ -43,6 +47,8 @@ class ModelVersionSerializer(ModelSerializer):
             "data",
             "last_used",
             "using",
+            "archived",
+            "archived_at",
             "created_at",
         ]
         read_only_fields = fields

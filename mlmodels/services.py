@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, ProtectedError
+from django.db.models import F, Max
 from django.utils import timezone
 
 from crossline.exceptions import (
@@ -283,6 +283,10 @@ def activate_model_version(
     the version already active is a no-op (AlreadyActive). Nothing changes on any refusal.
     """
     reason = (reason or "").strip()
+    if ModelVersion.objects.filter(pk=version.pk, archived_at__isnull=False).exists():
+        raise Conflict(
+            f"{version.model_name} is archived: unarchive it before setting it as active."
+        )
     if not version.eligible:
         if not override:
             raise IneligibleVersion(
@@ -300,6 +304,9 @@ def activate_model_version(
         version, user=user, reason=reason, override=not version.eligible, expected=_ANY
     )
     assert activation is not None
+    # An archive racing this activation may have flagged the version after the check above;
+    # the active version is never archived (the archive looks at the pointer after its write).
+    ModelVersion.objects.filter(pk=version.pk, archived_at__isnull=False).update(archived_at=None)
     return activation
 
 
@@ -374,7 +381,7 @@ def activate_if_none_active(*, version: ModelVersion) -> bool:
     """Activate an eligible `version` when its kind has no version able to predict (the first
     training, or an active version below the gate without an override); never an ineligible one.
     """
-    if not version.eligible:
+    if not version.eligible or version.archived:
         return False
     pointer = ActiveModel.objects.select_related("version").filter(
         type_model=version.type_model
@@ -396,24 +403,6 @@ def activate_if_none_active(*, version: ModelVersion) -> bool:
     except AlreadyActive:
         return False
     return activation is not None
-
-
-def delete_model_version(*, version: ModelVersion) -> None:
-    """Delete a version and its artifact; the active version of a kind cannot be deleted."""
-    if ActiveModel.objects.filter(version=version).exists():
-        raise Conflict(
-            f"{version.model_name} is the active {version.type_model} model: activate "
-            "another version first."
-        )
-    path = version.artifact_path
-    try:
-        version.delete()
-    except ProtectedError:
-        # It was set as active between the check above and the delete.
-        raise Conflict(
-            f"{version.model_name} was just set as active; it was not deleted."
-        ) from None
-    default_storage.delete(path)
 
 
 def load_pipeline(version: ModelVersion) -> Any:

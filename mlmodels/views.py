@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 from crossline import api
 from crossline.api import error_responses
 from crossline.exceptions import AlreadyActive, NotFound
+from mlmodels import permissions
+from mlmodels.archive import archive_model_version, delete_model_version, unarchive_model_version
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import (
     get_active_version_ids,
@@ -31,7 +33,7 @@ from mlmodels.serializers import (
     SetActiveSerializer,
     ThresholdPolicySerializer,
 )
-from mlmodels.services import activate_model_version, delete_model_version, set_threshold_policy
+from mlmodels.services import activate_model_version, set_threshold_policy
 
 MODEL_EXAMPLE = {
     "id": "12",
@@ -54,12 +56,17 @@ MODEL_EXAMPLE = {
     "data": {"datasets": [{"id": "1", "sha256": "a1b2…"}]},
     "last_used": "2024-06-03T07:15:00Z",
     "using": True,
+    "archived": False,
+    "archived_at": None,
     "created_at": "2024-06-03T06:00:50Z",
 }
 
 
 def activate_from_request(request: Request, version: ModelVersion, data: dict) -> Response:
     """Activate `version` as the request asks; the version and what happened, in words."""
+    permissions.refuse_unless_may_activate(
+        request.user, version, override=data.get("override", False)
+    )
     try:
         activation = activate_model_version(
             version=version,
@@ -81,9 +88,17 @@ def activate_from_request(request: Request, version: ModelVersion, data: dict) -
 
 
 class ModelVersionFilter(api.FilterSet):
+    archived = api.BooleanFilter(
+        method="filter_archived",
+        help_text="Archived versions (true) instead of the others; left out: not archived.",
+    )
+
     class Meta:
         model = ModelVersion
-        fields = ["type_model"]
+        fields = ["type_model", "archived"]
+
+    def filter_archived(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(archived_at__isnull=not value)
 
 
 class ActivationQuery(serializers.Serializer):
@@ -103,9 +118,10 @@ class ActivationQuery(serializers.Serializer):
         examples=[OpenApiExample("the active fail model", value=MODEL_EXAMPLE)],
     ),
     destroy=extend_schema(
-        summary="Delete a model version",
-        description="Removes the version and its artifact; the active version cannot be deleted "
-        "(409). Staff only.",
+        summary="Delete a model version that never predicted",
+        description="Removes the version and its artifact. A version that was ever set as "
+        "active is kept with its activation history (409): archive it instead. Needs the "
+        "permission mlmodels.delete_modelversion.",
         responses={204: None, **error_responses(403, 404, 409)},
     ),
 )
@@ -119,8 +135,18 @@ class ModelVersionViewSet(
     filterset_class = ModelVersionFilter
     search_fields: list[str] = []
     ordering_fields = ["created_at", "version", "pr_auc", "recall", "f1_score", "roc_auc"]
+    required_permissions = {
+        "destroy": [permissions.DELETE],
+        "set_active": [permissions.ACTIVATE],
+        "archive": [permissions.ARCHIVE],
+        "unarchive": [permissions.ARCHIVE],
+    }
 
     def get_queryset(self) -> QuerySet[ModelVersion]:
+        given = getattr(self.request, "query_params", {})
+        if self.action == "list" and "archived" not in given:
+            # The default list: archived versions are kept (and found by id), not listed.
+            return list_model_versions(archived=False)
         return list_model_versions()
 
     def get_serializer_context(self) -> dict:
@@ -151,8 +177,10 @@ class ModelVersionViewSet(
     @extend_schema(
         summary="Set as active",
         description="Makes this version the one that predicts for its kind. Below the "
-        "activation gate it needs `override` and a `reason` (else 409); the version already "
-        "active is left as it is (200, `detail` says so). Staff only.",
+        "activation gate it needs `override` and a `reason` (else 409) and the permission "
+        "mlmodels.override_gate; an archived version is refused (409); the version already "
+        "active is left as it is (200, `detail` says so). Needs the permission "
+        "mlmodels.activate_modelversion.",
         request=SetActiveSerializer,
         responses={200: SetActiveResultSerializer, **error_responses(400, 403, 404, 409)},
     )
@@ -162,6 +190,41 @@ class ModelVersionViewSet(
         given = SetActiveSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         return activate_from_request(request, version, given.validated_data)
+
+    @extend_schema(
+        summary="Archive a version",
+        description="Keeps the version and its history but leaves it out of the default list "
+        "(`?archived=true` lists archived ones) and refuses to set it as active until it is "
+        "unarchived. The active version cannot be archived (409). Needs the permission "
+        "mlmodels.archive_modelversion.",
+        request=None,
+        responses={200: SetActiveResultSerializer, **error_responses(403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
+        done = archive_model_version(version=version)
+        detail = f"{version.model_name} is {'now' if done else 'already'} archived."
+        return self._with_detail(version, detail)
+
+    @extend_schema(
+        summary="Unarchive a version",
+        description="Back in the default list; it may be set as active again. Needs the "
+        "permission mlmodels.archive_modelversion.",
+        request=None,
+        responses={200: SetActiveResultSerializer, **error_responses(403, 404)},
+    )
+    @action(detail=True, methods=["post"])
+    def unarchive(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
+        done = unarchive_model_version(version=version)
+        detail = f"{version.model_name} is {'no longer' if done else 'not'} archived."
+        return self._with_detail(version, detail)
+
+    def _with_detail(self, version: ModelVersion, detail: str) -> Response:
+        version.refresh_from_db()
+        context = {**self.get_serializer_context(), "detail": detail}
+        return Response(SetActiveResultSerializer(version, context=context).data)
 
     @extend_schema(
         summary="Activation history, newest first",
@@ -177,10 +240,13 @@ class ModelVersionViewSet(
 
 
 class SelectModelView(APIView):
+    required_permissions = {"post": [permissions.ACTIVATE]}
+
     @extend_schema(
         summary="Set as active, by name",
         description="The original API's route: `model_name` becomes the active version of its "
-        "kind (below the activation gate: with `override` and a `reason`). Staff only.",
+        "kind (below the activation gate: with `override` and a `reason`, and the permission "
+        "mlmodels.override_gate). Needs the permission mlmodels.activate_modelversion.",
         request=SelectModelSerializer,
         responses={200: SetActiveResultSerializer, **error_responses(400, 403, 404, 409)},
         examples=[OpenApiExample("by name", value={"model_name": "fail-v2"}, request_only=True)],
@@ -210,6 +276,7 @@ class ThresholdPolicyViewSet(viewsets.ViewSet):
     # Any value reaches the view, as on every other route: an unknown kind is the JSON 404.
     lookup_value_regex = r"[^/.]+"
     serializer_class = ThresholdPolicySerializer
+    required_permissions = {"update": [permissions.EDIT_THRESHOLDS]}
 
     @extend_schema(
         description="Every kind with versions, with its policy (the default where none is "
@@ -224,7 +291,8 @@ class ThresholdPolicyViewSet(viewsets.ViewSet):
         return Response(ThresholdPolicySerializer(get_threshold_policy_record(type_model)).data)
 
     @extend_schema(
-        description="Set the kind's policy (`type_model` comes from the URL). Staff only.",
+        description="Set the kind's policy (`type_model` comes from the URL). Needs the "
+        "permission mlmodels.change_thresholdpolicy.",
         request=ThresholdPolicySerializer,
         responses={200: ThresholdPolicySerializer, **error_responses(400, 403, 404)},
     )

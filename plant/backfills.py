@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from crossline.groups import grant
+
 # The models plant took over from the training app, tables and rows unchanged.
 MODELS_FROM_TRAINING = ("dataset", "vehicle", "vehiclerecord")
 
@@ -44,3 +46,7 @@ def give_content_types_back_to_training(apps: Any, schema_editor: Any) -> None:
     """Reverse of `take_content_types_from_training`."""
     for model in MODELS_FROM_TRAINING:
         move_content_type(apps, old=("plant", model), new=("training", model))
+
+
+# Plant's part of the "Quality lead" group (as of migration 0003).
+QUALITY_LEAD_GRANT = grant("plant", ["delete_dataset", "view_dataset"])

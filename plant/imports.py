@@ -44,7 +44,8 @@ FINISHED_FIELDS = (
 
 
 class ImportAbandoned(Exception):
-    """The import finished after the reaper had failed it; what it wrote is removed."""
+    """The reaper failed the import while it ran: it stops at its next write, and what it
+    wrote is removed."""
 
 
 def import_dataset(
@@ -270,11 +271,19 @@ def _import_rows(
                 first_at = low if first_at is None else min(first_at, low)
                 last_at = high if last_at is None else max(last_at, high)
                 rows_expected = _rows_expected(report, info.size_bytes)
-                Dataset.objects.filter(pk=dataset.pk).update(
+                going_on = Dataset.objects.filter(
+                    pk=dataset.pk, status=Dataset.Status.IMPORTING
+                ).update(
                     progress=_percent(report.rows_read, rows_expected),
                     rows_read=report.rows_read,
                     rows_accepted=report.rows_accepted,
                 )
+                if going_on != 1:
+                    # The reaper failed this import (and removed what it had written): stop
+                    # at once rather than write the rest for nothing.
+                    raise ImportAbandoned(
+                        f"{dataset.original_name}: the import was failed meanwhile."
+                    )
                 if on_progress is not None:
                     on_progress(report.rows_read, rows_expected)
         finally:

@@ -54,7 +54,8 @@ class DatasetFilter(api.FilterSet):
     destroy=extend_schema(
         summary="Delete an imported export",
         description=(
-            "Removes the export's records and stored file; vehicles are refreshed. Staff only."
+            "Removes the export's records and stored file; vehicles are refreshed. Needs the "
+            "permission plant.delete_dataset."
         ),
         responses={204: None, **error_responses(403, 404)},
     ),
@@ -72,6 +73,7 @@ class DatasetViewSet(
     search_fields = ["original_name"]
     ordering_fields = ["uploaded_at", "rows_read", "first_at"]
     ordering = ["-uploaded_at"]
+    required_permissions = {"destroy": ["plant.delete_dataset"]}
 
     def get_queryset(self) -> QuerySet[Dataset]:
         return selectors.list_datasets()

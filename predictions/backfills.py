@@ -3,6 +3,7 @@
 from typing import Any
 
 from crossline.domain import FAIL_GROUPS
+from crossline.groups import QUALITY_LEAD, grant
 from plant.backfills import move_content_type
 from plant.defaults import DEFAULT_INDICATED_TESTS
 
@@ -109,8 +110,9 @@ def number_prediction_history(apps: Any, schema_editor: Any) -> None:
             )
 
 
-# The group that decides on capacities (Django permissions' data migration creates it).
-QUALITY_LEAD_GROUP = "Quality lead"
+# The group that decides on capacities (created by the permissions' data migrations, which
+# give it this permission too where it did not exist yet).
+QUALITY_LEAD_GROUP = QUALITY_LEAD
 
 
 def create_inspection_capacity(apps: Any, schema_editor: Any) -> None:
@@ -154,3 +156,10 @@ def fill_feedback_recorded_before_prediction(apps: Any, schema_editor: Any) -> N
             Prediction.objects.filter(knr__in=knrs[begin : begin + 1000]).update(
                 real_fail_codes=list(codes)
             )
+
+
+# Predictions' part of the "Quality lead" group (as of migration 0009): deleting a prediction,
+# changing the inspection capacity (0008 gave it to a group that existed then), their pages.
+QUALITY_LEAD_GRANT = grant(
+    "predictions", ["delete_prediction", "view_prediction", "change_inspectioncapacity"]
+)

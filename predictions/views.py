@@ -130,7 +130,7 @@ WRITE_ERRORS = error_responses(400, 403, 404)
     ),
     destroy=extend_schema(
         summary="Delete a prediction",
-        description="Staff only.",
+        description="Needs the permission predictions.delete_prediction.",
         parameters=[KNR_PATH],
         responses={204: None, **WRITE_ERRORS},
     ),
@@ -146,6 +146,7 @@ class PredictionViewSet(viewsets.ModelViewSet):
     ordering_fields = ["created_at", "p_fail", "knr"]
     # JSON only: a form cannot tell a list of one fail code from a single value.
     parser_classes = [JSONParser]
+    required_permissions = {"destroy": ["predictions.delete_prediction"]}
 
     def get_queryset(self) -> QuerySet[Prediction]:
         return selectors.list_predictions()

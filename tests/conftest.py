@@ -49,6 +49,7 @@ DATABASE_FIXTURES = {
     "admin_user",
     "django_user_model",
     "staff_user",
+    "lead_user",
     "plain_user",
     "live_server",
 }
@@ -105,9 +106,24 @@ def fresh_crossline(tmp_path_factory):
 
 @pytest.fixture
 def staff_user(django_user_model):
+    """Staff without the "Quality lead" group: uploads, trains, predicts; no protected action."""
     return django_user_model.objects.create_user(
+        username="line-engineer", password="a-long-test-password", is_staff=True
+    )
+
+
+@pytest.fixture
+def lead_user(django_user_model):
+    """Staff in the "Quality lead" group, as its migrations made it."""
+    from django.contrib.auth.models import Group
+
+    from crossline.groups import QUALITY_LEAD
+
+    user = django_user_model.objects.create_user(
         username="quality-lead", password="a-long-test-password", is_staff=True
     )
+    user.groups.add(Group.objects.get(name=QUALITY_LEAD))
+    return user
 
 
 @pytest.fixture
@@ -135,6 +151,16 @@ def staff_api(staff_user):
     api = APIClient()
     api.force_authenticate(staff_user)
     api.user = staff_user
+    return api
+
+
+@pytest.fixture
+def lead_api(lead_user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(lead_user)
+    api.user = lead_user
     return api
 
 

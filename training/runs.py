@@ -19,16 +19,16 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crossline.beat import Heartbeat
-from crossline.exceptions import DuplicateRun, InvalidPipeline, NothingToTrain
+from crossline.exceptions import Conflict, DuplicateRun, InvalidPipeline, NothingToTrain
 from crossline.scratch import scratch_root
 from crossline.taskqueue import drop_dead_task, list_queued_tasks
+from mlmodels.archive import delete_model_version
 from mlmodels.models import ModelVersion
-from mlmodels.selectors import get_active_version_ids, list_active_versions
+from mlmodels.selectors import list_active_versions
 from mlmodels.services import (
     METRIC_FIELDS,
     activate_if_none_active,
     activate_model_version,
-    delete_model_version,
     load_pipeline,
     register_model_version,
 )
@@ -267,11 +267,13 @@ def dispatch_next_run() -> TrainingRun | None:
 
 
 def discard_run_versions(run: TrainingRun) -> None:
-    """Delete the versions and artifacts a failed run registered; active ones stay untouched."""
+    """Delete the versions and artifacts a failed run registered; one that was set as active
+    meanwhile stays (the registry keeps every version that predicted)."""
     for version in ModelVersion.objects.filter(training_run=run):
-        if version.pk in get_active_version_ids():
+        try:
+            delete_model_version(version=version)
+        except Conflict:
             continue
-        delete_model_version(version=version)
 
 
 def run_workdir(run_id: Any) -> Path:

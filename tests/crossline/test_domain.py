@@ -1,8 +1,11 @@
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from crossline.domain import (
     FAIL_GROUPS,
     FAIL_KIND,
+    KNR_PATTERN,
     KNR_RE,
     fail_group_label,
     fail_group_of,
@@ -34,9 +37,42 @@ def test_a_month_is_read_only_as_yyyy_mm(text, month):
     assert parse_month(text) == month
 
 
-def test_a_knr_is_four_digits_a_dash_and_seven_digits():
-    assert KNR_RE.fullmatch("2024-0000001")
-    assert not KNR_RE.fullmatch("2024-000001")
+KNRS = ["2024-0000001", "1999-9999999", "0000-0000000"]
+NOT_KNRS = [
+    "2024-000001",  # six digits after the dash
+    "2024-12345678",  # eight
+    "12345-1234567",  # a five-digit year
+    "202-1234567",  # a three-digit year
+    "24-1234567",
+    "20241234567",  # no dash
+    "2024--1234567",
+    "2024_1234567",
+    "2024-123456a",
+    "2024-1234567-",
+    " 2024-1234567",  # whitespace is not part of a KNR (readers and URLs strip it first)
+    "2024-1234567 ",
+    "2024-1234567\n",
+    "2024 -1234567",
+    "\uff12\uff10\uff12\uff14-\uff11\uff12\uff13\uff14\uff15\uff16\uff17",  # fullwidth
+    "\u0662\u0660\u0662\u0664-1234567",  # Arabic-Indic digits
+    "",
+]
+
+
+@pytest.mark.parametrize("text", KNRS)
+def test_a_knr_is_four_digits_a_dash_and_seven_digits(text):
+    assert KNR_RE.fullmatch(text)
+
+
+@pytest.mark.parametrize("text", NOT_KNRS)
+def test_anything_else_is_not_a_knr(text):
+    assert KNR_RE.fullmatch(text) is None
+
+
+def test_the_knr_pattern_means_the_same_to_the_readers_regex_engine():
+    # The readers check KNRs with Arrow's (RE2) engine, URLs and forms with Python's.
+    checked = pc.match_substring_regex(pa.array(KNRS + NOT_KNRS), f"^{KNR_PATTERN}$")
+    assert checked.to_pylist() == [True] * len(KNRS) + [False] * len(NOT_KNRS)
 
 
 def test_a_label_is_the_code_and_its_name_in_the_labels_given():

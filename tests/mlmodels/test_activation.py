@@ -158,14 +158,14 @@ def test_set_active_model_command_overrides_the_gate_only_when_told(register):
 
 
 @pytest.mark.django_db
-def test_api_set_active_takes_override_and_reason(staff_api, register):
+def test_api_set_active_takes_override_and_reason(lead_api, register):
     good, below = register(), register(**FEW_POSITIVES)
     activate_model_version(version=good)
     url = f"/api/models/{below.pk}/set-active/"
 
-    refused = staff_api.post(url, {}, format="json")
-    no_reason = staff_api.post(url, {"override": True}, format="json")
-    done = staff_api.post(url, {"override": True, "reason": "known issue"}, format="json")
+    refused = lead_api.post(url, {}, format="json")
+    no_reason = lead_api.post(url, {"override": True}, format="json")
+    done = lead_api.post(url, {"override": True, "reason": "known issue"}, format="json")
 
     assert refused.status_code == 409
     assert "below the activation gate" in refused.json()["detail"]
@@ -176,7 +176,7 @@ def test_api_set_active_takes_override_and_reason(staff_api, register):
     assert done.json()["detail"] == (
         "fail-v2 is now the active fail model (was fail-v1). Gate overridden: known issue"
     )
-    history = staff_api.get("/api/models/activations/").json()["results"]
+    history = lead_api.get("/api/models/activations/").json()["results"]
     assert (history[0]["override"], history[0]["reason"]) == (True, "known issue")
 
 
@@ -213,7 +213,7 @@ def test_admin_set_as_active_refuses_an_ineligible_version_with_a_clear_message(
 
 @pytest.mark.django_db
 def test_activating_the_active_version_is_a_no_op_that_says_so(
-    register, staff_api, admin_user_client
+    register, lead_api, admin_user_client
 ):
     version = register()
     activate_model_version(version=version)
@@ -222,7 +222,7 @@ def test_activating_the_active_version_is_a_no_op_that_says_so(
         activate_model_version(version=version)
     out = StringIO()
     call_command("set_active_model", "fail-v1", stdout=out)
-    api = staff_api.post(f"/api/models/{version.pk}/set-active/")
+    api = lead_api.post(f"/api/models/{version.pk}/set-active/")
     admin = admin_user_client.post(
         "/admin/mlmodels/modelversion/",
         {"action": "set_as_active", "_selected_action": [str(version.pk)]},

@@ -281,35 +281,124 @@ def test_the_changelist_names_kinds_by_fail_group(admin_user_client, register):
     assert "Electrical" in page
 
 
-def test_deleting_the_active_version_in_the_admin_is_refused(admin_user_client, register):
-    version = register()
+@pytest.mark.parametrize("was", ["active", "replaced"])
+def test_the_admin_offers_no_delete_for_a_version_that_ever_predicted(
+    admin_user_client, register, was
+):
+    version, other = register(), register()
     activate_model_version(version=version)
+    if was == "replaced":
+        activate_model_version(version=other)
 
-    response = admin_user_client.post(f"{CHANGELIST}{version.pk}/delete/", {"post": "yes"})
-    action = run_action(admin_user_client, "delete_selected", [version])
+    page = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/").content.decode()
+    confirm = admin_user_client.get(f"{CHANGELIST}{version.pk}/delete/")
+    posted = admin_user_client.post(f"{CHANGELIST}{version.pk}/delete/", {"post": "yes"})
+    action = admin_user_client.post(CHANGELIST, {
+        "action": "delete_selected", "_selected_action": [str(version.pk), str(other.pk)],
+        "post": "yes",
+    })
 
-    assert any(
-        level == "error" and "cannot be deleted" in text for level, text in messages_of(response)
+    assert f'href="{CHANGELIST}{version.pk}/delete/"' not in page
+    assert (confirm.status_code, posted.status_code) == (403, 403)
+    kept = "fail-v1" if was == "active" else "fail-v2, fail-v1"  # both predicted
+    assert ("error", f"Nothing deleted: {kept} predicted at some time and the registry keeps "
+            "every version that did, with its history. Archive them instead.") in (
+        messages_of(action)
     )
-    assert any(
-        level == "error" and "Not deleted: fail-v1" in text for level, text in messages_of(action)
-    )
-    assert ModelVersion.objects.filter(pk=version.pk).exists()
+    assert ModelVersion.objects.filter(pk__in=[version.pk, other.pk]).count() == 2
     assert default_storage.exists(version.artifact_path)
+    assert Activation.objects.count() == (2 if was == "replaced" else 1)
 
 
-def test_deleting_an_inactive_version_in_the_admin_removes_its_artifact(
+def test_a_version_that_never_predicted_is_deleted_in_the_admin_with_its_artifact(
     admin_user_client, register
 ):
+    old, new = register(), register()
+    activate_model_version(version=new)
+
+    page = admin_user_client.get(f"{CHANGELIST}{old.pk}/change/").content.decode()
+    response = admin_user_client.post(f"{CHANGELIST}{old.pk}/delete/", {"post": "yes"})
+
+    assert f'href="{CHANGELIST}{old.pk}/delete/"' in page
+    assert response.status_code == 302
+    assert not ModelVersion.objects.filter(pk=old.pk).exists()
+    assert not default_storage.exists(old.artifact_path)
+    assert ModelVersion.objects.filter(pk=new.pk).exists()
+
+
+def test_the_bulk_delete_removes_selected_versions_that_never_predicted(
+    admin_user_client, register
+):
+    first, second, active = register(), register(), register()
+    activate_model_version(version=active)
+
+    response = admin_user_client.post(CHANGELIST, {
+        "action": "delete_selected", "_selected_action": [str(first.pk), str(second.pk)],
+        "post": "yes",
+    })
+
+    assert response.status_code == 302
+    assert list(ModelVersion.objects.values_list("pk", flat=True)) == [active.pk]
+    assert not default_storage.exists(first.artifact_path)
+
+
+@pytest.mark.parametrize("model", ["activation", "activemodel"])
+def test_the_activation_history_and_the_pointers_cannot_be_deleted_in_the_admin(
+    admin_user_client, register, model
+):
+    version = register()
+    activate_model_version(version=version, reason="first pick")
+    row = (Activation if model == "activation" else ActiveModel).objects.get()
+    listing = f"/admin/mlmodels/{model}/"
+
+    changelist = admin_user_client.get(listing)
+    page = admin_user_client.get(f"{listing}{row.pk}/change/").content.decode()
+    delete = admin_user_client.post(f"{listing}{row.pk}/delete/", {"post": "yes"})
+    bulk = admin_user_client.post(listing, {
+        "action": "delete_selected", "_selected_action": [str(row.pk)], "post": "yes",
+    })
+
+    assert changelist.context["action_form"] is None  # no action at all, no bulk delete
+    assert f'{listing}{row.pk}/delete/' not in page
+    assert delete.status_code == 403
+    assert bulk.status_code == 200  # no such action here: the list is shown again
+    assert Activation.objects.count() == ActiveModel.objects.count() == 1
+
+
+def test_archived_versions_are_kept_but_listed_only_when_asked_for(admin_user_client, register):
     old, new = register(), register()
     activate_model_version(version=old)
     activate_model_version(version=new)
 
-    response = admin_user_client.post(f"{CHANGELIST}{old.pk}/delete/", {"post": "yes"})
+    done = run_action(admin_user_client, "archive_selected", [old])
+    refused = run_action(admin_user_client, "archive_selected", [new])
 
-    assert response.status_code == 302
-    assert not ModelVersion.objects.filter(pk=old.pk).exists()
-    assert not default_storage.exists(old.artifact_path)
+    def listed(query: str = "") -> set[str]:
+        response = admin_user_client.get(f"{CHANGELIST}{query}")
+        assert response.status_code == 200
+        return {v.model_name for v in response.context["cl"].result_list}
+
+    assert ("success", "Archived fail-v1.") in messages_of(done)
+    assert ("error", "fail-v2 is the active fail model: set another version as active before "
+            "archiving it.") in messages_of(refused)
+    assert listed() == {"fail-v2"}
+    assert listed("?archived=yes") == {"fail-v1"}
+    assert listed("?archived=all") == {"fail-v1", "fail-v2"}
+    page = admin_user_client.get(f"{CHANGELIST}{old.pk}/change/").content.decode()
+    assert 'id="archived"' in page and 'id="set-active-link"' not in page
+
+    activate = admin_user_client.post(f"{CHANGELIST}{old.pk}/activate/", {"reason": "back"})
+    assert "fail-v1 is archived: unarchive it before setting it as active." in (
+        activate.content.decode()
+    )
+    assert ActiveModel.objects.get().version_id == new.pk
+
+    # From the list of archived versions, where they are.
+    restored = admin_user_client.post(f"{CHANGELIST}?archived=yes", {
+        "action": "unarchive_selected", "_selected_action": [str(old.pk)],
+    })
+    assert ("success", "Unarchived fail-v1.") in messages_of(restored)
+    assert listed() == {"fail-v1", "fail-v2"}
 
 
 def test_versions_cannot_be_edited_by_hand(admin_user_client, register):

@@ -34,6 +34,8 @@ FIELDS = {
     "data",
     "last_used",
     "using",
+    "archived",
+    "archived_at",
     "created_at",
 }
 
@@ -118,17 +120,17 @@ def test_current_models_are_the_active_versions_and_latest_the_newest(plain_api,
     assert str(group_v1.pk) not in {str(row["id"]) for row in current}
 
 
-def test_staff_set_active_moves_the_pointer(staff_api, register):
+def test_a_quality_lead_s_set_active_moves_the_pointer(lead_api, register):
     old, new = register(), register()
     activate_model_version(version=old)
 
-    response = staff_api.post(f"/api/models/{new.pk}/set-active/")
+    response = lead_api.post(f"/api/models/{new.pk}/set-active/")
 
     assert response.status_code == 200
     assert response.json()["using"] is True
     assert ActiveModel.objects.filter(type_model="fail").count() == 1
     assert active_id() == new.pk
-    assert ActiveModel.objects.get(type_model="fail").activated_by_id == staff_api.user.pk
+    assert ActiveModel.objects.get(type_model="fail").activated_by_id == lead_api.user.pk
 
 
 def test_non_staff_cannot_set_active_select_or_delete(plain_api, register):
@@ -146,50 +148,104 @@ def test_non_staff_cannot_set_active_select_or_delete(plain_api, register):
 
 def test_anonymous_users_see_nothing(client, register):
     register()
-    assert client.get("/api/models/").status_code in (401, 403)
+    assert client.get("/api/models/").status_code == 401
 
 
-def test_select_model_activates_by_name(staff_api, register):
+def test_select_model_activates_by_name(lead_api, register):
     register()
     wanted = register()
 
-    response = staff_api.post("/api/train/select_model/", {"model_name": "fail-v2"})
+    response = lead_api.post("/api/train/select_model/", {"model_name": "fail-v2"})
 
     assert response.status_code == 200
     assert response.json()["model_name"] == "fail-v2"
     assert active_id() == wanted.pk
-    assert Activation.objects.get().activated_by_id == staff_api.user.pk
+    assert Activation.objects.get().activated_by_id == lead_api.user.pk
 
 
-def test_select_model_answers_404_for_an_unknown_name_and_400_without_one(staff_api, register):
+def test_select_model_answers_404_for_an_unknown_name_and_400_without_one(lead_api, register):
     register()
 
-    assert staff_api.post("/api/train/select_model/", {"model_name": "fail-v7"}).status_code == 404
-    assert staff_api.post("/api/train/select_model/", {}).status_code == 400
+    assert lead_api.post("/api/train/select_model/", {"model_name": "fail-v7"}).status_code == 404
+    assert lead_api.post("/api/train/select_model/", {}).status_code == 400
     assert not ActiveModel.objects.exists()
 
 
-def test_deleting_the_active_version_answers_409(staff_api, register):
-    version = register()
+@pytest.mark.parametrize("was", ["active", "replaced"])
+def test_deleting_a_version_that_ever_predicted_answers_409(lead_api, register, was):
+    version, other = register(), register()
     activate_model_version(version=version)
+    if was == "replaced":
+        activate_model_version(version=other)
 
-    response = staff_api.delete(f"/api/models/{version.pk}/")
+    response = lead_api.delete(f"/api/models/{version.pk}/")
 
     assert response.status_code == 409
-    assert "active" in response.json()["detail"]
+    assert response.json()["code"] == "conflict"
+    assert "was set as active" in response.json()["detail"]
+    assert "Archive it instead" in response.json()["detail"]
     assert ModelVersion.objects.filter(pk=version.pk).exists()
     assert default_storage.exists(version.artifact_path)
+    assert Activation.objects.count() == (2 if was == "replaced" else 1)
 
 
-def test_deleting_an_inactive_version_removes_it_and_its_artifact(staff_api, register):
+def test_deleting_a_version_that_never_predicted_removes_it_and_its_artifact(lead_api, register):
     old, new = register(), register()
     activate_model_version(version=new)
 
-    response = staff_api.delete(f"/api/models/{old.pk}/")
+    response = lead_api.delete(f"/api/models/{old.pk}/")
 
     assert response.status_code == 204
     assert not ModelVersion.objects.filter(pk=old.pk).exists()
     assert not default_storage.exists(old.artifact_path)
+
+
+def test_an_archived_version_is_kept_out_of_the_list_and_found_by_id(lead_api, register):
+    old, new = register(), register()
+    activate_model_version(version=new)
+
+    archived = lead_api.post(f"/api/models/{old.pk}/archive/")
+
+    assert archived.status_code == 200, archived.content
+    assert archived.json()["archived"] is True and archived.json()["archived_at"]
+    assert archived.json()["detail"] == "fail-v1 is now archived."
+
+    def listed(query: str = "") -> list[str]:
+        response = lead_api.get(f"/api/models/{query}")
+        assert response.status_code == 200, response.content
+        return [row["model_name"] for row in response.json()["results"]]
+
+    assert listed() == listed("?archived=false") == ["fail-v2"]
+    assert listed("?archived=true") == ["fail-v1"]
+    assert lead_api.get(f"/api/models/{old.pk}/").json()["archived"] is True
+    assert [v["model_name"] for v in lead_api.get("/api/models/latest/").json()] == ["fail-v2"]
+
+    refused = lead_api.post(f"/api/models/{old.pk}/set-active/")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "fail-v1 is archived: unarchive it before setting it as active."
+    )
+    assert active_id() == new.pk
+
+    restored = lead_api.post(f"/api/models/{old.pk}/unarchive/")
+    assert restored.status_code == 200 and restored.json()["archived"] is False
+    assert listed() == ["fail-v2", "fail-v1"]
+    assert lead_api.post(f"/api/models/{old.pk}/set-active/").status_code == 200
+    assert active_id() == old.pk
+
+
+def test_the_active_version_cannot_be_archived(lead_api, register):
+    version = register()
+    activate_model_version(version=version)
+
+    response = lead_api.post(f"/api/models/{version.pk}/archive/")
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "fail-v1 is the active fail model: set another version as active before archiving it."
+    )
+    version.refresh_from_db()
+    assert version.archived_at is None
 
 
 def test_activation_history_is_listed_newest_first(plain_api, staff_user, register):

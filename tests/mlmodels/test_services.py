@@ -6,14 +6,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 
-from crossline.exceptions import ArtifactTampered, Conflict, NoActiveModel, NotFound
+from crossline.exceptions import ArtifactTampered, NoActiveModel, NotFound
 from mlmodels.models import Activation, ActiveModel, ModelVersion
 from mlmodels.services import (
     activate_if_none_active,
     activate_model_by_name,
     activate_model_version,
     clear_model_cache,
-    delete_model_version,
     get_active_models,
     load_pipeline,
 )
@@ -192,29 +191,3 @@ def test_active_models_follow_the_pointer(register):
     assert get_active_models()["fail"].version.pk == first.pk
     activate_model_version(version=second)
     assert get_active_models()["fail"].version.pk == second.pk
-
-
-@pytest.mark.django_db
-def test_deleting_the_active_version_is_refused(register):
-    version = register()
-    activate_model_version(version=version)
-
-    with pytest.raises(Conflict):
-        delete_model_version(version=version)
-
-    assert ModelVersion.objects.filter(pk=version.pk).exists()
-    assert default_storage.exists(version.artifact_path)
-
-
-@pytest.mark.django_db
-def test_deleting_an_inactive_version_removes_its_artifact_and_history(register):
-    old, new = register(), register()
-    activate_model_version(version=old)
-    activate_model_version(version=new)
-
-    delete_model_version(version=old)
-
-    assert not ModelVersion.objects.filter(pk=old.pk).exists()
-    assert not default_storage.exists(old.artifact_path)
-    assert default_storage.exists(new.artifact_path)
-    assert list(Activation.objects.values_list("version_id", flat=True)) == [new.pk]

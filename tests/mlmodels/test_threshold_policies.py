@@ -86,7 +86,7 @@ def test_bad_policies_are_refused_and_nothing_changes(register):
     assert ModelVersion.objects.get(pk=version.pk).threshold == version.threshold
 
 
-def test_the_api_lists_and_sets_policies(staff_api, plain_api, register):
+def test_the_api_lists_and_sets_policies(lead_api, plain_api, register):
     register("fail")
     version = register("group_2", heldout=HELDOUT, test_scores=TEST)
 
@@ -94,10 +94,10 @@ def test_the_api_lists_and_sets_policies(staff_api, plain_api, register):
     forbidden = plain_api.put(
         "/api/threshold-policies/group_2/", {"policy": "capacity", "value": 0.1}, format="json"
     )
-    bad = staff_api.put(
+    bad = lead_api.put(
         "/api/threshold-policies/group_2/", {"policy": "capacity", "value": 2}, format="json"
     )
-    done = staff_api.put(
+    done = lead_api.put(
         "/api/threshold-policies/group_2/", {"policy": "capacity", "value": 0.1}, format="json"
     )
 
@@ -107,13 +107,13 @@ def test_the_api_lists_and_sets_policies(staff_api, plain_api, register):
     assert forbidden.status_code == 403
     assert bad.status_code == 400
     assert done.status_code == 200, done.content
-    assert done.json()["updated_by"] == staff_api.user.username
+    assert done.json()["updated_by"] == lead_api.user.username
     version.refresh_from_db()
     assert version.threshold == choose_threshold(HELD_Y, HELD_S, policy="capacity", value=0.1)
-    detail = staff_api.get(f"/api/models/{version.pk}/").json()
+    detail = lead_api.get(f"/api/models/{version.pk}/").json()
     assert detail["flagged_share"] == pytest.approx(version.flagged_share)
     assert detail["threshold_policy"] == "inspection capacity 10.0% of vehicles"
-    assert staff_api.get("/api/threshold-policies/group_9/").status_code == 404
+    assert lead_api.get("/api/threshold-policies/group_9/").status_code == 404
 
 
 def test_the_admin_edits_a_policy_and_recomputes_the_thresholds(admin_user_client, register):
@@ -139,9 +139,9 @@ def test_the_admin_edits_a_policy_and_recomputes_the_thresholds(admin_user_clien
 
 
 @pytest.mark.django_db
-def test_a_policy_written_without_its_name_is_a_400_naming_the_field(staff_api):
-    empty = staff_api.put("/api/threshold-policies/fail/", {}, format="json")
-    listed = staff_api.put("/api/threshold-policies/fail/", [[], []], format="json")
+def test_a_policy_written_without_its_name_is_a_400_naming_the_field(lead_api):
+    empty = lead_api.put("/api/threshold-policies/fail/", {}, format="json")
+    listed = lead_api.put("/api/threshold-policies/fail/", [[], []], format="json")
 
     assert empty.status_code == 400, empty.content
     assert "policy" in empty.json()["errors"]

@@ -62,12 +62,12 @@ def test_an_event_nobody_subscribed_to_sends_no_e_mail(sync_tasks, people):
 
 
 def test_an_activation_is_told_with_who_why_and_the_version_it_replaced(
-    sync_tasks, register, staff_user
+    sync_tasks, register, lead_user
 ):
     first, second = register(), register()
-    activate_model_version(version=first, user=staff_user, reason="first")
+    activate_model_version(version=first, user=lead_user, reason="first")
 
-    activate_model_version(version=second, user=staff_user, reason="better recall in May")
+    activate_model_version(version=second, user=lead_user, reason="better recall in May")
 
     told = Notification.objects.filter(event=Event.VERSION_ACTIVATED).order_by("created_at")
     assert [n.data["version"]["model_name"] for n in told] == ["fail-v1", "fail-v2"]

@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from crossline.exceptions import InvalidUpload
 from crossline.scratch import scratch_root
 from plant import files, imports, reaper, tasks
 from plant.demo import generate_demo_data
@@ -171,7 +172,7 @@ def test_a_queued_import_whose_rows_are_all_refused_fails_with_the_reason_and_ke
     assert response.status_code == 202, response.content
     dataset_id = response.json()["id"]
 
-    with pytest.raises(Exception, match="none of its 1 rows was accepted"):
+    with pytest.raises(InvalidUpload, match="^results.csv: none of its 1 rows was accepted"):
         tasks.run_queued_import(str(dataset_id))
 
     shown = staff_api.get(f"/api/datasets/{dataset_id}/").json()
@@ -327,7 +328,9 @@ def test_an_import_reaped_while_it_runs_never_becomes_ready(demo, settings, monk
     dataset = imports.queue_import(path=demo["results"], original_name="results.csv.gz",
                                    kind="results")
 
-    with pytest.raises(Exception):  # noqa: B017 - whatever the reaper's removal broke
+    # Stopped at its next write (the chunk's progress, a compare-and-set on `importing`), not
+    # by whatever the reaper's removal of its folder would have broken later.
+    with pytest.raises(imports.ImportAbandoned, match="the import was failed meanwhile"):
         imports.run_queued_import(dataset.pk)
 
     dataset.refresh_from_db()
@@ -337,14 +340,15 @@ def test_an_import_reaped_while_it_runs_never_becomes_ready(demo, settings, monk
 
 
 def test_the_last_write_of_an_import_failed_meanwhile_is_refused(demo, monkeypatch):
-    write_records = imports._create_records
+    refuse_duplicate_content = imports._refuse_duplicate_content
 
-    def failed_meanwhile(dataset, chunk, touched):
-        write_records(dataset, chunk, touched)
-        # The reaper's compare-and-set, as if the heartbeat had been late once.
+    def failed_meanwhile(dataset, fingerprint):
+        # After the last chunk, before the file is stored and the import marked ready: the
+        # reaper's compare-and-set, as if the heartbeat had been late once.
         Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.FAILED, error="dead")
+        refuse_duplicate_content(dataset, fingerprint)
 
-    monkeypatch.setattr(imports, "_create_records", failed_meanwhile)
+    monkeypatch.setattr(imports, "_refuse_duplicate_content", failed_meanwhile)
     dataset = imports.queue_import(path=demo["results"], original_name="results.csv.gz",
                                    kind="results")
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from crossline.groups import QUALITY_LEAD
+from tests.crossline.test_groups import QUALITY_LEAD_PERMISSIONS
 from tests.support.live_server import ROOT, instance_environment
 
 # The last commit before plant: datasets, vehicles and records in training, fail-group names
@@ -203,11 +205,17 @@ def test_an_installation_of_the_previous_main_keeps_everything_after_migrating(t
     edited = {code: (name, tests) for _, code, name, tests in after["fail_groups"]}
     assert edited[4] == ("Doors and hatches", ["Door water test", "Hinge torque check"])
     assert 137 not in edited and edited[77] == ("Roof", ["Roof leak test"])
-    assert after["group_permissions"] == [
+    assert [row for row in after["group_permissions"] if row[0] == "quality"] == [
         ["quality", "plant", "change_failgroup"],
         ["quality", "plant", "view_dataset"],
         ["quality", "plant", "view_vehicle"],
     ]
+    # The upgrade creates the "Quality lead" group as a fresh installation does.
+    assert {
+        (app, codename) for group, app, codename in after["group_permissions"]
+        if group == QUALITY_LEAD
+    } == QUALITY_LEAD_PERMISSIONS
+    assert {row[0] for row in after["group_permissions"]} == {"quality", QUALITY_LEAD}
     [[app, model_name, object_id, _]] = after["log_entries"]
     assert (app, model_name, object_id) == ("plant", "dataset", before["log_entries"][0][2])
 

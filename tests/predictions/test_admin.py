@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from crossline.domain import frame_codes
@@ -121,6 +122,27 @@ def test_a_prediction_is_a_record_with_feedback_the_only_thing_to_edit(
 
     admin_user_client.post(url, {"feedback": "waiting"})
     assert Prediction.objects.get(pk=prediction.pk).real_fail_codes is None
+
+
+def test_deleting_a_prediction_in_the_admin_needs_the_permission(
+    client, staff_user, lead_user, active_models, stored_knrs
+):
+    (prediction,) = services.predict_knrs(knrs=[stored_knrs[0]])
+    staff_user.user_permissions.set(Permission.objects.filter(codename="view_prediction"))
+    client.force_login(staff_user)
+    url = f"/admin/predictions/prediction/{prediction.pk}/delete/"
+
+    listing = client.get("/admin/predictions/prediction/")
+
+    assert listing.status_code == 200 and listing.context["action_form"] is None
+    assert url not in client.get(f"/admin/predictions/prediction/{prediction.pk}/change/"
+                                 ).content.decode()
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    assert Prediction.objects.filter(pk=prediction.pk).exists()
+
+    client.force_login(lead_user)
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not Prediction.objects.filter(pk=prediction.pk).exists()
 
 
 def test_the_prediction_list_names_fail_groups_and_links_vehicles(

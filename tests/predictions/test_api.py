@@ -1,6 +1,7 @@
 """The predictions REST API: CRUD by KNR, predict, filters, statistics, errors."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.base import ContentFile
@@ -79,6 +80,37 @@ def test_fail_codes_by_month_counts_predicted_and_real(staff_api, known_predicti
     assert [(m["predicted"], m["real"]) for m in any_group[:3]] == [(2, 1), (1, 1), (0, 0)]
 
 
+def test_months_and_years_hold_their_first_and_last_second_in_the_plant_s_time(
+    plain_api, settings
+):
+    # Berlin: March 2024 starts at 23:00 UTC the day before (+1) and ends at 22:00 UTC (+2);
+    # a month or a year cut in UTC, or a bound left out or off by a second, shows here.
+    settings.TIME_ZONE = "Europe/Berlin"
+    berlin = ZoneInfo("Europe/Berlin")
+    edges = {
+        "2023-0000001": datetime(2023, 12, 31, 23, 59, 59, tzinfo=berlin),  # 2023's last second
+        "2024-0000002": datetime(2024, 1, 1, 0, 0, 0, tzinfo=berlin),  # 2024's first
+        "2024-0000003": datetime(2024, 2, 29, 23, 59, 59, tzinfo=berlin),  # February's last
+        "2024-0000004": datetime(2024, 3, 1, 0, 0, 0, tzinfo=berlin),  # March's first
+        "2024-0000005": datetime(2024, 3, 31, 23, 59, 59, tzinfo=berlin),  # March's last
+        "2024-0000006": datetime(2024, 4, 1, 0, 0, 0, tzinfo=berlin),  # April's first
+        "2024-0000007": datetime(2024, 12, 31, 23, 59, 59, tzinfo=berlin),  # 2024's last
+        "2025-0000008": datetime(2025, 1, 1, 0, 0, 0, tzinfo=berlin),  # 2025's first
+    }
+    for knr, at in edges.items():
+        _prediction(knr, at=at, codes=[2])
+
+    listed = plain_api.get("/api/predictions/?month=2024-03").json()["results"]
+    months = plain_api.get("/api/predictions/fail-codes-by-month/?year=2024").json()["months"]
+    march = plain_api.get("/api/predictions/fail-codes-predicted/?year=2024&month=3").json()
+    year = plain_api.get("/api/predictions/fail-codes-predicted/?year=2024").json()
+
+    assert {row["KNR"] for row in listed} == {"2024-0000004", "2024-0000005"}
+    assert [m["predicted"] for m in months] == [1, 1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert [(row["fail_code"], row["count"]) for row in march if not row["no_model"]] == [(2, 2)]
+    assert [(row["fail_code"], row["count"]) for row in year if not row["no_model"]] == [(2, 6)]
+
+
 def test_fail_codes_by_month_needs_a_year(staff_api):
     assert staff_api.get("/api/predictions/fail-codes-by-month/").status_code == 400
     assert staff_api.get("/api/predictions/fail-codes-by-month/?year=x").status_code == 400
@@ -112,7 +144,7 @@ def test_a_bad_month_is_a_400(staff_api, known_predictions):
     assert staff_api.get("/api/predictions/?month=2024-13").status_code == 400
 
 
-def test_get_put_patch_delete_by_knr(staff_api, known_predictions):
+def test_get_put_patch_delete_by_knr(staff_api, lead_api, known_predictions):
     url = "/api/predictions/2024-0000004/"
     body = staff_api.get(url).json()
     assert body["KNR"] == "2024-0000004"
@@ -133,7 +165,12 @@ def test_get_put_patch_delete_by_knr(staff_api, known_predictions):
     assert stored.real_fail_codes is None
     assert stored.p_fail == pytest.approx(0.9), "the model's output is read-only"
 
-    assert staff_api.delete(url).status_code == 204
+    refused = staff_api.delete(url)
+    assert (refused.status_code, refused.json()["detail"]) == (
+        403, "This needs the permission predictions.delete_prediction."
+    )
+    assert Prediction.objects.filter(knr="2024-0000004").exists()
+    assert lead_api.delete(url).status_code == 204
     assert not Prediction.objects.filter(knr="2024-0000004").exists()
     assert staff_api.get(url).status_code == 404
 
@@ -179,9 +216,9 @@ def test_reading_needs_a_login_and_writes_need_authentication(client, known_pred
     from rest_framework.test import APIClient
 
     anonymous = APIClient()
-    assert anonymous.get("/api/predictions/").status_code in (401, 403)
-    assert anonymous.post("/api/predictions/", {"KNR": "2024-0000001"}).status_code in (401, 403)
-    assert anonymous.delete("/api/predictions/2024-0000001/").status_code in (401, 403)
+    assert anonymous.get("/api/predictions/").status_code == 401
+    assert anonymous.post("/api/predictions/", {"KNR": "2024-0000001"}).status_code == 401
+    assert anonymous.delete("/api/predictions/2024-0000001/").status_code == 401
     assert Prediction.objects.filter(knr="2024-0000001").exists()
 
 

@@ -124,7 +124,7 @@ def test_a_failing_batch_is_marked_failed_with_the_error(active_models, trained,
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(services, "store_predictions", boom)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^disk full$"):  # the failure itself, re-raised
         batches.run_batch_prediction(batch_id=batch.pk)
     batch.refresh_from_db()
     assert batch.status == "failed"

@@ -4,7 +4,7 @@ Run as a script: `python -m tests.support.mongoeco_server URI_FILE` writes the s
 `mongodb://` URI to URI_FILE once it accepts connections, and serves until terminated.
 It runs in its own process so that django-q2's worker processes can reach it too.
 
-mongoeco 4.11.0 (pinned) has three gaps against a real mongod; the shims below close them and
+mongoeco 4.11.0 (pinned) has four gaps against a real mongod; the shims below close them and
 `check_shims` fails loudly if an upgrade moves the internals they touch.
 """
 
@@ -33,14 +33,55 @@ def _not_operator(document, spec, variables, dialect, context) -> bool:
     return falsy
 
 
+def _is_inclusion(spec: Any) -> bool:
+    """A nested projection of fields only (`{"app_label": 1}`), no expression."""
+    if isinstance(spec, dict):
+        return bool(spec) and all(
+            not key.startswith("$") and _is_inclusion(value) for key, value in spec.items()
+        )
+    return isinstance(spec, (bool, int)) and spec in (0, 1)
+
+
+def _flat_projection(spec: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in spec.items():
+        if isinstance(value, dict) and _is_inclusion(value):
+            flat.update(_flat_projection(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def flatten_projections(pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nested `$project` fields as dotted paths (`{"a": {"b": 1}}` → `{"a.b": 1}`), which
+    mongod reads alike; mongoeco took the nested form for literal values (a field projected
+    across a join, e.g. Django's permission checks, came back as 1). Into sub-pipelines too."""
+    stages = []
+    for stage in pipeline:
+        if "$project" in stage and isinstance(stage["$project"], dict):
+            stage = {**stage, "$project": _flat_projection(stage["$project"])}
+        elif "$lookup" in stage and "pipeline" in stage["$lookup"]:
+            lookup = stage["$lookup"]
+            stage = {**stage, "$lookup": {**lookup,
+                                          "pipeline": flatten_projections(lookup["pipeline"])}}
+        elif "$facet" in stage:
+            stage = {"$facet": {name: flatten_projections(sub)
+                                for name, sub in stage["$facet"].items()}}
+        stages.append(stage)
+    return stages
+
+
 def install_shims() -> None:
-    """Close mongoeco's three gaps: `buildinfo` spelling, `$not`, and the O(n) `_id` scan."""
+    """Close mongoeco's four gaps: `buildinfo` spelling, nested `$project` fields, `$not`, and
+    the O(n) `_id` scan."""
     build_context = WireCommandExecutor._build_request_context
 
     def build_request_context(self, body: dict[str, Any], **kwargs: Any):
         # pymongo's server_info() spells the command `buildinfo`; mongod accepts both spellings.
         if "buildinfo" in body:
             body = {("buildInfo" if key == "buildinfo" else key): v for key, v in body.items()}
+        if isinstance(body.get("pipeline"), list):
+            body = {**body, "pipeline": flatten_projections(body["pipeline"])}
         return build_context(self, body, **kwargs)
 
     WireCommandExecutor._build_request_context = build_request_context

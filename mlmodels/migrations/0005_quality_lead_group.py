@@ -1,0 +1,17 @@
+# The "Quality lead" group: setting versions as active, overriding the gate, archiving and
+# deleting versions, editing threshold policies, and seeing the registry's pages.
+
+from django.db import migrations
+
+from mlmodels.backfills import QUALITY_LEAD_GRANT
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("mlmodels", "0004_registry_keeps_what_predicted"),
+    ]
+
+    operations = [migrations.RunPython(*QUALITY_LEAD_GRANT)]
