@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_mongodb_backend.fields import ObjectIdAutoField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -47,6 +48,13 @@ API_PREFIX = "/api/"
 # within those years.
 YEAR_MIN, YEAR_MAX = 1900, 2099
 MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
+# Whole numbers in URLs are ASCII digits only: `int()` and `str.isdigit()` also take other
+# scripts' digits ('٣' is 3) and superscripts ('²'.isdigit(), yet int('²') fails). At most 18
+# of them: every value fits a 64-bit integer (SQLite's), and int() refuses over 4,300 digits.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+WHOLE_NUMBER_MAX = 10**18 - 1
+# An object's primary key in a URL: a number on SQLite, an ObjectId's 24 hex digits on MongoDB.
+PK_PATTERN = r"[0-9]{1,18}|[0-9a-f]{24}"
 
 
 class JSONEncoder(DRFJSONEncoder):
@@ -117,6 +125,19 @@ class StrictIntegerField(serializers.IntegerField):
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """A whole number in a query string: ASCII digits only (`?year=٢٠٢٤` is refused)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_value", WHOLE_NUMBER_MAX)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if not WHOLE_NUMBER.fullmatch(str(data)):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -246,9 +267,18 @@ class BooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
-@extend_schema_field({"type": "integer", "minimum": 0})
+class WholeNumberField(forms.IntegerField):
+    """forms.IntegerField for ASCII digits only (it would take '٣' as 3)."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value not in self.empty_values and not WHOLE_NUMBER.fullmatch(str(value).strip()):
+            raise DjangoValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": WHOLE_NUMBER_MAX})
 class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
+    field_class = WholeNumberField
 
 
 class MonthField(forms.RegexField):
@@ -299,13 +329,14 @@ class FilterBackend(django_filters.rest_framework.DjangoFilterBackend):
 
 
 class Pagination(pagination.PageNumberPagination):
-    """Pages of 50; `page` must be one whole number from 1 (past the last page: 404)."""
+    """Pages of 50; `page` must be one whole number from 1, in ASCII digits (past the last
+    page: 404)."""
 
     def get_page_number(self, request: Request, paginator: Any) -> str:
         values = request.query_params.getlist(self.page_query_param)
         if not values:
             return "1"
-        if len(values) > 1 or not values[0].isdigit() or int(values[0]) < 1:
+        if len(values) > 1 or not WHOLE_NUMBER.fullmatch(values[0]) or int(values[0]) < 1:
             raise exceptions.ValidationError(
                 {self.page_query_param: ["Give one page number, a whole number from 1."]}
             )
@@ -315,7 +346,7 @@ class Pagination(pagination.PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_query_param:
-                parameter["schema"]["minimum"] = 1
+                parameter["schema"].update(minimum=1, maximum=WHOLE_NUMBER_MAX)
         return parameters
 
 
@@ -420,8 +451,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     return Response(body, status=status_code, headers=headers)
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Unknown routes under /api/: the JSON 404, whatever DEBUG says."""
+    """Unknown routes under /api/: the JSON 404, whatever DEBUG says (and whatever the method:
+    a POST there changes nothing, so it is not refused for want of a CSRF token)."""
     return JsonResponse(error_body(f"No route {request.path}.", "not_found"), status=404)
 
 
@@ -450,7 +483,9 @@ def describe_parameters(result: dict, generator: Any, request: Any, public: bool
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 schema = parameter.get("schema", {})
-                if parameter.get("in") == "path" and parameter["name"] in {"id", "name"}:
+                if parameter.get("in") == "path" and parameter["name"] == "id":
+                    parameter["schema"] = {"type": "string", "pattern": f"^({PK_PATTERN})$"}
+                elif parameter.get("in") == "path" and parameter["name"] == "name":
                     parameter["schema"] = {"type": "string"}
                 elif (
                     parameter.get("in") == "query"

@@ -478,6 +478,10 @@ REST_FRAMEWORK = {
         "crossline.api.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # One content type per request body: JSON; uploads set multipart themselves
+    # (`crossline.api_fields.UPLOAD_PARSERS`), so that a generated client offers one form.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": [
         "crossline.api.FilterBackend",
         "rest_framework.filters.SearchFilter",
@@ -506,7 +510,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The schema and its docs are public, so that a client generator can read them; every
+    # route they describe keeps its authentication.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Separate request and response components: an upload is a binary file, not a URI.
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
@@ -514,10 +520,14 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "training.models.TrainingRun.Status",  # batches use the same
         "TrainingRunKindEnum": "training.models.TrainingRun.Kind",
         "DatasetKindEnum": "plant.models.DatasetKind",
+        "ThresholdPolicyEnum": "mlmodels.models.ThresholdPolicy.Policy",
+        "F2PolicyEnum": ["f2"],
+        "SharePolicyEnum": ["capacity", "recall"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crossline.api.describe_parameters",
+        "crossline.api_fields.describe_strings",
     ],
 }
 

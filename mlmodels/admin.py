@@ -25,6 +25,7 @@ from mlmodels import (
 )
 from mlmodels.admin_history import KindFilter
 from mlmodels.archive import archive_model_version, delete_model_version, unarchive_model_version
+from mlmodels.comparison import comparison_error, order_for_comparison
 from mlmodels.hooks import realised_metrics_by_version
 from mlmodels.models import Activation, ModelVersion
 from mlmodels.selectors import get_active_version, get_active_version_ids, list_active_versions
@@ -35,7 +36,6 @@ from mlmodels.version_pages import (
     calibration_chart,
     compare_url,
     comparison_context,
-    comparison_error,
     confusion_context,
     eligibility,
     importance_context,
@@ -387,14 +387,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         ids = [i for value in request.GET.getlist("ids") for i in value.split(",") if i]
-        versions = selectors.list_versions_by_ids(ids)
+        versions, _unknown = selectors.list_versions_by_refs(ids)
         error = comparison_error(versions)
         if error:
             self.message_user(request, error, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:mlmodels_modelversion_changelist"))
         active = get_active_version(versions[0].type_model)
-        # The active version is the baseline when it is compared; then newest first.
-        versions.sort(key=lambda v: (active is None or v.pk != active.pk, -v.version))
+        versions = order_for_comparison(versions, active)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

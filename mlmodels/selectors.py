@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from crossline.exceptions import NotFound
@@ -105,9 +106,31 @@ def list_metric_history(metric: str = "pr_auc") -> dict[str, list[tuple[int, flo
     return history
 
 
-def list_versions_by_ids(ids: list[str]) -> list[ModelVersion]:
-    """The versions with these primary keys (unknown ones are left out)."""
-    return list(ModelVersion.objects.filter(pk__in=ids).select_related("training_run"))
+def list_versions_by_refs(refs: list[str]) -> tuple[list[ModelVersion], list[str]]:
+    """The versions named by primary key or model name, each once in the order first named;
+    and the references that name none."""
+    by_name = {v.model_name: v for v in ModelVersion.objects.filter(model_name__in=refs)}
+    pks = [ref for ref in refs if _is_primary_key(ref)]
+    by_pk = {str(v.pk): v for v in ModelVersion.objects.filter(pk__in=pks)} if pks else {}
+    versions: dict[object, ModelVersion] = {}
+    unknown = []
+    for ref in refs:
+        version = by_name.get(ref) or by_pk.get(ref)
+        if version is None:
+            unknown.append(ref)
+        else:
+            versions.setdefault(version.pk, version)
+    return list(versions.values()), unknown
+
+
+def _is_primary_key(ref: str) -> bool:
+    """Whether `ref` is a primary key as crossline writes it: a number on SQLite (within 64
+    bits; `int()` would also take '٣'), an ObjectId's hex on MongoDB."""
+    try:
+        pk = ModelVersion._meta.pk.to_python(ref)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return str(pk) == ref and not (isinstance(pk, int) and pk >= 2**63)
 
 
 def list_threshold_policies() -> list[ThresholdPolicy]:

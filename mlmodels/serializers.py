@@ -1,10 +1,33 @@
 """REST representations of the model registry, with the original's field names."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crossline.api import ModelSerializer
+from crossline.api_fields import DocumentSerializer
 from mlmodels.models import Activation, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version_ids
+
+# A version as a URL names it: its primary key (a number on SQLite, an ObjectId on MongoDB) or
+# its model name (`fail-v2`, `group_2-v1`).
+VERSION_REF = r"[0-9]{1,18}|[0-9a-f]{24}|(fail|group_[0-9]{1,18})-v[0-9]{1,18}"
+
+
+class TrainingDatasetSerializer(DocumentSerializer):
+    """An export a version was trained on, as it was then."""
+
+    id = serializers.CharField()
+    kind = serializers.CharField()
+    sha256 = serializers.CharField()
+    name = serializers.CharField(allow_blank=True, help_text="The export's file name.")
+
+
+class TrainingDataSerializer(DocumentSerializer):
+    """The data a version was trained on."""
+
+    missing = {"datasets": []}
+
+    datasets = TrainingDatasetSerializer(many=True)
 
 
 class ModelVersionSerializer(ModelSerializer):
@@ -16,6 +39,20 @@ class ModelVersionSerializer(ModelSerializer):
     archived = serializers.BooleanField(
         read_only=True, help_text="Kept, but out of the default list and never set as active."
     )
+    confusion_matrix = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()), read_only=True,
+        help_text="[[true negatives, false positives], [false negatives, true positives]] on "
+        "the test set at the threshold.",
+    )
+    support = serializers.DictField(
+        child=serializers.IntegerField(), read_only=True,
+        help_text="Vehicles per class of the test set.",
+    )
+    library_versions = serializers.DictField(
+        child=serializers.CharField(), read_only=True,
+        help_text="Library → version it was trained with.",
+    )
+    data = TrainingDataSerializer(read_only=True)
 
     class Meta:
         model = ModelVersion
@@ -123,6 +160,30 @@ class SetActiveResultSerializer(ModelVersionSerializer):
         return self.context.get("detail", "")
 
 
+@extend_schema_field({"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1})
+class ShareField(serializers.FloatField):
+    """A share in (0, 1]."""
+
+
+class F2PolicySerializer(serializers.Serializer):
+    """The default policy: the threshold maximising F2 on held-out scores. It takes no value
+    (leave `value` out, or null)."""
+
+    policy = serializers.ChoiceField(choices=[ThresholdPolicy.Policy.F2])
+
+
+class SharePolicySerializer(serializers.Serializer):
+    """An inspection capacity or a recall target, with its share."""
+
+    policy = serializers.ChoiceField(
+        choices=[ThresholdPolicy.Policy.CAPACITY, ThresholdPolicy.Policy.RECALL]
+    )
+    value = ShareField(
+        help_text="capacity: the share of vehicles the team can inspect; recall: the share of "
+        "defective vehicles to flag. Above 0, at most 1.",
+    )
+
+
 class ThresholdPolicySerializer(ModelSerializer):
     """How one kind's decision threshold is chosen; writing it recomputes the thresholds."""
 
@@ -144,3 +205,66 @@ class SelectModelSerializer(SetActiveSerializer):
     """The model version to set as active, by name (below the gate: override and reason)."""
 
     model_name = serializers.CharField(max_length=100)
+
+
+# --- versions compared side by side ------------------------------------------------------------
+
+
+class ComparedMetricsSerializer(serializers.Serializer):
+    """Test-set metrics of a version (or differences between two; null where undefined)."""
+
+    pr_auc = serializers.FloatField(allow_null=True)
+    roc_auc = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    flagged_share = serializers.FloatField(allow_null=True)
+    f1_score = serializers.FloatField(allow_null=True)
+    mcc = serializers.FloatField(allow_null=True)
+    accuracy = serializers.FloatField(allow_null=True)
+    threshold = serializers.FloatField(allow_null=True)
+
+
+class ComparedVersionSerializer(serializers.Serializer):
+    """One version compared: its metrics and its differences from the first version."""
+
+    id = serializers.CharField(source="version.pk")
+    model_name = serializers.CharField(source="version.model_name")
+    version = serializers.IntegerField(source="version.version")
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField(source="version.created_at")
+    n_test = serializers.IntegerField(
+        source="version.n_test", help_text="Vehicles in its own test set."
+    )
+    metrics = ComparedMetricsSerializer()
+    differences = ComparedMetricsSerializer(
+        help_text="This version minus the first; all null for the first version."
+    )
+    better = serializers.ListField(
+        child=serializers.CharField(), help_text="Scores higher than the first version's."
+    )
+    worse = serializers.ListField(
+        child=serializers.CharField(), help_text="Scores lower than the first version's."
+    )
+
+
+class VersionComparisonSerializer(serializers.Serializer):
+    """Versions of one kind side by side, as the admin's comparison page shows them."""
+
+    type_model = serializers.CharField()
+    versions = ComparedVersionSerializer(
+        many=True, help_text="The active version first when it is compared, then newest first."
+    )
+
+
+VERSION_REFS = rf"^({VERSION_REF})(,({VERSION_REF}))*$"
+
+
+class CompareQuery(serializers.Serializer):
+    ids = serializers.RegexField(
+        VERSION_REFS,
+        max_length=2000,
+        help_text="Comma-separated version ids or names (`fail-v1,fail-v2`), of one kind.",
+    )
+
+    def validate_ids(self, value: str) -> list[str]:
+        return value.split(",")

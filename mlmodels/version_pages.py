@@ -9,13 +9,11 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from crossline import charts, numbers
+from mlmodels.comparison import COMPARED_METRICS, compare_versions
 from mlmodels.models import ModelVersion
 
-# The order people read them in: ranking quality first, then the shares at the threshold.
-SHOWN_METRICS = (
-    "pr_auc", "roc_auc", "recall", "precision", "flagged_share", "f1_score", "mcc", "accuracy"
-)
-NEUTRAL_METRICS = frozenset({"threshold", "flagged_share"})
+# A version's page shows the metrics compared, bar the threshold it shows on its own.
+SHOWN_METRICS = tuple(name for name in COMPARED_METRICS if name != "threshold")
 
 
 def eligibility(version: ModelVersion) -> dict[str, Any]:
@@ -47,54 +45,34 @@ def compare_url(ids: list[Any]) -> str:
     return f"{reverse('admin:mlmodels_modelversion_compare')}?{query}"
 
 
-def comparison_error(versions: list[ModelVersion]) -> str:
-    """Why these versions cannot be compared ("" when they can)."""
-    if len(versions) < 2:
-        return "Select two or more versions to compare."
-    kinds = {v.type_model for v in versions}
-    if len(kinds) > 1:
-        return f"Compare versions of one kind (selected: {', '.join(sorted(kinds))})."
-    return ""
-
-
 def comparison_context(versions: list[ModelVersion], active: ModelVersion | None) -> dict:
     """Metric rows with one cell per version; each later version's difference from the first."""
-    baseline = versions[0]
+    comparison = compare_versions(versions, active)
     rows = []
-    for name in (*SHOWN_METRICS, "threshold"):
-        first = getattr(baseline, name)
+    for name in COMPARED_METRICS:
         cells = []
-        for index, version in enumerate(versions):
-            value = getattr(version, name)
-            difference = (
-                value - first
-                if index and value is not None and first is not None
-                else None
-            )
-            # Higher is better for every score; the threshold and the share flagged are choices.
-            scored = (
-                name not in NEUTRAL_METRICS and difference is not None and abs(difference) > 1e-9
-            )
+        for compared in comparison.versions:
+            difference = compared.differences[name]
             cells.append(
                 {
-                    "value": numbers.metric(name, value),
+                    "value": numbers.metric(name, compared.metrics[name]),
                     "difference": numbers.metric_difference(name, difference)
                     if difference is not None
                     else "",
-                    "better": scored and difference > 0,
-                    "worse": scored and difference < 0,
+                    "better": name in compared.better,
+                    "worse": name in compared.worse,
                 }
             )
         rows.append({"label": numbers.METRIC_LABELS[name], "cells": cells})
     columns = [
         {
-            "version": version,
-            "url": reverse("admin:mlmodels_modelversion_change", args=[version.pk]),
-            "is_active": active is not None and version.pk == active.pk,
-            "age": version.created_at,
-            "n_test": version.n_test,
+            "version": compared.version,
+            "url": reverse("admin:mlmodels_modelversion_change", args=[compared.version.pk]),
+            "is_active": compared.is_active,
+            "age": compared.version.created_at,
+            "n_test": compared.version.n_test,
         }
-        for version in versions
+        for compared in comparison.versions
     ]
     metric_names = ("pr_auc", "roc_auc", "recall", "precision", "f1_score")
     bars = charts.bar_chart(

@@ -3,7 +3,13 @@
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -15,6 +21,7 @@ from crossline.api import error_responses
 from crossline.exceptions import AlreadyActive, NotFound
 from mlmodels import permissions
 from mlmodels.archive import archive_model_version, delete_model_version, unarchive_model_version
+from mlmodels.comparison import get_version_comparison
 from mlmodels.models import ModelVersion
 from mlmodels.selectors import (
     get_active_version_ids,
@@ -26,12 +33,17 @@ from mlmodels.selectors import (
     list_threshold_policies,
 )
 from mlmodels.serializers import (
+    VERSION_REFS,
     ActivationSerializer,
+    CompareQuery,
+    F2PolicySerializer,
     ModelVersionSerializer,
     SelectModelSerializer,
     SetActiveResultSerializer,
     SetActiveSerializer,
+    SharePolicySerializer,
     ThresholdPolicySerializer,
+    VersionComparisonSerializer,
 )
 from mlmodels.services import activate_model_version, set_threshold_policy
 
@@ -48,17 +60,66 @@ MODEL_EXAMPLE = {
     "pr_auc": 0.52,
     "mcc": 0.44,
     "confusion_matrix": [[290, 62], [9, 39]],
-    "support": {"0": 352, "1": 48},
+    "support": {"negatives": 352, "positives": 48},
     "threshold": 0.21,
     "artifact_sha256": "5f3a…",
     "training_run": "7",
     "library_versions": {"scikit-learn": "1.9.1"},
-    "data": {"datasets": [{"id": "1", "sha256": "a1b2…"}]},
+    "data": {
+        "datasets": [{"id": "1", "kind": "results", "sha256": "a1b2…", "name": "results.csv"}]
+    },
     "last_used": "2024-06-03T07:15:00Z",
     "using": True,
     "archived": False,
     "archived_at": None,
     "created_at": "2024-06-03T06:00:50Z",
+}
+
+
+COMPARISON_EXAMPLE = {
+    "type_model": "fail",
+    "versions": [
+        {
+            "id": "12",
+            "model_name": "fail-v2",
+            "version": 2,
+            "is_active": True,
+            "created_at": "2024-06-03T06:00:50Z",
+            "n_test": 400,
+            "metrics": {
+                "pr_auc": 0.52, "roc_auc": 0.86, "recall": 0.81, "precision": 0.34,
+                "flagged_share": 0.25, "f1_score": 0.48, "mcc": 0.44, "accuracy": 0.83,
+                "threshold": 0.21,
+            },
+            "differences": {
+                "pr_auc": None, "roc_auc": None, "recall": None, "precision": None,
+                "flagged_share": None, "f1_score": None, "mcc": None, "accuracy": None,
+                "threshold": None,
+            },
+            "better": [],
+            "worse": [],
+        },
+        {
+            "id": "15",
+            "model_name": "fail-v3",
+            "version": 3,
+            "is_active": False,
+            "created_at": "2024-07-01T06:01:10Z",
+            "n_test": 410,
+            "metrics": {
+                "pr_auc": 0.55, "roc_auc": 0.87, "recall": 0.8, "precision": 0.36,
+                "flagged_share": 0.24, "f1_score": 0.5, "mcc": 0.46, "accuracy": 0.84,
+                "threshold": 0.23,
+            },
+            "differences": {
+                "pr_auc": 0.03, "roc_auc": 0.01, "recall": -0.01, "precision": 0.02,
+                "flagged_share": -0.01, "f1_score": 0.02, "mcc": 0.02, "accuracy": 0.01,
+                "threshold": 0.02,
+            },
+            "better": ["pr_auc", "roc_auc", "precision", "f1_score", "mcc", "accuracy"],
+            "worse": ["recall"],
+        },
+    ],
 }
 
 
@@ -132,6 +193,7 @@ class ModelVersionViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = ModelVersionSerializer
+    lookup_value_regex = api.PK_PATTERN
     filterset_class = ModelVersionFilter
     search_fields: list[str] = []
     ordering_fields = ["created_at", "version", "pr_auc", "recall", "f1_score", "roc_auc"]
@@ -173,6 +235,35 @@ class ModelVersionViewSet(
     @action(detail=False, pagination_class=None, filter_backends=[])
     def latest(self, request: Request) -> Response:
         return Response(self.get_serializer(list_latest_versions(), many=True).data)
+
+    @extend_schema(
+        summary="Compare versions of one kind",
+        description="The numbers of the admin's comparison page: each version's test-set "
+        "metrics and its differences from the first, which is the active version when it is "
+        "named (then newest first). Each version is scored on its own test set; a retrain "
+        "scores the new and the active version on the same one (its run's `comparison`). "
+        "An unknown version: 404; versions of several kinds: 400.",
+        parameters=[
+            OpenApiParameter(
+                "ids", {"type": "string", "pattern": VERSION_REFS, "maxLength": 2000},
+                required=True,
+                description=CompareQuery().fields["ids"].help_text,
+                examples=[OpenApiExample("the first fail model", value="fail-v1")],
+            )
+        ],
+        responses={200: VersionComparisonSerializer, **error_responses(400, 404)},
+        examples=[
+            OpenApiExample(
+                "the active fail model and a challenger",
+                value=COMPARISON_EXAMPLE,
+                response_only=True,
+            )
+        ],
+    )
+    @action(detail=False, pagination_class=None, filter_backends=[])
+    def compare(self, request: Request) -> Response:
+        refs = api.query_params(CompareQuery, request)["ids"]
+        return Response(VersionComparisonSerializer(get_version_comparison(refs)).data)
 
     @extend_schema(
         summary="Set as active",
@@ -265,6 +356,11 @@ class SelectModelView(APIView):
         return activate_from_request(request, version, data)
 
 
+TYPE_MODEL_PATH = OpenApiParameter(
+    "type_model", str, OpenApiParameter.PATH, description="A kind: fail or group_<code>."
+)
+
+
 class ThresholdPolicyViewSet(viewsets.ViewSet):
     """Per kind, how the decision threshold is chosen: `f2` (default), `capacity` or `recall`.
 
@@ -286,14 +382,23 @@ class ThresholdPolicyViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         return Response(ThresholdPolicySerializer(list_threshold_policies(), many=True).data)
 
-    @extend_schema(responses={200: ThresholdPolicySerializer, **error_responses(404)})
+    @extend_schema(
+        parameters=[TYPE_MODEL_PATH],
+        responses={200: ThresholdPolicySerializer, **error_responses(404)},
+    )
     def retrieve(self, request: Request, type_model: str) -> Response:
         return Response(ThresholdPolicySerializer(get_threshold_policy_record(type_model)).data)
 
     @extend_schema(
-        description="Set the kind's policy (`type_model` comes from the URL). Needs the "
-        "permission mlmodels.change_thresholdpolicy.",
-        request=ThresholdPolicySerializer,
+        description="Set the kind's policy (`type_model` comes from the URL): `f2` takes no "
+        "value; `capacity` and `recall` a share in (0, 1]. Needs the permission "
+        "mlmodels.change_thresholdpolicy.",
+        parameters=[TYPE_MODEL_PATH],
+        request=PolymorphicProxySerializer(
+            component_name="ThresholdPolicyChoice",
+            serializers=[F2PolicySerializer, SharePolicySerializer],
+            resource_type_field_name=None,
+        ),
         responses={200: ThresholdPolicySerializer, **error_responses(400, 403, 404)},
     )
     def update(self, request: Request, type_model: str) -> Response:

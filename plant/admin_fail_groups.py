@@ -6,6 +6,7 @@ its request, never on the admin.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib import admin
@@ -16,6 +17,8 @@ from crossline.domain import fail_group_label
 from plant.selectors import get_fail_group_labels
 
 _REQUEST_ATTRIBUTE = "crossline_fail_group_labels"
+# A fail group's code in a URL: ASCII digits ('²'.isdigit() holds, yet int('²') fails).
+_CODE = re.compile(r"-?[0-9]{1,18}")
 
 
 def fail_group_labels_for(request: HttpRequest) -> dict[int, str]:
@@ -39,7 +42,7 @@ class FailGroupFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        if not value or not value.lstrip("-").isdigit():
+        if not value or not _CODE.fullmatch(value):
             return queryset
         return self.filter_group(queryset, int(value))
 

@@ -75,16 +75,14 @@ def import_dataset(
         raise
 
 
-def import_uploaded_file(
-    *, upload: UploadedFile, kind: str, user: Any = None, inline: bool = False
-) -> Dataset:
-    """Import an upload (admin or API): within the request when small or `inline`, else by a
-    worker. A large upload is checked (format, columns, size, duplicate), stored, queued, and
-    its dataset returned with a `task_id`; its status, progress and rows read follow the import.
+def import_uploaded_file(*, upload: UploadedFile, kind: str, user: Any = None) -> Dataset:
+    """Import an upload (admin or API): within the request when small, else by a worker. A
+    large upload is checked (format, columns, size, duplicate), stored, queued, and its dataset
+    returned with a `task_id`; its status, progress and rows read follow the import.
     """
     name = upload.name or "upload"
     with uploaded_file_path(upload) as path:
-        if inline or path.stat().st_size <= settings.CROSSLINE_IMPORT_INLINE_BYTES:
+        if path.stat().st_size <= settings.CROSSLINE_IMPORT_INLINE_BYTES:
             return import_dataset(path=path, original_name=name, kind=kind, user=user)
         return queue_import(path=path, original_name=name, kind=kind, user=user)
 

@@ -7,7 +7,9 @@ from typing import Any
 from rest_framework import serializers
 
 from crossline.api import FormSerializer, ModelSerializer
+from crossline.api_fields import DocumentSerializer
 from plant.models import Dataset, DatasetKind, Vehicle
+from plant.readers.report import DROPPED, KEPT, REJECTED
 
 
 class DatasetUploadSerializer(FormSerializer):
@@ -19,8 +21,48 @@ class DatasetUploadSerializer(FormSerializer):
     )
 
 
+class ProblemExampleSerializer(DocumentSerializer):
+    """One row an import problem was found in."""
+
+    row = serializers.IntegerField(help_text="The row's number in the file.")
+    field = serializers.CharField()
+    value = serializers.CharField(allow_null=True, help_text="The value as read; null if empty.")
+
+
+class ProblemSerializer(DocumentSerializer):
+    """How often one problem occurred in an export, what was done, the first examples."""
+
+    field = serializers.CharField()
+    action = serializers.ChoiceField(
+        choices=[REJECTED, KEPT, DROPPED],
+        help_text="rejected: the row was left out; kept: the row was kept with the value "
+        "emptied; dropped: the row carries nothing to keep (e.g. a defect of no fail group).",
+    )
+    count = serializers.IntegerField()
+    examples = ProblemExampleSerializer(many=True)
+
+
+class ImportReportSerializer(DocumentSerializer):
+    """What happened to an export's rows, with the problems found (by reason)."""
+
+    kind = serializers.ChoiceField(choices=DatasetKind.choices)
+    filename = serializers.CharField()
+    rows_read = serializers.IntegerField()
+    rows_accepted = serializers.IntegerField()
+    rows_rejected = serializers.IntegerField()
+    rows_dropped = serializers.IntegerField()
+    values_unparseable = serializers.IntegerField()
+    problems = serializers.DictField(
+        child=ProblemSerializer(), help_text="Reason → how often, what was done, examples."
+    )
+
+
 class DatasetSerializer(ModelSerializer):
     """An imported plant export with its validation report."""
+
+    report = ImportReportSerializer(
+        read_only=True, allow_null=True, help_text="Null until the import has finished."
+    )
 
     url = serializers.HyperlinkedIdentityField(view_name="dataset-detail", read_only=True)
     uploaded_by = serializers.SlugRelatedField(
@@ -68,6 +110,9 @@ class VehicleSerializer(ModelSerializer):
 
     KNR = serializers.CharField(source="knr", read_only=True)
     fail_groups = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    dataset_ids = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="The exports it comes from."
+    )
 
     class Meta:
         model = Vehicle

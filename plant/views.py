@@ -7,12 +7,12 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crossline import api
 from crossline.api import error_responses
+from crossline.api_fields import UPLOAD_PARSERS
 from crossline.domain import KNR_FORMAT, KNR_PATTERN
 from plant import imports, selectors
 from plant.models import Dataset, Vehicle
@@ -68,7 +68,8 @@ class DatasetViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = DatasetSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    lookup_value_regex = api.PK_PATTERN
+    parser_classes = UPLOAD_PARSERS
     filterset_class = DatasetFilter
     search_fields = ["original_name"]
     ordering_fields = ["uploaded_at", "rows_read", "first_at"]

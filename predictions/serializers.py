@@ -9,8 +9,8 @@ from crossline.api import (
     MONTH_PATTERN,
     YEAR_MAX,
     YEAR_MIN,
-    FormSerializer,
     ModelSerializer,
+    QueryIntegerField,
     StrictCharField,
     StrictIntegerField,
 )
@@ -20,13 +20,45 @@ from predictions.feedback import STATES, Feedback, feedback_of
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
+def flagged_by_field() -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="Kinds over their threshold: `fail`, or `group_` and a fail group's code.",
+    )
+
+
+def probabilities_field() -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.FloatField(), read_only=True,
+        help_text="Fail group code → probability of a defect in that group.",
+    )
+
+
+def fail_codes_field(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.IntegerField(), read_only=True, help_text=help_text
+    )
+
+
+def model_versions_field() -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.CharField(), read_only=True, help_text="Kind → the version used."
+    )
+
+
 class PredictionSerializer(ModelSerializer):
     """A current prediction; staff may edit the indicated tests and the real fail codes."""
 
     KNR = serializers.CharField(source="knr", read_only=True)
+    flagged_by = flagged_by_field()
+    probabilities = probabilities_field()
+    predicted_fail_codes = fail_codes_field("Fail groups whose model is over its threshold.")
+    no_model_groups = fail_codes_field("Fail groups with no model able to predict: not guessed.")
+    model_versions = model_versions_field()
     indicated_tests = serializers.ListField(child=StrictCharField(), required=False)
     real_fail_codes = serializers.ListField(
-        child=StrictIntegerField(), required=False, allow_null=True
+        child=StrictIntegerField(), required=False, allow_null=True,
+        help_text="The fail groups the vehicle really failed in (feedback); null while unknown.",
     )
     feedback = serializers.SerializerMethodField(
         help_text="`defect`: defects recorded (`real_fail_codes`); `no_defect`: none recorded "
@@ -71,6 +103,14 @@ class PredictionHistorySerializer(ModelSerializer):
     """An earlier prediction of a KNR, replaced by a later one."""
 
     KNR = serializers.CharField(source="knr", read_only=True)
+    flagged_by = flagged_by_field()
+    probabilities = probabilities_field()
+    predicted_fail_codes = fail_codes_field("Fail groups whose model was over its threshold.")
+    indicated_tests = serializers.ListField(child=serializers.CharField(), read_only=True)
+    model_versions = model_versions_field()
+    real_fail_codes = serializers.ListField(
+        child=serializers.IntegerField(), read_only=True, allow_null=True
+    )
 
     class Meta:
         model = PredictionHistory
@@ -98,16 +138,16 @@ class PredictRequestSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class BatchRequestSerializer(FormSerializer):
-    """A test-results export to predict, or a date: every vehicle first tested since then."""
+class BatchFileSerializer(serializers.Serializer):
+    """A test-results export to predict (CSV, gzip'd CSV, .xlsx or Parquet)."""
 
-    file = serializers.FileField(required=False)
-    since = serializers.DateTimeField(required=False)
+    file = serializers.FileField()
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("file" in attrs) == ("since" in attrs):
-            raise serializers.ValidationError("Send either `file` or `since`.")
-        return attrs
+
+class BatchSinceSerializer(serializers.Serializer):
+    """A date: every vehicle tested since then is predicted."""
+
+    since = serializers.DateTimeField()
 
 
 class BatchPredictionSerializer(ModelSerializer):
@@ -168,8 +208,8 @@ class ByQuery(serializers.Serializer):
 
 
 class PeriodQuery(ByQuery):
-    year = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)
-    month = serializers.IntegerField(
+    year = QueryIntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)
+    month = QueryIntegerField(
         required=False, min_value=1, max_value=12, help_text="1 to 12; needs the year."
     )
 
@@ -180,8 +220,8 @@ class PeriodQuery(ByQuery):
 
 
 class FailCodesByMonthQuery(ByQuery):
-    year = serializers.IntegerField(min_value=YEAR_MIN, max_value=YEAR_MAX)
-    fail_code = serializers.IntegerField(
+    year = QueryIntegerField(min_value=YEAR_MIN, max_value=YEAR_MAX)
+    fail_code = QueryIntegerField(
         required=False, min_value=0, help_text="A fail group; leave out for any defect."
     )
 

@@ -16,21 +16,22 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from crossline import api
 from crossline.api import error_responses
+from crossline.api_fields import UPLOAD_PARSERS
 from crossline.domain import KNR_FORMAT, KNR_PATTERN
 from crossline.exceptions import NotFound
 from predictions import batches, feedback, realised, selectors, services
 from predictions.capacity import get_window_closed_before
 from predictions.models import BatchPrediction, Prediction
 from predictions.serializers import (
+    BatchFileSerializer,
     BatchPredictionSerializer,
-    BatchRequestSerializer,
+    BatchSinceSerializer,
     BatchStartedSerializer,
     ByQuery,
     FailCodeCountSerializer,
@@ -52,10 +53,13 @@ PREDICTION_EXAMPLE = {
     "KNR": "2024-0001234",
     "p_fail": 0.62,
     "predicted_fail": True,
+    "flagged_by": ["fail", "group_2"],
     "probabilities": {"2": 0.41, "4": 0.08},
     "predicted_fail_codes": [2],
+    "no_model_groups": [137, 140],
     "indicated_tests": ["Door gap check", "Central locking test"],
     "model_versions": {"fail": "fail-v2", "group_2": "group_2-v1", "group_4": "group_4-v1"},
+    "produced_at": "2024-06-02T21:40:00Z",
     "created_at": "2024-06-03T07:15:00Z",
     "real_fail_codes": None,
     "feedback_at": None,
@@ -100,6 +104,7 @@ class PredictionFilter(api.FilterSet):
 
 
 KNR_ERRORS = error_responses(400, 404)
+BATCH_STARTED = {201: BatchStartedSerializer, 202: BatchStartedSerializer}
 WRITE_ERRORS = error_responses(400, 403, 404)
 
 
@@ -144,8 +149,6 @@ class PredictionViewSet(viewsets.ModelViewSet):
     filterset_class = PredictionFilter
     search_fields = ["knr"]
     ordering_fields = ["created_at", "p_fail", "knr"]
-    # JSON only: a form cannot tell a list of one fail code from a single value.
-    parser_classes = [JSONParser]
     required_permissions = {"destroy": ["predictions.delete_prediction"]}
 
     def get_queryset(self) -> QuerySet[Prediction]:
@@ -198,26 +201,37 @@ class PredictionViewSet(viewsets.ModelViewSet):
         return Response(PredictionHistorySerializer(history, many=True).data)
 
     @extend_schema(
-        summary="Predict a test-results export (or every vehicle since a date)",
+        summary="Predict a test-results export",
         description="Small batches run at once (201, with the predictions); larger ones are "
         "queued (202); follow `url` (also the `Location` header). Staff only.",
-        request={"multipart/form-data": BatchRequestSerializer},
-        responses={
-            201: BatchStartedSerializer,
-            202: BatchStartedSerializer,
-            **error_responses(400, 403, 409, 413),
-        },
+        request={"multipart/form-data": BatchFileSerializer},
+        responses={**BATCH_STARTED, **error_responses(400, 403, 409, 413)},
     )
     @action(detail=False, methods=["post"], url_path="batch", pagination_class=None,
-            filter_backends=[], parser_classes=[MultiPartParser, FormParser, JSONParser])
+            filter_backends=[], parser_classes=UPLOAD_PARSERS)
     def batch(self, request: Request) -> Response:
-        data = BatchRequestSerializer(data=request.data)
+        data = BatchFileSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        batch, predictions = batches.start_batch_prediction(
-            upload=data.validated_data.get("file"),
-            since=data.validated_data.get("since"),
-            user=request.user,
-        )
+        return self._start_batch(request, upload=data.validated_data["file"])
+
+    @extend_schema(
+        summary="Predict every vehicle tested since a date",
+        description="Small batches run at once (201, with the predictions); larger ones are "
+        "queued (202); follow `url` (also the `Location` header). Staff only.",
+        request=BatchSinceSerializer,
+        responses={**BATCH_STARTED, **error_responses(400, 403, 409)},
+        examples=[OpenApiExample("since a date", value={"since": "2024-06-01T00:00:00Z"},
+                                 request_only=True)],
+    )
+    @action(detail=False, methods=["post"], url_path="batch/since", pagination_class=None,
+            filter_backends=[])
+    def batch_since(self, request: Request) -> Response:
+        data = BatchSinceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._start_batch(request, since=data.validated_data["since"])
+
+    def _start_batch(self, request: Request, **source: Any) -> Response:
+        batch, predictions = batches.start_batch_prediction(**source, user=request.user)
         url = reverse("batch-prediction-detail", kwargs={"pk": str(batch.pk)}, request=request)
         body = {**BatchPredictionSerializer(batch).data, "url": url, "predictions": None}
         if predictions is None:
@@ -300,6 +314,7 @@ class PredictionViewSet(viewsets.ModelViewSet):
 class BatchPredictionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin,
                              viewsets.GenericViewSet):
     serializer_class = BatchPredictionSerializer
+    lookup_value_regex = api.PK_PATTERN
     ordering_fields = ["created_at", "finished_at"]
     search_fields = ["original_name"]
 

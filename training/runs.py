@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crossline.beat import Heartbeat
-from crossline.exceptions import Conflict, DuplicateRun, InvalidPipeline, NothingToTrain
+from crossline.exceptions import Conflict, DuplicateRun, NotFound, NothingToTrain
 from crossline.scratch import scratch_root
 from crossline.taskqueue import drop_dead_task, list_queued_tasks
 from mlmodels.archive import delete_model_version
@@ -90,7 +90,7 @@ def get_pipeline_definition(name: str) -> tuple[PipelineDefinition, Any]:
         sync_pipeline_definitions()
         stored = PipelineDefinition.objects.filter(name=name).first()
     if stored is None:
-        raise InvalidPipeline(f"No pipeline definition named {name!r}.")
+        raise NotFound(f"No pipeline definition named {name!r}.")
     return stored, parse_definition(stored.definition)
 
 

@@ -11,14 +11,11 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crossline import api
 from crossline.api import error_responses
-from plant import imports
-from plant.models import DatasetKind
 from training import runs
 from training.models import PipelineDefinition, TrainingRun
 from training.serializers import (
@@ -46,7 +43,7 @@ RUN_EXAMPLE = {
     "duration_seconds": 51.0,
     "dataset_ids": ["1", "2"],
     "metrics": {"fail": {"recall": 0.81, "precision": 0.34, "pr_auc": 0.52}},
-    "skipped": {"group_9830946": "12 positive examples, fewer than 30"},
+    "skipped": {"group_9830946": 12},
     "outcomes": [
         {"kind": "fail", "status": "trained", "model_name": "fail-v2",
          "estimator": "hist_gradient_boosting", "positives": 820, "step": None, "error": None,
@@ -105,6 +102,7 @@ class TrainingRunFilter(api.FilterSet):
     ),
 )
 class TrainingRunViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_value_regex = api.PK_PATTERN
     queryset = TrainingRun.objects.all()
     serializer_class = TrainingRunSerializer
     filterset_class = TrainingRunFilter
@@ -136,14 +134,13 @@ class PipelineDefinitionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 TRAIN_SCHEMA = {
-    "request": {"multipart/form-data": TrainRequestSerializer},
-    "responses": {202: TrainingRunSerializer, **error_responses(400, 403, 404, 409, 413)},
+    "request": TrainRequestSerializer,
+    "responses": {202: TrainingRunSerializer, **error_responses(400, 403, 404, 409)},
     "examples": [
         OpenApiExample(
             "train with the default pipeline",
             value={"pipeline": "default"},
             request_only=True,
-            media_type="multipart/form-data",
         ),
         OpenApiExample(
             "queued",
@@ -167,14 +164,12 @@ TRAIN_SCHEMA = {
 
 
 class TrainViewSet(viewsets.ViewSet):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
-
     @extend_schema(
         summary="Train",
         description=(
-            "Queues a training run on every imported export (files given are imported first: "
-            "`df_falhas` defects, `df_resultados` test results). 202 with the run; follow its "
-            "`url` (also the `Location` header). Staff only."
+            "Queues a training run on every imported export (upload exports first: "
+            "`POST /api/datasets/`). 202 with the run; follow its `url` (also the `Location` "
+            "header). An identical run already queued or running: 409. Staff only."
         ),
         **TRAIN_SCHEMA,
     )
@@ -196,16 +191,6 @@ class TrainViewSet(viewsets.ViewSet):
     def _start(self, request: Request, kind: str) -> Response:
         given = TrainRequestSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        uploads = [
-            (given.validated_data.get("df_resultados"), DatasetKind.RESULTS),
-            (given.validated_data.get("df_falhas"), DatasetKind.DEFECTS),
-        ]
-        for upload, upload_kind in uploads:
-            if upload is not None:
-                # Within the request: the run must find these files imported.
-                imports.import_uploaded_file(
-                    upload=upload, kind=upload_kind, user=request.user, inline=True
-                )
         run = runs.start_training_run(
             kind=kind, pipeline_name=given.validated_data["pipeline"], user=request.user
         )

@@ -142,7 +142,7 @@ def test_two_clusters_share_the_queue_and_survive_one_killed_mid_run(tmp_path):
         for dataset in datasets:
             wait_for(lambda d=dataset: api(live, token, f"/api/datasets/{d['id']}/")["status"]
                      in ("ready", "failed"), timeout=120, what="the first imports")
-        status, _, run = live.request("POST", "/api/train/", fields={"pipeline": "slow"},
+        status, _, run = live.request("POST", "/api/train/", json_body={"pipeline": "slow"},
                                       headers={"Authorization": f"Token {token}"})
         assert status == 202, run
 

@@ -57,7 +57,8 @@ def register(tiny_pipeline) -> Callable[..., ModelVersion]:
             pipeline=tiny_pipeline,
             threshold=threshold,
             metrics={**METRICS, **metrics},
-            data={"datasets": ["test"]},
+            data={"datasets": [{"id": "1", "kind": "results", "sha256": "0" * 64,
+                                "name": "results.csv"}]},
             heldout=heldout,
             test_scores=test_scores,
         )

@@ -261,3 +261,83 @@ def test_activation_history_is_listed_newest_first(plain_api, staff_user, regist
         ("fail-v1", None),
     ]
     assert rows[0]["activated_by"] == staff_user.username
+
+
+# --- versions compared --------------------------------------------------------------------------
+
+
+def test_compare_answers_the_numbers_of_the_admins_comparison_page(
+    plain_api, admin_user_client, register
+):
+    from crossline import numbers
+
+    active = register(recall=0.70, pr_auc=0.55)
+    better = register(recall=0.85, pr_auc=0.60)
+    worse = register(recall=0.60, pr_auc=0.50, roc_auc=None)
+    activate_model_version(version=active)
+    ids = f"{worse.pk},{better.model_name},{active.pk}"
+
+    response = plain_api.get(f"/api/models/compare/?ids={ids}")
+    page = admin_user_client.get(f"/admin/mlmodels/modelversion/compare/?ids={worse.pk},"
+                                 f"{better.pk},{active.pk}")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["type_model"] == "fail"
+    versions = body["versions"]
+    # The active version first (the baseline), then newest first: the page's columns.
+    assert [v["model_name"] for v in versions] == ["fail-v1", "fail-v3", "fail-v2"]
+    assert [c["version"].model_name for c in page.context["columns"]] == [
+        v["model_name"] for v in versions
+    ]
+    assert [v["is_active"] for v in versions] == [True, False, False]
+    assert versions[0]["id"] == str(active.pk)
+    assert versions[1]["metrics"]["pr_auc"] == pytest.approx(0.50)
+    assert versions[1]["metrics"]["roc_auc"] is None
+    assert versions[1]["differences"]["pr_auc"] == pytest.approx(-0.05)
+    assert versions[1]["differences"]["roc_auc"] is None, "undefined: no difference"
+    assert versions[2]["differences"]["recall"] == pytest.approx(0.15)
+    assert set(versions[0]["differences"].values()) == {None}
+    assert ("pr_auc" in versions[2]["better"], "pr_auc" in versions[1]["worse"]) == (True, True)
+    assert "threshold" not in versions[2]["better"] + versions[2]["worse"]
+    rows = {row["label"]: row["cells"] for row in page.context["rows"]}
+    for name, label in numbers.METRIC_LABELS.items():
+        api_cells = [numbers.metric(name, v["metrics"][name]) for v in versions]
+        assert [cell["value"] for cell in rows[label]] == api_cells, name
+        assert [cell["better"] for cell in rows[label]] == [name in v["better"] for v in versions]
+        assert [cell["worse"] for cell in rows[label]] == [name in v["worse"] for v in versions]
+
+
+def test_compare_without_the_active_version_orders_newest_first(plain_api, register):
+    register()
+    second, third = register(), register()
+
+    body = plain_api.get(f"/api/models/compare/?ids={second.pk},{third.pk}").json()
+
+    assert [v["model_name"] for v in body["versions"]] == ["fail-v3", "fail-v2"]
+    assert not any(v["is_active"] for v in body["versions"])
+
+
+def test_compare_names_what_it_cannot_compare(plain_api, register):
+    fail, group = register(), register(type_model="group_2")
+
+    unknown = plain_api.get(f"/api/models/compare/?ids={fail.pk},fail-v9")
+    mixed = plain_api.get(f"/api/models/compare/?ids={fail.pk},{group.model_name}")
+    malformed = plain_api.get("/api/models/compare/?ids=fail-v1;drop")
+    missing = plain_api.get("/api/models/compare/")
+
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "No model version 'fail-v9'."
+    assert mixed.status_code == 400
+    assert mixed.json()["errors"] == {"ids": ["Compare versions of one kind (selected: fail, "
+                                              "group_2)."]}
+    assert (malformed.status_code, list(malformed.json()["errors"])) == (400, ["ids"])
+    assert (missing.status_code, list(missing.json()["errors"])) == (400, ["ids"])
+
+
+def test_compare_takes_a_version_named_twice_once(plain_api, register):
+    version = register()
+
+    body = plain_api.get(f"/api/models/compare/?ids={version.pk},{version.model_name}").json()
+
+    assert [v["model_name"] for v in body["versions"]] == ["fail-v1"]

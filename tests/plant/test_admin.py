@@ -157,6 +157,9 @@ def test_vehicle_admin_searches_by_knr_and_filters(admin_user_client, imported, 
     doors = set(defects[defects["S_GROUP_ID"].isin(["4", "4.0"])]["KNR"])
     assert doors
     assert listed_knrs(admin_user_client, "fail_group=4") == doors
+    # Not a code: no filter (a superscript digit passes str.isdigit() but not int()).
+    everyone = set(Vehicle.objects.values_list("knr", flat=True))
+    assert listed_knrs(admin_user_client, "fail_group=²") == everyone
 
 
 

@@ -42,9 +42,26 @@ def test_uploading_returns_201_with_the_report(staff_api, demo):
     assert body["rows_accepted"] == dataset.rows_accepted > 0
     assert body["knr_count"] == KNRS
     assert body["report"]["rows_read"] == dataset.rows_read
-    assert "VALUE is not a number (kept as empty)" in body["report"]["problems"]
+    unparseable = body["report"]["problems"]["VALUE is not a number (kept as empty)"]
+    assert (unparseable["field"], unparseable["action"]) == ("VALUE", "kept")
+    assert unparseable["count"] == len(unparseable["examples"]) or unparseable["count"] > 5
+    assert {type(e["row"]) for e in unparseable["examples"]} == {int}
     assert body["uploaded_by"] == staff_api.user.username
     assert Vehicle.objects.count() == KNRS
+
+
+@pytest.mark.django_db
+def test_a_dataset_not_imported_yet_has_no_report(plain_api):
+    queued = Dataset.objects.create(
+        kind="results", original_name="big.csv", size_bytes=9, sha256="0" * 64, status="queued"
+    )
+    assert plain_api.get(f"/api/datasets/{queued.pk}/").json()["report"] is None
+
+
+@pytest.mark.django_db
+def test_a_vehicle_names_its_exports_by_string_ids(plain_api, imported):
+    [vehicle] = plain_api.get("/api/vehicles/?page=1").json()["results"][:1]
+    assert vehicle["dataset_ids"] == [str(d.pk) for d in imported]
 
 
 @pytest.mark.django_db

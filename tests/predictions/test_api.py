@@ -298,8 +298,7 @@ def test_a_non_staff_user_cannot_predict_or_start_a_batch(plain_api, active_mode
     from predictions.models import BatchPrediction
 
     predict = plain_api.post("/api/predictions/", {"KNR": stored_knrs[0]}, format="json")
-    batch = plain_api.post("/api/predictions/batch/", {"since": "2020-01-01T00:00:00Z"},
-                           format="multipart")
+    batch = plain_api.post("/api/predictions/batch/since/", {"since": "2020-01-01T00:00:00Z"})
 
     assert (predict.status_code, batch.status_code) == (403, 403)
     assert not Prediction.objects.exists()
@@ -311,8 +310,7 @@ def test_a_user_sees_and_downloads_only_their_own_batches(
 ):
     from predictions.models import BatchPrediction
 
-    started = staff_api.post("/api/predictions/batch/", {"since": "2020-01-01T00:00:00Z"},
-                             format="multipart")
+    started = staff_api.post("/api/predictions/batch/since/", {"since": "2020-01-01T00:00:00Z"})
     assert started.status_code == 201, started.content
     others = started.json()["id"]
     own = BatchPrediction.objects.create(requested_by=plain_user, status="queued")
@@ -325,6 +323,27 @@ def test_a_user_sees_and_downloads_only_their_own_batches(
     staff_rows = staff_api.get("/api/predictions/batches/").json()["results"]
     assert {row["id"] for row in staff_rows} == {others, str(own.pk)}, "staff see every batch"
     assert staff_api.get(f"/api/predictions/batches/{others}/result/").status_code == 200
+
+
+def test_a_batch_takes_a_file_as_multipart_or_a_date_as_json(staff_api, active_models):
+    from predictions.models import BatchPrediction
+
+    no_file = staff_api.post("/api/predictions/batch/", {}, format="multipart")
+    date_as_form = staff_api.post(
+        "/api/predictions/batch/", {"since": "2020-01-01T00:00:00Z"}, format="multipart"
+    )
+    file_as_json = staff_api.post("/api/predictions/batch/", {"file": "results.csv"})
+    no_date = staff_api.post("/api/predictions/batch/since/", {})
+    date_as_form_since = staff_api.post(
+        "/api/predictions/batch/since/", {"since": "2020-01-01T00:00:00Z"}, format="multipart"
+    )
+
+    assert list(no_file.json()["errors"]) == ["file"]
+    assert list(date_as_form.json()["errors"]) == ["file"]
+    assert file_as_json.status_code == 415
+    assert list(no_date.json()["errors"]) == ["since"]
+    assert date_as_form_since.status_code == 415
+    assert not BatchPrediction.objects.exists()
 
 
 def test_predicting_accepts_knr_in_either_spelling(staff_api, active_models, stored_knrs):

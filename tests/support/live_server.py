@@ -62,13 +62,17 @@ class LiveCrossline:
         *,
         fields: dict[str, str] | None = None,
         files: dict[str, Path] | None = None,
+        json_body: dict | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], dict]:
-        """Send a request (multipart when `fields` or `files` are given); status, headers, JSON."""
+        """Send a request (multipart when `fields` or `files` are given, JSON with
+        `json_body`); status, headers, JSON."""
         data = None
         headers = dict(headers or {})
         if fields or files:
             data, headers["Content-Type"] = _multipart(fields or {}, files or {})
+        elif json_body is not None:
+            data, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
         request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -82,7 +86,7 @@ class LiveCrossline:
         Over HTTP rather than `manage.py drf_create_token`: no process to start.
         """
         status, _, body = self.request(
-            "POST", "/api/auth/token/", fields={"username": username, "password": password}
+            "POST", "/api/auth/token/", json_body={"username": username, "password": password}
         )
         assert status == 200, body
         return body["token"]
@@ -148,11 +152,13 @@ def running_crossline(
     *,
     demo_knrs: int = 0,
     worker: bool = False,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
 ) -> Iterator[LiveCrossline]:
     """Set up (migrate, bootstrap with `demo_knrs` demo vehicles) and serve crossline.
 
-    `env` adds or overrides settings (e.g. a short CROSSLINE_RUN_STALE_SECONDS).
+    `env` adds or overrides settings (e.g. a short CROSSLINE_RUN_STALE_SECONDS); a value of
+    None removes one (CROSSLINE_ADMIN_PASSWORD: `bootstrap` then writes a generated one to
+    `var/admin-password.txt`, as `make run` does).
     """
     var_dir = tmp_dir / "var"
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +166,11 @@ def running_crossline(
     live = LiveCrossline(
         url=f"http://127.0.0.1:{port}",
         var_dir=var_dir,
-        env={**instance_environment(var_dir), **(env or {})},
+        env={
+            name: value
+            for name, value in {**instance_environment(var_dir), **(env or {})}.items()
+            if value is not None
+        },
     )
     live.manage("migrate", "--noinput")
     live.manage("bootstrap", "--demo-knrs", str(demo_knrs), timeout=1200)

@@ -61,12 +61,13 @@ def test_train_and_retrain_answer_202_under_the_real_server_and_duplicates_409(t
     with running_crossline(tmp_path) as live:
         add_quick_pipeline(live)
         token = live.token()
-        status, headers, body = live.request(
-            "POST",
-            "/api/train/",
-            files={"df_resultados": files["results"], "df_falhas": files["defects"]},
-            headers=auth(token),
-        )
+        for kind in ("results", "defects"):
+            status, _, uploaded = live.request(
+                "POST", "/api/datasets/", fields={"kind": kind}, files={"file": files[kind]},
+                headers=auth(token),
+            )
+            assert status == 201, uploaded
+        status, headers, body = live.request("POST", "/api/train/", headers=auth(token))
         assert status == 202, body
         assert body["status"] == "queued"
         location = headers["Location"]
@@ -81,7 +82,7 @@ def test_train_and_retrain_answer_202_under_the_real_server_and_duplicates_409(t
             assert "identical training run" in refused["detail"]
             assert f"run {body['id']} is queued" in refused["detail"]
         status, _, other = live.request(
-            "POST", "/api/train/retrain/", fields={"pipeline": "quick"}, headers=auth(token)
+            "POST", "/api/train/retrain/", json_body={"pipeline": "quick"}, headers=auth(token)
         )
         assert status == 202, other
         assert other["kind"] == "retrain"
@@ -105,7 +106,7 @@ def test_a_worker_killed_during_training_is_reaped_and_the_next_run_goes_on(tmp_
         status, _, first = live.request("POST", "/api/train/", headers=auth(token))
         assert status == 202, first
         status, _, second = live.request(
-            "POST", "/api/train/", fields={"pipeline": "quick"}, headers=auth(token)
+            "POST", "/api/train/", json_body={"pipeline": "quick"}, headers=auth(token)
         )
         assert status == 202, second
 

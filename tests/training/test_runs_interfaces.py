@@ -34,12 +34,17 @@ def test_starting_a_run_needs_a_staff_user(plain_api, client):
     assert TrainingRun.objects.count() == 0
 
 
-def test_train_imports_the_given_files_then_queues_a_run(staff_api):
-    response = staff_api.post(
-        "/api/train/",
-        {"df_resultados": upload("r.csv", RESULTS_CSV), "df_falhas": upload("f.csv", DEFECTS_CSV)},
-        format="multipart",
-    )
+def import_both(staff_api) -> None:
+    for kind, name, text in (("results", "r.csv", RESULTS_CSV), ("defects", "f.csv", DEFECTS_CSV)):
+        response = staff_api.post(
+            "/api/datasets/", {"kind": kind, "file": upload(name, text)}, format="multipart"
+        )
+        assert response.status_code == 201, response.content
+
+
+def test_train_queues_a_run_on_the_imported_exports(staff_api):
+    import_both(staff_api)
+    response = staff_api.post("/api/train/", {"pipeline": "default"})
     assert response.status_code == 202, response.content
     run = TrainingRun.objects.get()
     assert response.json()["status"] == "queued"
@@ -52,12 +57,24 @@ def test_train_imports_the_given_files_then_queues_a_run(staff_api):
     assert str(staff_api.get(response["Location"]).json()["id"]) == str(run.pk)
 
 
-def test_retrain_queues_a_retrain_run(staff_api):
-    staff_api.post(
-        "/api/train/",
-        {"df_resultados": upload("r.csv", RESULTS_CSV), "df_falhas": upload("f.csv", DEFECTS_CSV)},
-        format="multipart",
+def test_train_takes_json_only_and_no_files(staff_api):
+    import_both(staff_api)
+    form = staff_api.post(
+        "/api/train/", {"df_resultados": upload("r.csv", RESULTS_CSV)}, format="multipart"
     )
+    assert form.status_code == 415
+    assert form.json()["code"] == "unsupported_media_type"
+    unknown = staff_api.post("/api/train/", {"pipeline": "nope"})
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "No pipeline definition named 'nope'."
+    malformed = staff_api.post("/api/train/", {"pipeline": "no/such"})
+    assert malformed.status_code == 400 and list(malformed.json()["errors"]) == ["pipeline"]
+    assert TrainingRun.objects.count() == 0
+
+
+def test_retrain_queues_a_retrain_run(staff_api):
+    import_both(staff_api)
+    staff_api.post("/api/train/")
     # The train run ends first: an identical run is refused while one is queued.
     first = TrainingRun.objects.get()
     close_run(first, TrainingRun.Status.SUCCEEDED, from_status=TrainingRun.Status.QUEUED)
@@ -84,6 +101,74 @@ def test_training_runs_are_listed_with_their_state(staff_api, plain_api):
 def test_pipeline_definitions_are_listed_from_the_shipped_files(plain_api):
     names = [p["name"] for p in plain_api.get("/api/pipelines/").json()["results"]]
     assert "default" in names
+
+
+def test_a_pipeline_definition_shows_its_steps_in_their_declared_shape(plain_api):
+    definition = plain_api.get("/api/pipelines/default/").json()["definition"]
+    steps = {step["step"]: step for step in definition["steps"]}
+    assert steps["load_datasets"]["outputs"] == ["results", "defects"]
+    assert steps["build_labels"]["inputs"] == {"defects": "defects", "vehicles": "production_time"}
+    assert definition["params"]["test_share"] == 0.2
+
+
+def test_a_queued_run_has_no_comparison_yet(plain_api):
+    run = TrainingRun.objects.create()
+    body = plain_api.get(f"/api/training-runs/{run.pk}/").json()
+    assert (body["comparison"], body["metrics"], body["skipped"]) == (None, {}, {})
+
+
+def test_a_run_shows_its_metrics_and_comparison_typed_even_when_recorded_long_ago(plain_api):
+    from training.pipeline.steps import score_predictions
+
+    scored = score_predictions([0, 1, 1, 0, 1], [0.1, 0.8, 0.4, 0.3, 0.9], 0.5)
+    # Recorded by an earlier release: no gate verdict, policy or share flagged in its metrics.
+    legacy = {key: scored[key] for key in (
+        "accuracy", "precision", "recall", "f1_score", "roc_auc", "pr_auc", "mcc",
+        "confusion_matrix", "support", "threshold",
+    )}
+    run = TrainingRun.objects.create(
+        status=TrainingRun.Status.SUCCEEDED,
+        dataset_ids=[3, "5"],
+        metrics={"fail": {**legacy, "model_name": "fail-v2"}},
+        skipped={"group_137": 4},
+        comparison={
+            "test_set": {"knrs": 5, "first_knr": "2024-0000001", "last_knr": "2024-0000005"},
+            "metric": "pr_auc",
+            "kinds": {
+                "fail": {
+                    "new_model": "fail-v2",
+                    "new_model_metrics": {**scored, "model_name": "fail-v2"},
+                    "last_model": "fail-v1",
+                    "last_model_metrics": scored,
+                    "differences": {"pr_auc": 0.0},
+                    "message": "fail-v2 is as good as the active fail-v1 on pr_auc (+0.0000).",
+                },
+                "group_2": {
+                    "new_model": "group_2-v1",
+                    "new_model_metrics": scored,
+                    "last_model": None,
+                    "last_model_metrics": None,
+                    "differences": None,
+                    "message": "No active group_2 model to compare with.",
+                },
+            },
+        },
+    )
+
+    body = plain_api.get(f"/api/training-runs/{run.pk}/").json()
+
+    assert body["dataset_ids"] == ["3", "5"], "primary keys as strings, as everywhere"
+    fail = body["metrics"]["fail"]
+    assert (fail["eligible"], fail["threshold_policy"], fail["flagged_share"]) == (None,) * 3
+    assert fail["confusion_matrix"] == [[2, 0], [1, 2]]
+    assert fail["support"] == {"positives": 3, "negatives": 2}
+    assert body["skipped"] == {"group_137": 4}
+    kinds = body["comparison"]["kinds"]
+    assert kinds["fail"]["new_model_metrics"]["brier"] == pytest.approx(scored["brier"])
+    assert kinds["fail"]["last_model_metrics"]["model_name"] is None
+    assert kinds["group_2"]["last_model_metrics"] is None
+    assert kinds["group_2"]["differences"] is None
+    assert body["comparison"]["test_set"]["knrs"] == 5
 
 
 def test_admin_train_button_queues_a_run(admin_user_client):
