@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,8 +27,10 @@ KNR_YEAR = "2024"
 FIRST_KNR_NUMBER = 2_000_001
 LAST_KNR_NUMBER = 9_999_999
 SPAN_SECONDS = 360 * 24 * 3600
-# Vehicles per generation chunk: bounds memory for benchmark-sized files.
+# Vehicles per generation chunk, and at most about this many result rows: bounds memory for
+# benchmark-sized files at any number of tests per vehicle (the real export has about 800).
 CHUNK_KNRS = 20_000
+CHUNK_ROWS = 800_000
 
 
 @dataclass(frozen=True)
@@ -127,11 +131,13 @@ def generate_demo_data(
     }
     raw = paths["results"].open("wb")
     # mtime=0 and no file name in the gzip header: the same seed gives the same bytes.
-    results = (
+    packed = (
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
         if compress
         else raw
     )
+    results = WriteBehind(packed)
+    chunk_knrs = min(CHUNK_KNRS, max(1, CHUNK_ROWS // max(1, tests_per_knr)))
     try:
         results.write((RESULTS_HEADER + "\n").encode())
         with (
@@ -143,8 +149,8 @@ def generate_demo_data(
             truth = csv.writer(truth_file)
             truth.writerow(["KNR", "p_fail", *(f"p_{g}" for g in TRUTH_GROUPS)])
             row_index = 0
-            for begin in range(0, knrs, CHUNK_KNRS):
-                end = min(begin + CHUNK_KNRS, knrs)
+            for begin in range(0, knrs, chunk_knrs):
+                end = min(begin + chunk_knrs, knrs)
                 row_index = _write_chunk(
                     rng,
                     plan,
@@ -156,11 +162,39 @@ def generate_demo_data(
                     row_index,
                 )
     finally:
-        results.close()
-        if compress:
-            raw.close()
+        try:
+            results.close()
+        finally:
+            packed.close()
+            if compress:
+                raw.close()
     return paths
 
+
+class WriteBehind:
+    """A binary file whose writes run on a thread of their own, one block behind the caller:
+    compressing a chunk (zlib releases the GIL) overlaps drawing the next."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-writer")
+        self._pending: Future | None = None
+
+    def write(self, block: Any) -> None:
+        self._wait()
+        self._pending = self._thread.submit(self._target.write, block)
+
+    def close(self) -> None:
+        """Wait for the last write (its error raised here); the target stays open."""
+        try:
+            self._wait()
+        finally:
+            self._thread.shutdown()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
 
 def last_knr_number(knrs: int, *, first_knr_number: int = FIRST_KNR_NUMBER) -> int:
@@ -307,14 +341,14 @@ def _write_results(
     results,
     row_index: int,
 ) -> int:
+    """Write one chunk's result rows as CSV text, built column-wise in Arrow (no Python string
+    per row); return the next index value."""
     rows = len(flat["vehicle"])
-    test_index = flat["order"]
-    names = np.array([t.name for t in plan])[test_index]
-    families = np.array([str(t.family) for t in plan])[test_index]
-    units = np.array([t.unit.ljust(10) for t in plan])[test_index]
-    status_only = np.array([not t.unit for t in plan])[test_index]
+    test_index = pa.array(flat["order"])
+    status_only = np.array([not t.unit for t in plan])[flat["order"]]
     # Status-only tests come with a blank padded UNIT or with none at all, as exports mix both.
-    units = np.where(status_only & (rng.random(rows) < 0.5), "", units)
+    units = _pick([t.unit.ljust(10) for t in plan], test_index)
+    units = pc.if_else(pa.array(status_only & (rng.random(rows) < 0.5)), "", units)
 
     value = pc.cast(pa.array(np.round(flat["value"], 3)), pa.string())
     value = pc.if_else(pc.is_null(value), "", value)
@@ -323,36 +357,42 @@ def _write_results(
     pad_left = pa.array(rng.random(rows) < 0.5)
     value = pc.if_else(pad_left, pc.utf8_lpad(value, 12), pc.utf8_rpad(value, 12))
     garbage = (rng.random(rows) < 0.002) & ~status_only
-    garbage_text = np.array(["#ERR", "--", "n/a", "*****"])[rng.integers(0, 4, rows)]
-    value = pc.if_else(pa.array(garbage), pa.array(garbage_text), value)
+    garbage_text = _pick(["#ERR", "--", "n/a", "*****"], rng.integers(0, 4, rows))
+    value = pc.if_else(pa.array(garbage), garbage_text, value)
     value = pc.if_else(pa.array(status_only), "", value)
 
     # Tests follow the line: each one 20-60 s after the previous, from the vehicle's start.
     offsets = np.cumsum(20 + (np.arange(len(plan)) * 37) % 41)
-    seconds = starts[flat["vehicle"]] + offsets[test_index].astype("timedelta64[s]")
-    stamps = np.datetime_as_string(seconds, unit="s")
-    stamps = np.char.replace(stamps, "T", " ")
-    millis = rng.random(rows) < 0.3
-    stamps = np.where(millis, np.char.add(stamps, ".000"), stamps)
+    seconds = starts[flat["vehicle"]] + offsets[flat["order"]].astype("timedelta64[s]")
+    stamps = pc.cast(pa.array(seconds), pa.string())  # "2024-01-02 06:00:20"
+    millis = pa.array(rng.random(rows) < 0.3)
+    stamps = pc.if_else(millis, pc.binary_join_element_wise(stamps, ".000", ""), stamps)
 
-    value_ids = np.array(["1.0", "2.0", "3.0", "4.0", "5.0", "80.0"])
     id_index = np.where(flat["value_id"] == 80.0, 5, flat["value_id"].astype(int) - 1)
     quote = pc.match_substring(value, ",")
     value = pc.if_else(quote, pc.binary_join_element_wise('"', value, '"', ""), value)
     lines = pc.binary_join_element_wise(
         pc.cast(pa.array(np.arange(row_index, row_index + rows)), pa.string()),
-        pa.array(knr_ids[flat["vehicle"]]),
-        pa.array(names),
-        pa.array(families),
+        _pick(knr_ids.tolist(), flat["vehicle"]),
+        _pick([t.name for t in plan], test_index),
+        _pick([str(t.family) for t in plan], test_index),
         pc.cast(pa.array(flat["status"]), pa.string()),
-        pa.array(units),
-        pa.array(value_ids[id_index]),
+        units,
+        _pick(["1.0", "2.0", "3.0", "4.0", "5.0", "80.0"], id_index),
         value,
-        pa.array(stamps),
+        # Each line ends with its newline: the array's data buffer is then the file's text.
+        pc.binary_join_element_wise(stamps, "\n", ""),
         ",",
     )
-    results.write(("\n".join(lines.to_pylist()) + "\n").encode())
+    offsets_buffer, data = lines.buffers()[1:3]
+    ends = np.frombuffer(offsets_buffer, dtype=np.int32, count=rows + 1, offset=4 * lines.offset)
+    results.write(memoryview(data)[ends[0] : ends[-1]])
     return row_index + rows
+
+
+def _pick(values: list[str], index: Any) -> pa.Array:
+    """`values[i]` for every i of `index`, as an Arrow string array."""
+    return pa.array(values, pa.string()).take(pa.array(index))
 
 
 def _write_defects(

@@ -100,3 +100,27 @@ def test_tests_per_knr_controls_rows_per_vehicle_and_plain_csv_is_possible(tmp_p
     assert paths["results"].name == "results.csv"
     results, _ = ingest(paths["results"], RESULTS)
     assert results.groupby("KNR").size().median() > 100
+
+
+def test_a_wide_export_is_drawn_in_chunks_of_bounded_rows_and_written_whole(
+    tmp_path, monkeypatch
+):
+    import plant.demo as demo_module
+
+    chunks = []
+    write_chunk = demo_module._write_chunk
+
+    def spy(rng, plan, knr_ids, *args):
+        chunks.append(len(knr_ids))
+        return write_chunk(rng, plan, knr_ids, *args)
+
+    monkeypatch.setattr(demo_module, "CHUNK_ROWS", 2_000)
+    monkeypatch.setattr(demo_module, "_write_chunk", spy)
+    paths = generate_demo_data(knrs=23, out_dir=tmp_path, seed=3, tests_per_knr=400)
+
+    assert chunks == [5, 5, 5, 5, 3]  # 2,000 rows / 400 per vehicle
+    raw = pd.read_csv(paths["results"], dtype={"KNR": str})
+    assert raw.iloc[:, 0].tolist() == list(range(len(raw)))  # every chunk, in order
+    truth = pd.read_csv(paths["truth"], dtype={"KNR": str})
+    assert raw["KNR"].drop_duplicates().tolist() == truth["KNR"].tolist()
+    assert raw.groupby("KNR").size().min() > 300
