@@ -2,7 +2,7 @@
 
 Runs on a throwaway SQLite database in a temporary CROSSLINE_VAR_DIR:
 
-    .venv/bin/python bench/predict_api.py [--knrs 10000] [--requests 1000]
+    .venv/bin/python bench/predict_api.py [--knrs 10000] [--requests 1000] [--tests-per-knr 800]
 
 imports demo data with the import service, trains with the pipeline functions, registers and
 activates the models, then times `POST /api/predictions/` over HTTP (waitress in this process,
@@ -36,6 +36,9 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--knrs", type=int, default=10_000, help="Demo vehicles to import.")
+    parser.add_argument("--tests-per-knr", type=int, default=40,
+                        help="Result rows per vehicle: 40 (the demo's default) or 800 (the "
+                             "plant's real exports).")
     parser.add_argument("--requests", type=int, default=1_000, help="Warm requests to time.")
     parser.add_argument("--estimator", type=str, default="hist_gradient_boosting",
                         help="Estimator to train (the default pipeline's).")
@@ -92,7 +95,8 @@ def main() -> None:
     facts: dict[str, str] = {}
 
     started = time.perf_counter()
-    paths = generate_demo_data(knrs=args.knrs, out_dir=var / "demo", seed=42)
+    paths = generate_demo_data(knrs=args.knrs, out_dir=var / "demo", seed=42,
+                               tests_per_knr=args.tests_per_knr)
     log(f"demo data: {time.perf_counter() - started:.1f}s")
 
     started = time.perf_counter()
