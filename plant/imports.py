@@ -26,7 +26,7 @@ from crossline.uploads import uploaded_file_path
 from plant import files, reaper, vehicles
 from plant.models import Dataset, DatasetKind, VehicleRecord
 from plant.readahead import read_ahead
-from plant.readers.columns import KINDS, SCHEMAS
+from plant.readers.columns import KINDS, REPEATED_COLUMNS, SCHEMAS
 from plant.readers.records import ChunkRecords, chunk_records
 from plant.readers.report import ValidationReport
 from plant.readers.sniff import ExportInfo, sniff_export
@@ -253,7 +253,9 @@ def _import_rows(
     last_at: pd.Timestamp | None = None
     with files.import_folder(dataset) as tmp:
         local = tmp / "data.parquet"
-        writer = pq.ParquetWriter(local, SCHEMAS[kind], compression="zstd")
+        writer = pq.ParquetWriter(
+            local, SCHEMAS[kind], compression="zstd", use_dictionary=REPEATED_COLUMNS[kind]
+        )
         try:
             tables = iter_clean_tables(
                 info, report=report, chunk_rows=chunk_rows, dates=plausible_dates()

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from crossline.domain import parse_framed_codes
+from plant.readers.records import decode_columns
 
 
 class DatasetKind(models.TextChoices):
@@ -115,9 +116,10 @@ class VehicleRecord(models.Model):
     nok_count = models.PositiveIntegerField(default=0)
     fail_group_codes = models.CharField(max_length=255, blank=True, default="")
     columns = models.JSONField(default=list)
-    # The rows as one JSON array of arrays, kept as text: written column-wise by the import
-    # and decoded once per page, far cheaper than a JSON field's per-value encoding.
-    rows_json = models.TextField(default="[]")
+    # The rows as one JSON object of columns ({"NAME": [...], ..., "DATA": [...]}, DATA in
+    # milliseconds: `plant.readers.records`), kept as text: written column-wise by the import
+    # and decoded once per read, far cheaper than a JSON field's per-value encoding.
+    rows_json = models.TextField(default="{}")
 
     class Meta:
         db_table = "training_vehiclerecord"
@@ -128,11 +130,16 @@ class VehicleRecord(models.Model):
     @property
     def rows(self) -> list[list[Any]]:
         """The rows, each a list of values in `columns` order."""
-        return json.loads(self.rows_json)
+        values = decode_columns(self.rows_json)
+        count = len(next(iter(values.values()), []))
+        return [list(row) for row in
+                zip(*(values.get(name) or [None] * count for name in self.columns), strict=True)]
 
     @rows.setter
     def rows(self, value: list[list[Any]]) -> None:
-        self.rows_json = json.dumps(value)
+        self.rows_json = json.dumps(
+            {name: [row[i] for row in value] for i, name in enumerate(self.columns)}
+        )
 
 
 class FailGroup(models.Model):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +9,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -18,7 +16,8 @@ from crossline.domain import FAIL_GROUPS, framed_code, parse_framed_codes
 from crossline.exceptions import NotFound
 from plant.models import Dataset, DatasetKind, FailGroup, Vehicle, VehicleRecord
 from plant.readers.columns import RESULTS_COLUMNS, RESULTS_SCHEMA
-from plant.results import RESULT_KEY, STATUS_NOK, STATUS_OK
+from plant.readers.records import decode_columns, plant_time_text
+from plant.results import STATUS_NOK, STATUS_OK
 
 STATUS_LABELS = {STATUS_OK: "OK", STATUS_NOK: "NOK"}
 
@@ -81,53 +80,80 @@ def get_vehicle_detail(knr: str, *, vehicle: Vehicle | None = None) -> VehicleDe
     vehicle = vehicle if vehicle is not None else get_vehicle(knr)
     ready = set(list_ready_datasets().values_list("pk", flat=True))
     # One KNR has a handful of records; the few of unfinished imports are skipped here.
-    records = list_records([knr]).only("kind", "dataset_id", "columns", "rows_json")
-    detail = VehicleDetail(vehicle=vehicle)
+    records = list_records([knr]).values_list("kind", "dataset_id", "rows_json")
+    tests: list[tuple[Any, ...]] = []
+    defects: list[tuple[Any, ...]] = []
     seen: set[tuple[Any, ...]] = set()
-    for record in records:
-        if record.dataset_id not in ready:
+    for kind, dataset_id, rows_json in records:
+        if dataset_id not in ready:
             continue
-        for row in record.rows:
-            values = dict(zip(record.columns, row, strict=False))
-            if record.kind == DatasetKind.RESULTS:
-                # A result in two overlapping exports is shown once, as Vehicle counts it.
-                key = tuple(values.get(column) for column in RESULT_KEY)
-                if key in seen:
-                    continue
-                seen.add(key)
-                detail.tests.append(_test(values, record.dataset_id))
-            else:
-                detail.defects.append(_defect(values, record.dataset_id))
-    detail.tests.sort(key=lambda t: (t["at"] or "", t["name"] or "", t["value_id"] or 0))
-    detail.defects.sort(key=lambda d: d["at"] or "")
-    return detail
+        values = decode_columns(rows_json)
+        if kind == DatasetKind.RESULTS:
+            names, families, statuses, units, value_ids, measured, times = (
+                _column(values, name) for name in RESULTS_COLUMNS[1:]
+            )
+            for row in zip(times, names, value_ids, families, units, measured, statuses,
+                           strict=True):
+                # A result in two overlapping exports is shown once, as Vehicle counts it
+                # (the result key: the KNR is the same for all, then NAME, ID, VALUE_ID, DATA).
+                key = (row[1], row[3], row[2], row[0])
+                if key not in seen:
+                    seen.add(key)
+                    tests.append((*row, dataset_id))
+        else:
+            columns = [_column(values, name) for name in _DEFECT_FIELDS]
+            defects.extend((*row, dataset_id) for row in zip(*columns, strict=True))
+    # By time, then test and sub-result; a missing value sorts first.
+    tests.sort(key=lambda t: (t[0] is not None, t[0] or 0, t[1] or "", t[2] or 0))
+    defects.sort(key=lambda d: (d[0] is not None, d[0] or 0))
+    return VehicleDetail(
+        vehicle=vehicle,
+        tests=[_test(*row) for row in tests],
+        defects=[_defect(*row) for row in defects],
+    )
 
 
-def _test(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
-    status = values.get("STATUS")
+# The defect columns a vehicle's page shows, DATA first (sorted on).
+_DEFECT_FIELDS = ("DATA", "S_GROUP_ID", "FALHA", "ESTACAO", "HALLE", "USUARIO", "MODELO", "COR",
+                  "MOTOR")
+
+
+def _column(values: dict[str, list[Any]], name: str) -> list[Any]:
+    """One column of a record's rows; a column the record lacks is all missing."""
+    found = values.get(name)
+    if found is not None:
+        return found
+    return [None] * len(next(iter(values.values()), []))
+
+
+def _test(at: int | None, name: str | None, value_id: float | None, family: int | None,
+          unit: str | None, value: float | None, status: int | None,
+          dataset_id: Any) -> dict[str, Any]:
     return {
-        "at": values.get("DATA"),
-        "name": values.get("NAME"),
-        "family": values.get("ID"),
-        "unit": values.get("UNIT"),
-        "value_id": values.get("VALUE_ID"),
-        "value": values.get("VALUE"),
+        "at": plant_time_text(at),
+        "name": name,
+        "family": family,
+        "unit": unit,
+        "value_id": value_id,
+        "value": value,
         "status": STATUS_LABELS.get(status, str(status)),
         "dataset_id": json_pk(dataset_id),
     }
 
 
-def _defect(values: dict[str, Any], dataset_id: Any) -> dict[str, Any]:
+def _defect(at: int | None, fail_group: int | None, defect: str | None, station: str | None,
+            hall: str | None, inspector: str | None, model: str | None, colour: str | None,
+            engine: str | None, dataset_id: Any) -> dict[str, Any]:
     return {
-        "at": values.get("DATA"),
-        "fail_group": values.get("S_GROUP_ID"),
-        "defect": values.get("FALHA"),
-        "station": values.get("ESTACAO"),
-        "hall": values.get("HALLE"),
-        "inspector": values.get("USUARIO"),
-        "model": values.get("MODELO"),
-        "colour": values.get("COR"),
-        "engine": values.get("MOTOR"),
+        "at": plant_time_text(at),
+        "fail_group": fail_group,
+        "defect": defect,
+        "station": station,
+        "hall": hall,
+        "inspector": inspector,
+        "model": model,
+        "colour": colour,
+        "engine": engine,
         "dataset_id": json_pk(dataset_id),
     }
 
@@ -189,31 +215,27 @@ def get_results_frame(knrs: list[str]) -> pd.DataFrame:
     for begin in range(0, len(unique), RESULTS_FRAME_BATCH):
         # The kind and readiness are checked here, on a handful of records per KNR.
         records = list_records(unique[begin : begin + RESULTS_FRAME_BATCH]).values_list(
-            "knr", "kind", "dataset_id", "columns", "rows_json"
+            "knr", "kind", "dataset_id", "rows_json"
         )
-        for knr, kind, dataset_id, names, rows_json in records:
+        for knr, kind, dataset_id, rows_json in records:
             if kind != DatasetKind.RESULTS or dataset_id not in ready:
                 continue
-            rows = json.loads(rows_json)
-            if not rows:
+            values = decode_columns(rows_json)
+            count = len(next(iter(values.values()), ()))
+            if not count:
                 continue
-            # Column by column: building Arrow arrays from lists is far cheaper than a
-            # DataFrame of rows, which was most of a one-vehicle prediction's time.
-            by_name = dict(zip(names, zip(*rows, strict=True), strict=False))
-            missing = [None] * len(rows)
-            columns["KNR"].extend([knr] * len(rows))
+            # The stored columns extend the frame's as they are: no row is built.
+            columns["KNR"].extend([knr] * count)
             for name in RESULTS_COLUMNS[1:]:
-                columns[name].extend(by_name.get(name, missing))
+                columns[name].extend(values.get(name) or [None] * count)
     table = pa.table(
         {
-            name: pa.array(columns[name], pa.string() if name == "DATA" else kind)
+            name: pa.array(columns[name], pa.int64() if name == "DATA" else kind)
             for name, kind in zip(RESULTS_SCHEMA.names, RESULTS_SCHEMA.types, strict=True)
         }
     )
     table = table.set_column(
-        table.schema.get_field_index("DATA"),
-        "DATA",
-        pc.cast(pc.cast(table["DATA"], pa.timestamp("us")), pa.timestamp("ms"), safe=False),
+        table.schema.get_field_index("DATA"), "DATA", table["DATA"].cast(pa.timestamp("ms"))
     )
     return table.to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from django.utils import timezone
 from crossline.bulk import insert_columns, insert_rows, update_rows
 from crossline.domain import frame_codes, parse_framed_codes
 from plant.models import Dataset, DatasetKind, Vehicle, VehicleRecord
-from plant.readers.records import ChunkRecords
+from plant.readers.records import ChunkRecords, decode_columns
 from plant.results import count_results
 from plant.selectors import json_pk, list_records
 from plant.times import aware_index, aware_list
@@ -206,8 +205,10 @@ def _create_new_vehicles(knrs: list[str], pending: PendingRecords) -> list[str]:
     `knrs` are sorted: what else the database holds for them is read by KNR range, on the KNR
     indexes alone (a list of thousands of KNRs costs more to prepare than to look up).
     """
-    elsewhere = known_elsewhere(knrs[0], knrs[-1], dataset_id=pending.dataset_id)
     part = pending.part(knrs)
+    elsewhere = known_elsewhere(
+        knrs[0], knrs[-1], dataset_id=pending.dataset_id, own_records=len(part)
+    )
     repeated = part.index.duplicated(keep=False)
     elsewhere.update(part.index[repeated])
     new = part[~part.index.isin(list(elsewhere))]
@@ -243,16 +244,23 @@ def _create_new_vehicles(knrs: list[str], pending: PendingRecords) -> list[str]:
     return [knr for knr in knrs if knr not in created]
 
 
-def known_elsewhere(first: str, last: str, *, dataset_id: Any) -> set[str]:
-    """KNRs from `first` to `last` with a vehicle, or a record of another dataset than this."""
+def known_elsewhere(
+    first: str, last: str, *, dataset_id: Any, own_records: int | None = None
+) -> set[str]:
+    """KNRs from `first` to `last` with a vehicle, or a record of another dataset than this.
+
+    `own_records` is how many records this dataset holds in the range: when the range holds
+    no more (counted on the KNR index alone), no record is read back.
+    """
     span = (first, last)
-    knrs = {
-        knr
-        for knr, record_dataset in VehicleRecord.objects.filter(knr__range=span).values_list(
-            "knr", "dataset_id"
-        )
-        if record_dataset != dataset_id
-    }
+    records = VehicleRecord.objects.filter(knr__range=span)
+    knrs: set[str] = set()
+    if own_records is None or records.count() != own_records:
+        knrs = {
+            knr
+            for knr, record_dataset in records.values_list("knr", "dataset_id")
+            if record_dataset != dataset_id
+        }
     knrs.update(Vehicle.objects.filter(knr__range=span).values_list("knr", flat=True))
     return knrs
 
@@ -264,10 +272,14 @@ def _count_overlapping_results(
     if not knrs:
         return
     rows: dict[str, list[dict[str, Any]]] = {knr: [] for knr in knrs}
-    stored = list_records(knrs).values_list("knr", "kind", "dataset_id", "columns", "rows_json")
-    for knr, kind, dataset_id, columns, rows_json in stored:
+    stored = list_records(knrs).values_list("knr", "kind", "dataset_id", "rows_json")
+    for knr, kind, dataset_id, rows_json in stored:
         if kind != DatasetKind.RESULTS or dataset_id not in ready:
             continue
-        rows[knr].extend(dict(zip(columns, row, strict=False)) for row in json.loads(rows_json))
+        values = decode_columns(rows_json)
+        names = list(values)
+        rows[knr].extend(
+            dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)
+        )
     for knr, vehicle_rows in rows.items():
         summaries[knr]["test_count"], summaries[knr]["nok_count"] = count_results(vehicle_rows)

@@ -1,15 +1,21 @@
 """Per-vehicle records from a normalised chunk, built column-wise: rows as JSON text, summaries.
 
 Pure functions over Arrow tables, no Django: the import stores what they return as
-VehicleRecords, one per KNR and chunk.
+VehicleRecords, one per KNR and chunk. A record's rows are one JSON object of columns,
+`{"NAME": [...], "ID": [...], ..., "DATA": [...]}`, each column in row order, DATA as the
+plant's naive time in milliseconds since 1970 (an integer: written without date formatting,
+read back without date parsing).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,6 +27,11 @@ _NULL = pa.scalar("null", pa.string())
 # JSON must escape these inside strings; they are rare in plant exports, so a value holding
 # one is encoded by the json module instead of by the vectorised replacements.
 _NEEDS_JSON_MODULE = r"[\x00-\x1f\x7f]"
+_EPOCH = datetime(1970, 1, 1)
+# Numbers that take a handful of values (sub-result indices): encoded once per distinct value.
+_FEW_VALUES = {"VALUE_ID"}
+# Odd 64-bit constants mixing a row's key columns into one hash (splitmix64's).
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9))
 
 
 @dataclass
@@ -34,7 +45,7 @@ class ChunkRecords:
     nok_count: np.ndarray
     fail_group_codes: list[str]
     columns: list[str]
-    rows_json: list[str]  # each KNR's rows as a JSON array of arrays, in `columns` order
+    rows_json: list[str]  # each KNR's rows as one JSON object of columns (`encode_columns`)
 
 
 def record_columns(kind: str) -> list[str]:
@@ -55,16 +66,12 @@ def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
     ends = np.r_[starts[1:], n].astype(np.int64)
     data = table["DATA"].to_numpy()
     columns = record_columns(kind)
-    lines = json_rows(table, columns)
-    offsets = pa.array(np.r_[starts, n].astype(np.int32))
-    grouped = pc.binary_join(pa.ListArray.from_arrays(offsets, lines), ",")
-    rows_json = ["[" + text + "]" for text in grouped.to_pylist()]
     nok_count = np.zeros(len(starts), dtype=np.int64)
     codes = [""] * len(starts)
     row_count = ends - starts
     if kind == RESULTS and n:
         # A result repeated within the chunk counts once (the key the features use).
-        first = first_results(table)
+        first = first_results(table, vehicle=np.repeat(np.arange(len(starts)), row_count))
         nok = (table["STATUS"].to_numpy() == STATUS_NOK) & first
         row_count = np.add.reduceat(first.astype(np.int64), starts)
         nok_count = np.add.reduceat(nok.astype(np.int64), starts)
@@ -82,40 +89,109 @@ def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
         nok_count=nok_count,
         fail_group_codes=codes,
         columns=columns,
-        rows_json=rows_json,
+        rows_json=encode_columns(table, columns, starts) if n else [],
     )
 
 
-def first_results(table: pa.Table) -> np.ndarray:
-    """Whether each row is the first of its result key in the table."""
-    keyed = table.select(list(RESULT_KEY)).append_column(
-        "_row", pa.array(np.arange(table.num_rows, dtype=np.int64))
+def first_results(table: pa.Table, *, vehicle: np.ndarray | None = None) -> np.ndarray:
+    """Whether each row is the first of its result key in the table.
+
+    `vehicle` may give each row's KNR as an integer (the rows' group, when already known).
+    Rows are hashed on their key first: distinct hashes prove distinct keys, so only the rows
+    sharing a hash (repeated results, nearly always none) are compared exactly.
+    """
+    n = table.num_rows
+    mask = np.ones(n, dtype=bool)
+    if n < 2:
+        return mask
+    hashed = np.zeros(n, dtype=np.uint64)
+    for name in RESULT_KEY:
+        if name == "KNR" and vehicle is not None:
+            values = vehicle.astype(np.uint64)
+        else:
+            values = _key_integers(table[name].combine_chunks())
+        with np.errstate(over="ignore"):
+            hashed = (hashed ^ values) * _MIX[0]
+            hashed ^= hashed >> np.uint64(31)
+            hashed *= _MIX[1]
+            hashed ^= hashed >> np.uint64(29)
+    # Every row whose hash another row shares (a hash table: no sort), compared on the key.
+    shared = pd.Series(hashed).duplicated(keep=False).to_numpy()
+    if not shared.any():
+        return mask
+    rows = np.flatnonzero(shared)
+    keyed = table.select(list(RESULT_KEY)).take(pa.array(rows)).append_column(
+        "_row", pa.array(rows, pa.int64())
     )
     firsts = keyed.group_by(list(RESULT_KEY), use_threads=False).aggregate([("_row", "min")])
-    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[rows] = False
     mask[firsts["_row_min"].to_numpy()] = True
     return mask
 
 
-def json_rows(table: pa.Table, columns: list[str]) -> pa.Array:
-    """Each row of `table` as a JSON array of the given columns' values (missing → null)."""
-    parts = [_json_values(table[name].combine_chunks()) for name in columns]
-    inner = pc.binary_join_element_wise(*parts, ",")
-    return pc.binary_join_element_wise("[", inner, "]", "")
-
-
-def _json_values(array: pa.Array) -> pa.Array:
-    """One column's values as JSON literals (text)."""
+def _key_integers(array: pa.Array) -> np.ndarray:
+    """One key column as 64-bit integers, equal exactly when the values are equal (missing
+    values all alike, and unlike any present one)."""
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         encoded = pc.dictionary_encode(array)
-        return pc.fill_null(_json_strings(encoded.dictionary).take(encoded.indices), _NULL)
-    if pa.types.is_timestamp(kind):
-        text = pc.cast(array, pa.string())
-        return pc.fill_null(pc.binary_join_element_wise('"', text, '"', ""), _NULL)
+        # Missing values get the index past the dictionary.
+        indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(encoded.dictionary))
+        return indices.to_numpy().astype(np.uint64)
     if pa.types.is_floating(kind):
-        # Arrow writes the shortest text that reads back as the same double ("12.743").
-        return pc.fill_null(pc.cast(array, pa.string()), _NULL)
+        # 0.0 and -0.0 are one value; missing becomes a NaN, which no parsed value is.
+        numbers = pc.fill_null(pc.add(array.cast(pa.float64()), 0.0), np.nan).to_numpy()
+        return numbers.view(np.uint64)
+    if pa.types.is_timestamp(kind):
+        array = array.cast(pa.int64())
+    valid = pc.is_valid(array).to_numpy(zero_copy_only=False)
+    values = pc.fill_null(array.cast(pa.int64()), 0).to_numpy().astype(np.uint64)
+    # A missing value hashes apart from a present 0.
+    return np.where(valid, values, np.uint64(0xA5A5A5A5A5A5A5A5))
+
+
+def encode_columns(table: pa.Table, columns: list[str], starts: np.ndarray) -> list[str]:
+    """Each KNR's rows (rows `starts[i]` to `starts[i + 1]`) as one JSON object of columns."""
+    offsets = pa.array(np.r_[starts, table.num_rows].astype(np.int32))
+    parts = []
+    for i, name in enumerate(columns):
+        values = _json_values(table[name].combine_chunks(), name)
+        joined = pc.binary_join(pa.ListArray.from_arrays(offsets, values), ",")
+        opening = ("{" if i == 0 else "],") + json.dumps(name) + ":["
+        parts.append(pc.binary_join_element_wise(opening, joined, ""))
+    return pc.binary_join_element_wise(*parts, "]}", "").to_pylist()
+
+
+def decode_columns(text: str) -> dict[str, list[Any]]:
+    """A record's rows as its columns (name → values in row order; DATA in milliseconds)."""
+    return json.loads(text)
+
+
+def plant_time_text(milliseconds: int | None) -> str | None:
+    """A DATA value as the plant writes its times: `2024-05-16 13:21:03.000`."""
+    if milliseconds is None:
+        return None
+    moment = _EPOCH + timedelta(milliseconds=milliseconds)
+    return moment.isoformat(sep=" ", timespec="milliseconds")
+
+
+def _json_values(array: pa.Array, name: str = "") -> pa.Array:
+    """One column's values as JSON literals (text); a repeated value is encoded once."""
+    kind = array.type
+    if pa.types.is_timestamp(kind):
+        # Milliseconds since 1970 of the naive plant time: an integer is far cheaper to write
+        # and to read back than a formatted date.
+        return pc.fill_null(pc.cast(array.cast(pa.timestamp("ms")).cast(pa.int64()),
+                                    pa.string()), _NULL)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        encoded = pc.dictionary_encode(array)
+        return pc.fill_null(_json_strings(encoded.dictionary).take(encoded.indices), _NULL)
+    if pa.types.is_integer(kind) or name in _FEW_VALUES:
+        # Codes (test family, status, fail group) take a handful of values per chunk.
+        encoded = pc.dictionary_encode(array)
+        text = pc.cast(encoded.dictionary, pa.string())
+        return pc.fill_null(text.take(encoded.indices), _NULL)
+    # Arrow writes the shortest text that reads back as the same double ("12.743").
     return pc.fill_null(pc.cast(array, pa.string()), _NULL)
 
 

@@ -202,7 +202,8 @@ def normalise_table(
     table = pa.table(
         [pc.cast(out[name], schema.field(name).type) for name in schema.names], schema=schema
     )
-    return table.filter(pa.array(keep))
+    # Nearly every chunk keeps all its rows: no copy then.
+    return table if keep.all() else table.filter(pa.array(keep))
 
 
 def chunk_to_table(chunk: pd.DataFrame, *, kind: str) -> pa.Table:
