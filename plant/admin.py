@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.safestring import mark_safe
 
 from crossline import dashboard
 from crossline.admin_site import ProgressAdminMixin
@@ -294,10 +296,8 @@ def vehicle_context(vehicle: Vehicle, labels: dict[int, str]) -> dict[str, Any]:
     datasets = {str(d.pk): d for d in selectors.list_datasets_by_ids(vehicle.dataset_ids or [])}
     return {
         "fail_groups": fail_group_list(vehicle.fail_groups, labels),
-        "tests": [
-            {**t, "value_id": _blank(t["value_id"]), "value": _blank(t["value"])}
-            for t in detail.tests
-        ],
+        "test_count": len(detail.tests),
+        "test_rows": test_rows(detail.tests),
         "defects": [
             {**d, "fail_group_name": fail_group_label(d["fail_group"], labels)}
             for d in detail.defects
@@ -316,8 +316,30 @@ def vehicle_context(vehicle: Vehicle, labels: dict[int, str]) -> dict[str, Any]:
     }
 
 
-def _blank(value: Any) -> Any:
-    return "" if value is None else value
+def test_rows(tests: list[dict[str, Any]]) -> str:
+    """The tests table's rows as HTML, NOK ones marked: a plant vehicle has some 800 tests, and
+    the template language took over 100 ms to render them cell by cell."""
+    rows = []
+    for t in tests:
+        status = t["status"]
+        rows.append(
+            f'<tr class="{"nok" if status == "NOK" else "ok"}"><td>{_cell(t["at"])}</td>'
+            f"<td>{_cell(t['name'])}</td><td>{_cell(t['family'])}</td>"
+            f"<td>{_cell(t['unit'])}</td><td>{_cell(t['value_id'])}</td>"
+            f'<td class="number">{_cell(t["value"])}</td><td class="status">{_cell(status)}</td>'
+            "</tr>"
+        )
+    # Safe: every value was escaped by _cell.
+    return mark_safe("".join(rows))
+
+
+def _cell(value: Any) -> str:
+    """A cell's text, escaped (as the template would); missing as blank."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float):
+        return str(value)  # digits, sign, point: nothing to escape
+    return html.escape(str(value))
 
 
 @admin.register(FailGroup)

@@ -194,6 +194,28 @@ def test_vehicle_admin_page_shows_every_test_and_defect(admin_user_client, impor
 
 
 @pytest.mark.django_db
+def test_the_vehicle_page_shows_a_tests_text_as_text_and_its_values_as_read(
+    admin_user_client, imported
+):
+    results, _ = imported
+    vehicle = Vehicle.objects.order_by("knr").first()
+    VehicleRecord.objects.create(
+        knr=vehicle.knr, dataset=results, kind="results", row_count=1,
+        columns=["NAME", "ID", "STATUS", "UNIT", "VALUE_ID", "VALUE", "DATA"],
+        rows=[['<script>alert("x")</script>', 718, 13, "Nm & <V>", 2.0, 12.743, 0]],
+    )
+
+    page = admin_user_client.get(f"/admin/plant/vehicle/{vehicle.pk}/change/").content.decode()
+
+    assert "<script>alert" not in page
+    row = ('<tr class="nok"><td>1970-01-01 00:00:00.000</td>'
+           "<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</td><td>718</td>"
+           '<td>Nm &amp; &lt;V&gt;</td><td>2.0</td><td class="number">12.743</td>'
+           '<td class="status">NOK</td></tr>')
+    assert row in page
+
+
+@pytest.mark.django_db
 def test_the_upload_form_has_django_6_breadcrumbs(admin_user_client):
     page = admin_user_client.get("/admin/plant/dataset/add/").content.decode()
     assert '<ol class="breadcrumbs">' in page
