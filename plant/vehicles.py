@@ -278,15 +278,10 @@ def _count_overlapping_results(
     """Recount the results of KNRs stored in several records (overlapping exports), once each."""
     if not knrs:
         return
-    rows: dict[str, list[dict[str, Any]]] = {knr: [] for knr in knrs}
+    records: dict[str, list[dict[str, list[Any]]]] = {knr: [] for knr in knrs}
     stored = list_records(knrs).values_list("knr", "kind", "dataset_id", "rows_json")
     for knr, kind, dataset_id, rows_json in stored:
-        if kind != DatasetKind.RESULTS or dataset_id not in ready:
-            continue
-        values = decode_columns(rows_json)
-        names = list(values)
-        rows[knr].extend(
-            dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)
-        )
-    for knr, vehicle_rows in rows.items():
-        summaries[knr]["test_count"], summaries[knr]["nok_count"] = count_results(vehicle_rows)
+        if kind == DatasetKind.RESULTS and dataset_id in ready:
+            records[knr].append(decode_columns(rows_json))
+    for knr, columns in records.items():
+        summaries[knr]["test_count"], summaries[knr]["nok_count"] = count_results(columns)
