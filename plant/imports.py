@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files import File
@@ -261,8 +262,9 @@ def _import_rows(
                 info, report=report, chunk_rows=chunk_rows, dates=plausible_dates()
             )
             # Three stages on threads of their own, a chunk apart: reading and validating,
-            # grouping by KNR (Arrow and numpy, mostly without the GIL), writing here.
-            chunks = ((t, chunk_records(t, kind=kind)) for t in read_ahead(tables))
+            # grouping by KNR and fingerprinting (Arrow and numpy, mostly without the GIL),
+            # writing here.
+            chunks = ((t, _group(t, kind, report)) for t in read_ahead(tables))
             for table, chunk in read_ahead(chunks):
                 writer.write_table(table)
                 _create_records(dataset, chunk, touched)
@@ -312,6 +314,12 @@ def _import_rows(
     if finished != 1:
         # The reaper declared this import dead meanwhile: its word stands.
         raise ImportAbandoned(f"{dataset.original_name}: the import was failed meanwhile.")
+
+
+def _group(table: pa.Table, kind: str, report: ValidationReport) -> ChunkRecords:
+    """One chunk's records, its rows folded into the content fingerprint."""
+    report.add_fingerprint(table)
+    return chunk_records(table, kind=kind)
 
 
 def _create_records(dataset: Dataset, chunk: ChunkRecords, touched: set[str]) -> None:

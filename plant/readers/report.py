@@ -71,9 +71,9 @@ class ValidationReport:
                 {"row": int(row), "field": field, "value": None if value is None else str(value)}
             )
 
-    def add_fingerprint(self, frame: pd.DataFrame) -> None:
+    def add_fingerprint(self, table: pa.Table) -> None:
         """Fold accepted rows into an order-independent fingerprint of the file's content."""
-        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        hashes = pd.util.hash_pandas_object(table.to_pandas(), index=False).to_numpy()
         # Sums wrap modulo 2**64 whatever the order; the second, of remixed hashes, makes a
         # collision of both sums between different contents vanishingly unlikely.
         with np.errstate(over="ignore"):

@@ -55,12 +55,14 @@ def iter_clean_tables(
     dates: tuple[datetime, datetime] | None = None,
 ) -> Iterator[pa.Table]:
     """Yield a sniffed export's accepted rows as Arrow tables of its kind's schema, read once
-    in chunks of `chunk_rows` and validated into `report` (rows outside `dates` rejected)."""
+    in chunks of `chunk_rows` and validated into `report` (rows outside `dates` rejected).
+
+    The content fingerprint is left to the caller that needs it (`report.add_fingerprint`).
+    """
     window = dates if dates is not None else default_date_window()
     for raw in iter_raw_tables(info, chunk_rows=chunk_rows, report=report):
         clean = normalise_table(raw, kind=info.kind, report=report, dates=window)
         if clean.num_rows:
-            report.add_fingerprint(table_to_frame(clean))
             yield clean
 
 
