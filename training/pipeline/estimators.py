@@ -289,6 +289,13 @@ class AnyFailure(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
 
+def combined_parts(model: AnyFailure) -> list[Pipeline]:
+    """The models a combined fail model's probabilities depend on: the direct model (unless
+    it weighs nothing), then the group models."""
+    direct = [] if getattr(model, "direct_weight", 0.5) == 0 else [model.direct]
+    return [*direct, *model.groups]
+
+
 def blend_failure(
     direct: np.ndarray, groups: list[np.ndarray], direct_weight: float = 0.5
 ) -> np.ndarray:
@@ -402,6 +409,15 @@ class CompiledLinear:
             and list(steps[-1][1].classes_) == [0, 1]
         )
 
+    def columns_read(self) -> np.ndarray:
+        """The feature-frame columns with a weight, directly or through their missing flag."""
+        kept = len(self.keep)
+        # The formula's weights: [values, flags] standardised, then the same deviations.
+        weights = np.abs(self.coef.reshape(2, -1)).sum(axis=0)
+        used = np.flatnonzero(weights[:kept])
+        flagged = self.indicate[np.flatnonzero(weights[kept:])]
+        return np.unique(self.keep[np.concatenate([used, flagged])]).astype(np.intp)
+
     def positive_proba(self, X: np.ndarray) -> np.ndarray:
         """P(class 1) for each row of the feature array (every column of the frame)."""
         x = X[:, self.keep]
@@ -462,15 +478,18 @@ def _estimator_proba(steps: list[tuple[str, Any]], features: pd.DataFrame) -> np
 
 
 def columns_read(estimator: Any) -> np.ndarray | None:
-    """The feature-frame columns a fitted estimator's trees split on (sorted positions), or
-    None when that is not known. Shuffling any other column cannot change its predictions."""
+    """The feature-frame columns a fitted estimator reads (sorted positions): those its trees
+    split on, or those its sparse formula weighs; None when that is not known. Shuffling any
+    other column cannot change its predictions."""
     steps = estimator.steps if isinstance(estimator, Pipeline) else [("model", estimator)]
     model = steps[-1][1]
     if isinstance(model, AnyFailure):
-        parts = [columns_read(part) for part in (model.direct, *model.groups)]
+        parts = [columns_read(part) for part in combined_parts(model)]
         if len(steps) > 1 or any(part is None for part in parts):
             return None
         return np.unique(np.concatenate(parts)).astype(np.intp)
+    if CompiledLinear.supports(steps):
+        return _compiled_steps(steps).columns_read()
     if not CompiledTrees.supports(model):
         return None
     compiled = _compiled_trees(model)

@@ -84,3 +84,69 @@ def test_only_the_columns_the_trees_split_on_are_shuffled_and_the_rest_count_zer
     # One split per tree, always on the signal: the only column worth shuffling.
     assert list(read) == [X.columns.get_loc("signal")]
     assert top_features(pipeline, X, y)["features"] == [["signal", pytest.approx(0.4, abs=0.2)]]
+
+
+def test_a_sparse_formula_reads_the_columns_it_weighs_and_their_missing_flags():
+    from training.pipeline.estimators import columns_read, make_pipeline
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(400, 5)), columns=list("abcde"))
+    X.loc[X.index[::3], "d"] = np.nan  # its missing flag is the signal
+    y = ((X["b"] > 0.5) | X["d"].isna()).astype(int)
+    pipeline = make_pipeline("sparse_logistic", options={"C": 0.05}).fit(X, y)
+
+    read = columns_read(pipeline)
+
+    assert list(read) == [X.columns.get_loc("b"), X.columns.get_loc("d")]
+    shuffled = X.copy()
+    for j in sorted(set(range(5)) - set(read)):
+        shuffled.iloc[:, j] = rng.permutation(shuffled.iloc[:, j].to_numpy())
+    np.testing.assert_allclose(
+        pipeline.predict_proba(shuffled)[:, 1], pipeline.predict_proba(X)[:, 1], rtol=1e-12
+    )
+
+
+def test_a_combined_fail_model_is_explained_by_re_scoring_only_the_parts_a_column_feeds(
+    monkeypatch,
+):
+    from training.pipeline import explain
+    from training.pipeline.estimators import AnyFailure, make_pipeline
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(300, 6)), columns=list("abcdef"))
+    groups = [
+        make_pipeline("sparse_logistic", options={"C": 0.05}).fit(X, (X["a"] > 0.8).astype(int)),
+        make_pipeline("hist_gradient_boosting", options={"max_iter": 5, "max_depth": 1})
+        .fit(X, (X["b"] > 0.8).astype(int)),
+    ]
+    direct = make_pipeline("logistic_regression").fit(X, (X["c"] > 0).astype(int))
+    combined = Pipeline([("any_failure", AnyFailure(direct, groups, direct_weight=0.0))])
+    y = ((X["a"] > 0.8) | (X["b"] > 0.8)).to_numpy().astype(int)
+    scored: list[object] = []
+    original = explain.positive_scores
+
+    def counting(estimator, features):
+        scored.append(estimator)
+        return original(estimator, features)
+
+    monkeypatch.setattr(explain, "positive_scores", counting)
+    drops = explain._permutation_drops(combined, X, y, random_state=0)
+
+    # The direct model weighs nothing: never scored. Each group once, then once per column
+    # it reads; every other column is never shuffled.
+    assert direct not in scored
+    assert len(scored) == 2 + 2
+    assert drops[X.columns.get_loc("a")] > 0 and drops[X.columns.get_loc("b")] > 0
+    assert np.count_nonzero(drops) == 2
+    # The same drops as shuffling each column through the whole model, in the same order.
+    rng = np.random.default_rng(0)
+    whole = combined.predict_proba(X)[:, 1]
+    from sklearn.metrics import average_precision_score
+
+    for j in (X.columns.get_loc("a"), X.columns.get_loc("b")):
+        moved = X.copy()
+        moved.iloc[:, j] = rng.permutation(moved.iloc[:, j].to_numpy())
+        expected = average_precision_score(y, whole) - average_precision_score(
+            y, combined.predict_proba(moved)[:, 1]
+        )
+        assert drops[j] == pytest.approx(expected, abs=1e-12)
