@@ -7,6 +7,7 @@ from typing import Any
 PERCENT_METRICS = frozenset({"accuracy", "precision", "recall", "f1_score", "flagged_share"})
 METRIC_LABELS = {
     "pr_auc": "PR-AUC",
+    "plain_pr_auc": "PR-AUC of the plain approach",
     "roc_auc": "ROC-AUC",
     "recall": "Recall",
     "precision": "Precision",

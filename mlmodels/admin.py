@@ -39,6 +39,7 @@ from mlmodels.version_pages import (
     confusion_context,
     eligibility,
     importance_context,
+    judged_context,
     lineage,
     pr_chart,
 )
@@ -265,6 +266,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "is_active": active is not None and active.pk == version.pk,
             "active": active,
             "eligibility": eligibility(version),
+            "judged": judged_context(version),
             "can_activate": self.has_activate_permission(request) and not version.archived,
             "activate_url": reverse("admin:mlmodels_modelversion_activate", args=[version.pk]),
             "compare_url": reverse("admin:mlmodels_modelversion_compare"),
@@ -464,6 +466,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "form": form,
             "is_active": active is not None and active.pk == version.pk,
             "eligibility": eligibility(version),
+            "judged": judged_context(version),
             **comparison_context(shown, active),
         }
         return TemplateResponse(request, "admin/mlmodels/modelversion/activate.html", context)

@@ -45,16 +45,18 @@ def check_eligibility(
     pr_auc: float | None,
     min_positives: int,
     min_lift: float,
+    evidence: str = "the test set",
 ) -> Eligibility:
-    """A version is eligible when its test set holds enough positives and its PR-AUC clears the
-    no-skill level (the test set's prevalence) by the lift, on the odds scale (`needed_pr_auc`)."""
+    """A version is eligible when the vehicles it was judged on (`evidence`: the test set, or
+    every time fold) hold enough positives and its PR-AUC there clears the no-skill level
+    (their prevalence) by the lift, on the odds scale (`needed_pr_auc`)."""
     if positives is None or not vehicles:
         return Eligibility(False, "no test-set counts to judge it on", None, None)
     prevalence = positives / vehicles
     if positives < min_positives:
         return Eligibility(
             False,
-            f"only {positives} positives in the test set (the gate needs {min_positives})",
+            f"only {positives} positives in {evidence} (the gate needs {min_positives})",
             positives,
             prevalence,
         )
@@ -65,7 +67,7 @@ def check_eligibility(
         return Eligibility(False, f"PR-AUC {shown} below {bar}", positives, prevalence)
     return Eligibility(
         True,
-        f"PR-AUC {pr_auc:.3f} ≥ {bar}; {positives} positives in the test set",
+        f"PR-AUC {pr_auc:.3f} ≥ {bar}; {positives} positives in {evidence}",
         positives,
         prevalence,
     )

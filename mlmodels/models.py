@@ -49,6 +49,26 @@ class ModelVersion(models.Model):
     )
     test_positives = models.PositiveIntegerField(null=True)
     test_prevalence = models.FloatField(null=True, help_text="PR-AUC of a no-skill model.")
+    plain_pr_auc = models.FloatField(
+        null=True,
+        help_text="PR-AUC of the plain approach (a pivot of every test's value and NOK flag, "
+        "one gradient-boosting model with scikit-learn's defaults) on the same test set.",
+    )
+    judged_folds = models.PositiveIntegerField(
+        null=True,
+        help_text="Consecutive time blocks the version was judged on: the latest blocks of the "
+        "training period, each by a fit on the vehicles before it, and the test set.",
+    )
+    judged_vehicles = models.PositiveIntegerField(null=True)
+    judged_positives = models.PositiveIntegerField(
+        null=True, help_text="Positives among the judged vehicles: what the gate counts."
+    )
+    judged_pr_auc = models.FloatField(
+        null=True, help_text="PR-AUC over every judged vehicle: what the gate weighs."
+    )
+    judged_plain_pr_auc = models.FloatField(
+        null=True, help_text="The plain approach's PR-AUC over the same judged vehicles."
+    )
     eligible = models.BooleanField(
         default=False, help_text="Clears the activation gate: may predict without an override."
     )

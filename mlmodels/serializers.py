@@ -67,6 +67,7 @@ class ModelVersionSerializer(ModelSerializer):
             "f1_score",
             "roc_auc",
             "pr_auc",
+            "plain_pr_auc",
             "mcc",
             "confusion_matrix",
             "support",
@@ -75,6 +76,11 @@ class ModelVersionSerializer(ModelSerializer):
             "flagged_share",
             "test_positives",
             "test_prevalence",
+            "judged_folds",
+            "judged_vehicles",
+            "judged_positives",
+            "judged_pr_auc",
+            "judged_plain_pr_auc",
             "eligible",
             "eligibility",
             "estimator",
@@ -214,6 +220,9 @@ class ComparedMetricsSerializer(serializers.Serializer):
     """Test-set metrics of a version (or differences between two; null where undefined)."""
 
     pr_auc = serializers.FloatField(allow_null=True)
+    plain_pr_auc = serializers.FloatField(
+        allow_null=True, help_text="The plain approach's, fitted on the same vehicles."
+    )
     roc_auc = serializers.FloatField(allow_null=True)
     recall = serializers.FloatField(allow_null=True)
     precision = serializers.FloatField(allow_null=True)

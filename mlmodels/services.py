@@ -58,14 +58,29 @@ def library_versions() -> dict[str, str]:
 
 
 Scores = dict[str, Any]  # {"y_true": [0/1 …], "scores": [float …]}
+# {"folds", "vehicles", "positives", "pr_auc", "plain_pr_auc"}: every vehicle judged out of time.
+Judged = dict[str, Any]
 
 
 def _has_scores(scores: Scores | None) -> bool:
     return bool(scores) and len(scores.get("scores") or []) > 0
 
 
-def judge_eligibility(metrics: dict[str, Any]) -> Eligibility:
-    """The activation gate applied to a version's test-set metrics, with today's settings."""
+def judge_eligibility(metrics: dict[str, Any], judged: Judged | None = None) -> Eligibility:
+    """The activation gate, with today's settings, applied to every vehicle the version was
+    judged on out of time (`judged`: the time folds and the test set), else to its test set."""
+    if judged:
+        folds = judged["folds"]
+        return check_eligibility(
+            positives=judged["positives"],
+            vehicles=judged["vehicles"],
+            pr_auc=judged.get("pr_auc"),
+            min_positives=settings.CROSSLINE_GATE_MIN_POSITIVES,
+            min_lift=settings.CROSSLINE_GATE_MIN_LIFT,
+            evidence=(
+                f"{folds} time fold{'s' if folds != 1 else ''} ({judged['vehicles']:,} vehicles)"
+            ),
+        )
     positives, vehicles = count_test_set(metrics)
     return check_eligibility(
         positives=positives,
@@ -123,12 +138,14 @@ def register_model_version(
     diagnostics: dict | None = None,
     heldout: Scores | None = None,
     test_scores: Scores | None = None,
+    judged: Judged | None = None,
 ) -> ModelVersion:
     """Store a fitted Pipeline as a joblib artifact and register it as the next version.
 
     With held-out scores the threshold follows the kind's policy (`threshold` is then only
     the training's suggestion); with test scores the threshold-dependent metrics are
-    computed at that threshold. The activation gate is judged here and stored.
+    computed at that threshold. The activation gate is judged here, on `judged` (every
+    vehicle judged out of time) if given, else on the test set, and stored.
     """
     encoded_heldout = (
         thresholds.encode_scores(heldout["y_true"], heldout["scores"])
@@ -148,7 +165,9 @@ def register_model_version(
     fields.update(
         threshold_fields(type_model=type_model, heldout=encoded_heldout, test=encoded_test)
     )
-    gate = judge_eligibility({**metrics, "confusion_matrix": fields["confusion_matrix"]})
+    gate = judge_eligibility({**metrics, "confusion_matrix": fields["confusion_matrix"]}, judged)
+    test_positives, test_vehicles = count_test_set({"confusion_matrix": fields["confusion_matrix"]})
+    judged = judged or {}
 
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer, compress=3)
@@ -184,8 +203,14 @@ def register_model_version(
                     n_train=n_train,
                     n_test=n_test,
                     support=metrics.get("support", {}),
-                    test_positives=gate.positives,
-                    test_prevalence=gate.prevalence,
+                    test_positives=test_positives,
+                    test_prevalence=test_positives / test_vehicles if test_vehicles else None,
+                    plain_pr_auc=metrics.get("plain_pr_auc"),
+                    judged_folds=judged.get("folds"),
+                    judged_vehicles=judged.get("vehicles"),
+                    judged_positives=judged.get("positives"),
+                    judged_pr_auc=judged.get("pr_auc"),
+                    judged_plain_pr_auc=judged.get("plain_pr_auc"),
                     eligible=gate.eligible,
                     eligibility=gate.reason[:255],
                     diagnostics=diagnostics or {},

@@ -21,6 +21,22 @@ def eligibility(version: ModelVersion) -> dict[str, Any]:
     return {"eligible": version.eligible, "reason": version.eligibility}
 
 
+def judged_context(version: ModelVersion) -> dict[str, Any] | None:
+    """What the version was chosen and gated on: the time folds, their vehicles and positives,
+    and its PR-AUC there beside the plain approach's (None for versions judged on the test set
+    alone)."""
+    if version.judged_folds is None:
+        return None
+    return {
+        "folds": version.judged_folds,
+        "training_folds": max(version.judged_folds - 1, 0),
+        "vehicles": f"{version.judged_vehicles or 0:,}",
+        "positives": f"{version.judged_positives or 0:,}",
+        "pr_auc": numbers.significant(version.judged_pr_auc),
+        "plain_pr_auc": numbers.significant(version.judged_plain_pr_auc),
+    }
+
+
 def lineage(version: ModelVersion) -> list[dict[str, str]]:
     """The datasets a version was trained on, as links to their admin pages."""
     found = []

@@ -244,7 +244,9 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
         return run
 
 
-RUN_METRICS = ("pr_auc", "roc_auc", "recall", "precision", "f1_score", "mcc", "threshold")
+RUN_METRICS = (
+    "pr_auc", "plain_pr_auc", "roc_auc", "recall", "precision", "f1_score", "mcc", "threshold"
+)
 
 
 @dashboard.register

@@ -42,6 +42,7 @@ from training.pipeline.definition import (
 )
 from training.pipeline.estimators import predict_positive
 from training.pipeline.explain import explain_version
+from training.pipeline.judging import score_predictions
 from training.pipeline.outcomes import (
     KindsFailed,
     describe_error,
@@ -50,7 +51,6 @@ from training.pipeline.outcomes import (
     require_finite,
 )
 from training.pipeline.runner import StepFailed, run_pipeline
-from training.pipeline.steps import score_predictions
 from training.signals import model_version_registered, training_run_failed, training_run_succeeded
 
 logger = logging.getLogger(__name__)
@@ -480,6 +480,7 @@ def register_run_versions(
             diagnostics=diagnostics,
             heldout=entry.get("heldout"),
             test_scores=entry.get("test_scores"),
+            judged=entry.get("judged"),
         )
     if not versions and failed:
         raise KindsFailed(failed)
@@ -499,6 +500,14 @@ def version_metrics(version: ModelVersion) -> dict[str, Any]:
         "eligible": version.eligible,
         "eligibility": version.eligibility,
         "model_name": version.model_name,
+        "plain_pr_auc": version.plain_pr_auc,
+        "judged": {
+            "folds": version.judged_folds,
+            "vehicles": version.judged_vehicles,
+            "positives": version.judged_positives,
+            "pr_auc": version.judged_pr_auc,
+            "plain_pr_auc": version.judged_plain_pr_auc,
+        },
     }
 
 

@@ -39,6 +39,9 @@ def tiny_pipeline() -> Pipeline:
 FEW_POSITIVES = {"confusion_matrix": [[180, 8], [4, 8]]}
 # 70 positives of 200 (prevalence 0.35): PR-AUC 0.40 is below the gate's 0.447 (odds 1.5× 0.35's).
 NO_SKILL = {"pr_auc": 0.40}
+# Four time folds (three blocks of the training period and the test set) of 1,320 vehicles with
+# 66 positives (prevalence 0.05): PR-AUC 0.31 clears the gate's 0.073.
+JUDGED = {"folds": 4, "vehicles": 1320, "positives": 66, "pr_auc": 0.31, "plain_pr_auc": 0.27}
 
 
 @pytest.fixture
@@ -50,6 +53,7 @@ def register(tiny_pipeline) -> Callable[..., ModelVersion]:
         threshold: float = 0.35,
         heldout: dict | None = None,
         test_scores: dict | None = None,
+        judged: dict | None = None,
         **metrics,
     ):
         return register_model_version(
@@ -61,6 +65,7 @@ def register(tiny_pipeline) -> Callable[..., ModelVersion]:
                                 "name": "results.csv"}]},
             heldout=heldout,
             test_scores=test_scores,
+            judged=judged,
         )
 
     return register_version

@@ -450,3 +450,34 @@ def test_a_version_below_the_gate_is_set_as_active_only_with_the_override(
     assert ActiveModel.objects.get(type_model="fail").version_id == weak.pk
     assert Activation.objects.filter(version=weak, override=True,
                                      reason="the line changed").exists()
+
+
+def test_a_version_page_shows_the_plain_approach_and_the_folds_it_was_judged_on(
+    admin_user_client, register
+):
+    from tests.mlmodels.conftest import JUDGED
+
+    version = register("group_9830946", pr_auc=0.412, plain_pr_auc=0.356, judged=JUDGED,
+                       confusion_matrix=[[180, 8], [4, 8]])
+
+    response = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/")
+
+    page = response.content.decode()
+    rows = {row["label"]: row["test"] for row in response.context["metrics"]}
+    assert (rows["PR-AUC"], rows["PR-AUC of the plain approach"]) == ("0.412", "0.356")
+    judged = page[page.index('id="judged-on"'):]
+    assert "Chosen and gated on 4 time folds: the latest 3 blocks of the training period" in judged
+    assert "1,320 vehicles, 66 with a defect of this kind" in judged
+    assert "PR-AUC there 0.310; the plain approach's 0.270." in judged
+    assert "66 positives in 4 time folds" in page  # the gate's reason
+
+
+def test_a_version_judged_on_its_test_set_alone_says_nothing_of_folds(
+    admin_user_client, register
+):
+    version = register()
+
+    page = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/").content.decode()
+
+    assert 'id="judged-on"' not in page
+    assert "70 positives in the test set" in page

@@ -17,6 +17,7 @@ FIELDS = {
     "f1_score",
     "roc_auc",
     "pr_auc",
+    "plain_pr_auc",
     "mcc",
     "confusion_matrix",
     "support",
@@ -25,6 +26,11 @@ FIELDS = {
     "flagged_share",
     "test_positives",
     "test_prevalence",
+    "judged_folds",
+    "judged_vehicles",
+    "judged_positives",
+    "judged_pr_auc",
+    "judged_plain_pr_auc",
     "eligible",
     "eligibility",
     "estimator",
@@ -341,3 +347,23 @@ def test_compare_takes_a_version_named_twice_once(plain_api, register):
     body = plain_api.get(f"/api/models/compare/?ids={version.pk},{version.model_name}").json()
 
     assert [v["model_name"] for v in body["versions"]] == ["fail-v1"]
+
+
+def test_a_version_gives_both_pr_aucs_and_what_the_gate_judged(plain_api, register):
+    from tests.mlmodels.conftest import JUDGED
+
+    version = register("group_9830946", pr_auc=0.412, plain_pr_auc=0.356, judged=JUDGED,
+                       confusion_matrix=[[180, 8], [4, 8]])
+
+    body = plain_api.get(f"/api/models/{version.pk}/").json()
+
+    assert (body["pr_auc"], body["plain_pr_auc"]) == (0.412, 0.356)
+    assert body["test_positives"] == 12
+    assert body["judged_folds"] == 4 and body["judged_positives"] == 66
+    assert body["judged_vehicles"] == 1320
+    assert (body["judged_pr_auc"], body["judged_plain_pr_auc"]) == (0.31, 0.27)
+    assert body["eligible"] is True
+    schema = plain_api.get("/api/schema/", {"format": "json"}).json()
+    fields = schema["components"]["schemas"]["ModelVersion"]["properties"]
+    assert fields["plain_pr_auc"]["type"] == "number"
+    assert fields["judged_folds"]["type"] == "integer"

@@ -1,3 +1,4 @@
+import re
 from io import StringIO
 
 import pytest
@@ -53,10 +54,15 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
         "active",
         "eligible",
         "pr_auc",
+        "plain_pr_auc",
         "recall",
         "precision",
         "flagged",
         "threshold",
+        "folds",
+        "positives",
+        "judged_pr_auc",
+        "judged_plain",
         "realised_recall",
         "realised_precision",
         "closed",
@@ -67,8 +73,9 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
     ]
     rows = {line.split()[1]: line.split() for line in lines[1:]}
     assert set(rows) == {"fail-v1", "fail-v2", "group_4-v1"}
-    assert rows["fail-v1"][:14] == [
-        "fail", "fail-v1", "1", "*", "yes", "0.612", "0.800", "0.500", "0.400", "0.250",
+    assert rows["fail-v1"][:19] == [
+        "fail", "fail-v1", "1", "*", "yes", "0.612", "-", "0.800", "0.500", "0.400", "0.250",
+        "-", "-", "-", "-",
         # Nothing predicted yet: no realised metrics.
         "-", "-", "0", "0",
     ]
@@ -94,3 +101,25 @@ def test_list_models_filters_by_kind(register):
     assert run("list_models", "--type-model", "group_9").strip() == (
         "No model versions of kind group_9."
     )
+
+
+def test_list_models_shows_the_plain_approach_beside_each_version_and_the_folds_judged(
+    register,
+):
+    from tests.mlmodels.conftest import JUDGED
+
+    register("group_9830946", pr_auc=0.412, plain_pr_auc=0.356, judged=JUDGED,
+             confusion_matrix=[[180, 8], [4, 8]])
+
+    lines = run("list_models").splitlines()
+
+    # Columns by their position in the header: an empty cell (not active) has no word.
+    starts = [word.start() for word in re.finditer(r"\S+", lines[0])]
+    cells = [lines[1][a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    row = dict(zip(lines[0].split(), cells, strict=True))
+    assert (row["pr_auc"], row["plain_pr_auc"]) == ("0.412", "0.356")
+    assert (row["folds"], row["positives"]) == ("4", "66")
+    assert (row["judged_pr_auc"], row["judged_plain"]) == ("0.310", "0.270")
+    # Twelve positives in its test set, 66 across the folds: the gate counts the folds.
+    assert row["eligible"] == "yes"
+    assert "66 positives in 4 time folds (1,320 vehicles)" in lines[1]

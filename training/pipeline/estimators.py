@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from training.pipeline.bounds import RobustBounds, bound_columns
+from training.pipeline.features import PIVOT_PREFIXES
 
 
 class InformativeColumns(TransformerMixin, BaseEstimator):
@@ -54,6 +55,22 @@ class InformativeColumns(TransformerMixin, BaseEstimator):
         if names is None:
             names = np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
         return names[self.keep_]
+
+
+class PivotColumns(InformativeColumns):
+    """The feature frame's pivot: each test value's latest reading and each test's last NOK
+    flag (`PIVOT_PREFIXES`), the view of the plain approach (one column per test value and
+    status, one gradient-boosting model with scikit-learn's defaults)."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "PivotColumns":
+        """Remember the positions of the pivot's columns."""
+        names = np.asarray(X.columns, dtype=object)
+        self.keep_ = np.flatnonzero([str(name).startswith(PIVOT_PREFIXES) for name in names])
+        if not len(self.keep_):
+            raise ValueError("no test values or NOK flags among the features to pivot")
+        self.n_features_in_ = len(names)
+        self.feature_names_in_ = names
+        return self
 
 
 def _logistic_regression(random_state: int, **options: Any) -> list[tuple[str, Any]]:
@@ -213,18 +230,31 @@ def _hist_gradient_boosting(random_state: int, **options: Any) -> list[tuple[str
     return [("model", HistGradientBoostingClassifier(**{**defaults, **options}))]
 
 
+def _plain_gradient_boosting(random_state: int, **options: Any) -> list[tuple[str, Any]]:
+    # The plain approach: its own view of the features, scikit-learn's defaults (options from
+    # the pipeline definition only where it names some).
+    return [
+        ("view", PivotColumns()),
+        ("model", HistGradientBoostingClassifier(**{"random_state": random_state, **options})),
+    ]
+
+
 ESTIMATORS: dict[str, Callable[..., list[tuple[str, Any]]]] = {
     "logistic_regression": _logistic_regression,
     "random_forest": _random_forest,
     "hist_gradient_boosting": _hist_gradient_boosting,
     "sparse_logistic": _sparse_logistic,
+    "plain_gradient_boosting": _plain_gradient_boosting,
 }
+# The estimator that is the plain approach: the yardstick each kind's choice is held against.
+PLAIN = "plain_gradient_boosting"
 
 
 def make_pipeline(
     name: str, *, random_state: int = 0, options: dict[str, Any] | None = None
 ) -> Pipeline:
-    """An unfitted estimator Pipeline (informative columns, bounds, preprocessing, classifier).
+    """An unfitted estimator Pipeline (its view of the features if it has one, informative
+    columns, bounds, preprocessing, classifier).
 
     Every estimator sees its columns bounded (RobustBounds), whatever values the data holds.
     """
@@ -232,11 +262,14 @@ def make_pipeline(
         factory = ESTIMATORS[name]
     except KeyError:
         raise ValueError(f"unknown estimator {name!r}; known: {sorted(ESTIMATORS)}") from None
+    own = factory(random_state, **(options or {}))
+    view = own[:1] if own[0][0] == "view" else []
     return Pipeline(
         [
+            *view,
             ("select", InformativeColumns()),
             ("bound", RobustBounds()),
-            *factory(random_state, **(options or {})),
+            *own[len(view):],
         ]
     )
 

@@ -1,10 +1,12 @@
-"""Fitting one kind: each candidate on the older part of the training period, the one whose
-scores on its latest part are best, refitted; a candidate that fails is left out, with its error.
+"""Fitting one kind: each candidate judged on the latest blocks of the training period (rolling
+origin), the best of them or the plain approach if it ranks better, refitted; a candidate that
+fails is left out, with its error.
 
 Pure functions over DataFrames (no Django); `steps.train_models` calls `fit_kind` per kind.
 """
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,8 +25,8 @@ from training.pipeline.outcomes import (
     require_finite,
 )
 
-# Below this many positives in the validation slice its threshold is too noisy; the
-# threshold then comes from out-of-fold predictions over the whole training set.
+# Below this many positives in the judged blocks their threshold is too noisy; the threshold
+# then comes from out-of-fold predictions over the whole training set.
 MIN_VALIDATION_POSITIVES = 10
 
 
@@ -53,13 +55,50 @@ def fit_estimator(
     prepare = Pipeline(estimator.steps[:-1])
     model = estimator.steps[-1][1]
     X_fit = prepare.fit_transform(X, y)
-    stops_early = isinstance(model, HistGradientBoostingClassifier) and model.early_stopping
+    # Only a model told to stop early stops on `validation`; "auto" (scikit-learn's default,
+    # the plain approach's) keeps scikit-learn's own choice.
+    stops_early = (
+        isinstance(model, HistGradientBoostingClassifier) and model.early_stopping is True
+    )
     if validation is not None and stops_early:
         X_val, y_val = validation
         model.fit(X_fit, y, X_val=prepare.transform(X_val), y_val=y_val)
     else:
         model.fit(X_fit, y)
     return estimator
+
+
+@dataclass
+class KindFit:
+    """One kind's fit: the version's estimator, the evidence it was chosen on, and the plain
+    approach beside it."""
+
+    estimator: Pipeline
+    # The judged vehicles' labels and the chosen candidate's scores, in time order.
+    y_heldout: pd.Series
+    scores: np.ndarray
+    # "folds" (rolling origin over the latest blocks) or "out_of_fold" (too few positives).
+    source: str
+    chosen: int
+    failures: dict[str, str]
+    # How many consecutive blocks of the training period were judged.
+    folds: int
+    # The plain approach fitted on the whole period, and its scores on the judged vehicles.
+    plain: Pipeline | None = None
+    plain_scores: np.ndarray | None = None
+
+
+def time_folds(order: pd.Index, params: dict[str, Any]) -> list[tuple[pd.Index, pd.Index]]:
+    """Rolling origin: the latest `validation_share` of the period in `folds` consecutive
+    blocks, each with every vehicle before it to fit on (oldest block first)."""
+    judged = math.ceil(len(order) * float(params["validation_share"]))
+    count = max(1, min(int(params["folds"]), judged))
+    edges = np.linspace(len(order) - judged, len(order), count + 1).round().astype(int)
+    return [
+        (order[:start], order[start:end])
+        for start, end in zip(edges[:-1], edges[1:], strict=True)
+        if end > start
+    ]
 
 
 def fit_kind(
@@ -69,66 +108,113 @@ def fit_kind(
     y: pd.Series,
     order: pd.Index,
     params: dict[str, Any],
-) -> tuple[Pipeline, pd.Series, np.ndarray, str, int, dict[str, str]]:
-    """The kind's fitted estimator, its held-out labels and scores, their source, which
-    candidate template won, and the error of each candidate (named by `labels`) that failed.
-    `order` is the training KNRs by production time.
+    plain: int | None = None,
+) -> KindFit:
+    """The kind's fitted estimator, chosen on time folds of the training period; `order` is
+    the training KNRs by production time, `plain` the candidate that is the plain approach.
 
-    The threshold is chosen on training data only, never on the test set (that would make
-    the test metrics meet their target by construction). First choice: fit each candidate on
-    the older part of the training period (early stopping on the latest part), keep the one
-    whose scores on that latest part are best (`select_by`), which mimics how the
-    model meets next month's cars; with `refit`, fit a gradient-boosting winner again on the
-    whole period with the iterations it found (other winners stay as fitted: their held-out
-    scores, which set the threshold, must be their own). Too few positives in the latest
-    part → out-of-fold scores over the whole period for the first candidate, and a final fit
-    on all of it.
+    Each candidate is fitted on the vehicles before each of the latest blocks (early stopping
+    on the block) and scores it, as a model meets next month's cars; the candidate whose
+    scores over every block are best (`select_by`) wins, unless the plain approach ranks the
+    judged vehicles better (higher average precision): then the plain approach wins. The
+    threshold comes from the winner's scores over the blocks, never from the test set (the
+    test metrics would meet their target by construction). With `refit`, a gradient-boosting
+    winner is fitted again on the whole period with the iterations the latest block found;
+    another winner stays as fitted for the latest block (its held-out scores, which set the
+    threshold, must be its own kind of scores). Too few positives in the blocks →
+    out-of-fold scores over the whole period for the first candidate, and a final fit on all.
 
     A candidate that raises, or whose scores are not finite probabilities, is left out (in
     the out-of-fold case the next one serves); FitFailed when none is left. A failed refit
-    leaves the winner as fitted on the older part.
+    leaves the winner as fitted for the latest block.
     """
     failures: dict[str, str] = {}
-    n_validation = math.ceil(len(order) * float(params["validation_share"]))
-    fit_knrs, validation_knrs = order[:-n_validation], order[-n_validation:]
-    y_fit, y_validation = y.loc[fit_knrs], y.loc[validation_knrs]
-    if (
-        n_validation > 0
-        and y_validation.sum() >= MIN_VALIDATION_POSITIVES
-        and 0 < y_fit.sum() < len(y_fit)
-    ):
-        X_validation = X.loc[validation_knrs]
-        best: tuple[float, int, Pipeline, np.ndarray] | None = None
+    # A block whose earlier vehicles hold one class only cannot be judged: it is left out.
+    folds = [
+        (fit, judged)
+        for fit, judged in time_folds(order, params)
+        if 0 < y.loc[fit].sum() < len(fit)
+    ]
+    y_judged = y.loc[[knr for _, judged in folds for knr in judged]]
+    if folds and y_judged.sum() >= MIN_VALIDATION_POSITIVES:
+        judged: dict[int, tuple[float, Pipeline, np.ndarray]] = {}
         for index, template in enumerate(templates):
             try:
-                estimator = fit_estimator(
-                    template, X.loc[fit_knrs], y_fit, (X_validation, y_validation)
-                )
-                scores = checked_scores(estimator, X_validation, "held-out scores")
-                rank = selection_score(params["select_by"], y_validation, scores)
+                last, scores = _judge_on_folds(template, X, y, folds)
+                rank = selection_score(params["select_by"], y_judged, scores)
             except Exception as error:
                 failures[labels[index]] = describe_error(error)
                 continue
-            if best is None or rank > best[0]:
-                best = (rank, index, estimator, scores)
-        if best is None:
+            judged[index] = (rank, last, scores)
+        if not judged:
             raise FitFailed(failures)
-        _, chosen, estimator, scores = best
+        # The first of equal ranks: the order of the candidates breaks ties.
+        chosen = max(judged, key=lambda i: (judged[i][0], -i))
+        if plain in judged and plain != chosen and ranks_better(
+            y_judged, judged[plain][2], judged[chosen][2]
+        ):
+            chosen = plain
+        _, estimator, scores = judged[chosen]
         if params["refit"]:
             try:
                 estimator = refit(templates[chosen], estimator, X, y)
             except Exception as error:
-                # The fit on the older part stands: the held-out scores are its own.
+                # The fit for the latest block stands: the held-out scores are its kind.
                 failures[f"{labels[chosen]} refitted"] = describe_error(error)
-        return estimator, y_validation, scores, "validation", chosen, failures
+        fit = KindFit(estimator, y_judged, scores, "folds", chosen, failures, len(folds))
+        if plain in judged:
+            fit.plain_scores = judged[plain][2]
+            fit.plain = estimator if chosen == plain else _refitted(
+                templates[plain], judged[plain][1], X, y, labels[plain], failures
+            )
+        return fit
     for index, template in enumerate(templates):
         try:
             scores = out_of_fold_proba(template, X, y, int(params["random_state"]))
             require_finite(scores, "out-of-fold scores")
-            return fit_estimator(template, X, y), y, scores, "out_of_fold", index, failures
+            estimator = fit_estimator(template, X, y)
         except Exception as error:
             failures[labels[index]] = describe_error(error)
+            continue
+        fit = KindFit(estimator, y, scores, "out_of_fold", index, failures, 0)
+        if index == plain:
+            fit.plain, fit.plain_scores = estimator, scores
+        return fit
     raise FitFailed(failures)
+
+
+def _judge_on_folds(
+    template: Pipeline, X: pd.DataFrame, y: pd.Series, folds: list[tuple[pd.Index, pd.Index]]
+) -> tuple[Pipeline, np.ndarray]:
+    """The template fitted for each block on the vehicles before it: the latest block's fit,
+    and every block's scores (oldest block first)."""
+    scores = []
+    for fit, judged in folds:
+        estimator = fit_estimator(template, X.loc[fit], y.loc[fit], (X.loc[judged], y.loc[judged]))
+        scores.append(checked_scores(estimator, X.loc[judged], "held-out scores"))
+    return estimator, np.concatenate(scores)
+
+
+def ranks_better(y: Any, first: Any, second: Any) -> bool:
+    """Whether `first` ranks these vehicles better than `second` (average precision)."""
+    return float(average_precision_score(y, first)) > float(average_precision_score(y, second))
+
+
+def _refitted(
+    template: Pipeline,
+    fitted: Pipeline,
+    X: pd.DataFrame,
+    y: pd.Series,
+    label: str,
+    failures: dict[str, str],
+) -> Pipeline | None:
+    """A candidate refitted on the whole period (the plain approach as the yardstick), or
+    None with its error among the failures."""
+    try:
+        return refit(template, fitted, X, y)
+    except Exception as error:
+        failures[f"{label} refitted"] = describe_error(error)
+        return None
 
 
 def selection_score(metric: str, y: pd.Series, scores: np.ndarray) -> float:

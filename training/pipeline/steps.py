@@ -11,17 +11,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    brier_score_loss,
-    confusion_matrix,
-    f1_score,
-    matthews_corrcoef,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -30,13 +19,19 @@ from crossline.exceptions import NothingToTrain
 from mlmodels import thresholds
 from training.pipeline.definition import DEFAULT_PARAMS
 from training.pipeline.estimators import (
+    PLAIN,
     AnyFailure,
     blend_failure,
     make_pipeline,
     version_pipeline,
 )
 from training.pipeline.features import RESULT_COLUMNS, ResultFeatures, normalise_results
-from training.pipeline.fitting import fit_kind, selection_score
+from training.pipeline.fitting import KindFit, fit_kind, ranks_better, selection_score
+from training.pipeline.judging import (
+    judged_evidence,
+    pr_auc,
+    score_predictions,
+)
 from training.pipeline.outcomes import KindsFailed, checked_scores, describe_error, kind_failure
 from training.pipeline.registry import step
 
@@ -299,6 +294,9 @@ def _train_models(
     candidates = params.get("candidates", {}).get(name) or [{}]
     templates = [_candidate_template(name, candidate, params) for candidate in candidates]
     labels = [describe_candidate(name, candidate) for candidate in candidates]
+    plain = next(
+        (i for i, c in enumerate(candidates) if c.get("estimator", name) == PLAIN), None
+    )
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
     failed: dict[str, dict[str, Any]] = {}
@@ -313,33 +311,37 @@ def _train_models(
             continue
         started = time.perf_counter()
         try:
-            estimator, y_heldout, scores, source, chosen, failures = fit_kind(
-                templates, labels, train_set.features, y, order, params
-            )
-            heldout = _heldout_entry(y_heldout, scores, params)
+            fit = fit_kind(templates, labels, train_set.features, y, order, params, plain)
+            heldout = _heldout_entry(fit.y_heldout, fit.scores, params)
         except Exception as error:
             failed[kind] = kind_failure("train_models", error, positives)
             emit(f"{kind}: failed, {failed[kind]['error']}")
             for label, text in failed[kind]["candidate_errors"].items():
                 emit(f"{kind}: candidate {label} failed, {text}")
             continue
-        for label, text in failures.items():
+        for label, text in fit.failures.items():
             emit(f"{kind}: candidate {label} failed, {text}")
         fit_seconds = time.perf_counter() - started
         models[kind] = {
-            "pipeline": version_pipeline(feature_builder, estimator),
-            "threshold_source": source,
-            "candidate": chosen,
-            "estimator": labels[chosen],
-            "candidate_errors": failures,
+            "pipeline": version_pipeline(feature_builder, fit.estimator),
+            "threshold_source": fit.source,
+            "folds": fit.folds,
+            "candidate": fit.chosen,
+            "estimator": labels[fit.chosen],
+            "candidate_errors": fit.failures,
             **heldout,
+            "plain": _plain_entry(fit),
             "feature_columns": list(train_set.features.columns),
             "n_train": len(y),
             "n_train_positives": positives,
             "fit_seconds": round(fit_seconds, 3),
         }
-        fitted[kind] = (estimator, y_heldout, pd.Series(scores, index=y_heldout.index))
-        emit(f"{kind}: trained on {len(y)} KNRs ({positives} positive) in {fit_seconds:.1f}s")
+        scores = pd.Series(fit.scores, index=fit.y_heldout.index)
+        fitted[kind] = (fit.estimator, fit.y_heldout, scores)
+        emit(
+            f"{kind}: trained on {len(y)} KNRs ({positives} positive) in {fit_seconds:.1f}s, "
+            f"{labels[fit.chosen]} judged on {fit.folds} blocks"
+        )
     if FAIL_KIND in fitted:
         try:
             _combine_fail_with_groups(models, fitted, feature_builder, params, emit)
@@ -348,6 +350,14 @@ def _train_models(
             models[FAIL_KIND]["candidate_errors"][COMBINED] = describe_error(error)
             emit(f"{FAIL_KIND}: candidate {COMBINED} failed, {describe_error(error)}")
     return {"models": models, "skipped": skipped, "failed": failed}
+
+
+def _plain_entry(fit: KindFit) -> dict[str, Any] | None:
+    """The plain approach beside a kind's version: its estimator fitted on the whole period
+    (None if that failed) and its scores on the judged vehicles; None when not judged."""
+    if fit.plain_scores is None:
+        return None
+    return {"estimator": fit.plain, "scores": [float(v) for v in fit.plain_scores]}
 
 
 def describe_candidate(name: str, candidate: dict[str, Any]) -> str:
@@ -404,6 +414,10 @@ def _combine_fail_with_groups(
     if ranks[weight] <= alone:
         emit(f"{FAIL_KIND}: the direct model alone scored better on held-out vehicles")
         return
+    plain = models[FAIL_KIND].get("plain")
+    if plain and ranks_better(y_fail, plain["scores"], blends[weight]):
+        emit(f"{FAIL_KIND}: the plain approach ranked held-out vehicles better than the blend")
+        return
     estimator = Pipeline(
         [("any_failure", AnyFailure(direct, [fitted[kind][0] for kind in groups], weight))]
     )
@@ -418,44 +432,6 @@ def _combine_fail_with_groups(
         f"{weight:.2f} ({params['select_by']} on held-out vehicles {alone:.4f} → "
         f"{ranks[weight]:.4f})"
     )
-
-
-def expected_calibration_error(y_true: Any, proba: Any, bins: int = 10) -> float:
-    """ECE: the share-weighted gap between mean probability and positive rate, in 10 bins."""
-    y = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(proba, dtype=np.float64)
-    if len(y) == 0:
-        return 0.0
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    positives = np.bincount(which, weights=y, minlength=bins)
-    gaps = np.abs(positives - np.bincount(which, weights=p, minlength=bins))
-    return float(gaps.sum() / counts.sum())
-
-
-def score_predictions(y_test: Any, proba: Any, threshold: float) -> dict[str, Any]:
-    """Test metrics of positive-class probabilities at a threshold (proba ≥ threshold)."""
-    y = np.asarray(y_test).astype("int64")
-    proba = np.asarray(proba, dtype=np.float64)
-    predicted = (proba >= threshold).astype("int64")
-    both_classes = 0 < y.sum() < len(y)
-    tn, fp, fn, tp = confusion_matrix(y, predicted, labels=[0, 1]).ravel()
-    return {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "precision": float(precision_score(y, predicted, zero_division=0)),
-        "recall": float(recall_score(y, predicted, zero_division=0)),
-        "f1_score": float(f1_score(y, predicted, zero_division=0)),
-        # Undefined with one class in the test set: None rather than a misleading number.
-        "roc_auc": float(roc_auc_score(y, proba)) if both_classes else None,
-        "pr_auc": float(average_precision_score(y, proba)) if y.sum() > 0 else None,
-        "mcc": float(matthews_corrcoef(y, predicted)),
-        "brier": float(brier_score_loss(y, proba, labels=[0, 1])) if len(y) else None,
-        "ece": expected_calibration_error(y, proba),
-        "flagged_share": float(predicted.mean()) if len(y) else 0.0,
-        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
-        "support": {"positives": int(y.sum()), "negatives": int(len(y) - y.sum())},
-        "threshold": float(threshold),
-    }
 
 
 @step("evaluate")
@@ -482,9 +458,11 @@ def evaluate(
         except Exception as error:
             failed[kind] = kind_failure("evaluate", error, entry["n_train_positives"])
             continue
+        plain = _plain_test_scores(entry, test_set.features)
         evaluated[kind] = {
             **entry,
-            "metrics": metrics,
+            "metrics": {**metrics, "plain_pr_auc": pr_auc(y_test, plain)},
+            "judged": judged_evidence(entry, y_test, proba, plain),
             "n_test": len(test_set),
             "test_scores": {
                 "y_true": [int(v) for v in y_test],
@@ -500,3 +478,16 @@ def evaluate(
         "test_set": test_set,
         "test_results": results[results["KNR"].isin(test_set.knrs)],
     }
+
+
+def _plain_test_scores(entry: dict[str, Any], features: pd.DataFrame) -> np.ndarray | None:
+    """The plain approach's test scores beside a kind's version (None when it has none, or
+    they cannot be had: the yardstick is left out, the version stands)."""
+    plain = entry.get("plain") or {}
+    if plain.get("estimator") is None:
+        return None
+    try:
+        with threadpool_limits(limits=1):
+            return checked_scores(plain["estimator"], features, "plain test scores")
+    except Exception:
+        return None

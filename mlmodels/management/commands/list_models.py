@@ -6,15 +6,21 @@ from crossline.commands import Once
 from mlmodels.hooks import realised_metrics_by_version
 from mlmodels.selectors import get_active_version_ids, list_model_versions
 
+# pr_auc and plain_pr_auc: on the test set; folds to judged_plain: what the gate judged (every
+# vehicle judged out of time), the version's PR-AUC there and the plain approach's.
 COLUMNS = (
-    "kind", "name", "version", "active", "eligible", "pr_auc", "recall", "precision", "flagged",
-    "threshold", "realised_recall", "realised_precision", "closed", "open", "created",
-    "estimator", "gate",
+    "kind", "name", "version", "active", "eligible", "pr_auc", "plain_pr_auc", "recall",
+    "precision", "flagged", "threshold", "folds", "positives", "judged_pr_auc", "judged_plain",
+    "realised_recall", "realised_precision", "closed", "open", "created", "estimator", "gate",
 )
 
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 class Command(BaseCommand):
@@ -43,10 +49,15 @@ class Command(BaseCommand):
                 "*" if v.pk in active_ids else "",
                 "yes" if v.eligible else "no",
                 _number(v.pr_auc),
+                _number(v.plain_pr_auc),
                 _number(v.recall),
                 _number(v.precision),
                 _number(v.flagged_share),
                 _number(v.threshold),
+                _count(v.judged_folds),
+                _count(v.judged_positives),
+                _number(v.judged_pr_auc),
+                _number(v.judged_plain_pr_auc),
                 _number(realised.get(v.model_name, {}).get("recall")),
                 _number(realised.get(v.model_name, {}).get("precision")),
                 str(realised.get(v.model_name, {}).get("n", 0)),

@@ -62,8 +62,10 @@ class Command(BaseCommand):
         for kind, metrics in run.metrics.items():
             self.stdout.write(
                 f"  {kind:<18} {metrics['model_name']:<24} "
-                f"PR-AUC {fmt(metrics['pr_auc'])}  recall {fmt(metrics['recall'])}  "
+                f"PR-AUC {fmt(metrics['pr_auc'])} (plain approach "
+                f"{fmt(metrics.get('plain_pr_auc'))})  recall {fmt(metrics['recall'])}  "
                 f"precision {fmt(metrics['precision'])}  threshold {metrics['threshold']:.3f}"
+                + judged_on(metrics.get("judged") or {})
             )
         for outcome in run.outcomes:
             kind = outcome["kind"]
@@ -84,3 +86,13 @@ class Command(BaseCommand):
 
 def fmt(value: float | None) -> str:
     return "  n/a" if value is None else f"{value:.3f}"
+
+
+def judged_on(judged: dict) -> str:
+    """What the gate judged a version on, in a few words ("" when not recorded)."""
+    if not judged.get("folds"):
+        return ""
+    return (
+        f"  judged on {judged['folds']} time folds: {judged['positives']} positives, PR-AUC "
+        f"{fmt(judged['pr_auc'])} (plain approach {fmt(judged['plain_pr_auc'])})"
+    )
