@@ -189,3 +189,30 @@ def test_an_active_version_that_cannot_score_the_test_set_does_not_stop_a_retrai
     assert entry["message"].startswith("The active fail-v1 could not be scored on this test set")
     assert "are not finite probabilities" in entry["message"]
     assert entry["differences"] is None
+
+
+def test_each_version_keeps_the_plain_approach_beside_it_and_what_it_was_judged_on(
+    demo_files, small_plant  # noqa: F811
+):
+    from mlmodels.thresholds import decode_scores
+
+    import_demo(demo_files)
+
+    run, output = train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    fail = ModelVersion.objects.get(training_run=run, type_model="fail")
+    assert 0 < fail.plain_pr_auc <= 1 and 0 < fail.judged_plain_pr_auc <= 1
+    heldout, _ = decode_scores(fail.scores.heldout)
+    test, _ = decode_scores(fail.scores.test)
+    # Two blocks of the training period and the test set: every judged vehicle counts.
+    assert fail.judged_folds == 3
+    assert fail.judged_vehicles == len(heldout) + len(test) == len(heldout) + fail.n_test
+    assert fail.judged_positives == heldout.sum() + fail.test_positives
+    assert f"{fail.judged_positives} positives in 3 time folds" in fail.eligibility
+    assert run.metrics["fail"]["plain_pr_auc"] == fail.plain_pr_auc
+    line = next(
+        line for line in output.splitlines() if line.startswith("  fail ") and "PR-AUC" in line
+    )
+    assert f"(plain approach {fail.plain_pr_auc:.3f})" in line
+    assert f"judged on 3 time folds: {fail.judged_positives} positives" in line
