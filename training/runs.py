@@ -502,11 +502,8 @@ def version_metrics(version: ModelVersion) -> dict[str, Any]:
         "model_name": version.model_name,
         "plain_pr_auc": version.plain_pr_auc,
         "judged": {
-            "folds": version.judged_folds,
-            "vehicles": version.judged_vehicles,
-            "positives": version.judged_positives,
-            "pr_auc": version.judged_pr_auc,
-            "plain_pr_auc": version.judged_plain_pr_auc,
+            key: getattr(version, f"judged_{key}")
+            for key in ("folds", "vehicles", "positives", "pr_auc", "plain_pr_auc")
         },
     }
 

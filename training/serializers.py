@@ -91,13 +91,28 @@ class KindOutcomeSerializer(serializers.Serializer):
     )
 
 
+class JudgedSerializer(DocumentSerializer):
+    """What a version was chosen and gated on: every vehicle judged out of time."""
+
+    folds = serializers.IntegerField(
+        allow_null=True, help_text="Blocks of the training period, and the test set."
+    )
+    vehicles = serializers.IntegerField(allow_null=True)
+    positives = serializers.IntegerField(allow_null=True)
+    pr_auc = serializers.FloatField(allow_null=True, help_text="The version's, over them.")
+    plain_pr_auc = serializers.FloatField(
+        allow_null=True, help_text="The plain approach's, over them."
+    )
+
+
 class TestSetMetricsSerializer(DocumentSerializer):
     """A model's metrics on a test set, at its decision threshold (null where undefined)."""
 
     # Runs recorded by earlier releases lack what was added since.
     missing = {
         "flagged_share": None, "brier": None, "ece": None, "threshold_policy": None,
-        "eligible": None, "eligibility": None, "model_name": None,
+        "eligible": None, "eligibility": None, "model_name": None, "plain_pr_auc": None,
+        "judged": None,
     }
 
     accuracy = serializers.FloatField(allow_null=True)
@@ -106,6 +121,10 @@ class TestSetMetricsSerializer(DocumentSerializer):
     f1_score = serializers.FloatField(allow_null=True)
     roc_auc = serializers.FloatField(allow_null=True, help_text="Null with one class only.")
     pr_auc = serializers.FloatField(allow_null=True, help_text="Null without positives.")
+    plain_pr_auc = serializers.FloatField(
+        allow_null=True, help_text="The plain approach's, fitted on the same vehicles; null "
+        "for the active version scored on a retrain's test set."
+    )
     mcc = serializers.FloatField(allow_null=True)
     brier = serializers.FloatField(allow_null=True)
     ece = serializers.FloatField(allow_null=True, help_text="Expected calibration error.")
@@ -128,6 +147,9 @@ class TestSetMetricsSerializer(DocumentSerializer):
     model_name = serializers.CharField(
         allow_null=True, help_text="The version these are of; null for the active version "
         "scored on a retrain's test set."
+    )
+    judged = JudgedSerializer(
+        allow_null=True, help_text="What the version was chosen and gated on; null as above."
     )
 
 

@@ -192,7 +192,7 @@ def test_an_active_version_that_cannot_score_the_test_set_does_not_stop_a_retrai
 
 
 def test_each_version_keeps_the_plain_approach_beside_it_and_what_it_was_judged_on(
-    demo_files, small_plant  # noqa: F811
+    demo_files, small_plant, plain_api  # noqa: F811
 ):
     from mlmodels.thresholds import decode_scores
 
@@ -216,3 +216,9 @@ def test_each_version_keeps_the_plain_approach_beside_it_and_what_it_was_judged_
     )
     assert f"(plain approach {fail.plain_pr_auc:.3f})" in line
     assert f"judged on 3 time folds: {fail.judged_positives} positives" in line
+    shown = plain_api.get(f"/api/training-runs/{run.pk}/").json()["metrics"]["fail"]
+    assert shown["plain_pr_auc"] == fail.plain_pr_auc
+    assert shown["judged"] == {
+        "folds": 3, "vehicles": fail.judged_vehicles, "positives": fail.judged_positives,
+        "pr_auc": fail.judged_pr_auc, "plain_pr_auc": fail.judged_plain_pr_auc,
+    }
