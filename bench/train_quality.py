@@ -10,9 +10,9 @@ generates data with a seed the defaults were not tuned on, imports it with `impo
 through `predict_positive` on the run's test set (the latest KNRs by production time) beside
 truth.csv's probabilities and the plain reference (`bench/plain_reference.py`, same split).
 Each measurement is merged into bench/results/worlds_<database>.json (replacing an earlier one
-of the same world, size and seed) and the report across worlds, bench/results/
-worlds_<database>.md, is written again from all of them (bench/worlds/report.py). A run of the
-demo alone at one size (`--world demo`) also writes the demo's per-seed report with the
+of the same world, size and seed; `--report` names another file) and the report across worlds,
+bench/results/worlds_<database>.md, is written again from all of them (bench/worlds/report.py).
+A run of the demo alone at one size (`--world demo`) also writes the demo's per-seed report with the
 issue's bars, bench/results/train_quality_<database>.md and .json, as before.
 """
 
@@ -386,6 +386,9 @@ def main() -> None:
                         help="Seed, not a tuning seed (repeat for several; default 23, 29).")
     parser.add_argument("--jobs", type=int, default=1,
                         help="Seeds measured at once, each in its own process (default 1).")
+    parser.add_argument("--report", default="worlds",
+                        help="Merge into bench/results/<report>_<database>.json and .md "
+                        "(default worlds; another name keeps a measurement apart).")
     parser.add_argument("--one-seed-json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     worlds = list(dict.fromkeys(args.world or WORLD_NAMES))
@@ -408,13 +411,13 @@ def main() -> None:
         for entry in pool.map(lambda c: measure_in_process(*c), combinations):
             measured.append(entry)
             database = entry["database"]
-            path = results / f"worlds_{database}.json"
+            path = results / f"{args.report}_{database}.json"
             earlier = json.loads(path.read_text()) if path.exists() else []
             entries = merge(earlier, [entry])
             path.write_text(json.dumps(entries, indent=1))
-            (results / f"worlds_{database}.md").write_text(worlds_report(entries))
+            (results / f"{args.report}_{database}.md").write_text(worlds_report(entries))
     print(worlds_report(measured))
-    if worlds == ["demo"] and len(sizes) == 1:
+    if worlds == ["demo"] and len(sizes) == 1 and args.report == "worlds":
         text = report(measured)
         (results / f"train_quality_{database}.md").write_text(text)
         (results / f"train_quality_{database}.json").write_text(json.dumps(measured, indent=1))
