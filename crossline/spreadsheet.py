@@ -1,4 +1,4 @@
-"""CSV safe to open in a spreadsheet: the one writer every crossline export uses.
+"""CSV and Excel safe to open in a spreadsheet: the one writer every crossline export uses.
 
 A text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to
 Excel, LibreOffice and Google Sheets (CSV injection); OWASP's advice is to prefix it with a
@@ -9,8 +9,11 @@ itself (probabilities, counts) stay numbers, negative ones included.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable
 from typing import Any
+
+from openpyxl import Workbook
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -45,3 +48,21 @@ class SafeWriter:
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
             self.writerow(row)
+
+
+def xlsx_bytes(header: Iterable[Any], rows: Iterable[Iterable[Any]], *, sheet: str) -> bytes:
+    """An Excel workbook of one sheet: the header, then the rows. Text that a spreadsheet would
+    read as a formula is neutralised as in CSV; numbers stay numbers, None an empty cell."""
+    book = Workbook(write_only=True)
+    page = book.create_sheet(title=sheet[:31])
+    for row in (header, *rows):
+        page.append([_xlsx_cell(value) for value in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _xlsx_cell(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return ("yes" if value else "no") if isinstance(value, bool) else value
+    return neutralise(str(value))

@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", ApiRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include(mlmodels_urls.urlpatterns)),
+    path("api/", include(predictions_urls.urlpatterns)),
     path("api/", include(router.urls)),
     # Anything else under /api/ is a JSON 404, whatever DEBUG says.
     re_path(r"^api/", api.api_not_found),

@@ -2,11 +2,13 @@
 
 from typing import Any
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from crossline.exceptions import NotFound
-from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy
+from mlmodels.models import Activation, ActiveModel, ModelVersion, ThresholdPolicy, VersionScores
+from mlmodels.thresholds import decode_scores
 
 
 def list_model_versions(
@@ -93,6 +95,14 @@ def has_later_activation(activation: Activation) -> bool:
         activated_at=activation.activated_at, pk__gt=activation.pk
     )
     return later.exists() or same_moment.exists()
+
+
+def get_test_scores(version: ModelVersion) -> np.ndarray | None:
+    """A version's scores on its test set, or None when none are kept."""
+    encoded = VersionScores.objects.filter(version=version).values_list("test", flat=True).first()
+    if not encoded:
+        return None
+    return decode_scores(encoded)[1]
 
 
 def list_metric_history(metric: str = "pr_auc") -> dict[str, list[tuple[int, float | None]]]:

@@ -366,6 +366,10 @@ def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
         else None,
         "vehicles_month": summary["latest_month_count"],
         "vehicles_month_name": f"{month:%B %Y}" if month else "",
+        # Each count links to the list it counts.
+        "vehicles_url": reverse("admin:plant_vehicle_changelist"),
+        "vehicles_month_url": f"{reverse('admin:plant_vehicle_changelist')}?month={month:%Y-%m}"
+        if month else "",
         "last_imports": [
             {
                 "name": dataset.original_name,

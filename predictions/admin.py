@@ -21,8 +21,10 @@ from plant.admin_fail_groups import fail_group_labels_for
 from plant.selectors import get_fail_group_labels
 from predictions import batches, feedback, selectors, services
 from predictions.admin_capacity import InspectionCapacityAdmin  # noqa: F401 (registered on import)
-from predictions.capacity import get_label_window_days, get_window_closed_before
+from predictions.admin_worklist import WorklistAdmin  # noqa: F401 (registered on import)
+from predictions.capacity import get_capacity, get_label_window_days, get_window_closed_before
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
+from predictions.worklist import CAPACITY_FLAG
 
 
 class FailGroupFilter(admin_fail_groups.FailGroupFilter):
@@ -178,8 +180,13 @@ def groups_text(codes: list[int] | None, labels: dict[int, str], *, none: str = 
 
 
 def kinds_text(kinds: list[str] | None, labels: dict[int, str]) -> str:
-    """Model kinds by the names people see ("Any defect, 4 Doors"), "–" for none."""
-    return ", ".join(kind_label(kind, labels) for kind in kinds or []) or "–"
+    """What flagged a vehicle, by the names people see ("Any defect, 4 Doors", or its risk
+    within the inspection capacity), "–" for none."""
+    return ", ".join(
+        "its risk, within the inspection capacity" if kind == CAPACITY_FLAG
+        else kind_label(kind, labels)
+        for kind in kinds or []
+    ) or "–"
 
 
 def feedback_text(known: feedback.Feedback, labels: dict[int, str]) -> str:
@@ -216,6 +223,8 @@ def prediction_context(prediction: Prediction, names: dict[int, str]) -> dict[st
     )
     return {
         "groups": groups,
+        "risk": numbers.percent(prediction.risk),
+        "reasons": [reason.get("text", "") for reason in prediction.explanation or []],
         "feedback": feedback_text(known, names),
         "feedback_state": known.state,
         "flagged_by": kinds_text(prediction.flagged_by, names),
@@ -363,12 +372,25 @@ def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's prediction counts, flagged vehicles per group, predicted vs real."""
     summary = selectors.get_prediction_summary()
     names = fail_group_labels_for(request)
+    capacity = get_capacity()
+    changelist = reverse("admin:predictions_prediction_changelist")
+    start, end = selectors.get_this_month()
     by_group = selectors.count_predicted_fail_codes()
     monthly = selectors.count_predicted_and_real_by_production_month()
     return {
         "predictions_total": summary["total"],
         "predictions_month": summary["this_month"],
         "flagged_share": summary["flagged"] / summary["total"] if summary["total"] else None,
+        # Which rule flags, and each count linked to the list it counts.
+        "flag_rule": capacity.describe().capitalize() + " (the worklist)"
+        if capacity.is_set
+        else "No inspection capacity set: each model's threshold policy flags",
+        "flag_rule_url": reverse("admin:predictions_inspectioncapacity_changelist"),
+        "worklist_url": reverse("admin:predictions_worklist_changelist"),
+        "flagged_url": f"{changelist}?predicted_fail__exact=1",
+        "predictions_url": changelist,
+        "predictions_month_url": f"{changelist}?created_at__gte={start:%Y-%m-%d}"
+        f"&created_at__lt={end:%Y-%m-%d}",
         "flagged_chart": charts.bar_chart(
             [fail_group_label(row["fail_code"], names) for row in by_group],
             {"vehicles flagged": [row["count"] for row in by_group]},

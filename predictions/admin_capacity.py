@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from crossline.exceptions import InvalidInput
+from predictions.arrivals import change_inspection_capacity
 from predictions.capacity import check_capacity, set_inspection_capacity
 from predictions.models import InspectionCapacity
 
@@ -69,7 +70,7 @@ class InspectionCapacityAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: InspectionCapacity, form, change: bool):
-        stored = set_inspection_capacity(
+        stored = change_inspection_capacity(
             share=obj.share,
             vehicles_per_day=obj.vehicles_per_day,
             label_window_days=obj.label_window_days,

@@ -17,7 +17,12 @@ from mlmodels.selectors import get_activation, has_later_activation, list_predic
 from mlmodels.services import get_active_models
 from plant.selectors import list_dataset_knrs, list_knrs_last_tested_since, list_tested_knrs
 from plant.services import record_dataset_predictions
-from predictions.capacity import get_window_closed_before
+from predictions.capacity import (
+    get_capacity,
+    get_window_closed_before,
+    set_inspection_capacity,
+)
+from predictions.models import InspectionCapacity
 from predictions.selectors import list_predicted_knrs
 from predictions.services import predict_stored_knrs
 
@@ -63,6 +68,27 @@ def predict_dataset_vehicles(*, dataset_id: Any) -> int:
         dataset_id=dataset_id, note=f"{predicted:,} vehicles predicted", predicted_count=predicted
     )
     return predicted
+
+
+def change_inspection_capacity(*, user: Any = None, **changes: Any) -> InspectionCapacity:
+    """Change the inspection capacity or the labelling window (`set_inspection_capacity`'s
+    arguments); a new capacity flags again, on a worker, the vehicles inside their window."""
+    before = get_capacity()
+    record = set_inspection_capacity(user=user, **changes)
+    if get_capacity() != before:
+        async_task("predictions.tasks.predict_inside_window", task_name="predict-inside-window")
+    return record
+
+
+def predict_inside_window() -> int:
+    """Predict again, with the active models, the vehicles still inside their labelling
+    window (flagged as the capacity now says)."""
+    try:
+        models = get_active_models()
+    except NoActiveModel:
+        return 0
+    knrs = list_knrs_last_tested_since(get_window_closed_before())
+    return len(predict_stored_knrs(knrs, models=models))
 
 
 def queue_predictions_after_activation(*, activation_id: Any) -> None:

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.db import models
+
 from crossline.domain import FAIL_GROUPS
 from crossline.groups import QUALITY_LEAD, grant
 from plant.backfills import move_content_type
@@ -163,3 +165,13 @@ def fill_feedback_recorded_before_prediction(apps: Any, schema_editor: Any) -> N
 QUALITY_LEAD_GRANT = grant(
     "predictions", ["delete_prediction", "view_prediction", "change_inspectioncapacity"]
 )
+
+
+def risk_of_earlier_predictions(apps: Any, schema_editor: Any) -> None:
+    """Earlier predictions' risk: their fail model's probability (the worklist's order)."""
+    Prediction = apps.get_model("predictions", "Prediction")
+    Prediction.objects.filter(p_fail__isnull=False).update(risk=models.F("p_fail"))
+
+
+# The quality lead group reads the worklist (as of migration 0010).
+WORKLIST_GRANT = grant("predictions", ["view_worklist"])

@@ -1,12 +1,18 @@
-"""Predictions as CSV, safe to open in a spreadsheet (the command's `--out`, a batch's result)."""
+"""Predictions and the worklist as CSV (the command's `--out`, a batch's result) or Excel, safe
+to open in a spreadsheet."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from typing import Any
 
-from crossline.spreadsheet import SafeWriter
+from django.utils import timezone
+
+from crossline.domain import fail_group_label
+from crossline.spreadsheet import SafeWriter, xlsx_bytes
 from predictions.models import Prediction
+from predictions.selectors import WorklistView
 
 CSV_HEADER_END = [
     "flagged", "flagged_by", "predicted_fail_codes", "no_model_groups", "indicated_tests"
@@ -42,3 +48,48 @@ def predictions_csv(predictions: Iterable[Prediction], *, groups: list[int] | No
 
 def _proba_cell(value: float | None) -> float | None:
     return None if value is None else float(value)
+
+
+WORKLIST_HEADER = [
+    "rank", "KNR", "production day", "risk", "fail groups", "indicated tests",
+    "why (the test results that raised its risk most)",
+]
+
+
+def worklist_rows(worklist: WorklistView, labels: dict[int, str]) -> list[list[Any]]:
+    """The worklist as rows by risk, highest first: rank, KNR, day, risk, the fail groups
+    (by name), the indicated tests and the reasons, each in the team's words."""
+    return [
+        [
+            rank,
+            p.knr,
+            f"{timezone.localtime(p.produced_at):%Y-%m-%d}" if p.produced_at else None,
+            None if p.risk is None else round(float(p.risk), 4),
+            "; ".join(fail_group_label(code, labels) for code in p.predicted_fail_codes or []),
+            "; ".join(p.indicated_tests or []),
+            "; ".join(reason.get("text", "") for reason in p.explanation or []),
+        ]
+        for rank, p in enumerate(worklist.vehicles, start=1)
+    ]
+
+
+def worklist_csv(worklist: WorklistView, labels: dict[int, str]) -> str:
+    """The worklist as CSV (safe in a spreadsheet)."""
+    out = io.StringIO()
+    writer = SafeWriter(out, float_format="{:.4f}")
+    writer.writerow(WORKLIST_HEADER)
+    writer.writerows(worklist_rows(worklist, labels))
+    return out.getvalue()
+
+
+def worklist_xlsx(worklist: WorklistView, labels: dict[int, str]) -> bytes:
+    """The worklist as an Excel workbook (safe in a spreadsheet)."""
+    return xlsx_bytes(WORKLIST_HEADER, worklist_rows(worklist, labels), sheet="Worklist")
+
+
+def worklist_filename(worklist: WorklistView, extension: str) -> str:
+    """`worklist-2024-05-16.csv`, or `worklist-2024-05-01-to-2024-05-31.xlsx` for a range."""
+    days = f"{worklist.first:%Y-%m-%d}"
+    if worklist.last != worklist.first:
+        days += f"-to-{worklist.last:%Y-%m-%d}"
+    return f"worklist-{days}.{extension}"

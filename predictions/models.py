@@ -15,10 +15,13 @@ class Prediction(models.Model):
     p_fail = models.FloatField(
         null=True, help_text="Probability of any defect; empty when no fail model may predict."
     )
-    # One meaning of "flagged": the fail model or any fail-group model over its threshold.
+    # One meaning of "flagged": on the worklist. With an inspection capacity, among the
+    # production day's riskiest vehicles within it; without, the fail model or any fail-group
+    # model over its threshold.
     predicted_fail = models.BooleanField(
-        "flagged", db_index=True, help_text="The fail model or a fail-group model is over its "
-        "threshold."
+        "flagged", db_index=True, help_text="On the worklist: among its production day's "
+        "riskiest vehicles within the inspection capacity, or, with none set, the fail model or "
+        "a fail-group model over its threshold."
     )
     flagged_by = models.JSONField(
         default=list,
@@ -33,6 +36,15 @@ class Prediction(models.Model):
     predicted_codes_text = models.CharField(max_length=255, blank=True, default="")
     indicated_tests = models.JSONField(default=list)
     model_versions = models.JSONField(default=dict, help_text="Kind → model name used.")
+    risk = models.FloatField(
+        null=True, blank=True, db_index=True,
+        help_text="Probability of at least one defect the inspections would find: the "
+        "worklist's order. Empty when no model may predict it.",
+    )
+    explanation = models.JSONField(
+        default=list, blank=True,
+        help_text="The test results that raised the risk most, for a flagged vehicle.",
+    )
     real_fail_codes = models.JSONField(null=True, blank=True)
     feedback_at = models.DateTimeField(null=True, blank=True)
     produced_at = models.DateTimeField(
@@ -61,6 +73,7 @@ class PredictionHistory(models.Model):
     indicated_tests = models.JSONField(default=list)
     model_versions = models.JSONField(default=dict)
     flagged_by = models.JSONField(default=list)
+    risk = models.FloatField(null=True, blank=True)
     real_fail_codes = models.JSONField(null=True, blank=True)
     produced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
@@ -81,6 +94,16 @@ class PredictionHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.knr} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Worklist(Prediction):
+    """The worklist: each production day's flagged vehicles by risk (a view of predictions,
+    with an admin page of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "worklist"
+        verbose_name_plural = "worklist"
 
 
 class BatchPrediction(models.Model):

@@ -39,4 +39,6 @@ def latest_prediction(knr: str) -> dict[str, Any] | None:
         "created_at": prediction.created_at,
         "groups": [fail_group_label(code, labels) for code in prediction.predicted_fail_codes],
         "indicated_tests": prediction.indicated_tests,
+        "risk": prediction.risk,
+        "reasons": [reason.get("text", "") for reason in prediction.explanation or []],
     }

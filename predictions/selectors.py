@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -21,6 +22,7 @@ from plant.selectors import (
     month_range,
 )
 from predictions import feedback
+from predictions.capacity import Capacity, get_capacity
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
 
@@ -197,6 +199,12 @@ def count_fail_codes_by_month(
 # --- the admin's dashboard --------------------------------------------------------------------
 
 
+def get_this_month() -> tuple[datetime, datetime]:
+    """This month's [start, next month's start) in TIME_ZONE."""
+    now = timezone.localtime()
+    return month_range(now.year, now.month)
+
+
 def get_prediction_summary() -> dict[str, int]:
     """Current predictions in all, flagged, and made this month (TIME_ZONE)."""
     now = timezone.localtime()
@@ -230,3 +238,74 @@ def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:
         {"month": month, "predicted": predicted[month], "real": real[month]}
         for month in sorted(predicted)
     ]
+
+
+# --- the worklist --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorklistDay:
+    """One production day of a worklist: its vehicles, how many it may list, how many it does."""
+
+    day: date
+    vehicles: int
+    allowed: int | None
+    listed: int
+
+
+@dataclass(frozen=True)
+class WorklistView:
+    """The flagged vehicles of production days `first` to `last`, riskiest first."""
+
+    first: date
+    last: date
+    capacity: Capacity
+    days: list[WorklistDay]
+    vehicles: list[Prediction]
+
+
+def get_latest_production_day() -> date | None:
+    """The production day of the latest predicted vehicle, or None before any prediction."""
+    latest = (
+        Prediction.objects.exclude(produced_at=None)
+        .order_by("-produced_at")
+        .values_list("produced_at", flat=True)
+        .first()
+    )
+    return None if latest is None else timezone.localtime(latest).date()
+
+
+def get_worklist(first: date, last: date | None = None) -> WorklistView:
+    """The worklist of a production day (or days `first` to `last`): the flagged vehicles by
+    risk, highest first, and per day its vehicles, its cap and how many it lists."""
+    last = last or first
+    if last < first:
+        raise InvalidInput("The last day is before the first.", field="to")
+    start = _day_start(first)
+    end = _day_start(last + timedelta(days=1))
+    capacity = get_capacity()
+    counts: dict[date, list[int]] = {}
+    for produced, flagged in Prediction.objects.filter(
+        produced_at__gte=start, produced_at__lt=end
+    ).values_list("produced_at", "predicted_fail"):
+        day = counts.setdefault(timezone.localtime(produced).date(), [0, 0])
+        day[0] += 1
+        day[1] += bool(flagged)
+    days = [
+        WorklistDay(day=day, vehicles=n, allowed=capacity.allowed(n), listed=listed)
+        for day, (n, listed) in sorted(counts.items())
+    ]
+    vehicles = list(
+        Prediction.objects.filter(
+            produced_at__gte=start, produced_at__lt=end, predicted_fail=True
+        ).order_by("-risk", "knr")
+    )
+    # Earlier predictions without a risk go last, by their fail probability.
+    vehicles.sort(key=lambda p: (p.risk is None, -(p.risk or p.p_fail or 0.0), p.knr))
+    return WorklistView(first=first, last=last, capacity=capacity, days=days, vehicles=vehicles)
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(
+        datetime(day.year, day.month, day.day), timezone.get_default_timezone()
+    )

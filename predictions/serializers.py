@@ -12,10 +12,12 @@ from crossline.api import (
     ModelSerializer,
     QueryIntegerField,
     StrictCharField,
+    StrictFloatField,
     StrictIntegerField,
 )
 from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
-from predictions.capacity import get_label_window_days
+from crossline.exceptions import InvalidInput
+from predictions.capacity import check_capacity, get_label_window_days
 from predictions.feedback import STATES, Feedback, feedback_of
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
@@ -46,6 +48,24 @@ def model_versions_field() -> serializers.DictField:
     )
 
 
+class ReasonSerializer(serializers.Serializer):
+    """A test result that raised a vehicle's risk: set to its typical value (the training
+    median), the risk falls by `risk_drop`."""
+
+    text = serializers.CharField(
+        help_text="In the team's words: “SECTION_ZP8_00000001 screw 2 torque 31.2 Nm, typical "
+        "25.8”."
+    )
+    feature = serializers.CharField(help_text="The model's input, e.g. "
+                                    "`value|SECTION_ZP8_00000001#2|2`.")
+    test = serializers.CharField(help_text="The test's NAME; empty for a vehicle-wide input.")
+    value_id = serializers.CharField(help_text="The sub-result (VALUE_ID); empty if none.")
+    unit = serializers.CharField(help_text="The reading's unit as the plant sends it.")
+    reading = serializers.FloatField(allow_null=True, help_text="The vehicle's value.")
+    typical = serializers.FloatField(help_text="The training median.")
+    risk_drop = serializers.FloatField(help_text="How far the risk falls with the typical value.")
+
+
 class PredictionSerializer(ModelSerializer):
     """A current prediction; staff may edit the indicated tests and the real fail codes."""
 
@@ -63,6 +83,11 @@ class PredictionSerializer(ModelSerializer):
     feedback = serializers.SerializerMethodField(
         help_text="`defect`: defects recorded (`real_fail_codes`); `no_defect`: none recorded "
         "and the labelling window closed (or none set by hand); `waiting`: the window is open."
+    )
+    explanation = ReasonSerializer(
+        many=True, read_only=True,
+        help_text="Why a flagged vehicle is on the worklist: the test results that raised its "
+        "risk most, strongest first.",
     )
     window_closes_at = serializers.SerializerMethodField(
         help_text="When the vehicle's labelling window closes (its last test plus the window); "
@@ -88,14 +113,15 @@ class PredictionSerializer(ModelSerializer):
     class Meta:
         model = Prediction
         fields = [
-            "KNR", "p_fail", "predicted_fail", "flagged_by", "probabilities",
-            "predicted_fail_codes", "no_model_groups", "indicated_tests", "model_versions",
-            "produced_at", "created_at", "real_fail_codes", "feedback_at", "feedback",
-            "window_closes_at",
+            "KNR", "p_fail", "risk", "predicted_fail", "flagged_by", "probabilities",
+            "predicted_fail_codes", "no_model_groups", "indicated_tests", "explanation",
+            "model_versions", "produced_at", "created_at", "real_fail_codes", "feedback_at",
+            "feedback", "window_closes_at",
         ]
         read_only_fields = [
-            "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
-            "no_model_groups", "model_versions", "produced_at", "created_at", "feedback_at",
+            "p_fail", "risk", "predicted_fail", "flagged_by", "probabilities",
+            "predicted_fail_codes", "no_model_groups", "model_versions", "produced_at",
+            "created_at", "feedback_at",
         ]
 
 
@@ -115,7 +141,7 @@ class PredictionHistorySerializer(ModelSerializer):
     class Meta:
         model = PredictionHistory
         fields = [
-            "KNR", "p_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+            "KNR", "p_fail", "risk", "flagged_by", "probabilities", "predicted_fail_codes",
             "indicated_tests", "model_versions", "real_fail_codes", "produced_at", "created_at",
             "replaced_at",
         ]
@@ -269,3 +295,91 @@ class RealisedMetricsReportSerializer(serializers.Serializer):
 
     by_version = serializers.DictField(child=RealisedByVersionSerializer())
     by_month = RealisedByMonthSerializer(many=True)
+
+
+# --- the worklist and the inspection capacity ----------------------------------------------
+
+
+class InspectionCapacitySerializer(serializers.Serializer):
+    """The plant's inspection capacity: a share of each production day's vehicles, or a number
+    of vehicles per day, or neither (no cap: each model's threshold policy flags); and the
+    labelling window."""
+
+    share = StrictFloatField(
+        required=False, allow_null=True,
+        help_text="Share of each production day's vehicles the team inspects, in (0, 1]: 0.2 "
+        "means 20%.",
+    )
+    vehicles_per_day = StrictIntegerField(
+        required=False, allow_null=True, min_value=1,
+        help_text="Or: vehicles the team inspects per production day.",
+    )
+    label_window_days = StrictIntegerField(
+        required=False, allow_null=True, min_value=0,
+        help_text="Days after a vehicle's last test within which a defect counts; null: the "
+        "setting CROSSLINE_LABEL_WINDOW_DAYS. Left out of a PUT: unchanged.",
+    )
+    label_window_in_force = serializers.IntegerField(
+        read_only=True, help_text="The labelling window in days now (the team's or the default)."
+    )
+    description = serializers.CharField(read_only=True, help_text="The capacity in words.")
+    updated_by = serializers.CharField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_capacity(
+                share=attrs.get("share"), vehicles_per_day=attrs.get("vehicles_per_day")
+            )
+        except InvalidInput as error:
+            raise serializers.ValidationError({error.field: [str(error)]}) from None
+        return attrs
+
+
+class WorklistQuery(serializers.Serializer):
+    date = serializers.DateField(
+        required=False, help_text="The production day, YYYY-MM-DD; left out: the latest."
+    )
+    to = serializers.DateField(
+        required=False, help_text="The last production day of a range (from `date`)."
+    )
+    format = serializers.ChoiceField(
+        choices=["json", "csv"], required=False, help_text="csv: the worklist as CSV."
+    )
+
+
+class WorklistGroupSerializer(serializers.Serializer):
+    code = serializers.IntegerField()
+    name = serializers.CharField(help_text="“4 Doors”: the code and the team's name.")
+    probability = serializers.FloatField(allow_null=True)
+
+
+class WorklistVehicleSerializer(serializers.Serializer):
+    """A vehicle on the worklist, by risk."""
+
+    rank = serializers.IntegerField()
+    KNR = serializers.CharField()
+    production_day = serializers.DateField(allow_null=True)
+    risk = serializers.FloatField(allow_null=True)
+    fail_groups = WorklistGroupSerializer(many=True, help_text="Most likely first.")
+    indicated_tests = serializers.ListField(child=serializers.CharField())
+    reasons = ReasonSerializer(many=True)
+
+
+class WorklistDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    vehicles = serializers.IntegerField(help_text="Vehicles of the day predicted.")
+    allowed = serializers.IntegerField(
+        allow_null=True, help_text="The most the capacity lets it list; null without one."
+    )
+    listed = serializers.IntegerField()
+
+
+class WorklistSerializer(serializers.Serializer):
+    """The vehicles to inspect on production days `date` to `to`, riskiest first."""
+
+    date = serializers.DateField()
+    to = serializers.DateField()
+    capacity = serializers.CharField(help_text="The capacity (or the policy) in force.")
+    days = WorklistDaySerializer(many=True)
+    vehicles = WorklistVehicleSerializer(many=True)

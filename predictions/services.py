@@ -32,8 +32,10 @@ from plant.selectors import (
     get_results_frame,
     list_knrs_tested_since,
 )
+from predictions.explanations import explain_vehicles
 from predictions.models import Prediction
-from predictions.store import store_predictions
+from predictions.store import record_explanation, store_predictions
+from predictions.worklist import flag_on_arrival, get_list_policy, risk_of, settle_days
 from training.pipeline.estimators import predict_positive
 
 logger = logging.getLogger(__name__)
@@ -98,16 +100,22 @@ def _aligned(scores: pd.Series, knrs: pd.Index) -> np.ndarray:
 
 
 def predict_frame(
-    results: pd.DataFrame, *, models: dict[str, LoadedModel] | None = None
+    results: pd.DataFrame,
+    *,
+    models: dict[str, LoadedModel] | None = None,
+    features: dict[Any, pd.DataFrame] | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict every KNR in normalised test-result rows; one dict per KNR, by KNR."""
+    """Predict every KNR in normalised test-result rows; one dict per KNR, by KNR.
+
+    Flagged as each kind's threshold policy says; `flag_and_store` then applies the
+    inspection capacity, if one is set. `features` collects the feature rows built."""
     models = models if models is not None else get_active_models()
     if results.empty:
         return []
     fail = models.get(FAIL_KIND)
     groups = group_kinds(models)
     # Versions trained together share their fitted feature builder: built once for all.
-    features: dict[Any, pd.DataFrame] = {}
+    features = features if features is not None else {}
     # assume_finite: NaN is handled by each pipeline's own imputer or trees; skipping sklearn's
     # repeated finiteness scans is most of the fixed cost of a one-vehicle request.
     with sklearn.config_context(assume_finite=True):
@@ -137,11 +145,15 @@ def predict_frame(
         # One meaning of "flagged": the fail model or any group model over its threshold.
         flagged_by = ([FAIL_KIND] if fail_over else []) + [kind for kind, _ in over]
         predicted_codes = [code for _, code in over]
+        # No fails-at-all model able to predict: no probability, never a guess.
+        fail_probability = round(float(p_fail[i]), 6) if fail is not None else None
+        inspected = {c: p for c, p in probabilities.items() if inspections.get(int(c))}
+        risk = risk_of(fail_probability, inspected)
         rows.append(
             {
                 "knr": str(knr),
-                # No fails-at-all model able to predict: no probability, never a guess.
-                "p_fail": round(float(p_fail[i]), 6) if fail is not None else None,
+                "p_fail": fail_probability,
+                "risk": None if risk is None else round(risk, 6),
                 "predicted_fail": bool(flagged_by),
                 "flagged_by": flagged_by,
                 "probabilities": probabilities,
@@ -150,9 +162,34 @@ def predict_frame(
                 "indicated_tests": _inspections_for(predicted_codes, inspections),
                 "model_versions": versions,
                 "produced_at": produced.get(str(knr)),
+                "explanation": [],
             }
         )
     return rows
+
+
+def flag_and_store(results: pd.DataFrame, *, models: dict[str, LoadedModel]) -> list[Prediction]:
+    """Predict these result rows, flag them (the worklist: the inspection capacity, if set),
+    store, keep each production day they fell on within its cap, then explain the flagged."""
+    features: dict[Any, pd.DataFrame] = {}
+    rows = predict_frame(results, models=models, features=features)
+    if not rows:
+        return []
+    inspections = get_indicated_tests()
+    policy = get_list_policy(models)
+    flag_on_arrival(rows, policy, inspections)
+    stored = store_predictions(rows)
+    by_knr = {p.knr: p for p in stored}
+    for knr, fields in settle_days(stored, policy, inspections).items():
+        if knr in by_knr:
+            for name, value in fields.items():
+                setattr(by_knr[knr], name, value)
+    # Once the day is settled: only the vehicles the list finally holds are explained.
+    flagged = [{"knr": p.knr, "probabilities": p.probabilities} for p in stored
+               if p.predicted_fail]
+    for knr, reasons in explain_vehicles(flagged, models, features, results).items():
+        record_explanation(by_knr[knr], reasons)
+    return stored
 
 
 def _used_versions(models: dict[str, LoadedModel]) -> None:
@@ -180,7 +217,7 @@ def predict_knrs(*, knrs: list[str]) -> list[Prediction]:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         shown = ", ".join(missing[:5]) + more
         raise NotFound(f"No stored test results for KNR {shown}.")
-    predictions = store_predictions(predict_frame(results, models=models))
+    predictions = flag_and_store(results, models=models)
     _used_versions(models)
     return predictions
 
@@ -230,7 +267,7 @@ def predict_and_store(
         else:
             rows = [i for knr in knrs[begin : begin + PREDICT_BATCH] for i in by_knr[knr]]
             part = results.iloc[rows]
-        stored.extend(store_predictions(predict_frame(part, models=models)))
+        stored.extend(flag_and_store(part, models=models))
         if on_progress:
             on_progress(len(stored))
     _used_versions(models)
@@ -251,7 +288,7 @@ def predict_stored_knrs(
     stored: list[Prediction] = []
     for begin in range(0, len(knrs), PREDICT_BATCH):
         results = get_results_frame(knrs[begin : begin + PREDICT_BATCH])
-        stored.extend(store_predictions(predict_frame(results, models=models)))
+        stored.extend(flag_and_store(results, models=models))
         if on_progress:
             on_progress(len(stored))
     _used_versions(models)

@@ -28,9 +28,9 @@ REPLACE_ATTEMPTS = 20
 # What a replacement writes; the feedback (real fail codes) belongs to the vehicle, not to one
 # prediction: it is written only from defects recorded for the vehicle.
 REPLACED_FIELDS = [
-    "p_fail", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
+    "p_fail", "risk", "predicted_fail", "flagged_by", "probabilities", "predicted_fail_codes",
     "predicted_codes_text", "no_model_groups", "indicated_tests", "model_versions",
-    "produced_at", "created_at",
+    "explanation", "produced_at", "created_at",
 ]
 FEEDBACK_FIELDS = ["real_fail_codes", "feedback_at"]
 
@@ -160,6 +160,7 @@ def new_prediction(row: dict[str, Any], now: datetime) -> Prediction:
     return Prediction(
         knr=row["knr"],
         p_fail=row["p_fail"],
+        risk=row.get("risk"),
         predicted_fail=row["predicted_fail"],
         flagged_by=row.get("flagged_by", []),
         probabilities=row["probabilities"],
@@ -168,6 +169,7 @@ def new_prediction(row: dict[str, Any], now: datetime) -> Prediction:
         no_model_groups=row.get("no_model_groups", []),
         indicated_tests=row["indicated_tests"],
         model_versions=row["model_versions"],
+        explanation=row.get("explanation", []),
         produced_at=row.get("produced_at"),
         created_at=now,
         generation=1,
@@ -191,6 +193,7 @@ def _history(previous: Prediction, now: datetime) -> PredictionHistory:
         knr=previous.knr,
         generation=previous.generation,
         p_fail=previous.p_fail,
+        risk=previous.risk,
         probabilities=previous.probabilities,
         predicted_fail_codes=previous.predicted_fail_codes,
         indicated_tests=previous.indicated_tests,
@@ -201,3 +204,11 @@ def _history(previous: Prediction, now: datetime) -> PredictionHistory:
         created_at=previous.created_at,
         replaced_at=now,
     )
+
+
+def record_explanation(prediction: Prediction, reasons: list[dict[str, Any]]) -> None:
+    """Keep a flagged prediction's reasons, unless a newer prediction replaced it meanwhile."""
+    Prediction.objects.filter(pk=prediction.pk, generation=prediction.generation).update(
+        explanation=reasons
+    )
+    prediction.explanation = reasons

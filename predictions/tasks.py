@@ -19,3 +19,8 @@ def predict_dataset_vehicles(dataset_id: Any) -> int:
 def predict_after_activation(activation_id: Any) -> int:
     """Predict again, after an activation, the vehicles inside their labelling window."""
     return arrivals.predict_after_activation(activation_id=activation_id)
+
+
+def predict_inside_window() -> int:
+    """Predict again the vehicles inside their labelling window (the capacity changed)."""
+    return arrivals.predict_inside_window()

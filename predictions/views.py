@@ -6,6 +6,7 @@ import django_filters
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -16,18 +17,30 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.views import APIView
 
 from crossline import api
 from crossline.api import error_responses
 from crossline.api_fields import UPLOAD_PARSERS
-from crossline.domain import KNR_FORMAT, KNR_PATTERN
+from crossline.domain import KNR_FORMAT, KNR_PATTERN, fail_group_label
 from crossline.exceptions import NotFound
-from predictions import batches, feedback, realised, selectors, services
-from predictions.capacity import get_window_closed_before
-from predictions.models import BatchPrediction, Prediction
+from plant.selectors import get_fail_group_labels
+from predictions import arrivals, batches, feedback, realised, selectors, services
+from predictions.capacity import (
+    UNCHANGED,
+    Capacity,
+    get_inspection_capacity_record,
+    get_label_window_days,
+    get_window_closed_before,
+)
+from predictions.exports import worklist_csv, worklist_filename
+from predictions.models import BatchPrediction, InspectionCapacity, Prediction
+from predictions.selectors import WorklistView, get_latest_production_day, get_worklist
 from predictions.serializers import (
     BatchFileSerializer,
     BatchPredictionSerializer,
@@ -37,12 +50,15 @@ from predictions.serializers import (
     FailCodeCountSerializer,
     FailCodesByMonthQuery,
     FailCodesByMonthSerializer,
+    InspectionCapacitySerializer,
     PeriodQuery,
     PredictionHistorySerializer,
     PredictionSerializer,
     PredictRequestSerializer,
     RealisedMetricsReportSerializer,
     TotalFailsSerializer,
+    WorklistQuery,
+    WorklistSerializer,
 )
 
 KNR_PATH = OpenApiParameter(
@@ -347,3 +363,154 @@ class BatchPredictionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin,
             filename=f"predictions-batch-{batch.pk}.csv",
             content_type="text/csv",
         )
+
+
+# --- the worklist and the inspection capacity ----------------------------------------------
+
+
+class CapacityPermission(api.StaffWritesPermission):
+    """Every user reads; changing the capacity needs `predictions.change_inspectioncapacity`
+    (the quality lead group has it)."""
+
+    message = "Changing the inspection capacity needs the permission to change it."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return request.method in SAFE_METHODS or user.has_perm(
+            "predictions.change_inspectioncapacity"
+        )
+
+
+def _capacity_body(record: InspectionCapacity) -> dict[str, Any]:
+    return {
+        "share": record.share,
+        "vehicles_per_day": record.vehicles_per_day,
+        "label_window_days": record.label_window_days,
+        "label_window_in_force": get_label_window_days(),
+        "description": Capacity(share=record.share,
+                                vehicles_per_day=record.vehicles_per_day).describe(),
+        "updated_by": record.updated_by.username if record.updated_by else None,
+        "updated_at": record.updated_at,
+    }
+
+
+class InspectionCapacityView(APIView):
+    """The plant's inspection capacity: how many vehicles the worklist takes per production
+    day."""
+
+    permission_classes = [CapacityPermission]
+
+    @extend_schema(
+        summary="The inspection capacity",
+        responses={200: InspectionCapacitySerializer, **error_responses()},
+        tags=["worklist"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(InspectionCapacitySerializer(
+            _capacity_body(get_inspection_capacity_record())).data)
+
+    @extend_schema(
+        summary="Set the inspection capacity",
+        description="`{\"share\": 0.2}` (20% of each production day's vehicles) or "
+        "`{\"vehicles_per_day\": 150}`; `{}` or nulls: no cap (each model's threshold policy "
+        "flags). A share is in (0, 1]: 20 is refused (0.2 means 20%). `label_window_days` "
+        "left out stays as it is. The vehicles inside their labelling window are flagged again "
+        "in the background. Needs the permission to change the capacity.",
+        request=InspectionCapacitySerializer,
+        responses={200: InspectionCapacitySerializer, **error_responses(400, 403)},
+        examples=[
+            OpenApiExample("a share", value={"share": 0.2}, request_only=True),
+            OpenApiExample("vehicles per day", value={"vehicles_per_day": 150},
+                           request_only=True),
+        ],
+        tags=["worklist"],
+    )
+    def put(self, request: Request) -> Response:
+        given = InspectionCapacitySerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        window = data.get("label_window_days", UNCHANGED)
+        record = arrivals.change_inspection_capacity(
+            share=data.get("share"), vehicles_per_day=data.get("vehicles_per_day"),
+            label_window_days=window, user=request.user,
+        )
+        return Response(InspectionCapacitySerializer(_capacity_body(record)).data)
+
+
+class WorklistCSVRenderer(BaseRenderer):
+    """The worklist as CSV (`?format=csv`); errors stay JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None,
+               renderer_context: dict | None = None) -> bytes:
+        if isinstance(data, WorklistView):
+            return worklist_csv(data, get_fail_group_labels()).encode()
+        return api.JSONRenderer().render(data)
+
+
+class WorklistAPIView(APIView):
+    """The worklist of a production day (or a range), riskiest first."""
+
+    renderer_classes = [api.JSONRenderer, WorklistCSVRenderer]
+
+    @extend_schema(
+        summary="The worklist of a production day",
+        description="The vehicles to inspect, riskiest first, each with its fail groups, its "
+        "indicated tests and the test results that raised its risk; `?format=csv` for CSV. "
+        "A production day is the day of a vehicle's last test.",
+        parameters=[WorklistQuery],
+        responses={
+            (200, "application/json"): WorklistSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The CSV."),
+            **error_responses(400, 404),
+        },
+        tags=["worklist"],
+    )
+    def get(self, request: Request) -> Response:
+        query = api.query_params(WorklistQuery, request)
+        first = query.get("date") or get_latest_production_day()
+        if first is None:
+            raise NotFound("No vehicle has been predicted yet: the worklist is empty.")
+        worklist = get_worklist(first, query.get("to"))
+        if request.accepted_renderer.format == "csv":
+            filename = worklist_filename(worklist, "csv")
+            return Response(worklist, headers={
+                "Content-Disposition": f'attachment; filename="{filename}"'
+            })
+        return Response(WorklistSerializer(worklist_body(worklist)).data)
+
+
+def worklist_body(worklist: WorklistView) -> dict[str, Any]:
+    """The worklist's JSON shape, groups by the names people see."""
+    labels = get_fail_group_labels()
+    return {
+        "date": worklist.first,
+        "to": worklist.last,
+        "capacity": worklist.capacity.describe(),
+        "days": [
+            {"date": d.day, "vehicles": d.vehicles, "allowed": d.allowed, "listed": d.listed}
+            for d in worklist.days
+        ],
+        "vehicles": [
+            {
+                "rank": rank,
+                "KNR": p.knr,
+                "production_day": timezone.localtime(p.produced_at).date()
+                if p.produced_at else None,
+                "risk": p.risk,
+                "fail_groups": [
+                    {"code": int(code), "name": fail_group_label(code, labels),
+                     "probability": (p.probabilities or {}).get(str(code))}
+                    for code in p.predicted_fail_codes or []
+                ],
+                "indicated_tests": p.indicated_tests or [],
+                "reasons": p.explanation or [],
+            }
+            for rank, p in enumerate(worklist.vehicles, start=1)
+        ],
+    }

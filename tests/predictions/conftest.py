@@ -136,3 +136,22 @@ def default_fail_groups(db) -> None:
     from plant.defaults import add_default_fail_groups
 
     add_default_fail_groups(apps, None)
+
+
+DAYS = ("2024-03-04", "2024-03-05")
+PER_DAY = 20
+
+
+@pytest.fixture
+def two_days(db, trained, tmp_path: Path) -> dict[str, list[str]]:
+    """40 demo vehicles imported, 20 produced (last tested) on each of two days."""
+    from plant.imports import import_dataset
+
+    knrs = trained.knrs[: 2 * PER_DAY]
+    rows = trained.raw_results[trained.raw_results["KNR"].isin(knrs)].copy()
+    day_of = {knr: DAYS[i // PER_DAY] for i, knr in enumerate(knrs)}
+    rows["DATA"] = rows["KNR"].map(day_of) + rows["DATA"].str[10:]
+    path = tmp_path / "two-days.csv"
+    rows.to_csv(path, index=False)
+    import_dataset(path=path, original_name=path.name, kind="results")
+    return {day: [k for k in knrs if day_of[k] == day] for day in DAYS}

@@ -1,0 +1,169 @@
+"""Why a fitted version scores a vehicle high: its strongest inputs, each input's typical value
+(the training median the version keeps), and how far the score falls when one input at a time
+is set to its typical value.
+
+Pure functions over fitted Pipelines and feature frames (no Django). Feature names are those
+of `features.ResultFeatures`: `value|NAME#ID|sub`, `min|NAME#ID`, `max|NAME#ID`,
+`last_nok|NAME#ID`, `runs|NAME#ID`, the aggregates and the line times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+
+from training.pipeline.bounds import RobustBounds
+from training.pipeline.estimators import AnyFailure, InformativeColumns
+
+
+@dataclass(frozen=True)
+class FeatureName:
+    """A feature column's parts: its kind (`value`, `min`, `max`, `last_nok`, `runs`, or an
+    aggregate or time name), and for a test's feature the test NAME, family ID and sub-result."""
+
+    kind: str
+    test: str = ""
+    family: int | None = None
+    sub: str = ""
+
+
+def parse_feature_name(name: str) -> FeatureName:
+    """`value|SECTION_ZP8_00000001#2|2` → value of test SECTION_ZP8_00000001, family 2, sub 2."""
+    kind, _, rest = name.partition("|")
+    if not rest:
+        return FeatureName(kind=kind)
+    test_id, _, sub = rest.partition("|")
+    test, _, family = test_id.rpartition("#")
+    return FeatureName(
+        kind=kind,
+        test=test or test_id,
+        family=int(family) if family.lstrip("-").isdigit() else None,
+        sub=sub,
+    )
+
+
+def base_feature(name: str) -> str:
+    """The feature-frame column behind a name a model's later steps gave it: a deviation
+    (`|x|`) or a missing-value indicator (`missingindicator_x`) is the column x."""
+    name = str(name)
+    if len(name) > 2 and name.startswith("|") and name.endswith("|"):
+        name = name[1:-1]
+    return name.removeprefix("missingindicator_")
+
+
+def strongest_inputs(diagnostics: dict[str, Any] | None, limit: int) -> list[str]:
+    """A version's strongest inputs as feature-frame columns, strongest first (from the top
+    features kept with it at registration)."""
+    importance = (diagnostics or {}).get("importance") or {}
+    names: list[str] = []
+    for entry in importance.get("features") or []:
+        name = base_feature(entry[0])
+        if name not in names:
+            names.append(name)
+        if len(names) == limit:
+            break
+    return names
+
+
+@dataclass(frozen=True)
+class Typical:
+    """Per feature-frame column, its training median and spread, as a version keeps them."""
+
+    median: dict[str, float]
+    spread: dict[str, float]
+
+
+def typical_values(pipeline: Pipeline) -> Typical:
+    """The training medians (and spreads) a version's fitted steps keep: RobustBounds' centres
+    and spreads, else a median imputer's statistics (spread 1); empty when neither is kept."""
+    steps = pipeline.steps[1:] if isinstance(pipeline, Pipeline) else []
+    if len(steps) == 1 and isinstance(steps[0][1], AnyFailure):
+        combined = steps[0][1]
+        # The direct model's medians, then the group models' for columns it does not keep.
+        found = Typical({}, {})
+        for part in (*combined.groups[::-1], combined.direct):
+            kept = _estimator_medians(part.steps)
+            found.median.update(kept.median)
+            found.spread.update(kept.spread)
+        return found
+    return _estimator_medians(steps)
+
+
+def _estimator_medians(steps: list[tuple[str, Any]]) -> Typical:
+    select = next((s for _, s in steps if isinstance(s, InformativeColumns)), None)
+    if select is None or getattr(select, "feature_names_in_", None) is None:
+        return Typical({}, {})
+    kept = [str(select.feature_names_in_[i]) for i in select.keep_]
+    for _, step in steps:
+        if isinstance(step, RobustBounds) and len(step.center_) == len(kept):
+            centre, spread = step.center_, step.spread_
+        elif isinstance(step, SimpleImputer) and step.strategy == "median" and len(
+            step.statistics_
+        ) == len(kept):
+            centre, spread = step.statistics_, np.ones(len(kept))
+        else:
+            continue
+        usable = [i for i, value in enumerate(centre) if np.isfinite(value)]
+        return Typical(
+            median={kept[i]: float(centre[i]) for i in usable},
+            spread={kept[i]: float(spread[i]) for i in usable},
+        )
+    return Typical({}, {})
+
+
+def candidate_inputs(
+    features: pd.DataFrame, typical: Typical, strongest: list[str], limit: int
+) -> list[list[str]]:
+    """Per row, the inputs to try: the version's strongest, then the row's readings furthest
+    from their median (in spreads), `limit` in all."""
+    known = [name for name in features.columns if name in typical.median]
+    first = [name for name in strongest if name in typical.median and name in features.columns]
+    if not known:
+        return [first[:limit] for _ in range(len(features))]
+    centre = np.array([typical.median[n] for n in known])
+    spread = np.array([typical.spread.get(n, 1.0) or 1.0 for n in known])
+    with np.errstate(invalid="ignore", over="ignore"):
+        distance = np.abs((features[known].to_numpy(dtype=np.float64) - centre) / spread)
+    distance = np.where(np.isfinite(distance), distance, -1.0)
+    order = np.argsort(-distance, axis=1)[:, :limit]
+    rows = []
+    for i in range(len(features)):
+        chosen = list(first[:limit])
+        for j in order[i]:
+            if len(chosen) >= limit or distance[i, j] <= 0:
+                break
+            if known[j] not in chosen:
+                chosen.append(known[j])
+        rows.append(chosen)
+    return rows
+
+
+def risk_drops(
+    score: Callable[[pd.DataFrame], np.ndarray],
+    features: pd.DataFrame,
+    candidates: list[list[str]],
+    typical: Typical,
+) -> list[list[tuple[str, float]]]:
+    """Per row, (input, the fall in score when that input alone is set to its median) for
+    each of its candidate inputs: one scoring call over every row and input at once."""
+    base = np.asarray(score(features), dtype=np.float64)
+    positions = [(i, name) for i, names in enumerate(candidates) for name in names]
+    if not positions:
+        return [[] for _ in range(len(features))]
+    stacked = features.iloc[[i for i, _ in positions]].copy()
+    columns = {name: stacked.columns.get_loc(name) for _, name in positions}
+    values = stacked.to_numpy(dtype=np.float64, copy=True)
+    for k, (_, name) in enumerate(positions):
+        values[k, columns[name]] = typical.median[name]
+    stacked = pd.DataFrame(values, index=stacked.index, columns=stacked.columns)
+    changed = np.asarray(score(stacked), dtype=np.float64)
+    drops: list[list[tuple[str, float]]] = [[] for _ in range(len(features))]
+    for k, (i, name) in enumerate(positions):
+        drops[i].append((name, float(base[i] - changed[k])))
+    return drops
