@@ -97,6 +97,11 @@ def has_later_activation(activation: Activation) -> bool:
     return later.exists() or same_moment.exists()
 
 
+def get_thresholds_by_name() -> dict[str, float]:
+    """Model name → its version's decision threshold, for every version."""
+    return dict(ModelVersion.objects.values_list("model_name", "threshold"))
+
+
 def get_test_scores(version: ModelVersion) -> np.ndarray | None:
     """A version's scores on its test set, or None when none are kept."""
     encoded = VersionScores.objects.filter(version=version).values_list("test", flat=True).first()

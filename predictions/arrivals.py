@@ -13,9 +13,19 @@ from typing import Any
 from django_q.tasks import async_task
 
 from crossline.exceptions import NoActiveModel
-from mlmodels.selectors import get_activation, has_later_activation, list_predicting_versions
+from mlmodels.selectors import (
+    get_activation,
+    get_thresholds_by_name,
+    has_later_activation,
+    list_predicting_versions,
+)
 from mlmodels.services import get_active_models
-from plant.selectors import list_dataset_knrs, list_knrs_last_tested_since, list_tested_knrs
+from plant.selectors import (
+    get_indicated_tests,
+    list_dataset_knrs,
+    list_knrs_last_tested_since,
+    list_tested_knrs,
+)
 from plant.services import record_dataset_predictions
 from predictions.capacity import (
     get_capacity,
@@ -25,6 +35,7 @@ from predictions.capacity import (
 from predictions.models import InspectionCapacity
 from predictions.selectors import list_predicted_knrs
 from predictions.services import predict_stored_knrs
+from predictions.worklist import get_list_policy, reflag_every_day
 
 logger = logging.getLogger(__name__)
 
@@ -76,16 +87,20 @@ def change_inspection_capacity(*, user: Any = None, **changes: Any) -> Inspectio
     before = get_capacity()
     record = set_inspection_capacity(user=user, **changes)
     if get_capacity() != before:
-        async_task("predictions.tasks.predict_inside_window", task_name="predict-inside-window")
+        async_task("predictions.tasks.flag_again", task_name="flag-again-after-capacity-change")
     return record
 
 
-def predict_inside_window() -> int:
-    """Predict again, with the active models, the vehicles still inside their labelling
-    window (flagged as the capacity now says)."""
+def flag_again() -> int:
+    """After the capacity changed: every production day flagged again from the stored risks,
+    then the vehicles inside their labelling window predicted again (with their reasons)."""
     try:
         models = get_active_models()
     except NoActiveModel:
+        models = {}
+    policy = get_list_policy(models)
+    reflag_every_day(policy, get_indicated_tests(), get_thresholds_by_name())
+    if not models:
         return 0
     knrs = list_knrs_last_tested_since(get_window_closed_before())
     return len(predict_stored_knrs(knrs, models=models))

@@ -35,7 +35,13 @@ from plant.selectors import (
 from predictions.explanations import explain_vehicles
 from predictions.models import Prediction
 from predictions.store import record_explanation, store_predictions
-from predictions.worklist import flag_on_arrival, get_list_policy, risk_of, settle_days
+from predictions.worklist import (
+    flag_on_arrival,
+    get_list_policy,
+    policy_flags,
+    risk_of,
+    settle_days,
+)
 from training.pipeline.estimators import predict_positive
 
 logger = logging.getLogger(__name__)
@@ -128,6 +134,7 @@ def predict_frame(
     p_fail = _aligned(scores[FAIL_KIND], knrs) if fail is not None else None
     group_proba = {code: _aligned(scores[kind], knrs) for kind, code in groups}
     versions = {kind: loaded.version.model_name for kind, loaded in models.items()}
+    thresholds = {kind: loaded.version.threshold for kind, loaded in models.items()}
     # The plant's fail groups (and any the team added inspections for): those without a model
     # able to predict are "no model", never guessed.
     inspections = get_indicated_tests()
@@ -137,14 +144,6 @@ def predict_frame(
     rows: list[dict[str, Any]] = []
     for i, knr in enumerate(knrs):
         probabilities = {str(code): round(float(group_proba[code][i]), 6) for _, code in groups}
-        over = [
-            (kind, code) for kind, code in groups
-            if group_proba[code][i] >= models[kind].version.threshold
-        ]
-        fail_over = fail is not None and bool(p_fail[i] >= fail.version.threshold)
-        # One meaning of "flagged": the fail model or any group model over its threshold.
-        flagged_by = ([FAIL_KIND] if fail_over else []) + [kind for kind, _ in over]
-        predicted_codes = [code for _, code in over]
         # No fails-at-all model able to predict: no probability, never a guess.
         fail_probability = round(float(p_fail[i]), 6) if fail is not None else None
         inspected = {c: p for c, p in probabilities.items() if inspections.get(int(c))}
@@ -154,12 +153,10 @@ def predict_frame(
                 "knr": str(knr),
                 "p_fail": fail_probability,
                 "risk": None if risk is None else round(risk, 6),
-                "predicted_fail": bool(flagged_by),
-                "flagged_by": flagged_by,
+                # As each kind's threshold policy says; the capacity, if set, decides later.
+                **policy_flags(fail_probability, probabilities, thresholds, inspections),
                 "probabilities": probabilities,
-                "predicted_fail_codes": predicted_codes,
                 "no_model_groups": no_model,
-                "indicated_tests": _inspections_for(predicted_codes, inspections),
                 "model_versions": versions,
                 "produced_at": produced.get(str(knr)),
                 "explanation": [],

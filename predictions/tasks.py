@@ -21,6 +21,6 @@ def predict_after_activation(activation_id: Any) -> int:
     return arrivals.predict_after_activation(activation_id=activation_id)
 
 
-def predict_inside_window() -> int:
-    """Predict again the vehicles inside their labelling window (the capacity changed)."""
-    return arrivals.predict_inside_window()
+def flag_again() -> int:
+    """The capacity changed: flag every production day again."""
+    return arrivals.flag_again()

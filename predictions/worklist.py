@@ -21,7 +21,7 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from crossline.domain import FAIL_KIND, frame_codes
+from crossline.domain import FAIL_KIND, frame_codes, group_kind
 from mlmodels.selectors import get_test_scores
 from mlmodels.services import LoadedModel
 from predictions.capacity import Capacity, get_capacity
@@ -137,6 +137,30 @@ def listed_groups(
     return codes, tests
 
 
+def policy_flags(
+    p_fail: float | None, probabilities: dict[str, float], thresholds: dict[str, float],
+    inspections: dict[int, list[str]],
+) -> dict[str, Any]:
+    """Flags without a capacity: the fail model or any group model over its threshold
+    (`thresholds`: kind → threshold of the versions that predicted), with the groups over
+    theirs and their inspections."""
+    fail_over = p_fail is not None and FAIL_KIND in thresholds and p_fail >= thresholds[FAIL_KIND]
+    codes = sorted(
+        int(code) for code, p in probabilities.items()
+        if group_kind(int(code)) in thresholds and p >= thresholds[group_kind(int(code))]
+    )
+    flagged_by = ([FAIL_KIND] if fail_over else []) + [group_kind(code) for code in codes]
+    tests: list[str] = []
+    for code in codes:
+        tests.extend(name for name in inspections.get(code, []) if name not in tests)
+    return {
+        "predicted_fail": bool(flagged_by),
+        "flagged_by": flagged_by,
+        "predicted_fail_codes": codes,
+        "indicated_tests": tests,
+    }
+
+
 def flag_on_arrival(
     rows: list[dict[str, Any]], policy: ListPolicy, inspections: dict[int, list[str]]
 ) -> None:
@@ -216,4 +240,55 @@ def _settle_day(
         # Only over the prediction this was decided on: a newer one is settled by its writer.
         if Prediction.objects.filter(pk=row.pk, generation=row.generation).update(**written):
             changed[row.knr] = written
+    return changed
+
+
+def reflag_every_day(
+    policy: ListPolicy, inspections: dict[int, list[str]], thresholds: dict[str, float]
+) -> int:
+    """After the capacity changed: every production day's flags again from what is stored,
+    without predicting again (the versions that predicted stay on record). With a capacity,
+    each day's top by risk within its cap; without, each kind's threshold (`thresholds`:
+    model name → threshold). Returns how many predictions changed.
+
+    A vehicle flagged anew keeps the reasons it had; those predicted again (inside their
+    labelling window) get theirs from that prediction."""
+    rows = list(
+        Prediction.objects.exclude(produced_at=None).values_list(
+            "pk", "knr", "risk", "p_fail", "probabilities", "model_versions", "generation",
+            "produced_at", "predicted_fail", "flagged_by", "predicted_fail_codes",
+            "indicated_tests", named=True,
+        )
+    )
+    wanted: dict[Any, dict[str, Any]] = {}
+    if policy.capacity.is_set:
+        by_day: dict[date, list[Any]] = {}
+        for row in rows:
+            by_day.setdefault(production_day(row.produced_at), []).append(row)
+        for day_rows in by_day.values():
+            cap = policy.capacity.allowed(len(day_rows)) or 0
+            ranked = sorted((r for r in day_rows if r.risk is not None),
+                            key=lambda r: (-r.risk, r.knr))
+            listed = {r.pk for r in ranked[:cap]}
+            for row in day_rows:
+                wanted[row.pk] = _flag_fields(row.pk in listed, row.probabilities or {},
+                                              inspections, policy)
+    else:
+        for row in rows:
+            kinds = {kind: thresholds[name] for kind, name in (row.model_versions or {}).items()
+                     if name in thresholds}
+            wanted[row.pk] = policy_flags(row.p_fail, row.probabilities or {}, kinds, inspections)
+    changed = 0
+    for row in rows:
+        fields = wanted[row.pk]
+        current = (row.predicted_fail, row.flagged_by, row.predicted_fail_codes,
+                   row.indicated_tests)
+        if current == tuple(fields[name] for name in (
+            "predicted_fail", "flagged_by", "predicted_fail_codes", "indicated_tests"
+        )):
+            continue
+        written = {**fields, "predicted_codes_text": frame_codes(fields["predicted_fail_codes"])}
+        changed += Prediction.objects.filter(pk=row.pk, generation=row.generation).update(
+            **written
+        )
     return changed

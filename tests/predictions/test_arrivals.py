@@ -137,3 +137,20 @@ def test_activations_made_together_predict_once(active_models, trained, tmp_path
     assert arrivals.predict_after_activation(activation_id=activations[0].pk) == 0
     assert arrivals.predict_after_activation(activation_id=activations[1].pk) == 0
     assert arrivals.predict_after_activation(activation_id=activations[2].pk) == 2
+
+
+def test_a_new_capacity_flags_again_the_vehicles_inside_their_window(
+    active_models, worker, trained, tmp_path
+):
+    knrs = trained.knrs[:4]
+    _import(trained, knrs, tmp_path / "results.csv")
+    Vehicle.objects.filter(knr__in=knrs[:2]).update(last_test_at=timezone.now())
+    worker.clear()
+
+    arrivals.change_inspection_capacity(share=0.5)
+    arrivals.change_inspection_capacity(share=0.5)  # unchanged: nothing to do
+
+    assert worker == [("predictions.tasks.flag_again",)]
+    # Inside their window: predicted again; the others keep the prediction they had.
+    generations = dict(Prediction.objects.values_list("knr", "generation"))
+    assert generations == {knrs[0]: 2, knrs[1]: 2, knrs[2]: 1, knrs[3]: 1}

@@ -174,3 +174,30 @@ def test_earlier_predictions_get_their_fail_probability_as_risk():
     Prediction.objects.update(risk=None)
     risk_of_earlier_predictions(apps, None)
     assert sorted(Prediction.objects.values_list("risk", flat=True)) == [0.2, 0.7]
+
+
+def test_a_new_capacity_flags_every_day_again_and_removing_it_restores_the_policies(
+    active_models, two_days
+):
+    from predictions.arrivals import flag_again
+
+    knrs = [k for day in two_days.values() for k in day]
+    services.predict_knrs(knrs=knrs)
+    by_policy = {p.knr: (p.predicted_fail, p.flagged_by, p.indicated_tests)
+                 for p in Prediction.objects.all()}
+    assert sum(flagged for flagged, _, _ in by_policy.values()) > 8, "policies flag more"
+
+    set_inspection_capacity(share=0.2)
+    flag_again()  # what the worker runs after the change (no vehicle inside its window)
+    for day in two_days.values():
+        stored = sorted(_day(day), key=lambda p: -p.risk)
+        assert [p.predicted_fail for p in stored] == [True] * 4 + [False] * 16
+        assert all(p.flagged_by == [CAPACITY_FLAG] for p in stored[:4])
+    assert set(Prediction.objects.values_list("generation", flat=True)) == {1}, (
+        "flagged again, not predicted again: the versions that predicted stay on record"
+    )
+
+    set_inspection_capacity(share=None)
+    flag_again()
+    assert {p.knr: (p.predicted_fail, p.flagged_by, p.indicated_tests)
+            for p in Prediction.objects.all()} == by_policy

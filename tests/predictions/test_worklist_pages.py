@@ -79,7 +79,7 @@ def test_the_capacity_api_reads_and_sets_it(admin_user_client, staff_api, monkey
     assert answer.status_code == 200, answer.content
     assert answer.json()["description"] == "20% of each production day's vehicles"
     assert get_capacity() == Capacity(share=0.2)
-    assert queued == [("predictions.tasks.predict_inside_window",)], "flagged again"
+    assert queued == [("predictions.tasks.flag_again",)], "flagged again"
 
     api.put("/api/inspection-capacity/", {"vehicles_per_day": 150},
             content_type="application/json")
