@@ -17,7 +17,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -368,21 +367,6 @@ class BatchPredictionViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin,
 # --- the worklist and the inspection capacity ----------------------------------------------
 
 
-class CapacityPermission(api.StaffWritesPermission):
-    """Every user reads; changing the capacity needs `predictions.change_inspectioncapacity`
-    (the quality lead group has it)."""
-
-    message = "Changing the inspection capacity needs the permission to change it."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        return request.method in SAFE_METHODS or user.has_perm(
-            "predictions.change_inspectioncapacity"
-        )
-
-
 def _capacity_body(record: InspectionCapacity) -> dict[str, Any]:
     return {
         "share": record.share,
@@ -400,7 +384,8 @@ class InspectionCapacityView(APIView):
     """The plant's inspection capacity: how many vehicles the worklist takes per production
     day."""
 
-    permission_classes = [CapacityPermission]
+    # Reading it is open to every user; changing it needs the permission (the quality lead's).
+    required_permissions = {"put": ["predictions.change_inspectioncapacity"]}
 
     @extend_schema(
         summary="The inspection capacity",

@@ -26,6 +26,7 @@ QUALITY_LEAD_PERMISSIONS = {
     ("predictions", "delete_prediction"),
     ("predictions", "view_prediction"),
     ("predictions", "change_inspectioncapacity"),
+    ("predictions", "view_worklist"),
 }
 
 

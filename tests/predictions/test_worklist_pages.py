@@ -117,10 +117,6 @@ def test_the_capacity_api_takes_json_only(admin_user_client):
     assert not get_capacity().is_set
 
 
-@pytest.mark.sqlite_only(
-    reason="mongoeco answers a field projected across a join with 1, so Django's permission "
-    "backend reads every permission's app label as 1 (MongoDB itself does not)"
-)
 def test_only_users_with_the_permission_change_the_capacity(staff_api, staff_user):
     refused = staff_api.put("/api/inspection-capacity/", {"share": 0.2}, format="json")
     assert refused.status_code == 403
