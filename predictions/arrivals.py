@@ -34,7 +34,7 @@ from predictions.capacity import (
 )
 from predictions.models import InspectionCapacity
 from predictions.selectors import list_predicted_knrs
-from predictions.services import predict_stored_knrs
+from predictions.services import explain_flagged_anew, predict_stored_knrs
 from predictions.worklist import get_list_policy, reflag_every_day
 
 logger = logging.getLogger(__name__)
@@ -93,17 +93,21 @@ def change_inspection_capacity(*, user: Any = None, **changes: Any) -> Inspectio
 
 def flag_again() -> int:
     """After the capacity changed: every production day flagged again from the stored risks,
-    then the vehicles inside their labelling window predicted again (with their reasons)."""
+    then the vehicles inside their labelling window predicted again (with their reasons), and
+    the others put on the list explained."""
     try:
         models = get_active_models()
     except NoActiveModel:
         models = {}
     policy = get_list_policy(models)
-    reflag_every_day(policy, get_indicated_tests(), get_thresholds_by_name())
+    listed_anew = reflag_every_day(policy, get_indicated_tests(), get_thresholds_by_name())
     if not models:
         return 0
     knrs = list_knrs_last_tested_since(get_window_closed_before())
-    return len(predict_stored_knrs(knrs, models=models))
+    predicted = {p.knr for p in predict_stored_knrs(knrs, models=models)}
+    # The others put on the list keep their stored prediction: they get its reasons now.
+    explain_flagged_anew([knr for knr in listed_anew if knr not in predicted], models=models)
+    return len(predicted)
 
 
 def queue_predictions_after_activation(*, activation_id: Any) -> None:

@@ -28,7 +28,8 @@ from training.pipeline.reasons import (
 )
 
 # Inputs tried per vehicle: the version's strongest, then the vehicle's readings furthest from
-# their median; reasons kept: a few, each lowering the risk by at least a point when typical.
+# their median; reasons kept: a few, each lowering the risk by at least a point when typical
+# (or, when none does, the one lowering it most).
 STRONGEST_TRIED = 4
 INPUTS_TRIED = 10
 REASONS_KEPT = 3
@@ -110,12 +111,14 @@ def explain(
     units = _units(results)
     explained: dict[str, list[dict[str, Any]]] = {}
     for row, knr in enumerate(features.index):
-        largest = sorted(drops[row], key=lambda item: -item[1])[:REASONS_KEPT]
+        largest = sorted(drops[row], key=lambda item: -item[1])
+        kept = [(name, drop) for name, drop in largest[:REASONS_KEPT] if drop >= MIN_DROP]
+        # A low risk raised by less than a point still names what raised it most.
+        kept = kept or [(name, drop) for name, drop in largest[:1] if drop > 0]
         explained[str(knr)] = [
             _reason(name, features.iat[row, features.columns.get_loc(name)],
                     typical.median[name], drop, units.get(str(knr), {}))
-            for name, drop in largest
-            if drop >= MIN_DROP
+            for name, drop in kept
         ]
     return explained
 

@@ -292,6 +292,32 @@ def predict_stored_knrs(
     return stored
 
 
+def explain_flagged_anew(knrs: list[str], *, models: dict[str, LoadedModel]) -> int:
+    """Reasons for these vehicles, put on the worklist from their stored risk (a new capacity)
+    rather than predicted again: those still without reasons and predicted by versions all
+    still active are explained by them, PREDICT_BATCH at a time. Returns how many."""
+    active = {kind: loaded.version.model_name for kind, loaded in models.items()}
+    explained = 0
+    for begin in range(0, len(knrs), PREDICT_BATCH):
+        waiting = [
+            p for p in Prediction.objects.filter(
+                knr__in=knrs[begin : begin + PREDICT_BATCH], predicted_fail=True
+            )
+            if not p.explanation and p.model_versions
+            and all(active.get(kind) == name for kind, name in p.model_versions.items())
+        ]
+        if not waiting:
+            continue
+        results = get_results_frame([p.knr for p in waiting])
+        rows = [{"knr": p.knr, "probabilities": p.probabilities or {}} for p in waiting]
+        reasons = explain_vehicles(rows, models, {}, results)
+        for prediction in waiting:
+            if prediction.knr in reasons:
+                record_explanation(prediction, reasons[prediction.knr])
+                explained += 1
+    return explained
+
+
 def update_prediction(*, prediction: Prediction, data: dict[str, Any]) -> Prediction:
     """Correct a prediction by hand: its indicated tests or its real fail codes."""
     for name in ("indicated_tests", "real_fail_codes"):

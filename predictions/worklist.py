@@ -245,14 +245,12 @@ def _settle_day(
 
 def reflag_every_day(
     policy: ListPolicy, inspections: dict[int, list[str]], thresholds: dict[str, float]
-) -> int:
+) -> list[str]:
     """After the capacity changed: every production day's flags again from what is stored,
     without predicting again (the versions that predicted stay on record). With a capacity,
     each day's top by risk within its cap; without, each kind's threshold (`thresholds`:
-    model name → threshold). Returns how many predictions changed.
-
-    A vehicle flagged anew keeps the reasons it had; those predicted again (inside their
-    labelling window) get theirs from that prediction."""
+    model name → threshold). Returns the KNRs put on the list (`explain_flagged_anew` gives
+    them their reasons)."""
     rows = list(
         Prediction.objects.exclude(produced_at=None).values_list(
             "pk", "knr", "risk", "p_fail", "probabilities", "model_versions", "generation",
@@ -278,7 +276,7 @@ def reflag_every_day(
             kinds = {kind: thresholds[name] for kind, name in (row.model_versions or {}).items()
                      if name in thresholds}
             wanted[row.pk] = policy_flags(row.p_fail, row.probabilities or {}, kinds, inspections)
-    changed = 0
+    listed_anew = []
     for row in rows:
         fields = wanted[row.pk]
         current = (row.predicted_fail, row.flagged_by, row.predicted_fail_codes,
@@ -288,7 +286,9 @@ def reflag_every_day(
         )):
             continue
         written = {**fields, "predicted_codes_text": frame_codes(fields["predicted_fail_codes"])}
-        changed += Prediction.objects.filter(pk=row.pk, generation=row.generation).update(
+        updated = Prediction.objects.filter(pk=row.pk, generation=row.generation).update(
             **written
         )
-    return changed
+        if updated and fields["predicted_fail"] and not row.predicted_fail:
+            listed_anew.append(row.knr)
+    return listed_anew

@@ -66,3 +66,24 @@ def test_every_flagged_vehicle_names_the_results_that_raised_its_risk(
     unflagged = Prediction.objects.filter(predicted_fail=False)
     assert all(p.explanation == [] for p in unflagged), "explained only when flagged"
 
+
+
+def test_vehicles_a_larger_capacity_lists_from_their_stored_risk_get_their_reasons(
+    active_models, two_days
+):
+    from predictions.arrivals import flag_again
+
+    set_inspection_capacity(share=0.1)
+    services.predict_knrs(knrs=[k for day in two_days.values() for k in day])
+    first = {p.knr for p in Prediction.objects.filter(predicted_fail=True)}
+    assert len(first) == 4
+
+    set_inspection_capacity(share=0.4)
+    flag_again()  # what the worker runs after the change (no vehicle inside its window)
+    flagged = list(Prediction.objects.filter(predicted_fail=True))
+    assert len(flagged) == 16 and first < {p.knr for p in flagged}
+    assert {p.generation for p in flagged} == {1}, "flagged from the stored risk"
+    assert all(1 <= len(p.explanation) <= 3 for p in flagged), [
+        p.knr for p in flagged if not p.explanation
+    ]
+    assert all(p.explanation == [] for p in Prediction.objects.filter(predicted_fail=False))
