@@ -3,8 +3,8 @@
 `openapi-python-client` (pinned in requirements-test.txt; it needs no network) generates a
 client from `/api/schema/`, fetched without a token as a generator would; every module of it
 imports, and the team's flow runs through it with typed answers: token, upload, retrain and
-wait, compare versions, set as active with a reason, predict, and the worklist once the API
-has one. No field the flow reads is typed `Any`, and every value is of its declared type.
+wait, compare versions, set as active with a reason, predict, set the inspection capacity and
+read the worklist. No field the flow reads is typed `Any`, and every value is of its declared type.
 """
 
 import datetime
@@ -174,6 +174,22 @@ def test_the_typing_check_finds_any_and_wrong_values(tmp_path, client_package):
 # --- the flow ------------------------------------------------------------------------------------
 
 
+def wait_for_worklist(api, client, since: datetime.date, timeout: float = 120):
+    """The worklist of every production day from `since`, once each day lists as many
+    vehicles as the capacity allows (the new capacity flags the days again in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        worklist = api.worklist.worklist_retrieve.sync(
+            client=client, date=since, to=datetime.date.today()
+        )
+        if worklist.days and all(day.listed == day.allowed for day in worklist.days):
+            return worklist
+        assert time.monotonic() < deadline, [
+            (day.date, day.listed, day.allowed) for day in worklist.days
+        ]
+        time.sleep(2)
+
+
 def wait_for_run(api, client, run_id: str, timeout: float = 600):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -278,16 +294,32 @@ def test_a_generated_client_imports_and_runs_the_teams_flow_with_typed_answers(
             str(code) for code in prediction.predicted_fail_codes
         }
 
-        # The worklist (`GET /api/worklist/?date=`) joins the flow once the API serves it.
-        if "/api/worklist/" in schema["paths"]:
-            [worklist_module] = [
-                importlib.import_module(info.name)
-                for info in pkgutil.iter_modules(
-                    importlib.import_module(f"{PACKAGE}.api.worklist").__path__,
-                    f"{PACKAGE}.api.worklist.",
-                )
-            ]
-            worklist = worklist_module.sync(client=client, date=datetime.date.today())
-            problems: list[str] = []
-            typed_problems(worklist, "worklist", problems)
-            assert not problems, problems
+        # The worklist: a capacity of 20% set through the client flags every production day
+        # again (in the background); then each day lists its top fifth by risk, each vehicle
+        # with the test results that raised its risk.
+        capacity = api.worklist.inspection_capacity_update.sync(
+            client=client, body=models.InspectionCapacityRequest(share=0.2)
+        )
+        typed(capacity, models.InspectionCapacity, "capacity")
+        assert capacity.share == 0.2
+        assert capacity.description == "20% of each production day's vehicles"
+        worklist = wait_for_worklist(api, client, since=datetime.date(2000, 1, 1))
+        typed(worklist, models.Worklist, "worklist")
+        assert worklist.capacity == capacity.description
+        assert sum(day.vehicles for day in worklist.days) >= 200
+        assert all(day.allowed == int(day.vehicles * 0.2) for day in worklist.days)
+        assert len(worklist.vehicles) == sum(day.listed for day in worklist.days) > 0
+        assert [v.rank for v in worklist.vehicles] == list(range(1, len(worklist.vehicles) + 1))
+        risks = [v.risk for v in worklist.vehicles]
+        assert risks == sorted(risks, reverse=True)
+        assert all(v.reasons and v.reasons[0].text for v in worklist.vehicles), [
+            v.knr for v in worklist.vehicles if not v.reasons
+        ]
+        # The vehicle predicted above is on its day's list exactly when it is flagged.
+        prediction = api.predictions.predictions_retrieve.sync(knr=knr, client=client)
+        typed(prediction, models.Prediction, "prediction after the capacity")
+        day = api.worklist.worklist_retrieve.sync(
+            client=client, date=prediction.produced_at.date()
+        )
+        typed(day, models.Worklist, "the vehicle's day")
+        assert (knr in {v.knr for v in day.vehicles}) == prediction.predicted_fail
