@@ -425,17 +425,15 @@ class InspectionCapacityView(APIView):
 
 
 class WorklistCSVRenderer(BaseRenderer):
-    """The worklist as CSV (`?format=csv`); errors stay JSON."""
+    """The worklist as CSV (`?format=csv`); errors are JSON (`WorklistAPIView`)."""
 
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
-    def render(self, data: Any, accepted_media_type: str | None = None,
+    def render(self, data: WorklistView, accepted_media_type: str | None = None,
                renderer_context: dict | None = None) -> bytes:
-        if isinstance(data, WorklistView):
-            return worklist_csv(data, get_fail_group_labels()).encode()
-        return api.JSONRenderer().render(data)
+        return worklist_csv(data, get_fail_group_labels()).encode()
 
 
 class WorklistAPIView(APIView):
@@ -452,7 +450,8 @@ class WorklistAPIView(APIView):
         responses={
             (200, "application/json"): WorklistSerializer,
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The CSV."),
-            **error_responses(400, 404),
+            **{(code, "application/json"): response
+               for code, response in error_responses(400, 404).items()},
         },
         tags=["worklist"],
     )
@@ -468,6 +467,15 @@ class WorklistAPIView(APIView):
                 "Content-Disposition": f'attachment; filename="{filename}"'
             })
         return Response(WorklistSerializer(worklist_body(worklist)).data)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any,
+                          **kwargs: Any) -> Any:
+        # An error is JSON, as documented, even when CSV was asked for.
+        renderer = getattr(request, "accepted_renderer", None)
+        if getattr(response, "exception", False) and isinstance(renderer, WorklistCSVRenderer):
+            request.accepted_renderer = api.JSONRenderer()
+            request.accepted_media_type = request.accepted_renderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 def worklist_body(worklist: WorklistView) -> dict[str, Any]:

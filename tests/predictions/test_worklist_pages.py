@@ -63,9 +63,12 @@ def test_the_api_worklist_as_csv_lists_the_vehicles_by_risk(staff_api, listed):
 
 @pytest.mark.parametrize("query", ["date=2024-13-01", "date=2024-03-05&to=2024-03-04",
                                    "date=", "date=2024-03-04&date=2024-03-05"])
-def test_a_bad_worklist_query_is_a_400_naming_it(staff_api, query):
-    response = staff_api.get(f"/api/worklist/?{query}")
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_a_bad_worklist_query_is_a_400_naming_it(staff_api, query, as_csv):
+    response = staff_api.get(f"/api/worklist/?{query}" + ("&format=csv" if as_csv else ""))
     assert response.status_code == 400, response.content
+    # JSON, as the schema says, even when CSV was asked for.
+    assert response["Content-Type"] == "application/json"
     assert set(response.json()["errors"]) & {"date", "to"}
 
 
