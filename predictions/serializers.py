@@ -300,12 +300,20 @@ class RealisedMetricsReportSerializer(serializers.Serializer):
 # --- the worklist and the inspection capacity ----------------------------------------------
 
 
+@extend_schema_field({
+    "type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True, "maximum": 1,
+    "nullable": True,
+})
+class ShareField(StrictFloatField):
+    """A share of a day's vehicles, in (0, 1]; the schema says so, as the view checks it."""
+
+
 class InspectionCapacitySerializer(serializers.Serializer):
     """The plant's inspection capacity: a share of each production day's vehicles, or a number
     of vehicles per day, or neither (no cap: each model's threshold policy flags); and the
     labelling window."""
 
-    share = StrictFloatField(
+    share = ShareField(
         required=False, allow_null=True,
         help_text="Share of each production day's vehicles the team inspects, in (0, 1]: 0.2 "
         "means 20%.",

@@ -8,6 +8,10 @@ the API, not chance; invalid cases stay as generated.
   names (a test-results export for a batch). A schema says "binary", never "a CSV export".
 - `month` of the statistics routes needs `year`: OpenAPI 3.0 has no way to make one query
   parameter depend on another, so a case without a year leaves the month out.
+- The worklist's `to` is the last day of a range starting at `date`: a case whose `to` is not
+  on or after its `date` (or has no `date`) leaves `to` out.
+- The inspection capacity is a share or a number of vehicles per day, never both: a case giving
+  both keeps the share.
 """
 
 import os
@@ -19,6 +23,8 @@ import schemathesis
 EXPORTS_ENV = "CROSSLINE_CONTRACT_EXPORTS"
 UPLOADS = {"/api/datasets/", "/api/predictions/batch/"}
 MONTH_NEEDS_YEAR = {"/api/predictions/fail-codes-predicted/", "/api/predictions/total-fails/"}
+WORKLIST = "/api/worklist/"
+CAPACITY = "/api/inspection-capacity/"
 
 
 def export(kind: str) -> bytes:
@@ -34,4 +40,15 @@ def map_case(context, case):
         case.body["file"] = export(case.body.get("kind", "results"))
     if path in MONTH_NEEDS_YEAR and "month" in case.query and "year" not in case.query:
         del case.query["month"]
+    if path == WORKLIST and "to" in case.query and not (
+        "date" in case.query and str(case.query["to"]) >= str(case.query["date"])
+    ):
+        del case.query["to"]
+    if (
+        path == CAPACITY
+        and isinstance(case.body, dict)
+        and case.body.get("share") is not None
+        and case.body.get("vehicles_per_day") is not None
+    ):
+        del case.body["vehicles_per_day"]
     return case
