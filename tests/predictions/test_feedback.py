@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from mlmodels.management.commands.list_models import COLUMNS
 from plant.imports import import_dataset
 from predictions import services
 from predictions.capacity import set_inspection_capacity
@@ -70,7 +71,8 @@ def test_with_the_window_at_zero_realised_precision_and_recall_are_the_lists(
     listed = StringIO()
     call_command("list_models", stdout=listed)
     row = next(line.split() for line in listed.getvalue().splitlines() if " fail-v1 " in line)
-    assert row[10:14] == [
+    realised = COLUMNS.index("realised_recall")
+    assert row[realised : realised + 4] == [
         f"{fail['recall']:.3f}", f"{fail['precision']:.3f}", str(len(stored_knrs)), "0"
     ]
 

@@ -96,7 +96,10 @@ def typical_values(pipeline: Pipeline) -> Typical:
 
 
 def _estimator_medians(steps: list[tuple[str, Any]]) -> Typical:
-    select = next((s for _, s in steps if isinstance(s, InformativeColumns)), None)
+    # The last selection is the one the bounds were fitted after (the plain approach's own
+    # view of the features comes first, itself a selection).
+    selects = [s for _, s in steps if isinstance(s, InformativeColumns)]
+    select = selects[-1] if selects else None
     if select is None or getattr(select, "feature_names_in_", None) is None:
         return Typical({}, {})
     kept = [str(select.feature_names_in_[i]) for i in select.keep_]

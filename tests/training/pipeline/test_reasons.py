@@ -86,3 +86,15 @@ def test_setting_the_reading_that_raised_the_score_to_its_median_lowers_it(fitte
         assert by_input["value|A#2|1"] == pytest.approx(expected)
         assert by_input["value|A#2|1"] > 0.3
         assert abs(by_input["n_nok"]) < 0.05
+
+
+def test_the_plain_approach_keeps_the_medians_of_the_pivot_it_reads(fitted):
+    # Its own view of the features (the pivot: values and NOK flags) comes before the
+    # informative columns: the medians are those of the columns the bounds were fitted on.
+    frame, _ = fitted
+    frame = frame.assign(**{"value|C#2|1": 5.0})  # in the pivot, but never informative
+    y = (frame["value|A#2|1"] > 27).astype(int)
+    plain = make_pipeline("plain_gradient_boosting", options={"max_iter": 20}).fit(frame, y)
+    typical = typical_values(Pipeline([("features", "passthrough"), *plain.steps]))
+    assert set(typical.median) == {"value|A#2|1", "value|B#2|1"}
+    assert typical.median["value|A#2|1"] == pytest.approx(frame["value|A#2|1"].median(), abs=0.1)
