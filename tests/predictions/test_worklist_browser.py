@@ -1,0 +1,211 @@
+"""The worklist in a real browser (Debian's Chromium): the team sets a capacity of 20% from the
+dashboard; a production day of 100 vehicles arrives and lists its riskiest 20, each saying why;
+the worklist, the dashboard's cards and the predictions agree, and every link the dashboard
+shows opens a working page."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from plant.demo import generate_demo_data
+from tests.support.browser import (
+    browser_available,
+    console_problems,
+    log_in,
+    screenshot,
+    start_chromium,
+)
+from tests.support.live_server import ADMIN_PASSWORD, running_crossline
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.slow,
+    pytest.mark.sqlite_only(
+        reason="the browser adds nothing database-specific; the worklist's numbers are tested "
+        "on both databases in test_worklist.py and test_worklist_pages.py"
+    ),
+    pytest.mark.skipif(not browser_available(), reason="needs Debian's chromium-driver"),
+]
+
+WAIT = 20
+EVERY_DAY = "date=2000-01-01&to=2099-12-31"
+# The demo spreads its vehicles over 2024, a few a day; a plant makes hundreds a day: one day
+# of 100 vehicles, after the demo's last.
+PLANT_DAY = "2025-03-03"
+PLANT_DAY_VEHICLES = 100
+
+
+def one_production_day(folder: Path) -> Path:
+    """A results export of PLANT_DAY_VEHICLES new vehicles, all last tested on PLANT_DAY."""
+    import pandas as pd
+
+    files = generate_demo_data(
+        knrs=PLANT_DAY_VEHICLES, out_dir=folder, seed=11, compress=False,
+        first_knr_number=5_000_001,
+    )
+    frame = pd.read_csv(files["results"], dtype=str, keep_default_na=False)
+    frame["DATA"] = PLANT_DAY + frame["DATA"].str[10:]
+    path = folder / "one-day-results.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def texts(driver, selector: str) -> list[str]:
+    """The matching elements' text as written, spaces collapsed."""
+    return [
+        " ".join((element.get_attribute("textContent") or "").split())
+        for element in driver.find_elements(By.CSS_SELECTOR, selector)
+    ]
+
+
+def opened(driver, url: str) -> str:
+    """Open a page; it must be an admin page that loaded without errors. Its HTML."""
+    driver.get(url)
+    WebDriverWait(driver, WAIT).until(
+        expected_conditions.presence_of_element_located((By.ID, "content"))
+    )
+    html = driver.page_source
+    assert "Server Error" not in html and "Page not found" not in html, url
+    problems = console_problems(driver)
+    assert not problems, f"{url}: {problems}"
+    return html
+
+
+def percent(text: str) -> float:
+    return float(text.rstrip("%"))
+
+
+def worklist_days(driver) -> list[tuple[int, int, int]]:
+    """The worklist page's days: (vehicles, allowed, listed)."""
+    rows = driver.find_elements(By.CSS_SELECTOR, "#worklist-days-summary tbody tr")
+    days = []
+    for row in rows:
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        days.append((int(cells[1]), int(cells[2]), int(cells[3])))
+    return days
+
+
+def test_the_worklist_and_the_dashboards_links_in_a_browser(tmp_path, monkeypatch):
+    shots = Path(os.environ.get("CROSSLINE_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    with running_crossline(tmp_path, demo_knrs=300, worker=True) as live:
+        driver = start_chromium()
+        try:
+            log_in(driver, live.url, "admin", ADMIN_PASSWORD)
+
+            # The dashboard says what flags; its "change" link leads to the capacity page,
+            # which refuses 20 (a percentage) and takes 0.2.
+            opened(driver, f"{live.url}/admin/")
+            driver.find_element(By.CSS_SELECTOR, "#flag-rule a").click()
+            share = driver.find_element(By.NAME, "share")
+            share.clear()
+            share.send_keys("20")
+            driver.find_element(By.NAME, "_save").click()
+            assert "0.2 means 20%" in driver.page_source
+            share = driver.find_element(By.NAME, "share")
+            share.clear()
+            share.send_keys("0.2")
+            driver.find_element(By.NAME, "_save").click()
+            WebDriverWait(driver, WAIT).until(
+                expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist"))
+            )
+            assert "Inspection capacity" in texts(driver, "ul.messagelist")[0]
+
+            # The worker flags every production day again: each day's worklist then holds
+            # exactly the floor of 20% of its vehicles.
+            deadline = time.monotonic() + 120
+            while True:
+                opened(driver, f"{live.url}/admin/predictions/worklist/?{EVERY_DAY}")
+                days = worklist_days(driver)
+                if days and all(listed == allowed for _, allowed, listed in days):
+                    break
+                assert time.monotonic() < deadline, days
+                time.sleep(2)
+            assert all(allowed == int(vehicles * 0.2) for vehicles, allowed, _ in days)
+            vehicles = sum(day[0] for day in days)
+            listed = sum(day[2] for day in days)
+            assert vehicles >= 300 * 0.8 and listed > 0
+            assert "Capacity in force: 20% of each production day's vehicles" in texts(
+                driver, "#worklist-capacity"
+            )[0]
+
+            assert len(driver.find_elements(By.CSS_SELECTOR, "#worklist-vehicles tbody tr")) == (
+                listed
+            )
+
+            # A day of 100 vehicles arrives (an import, predicted on the worker as it ends):
+            # its worklist holds exactly 20% of them, its riskiest.
+            live.manage("import_data", "--results", str(one_production_day(tmp_path / "day")),
+                        "--no-progress")
+            deadline = time.monotonic() + 180
+            while True:
+                opened(driver, f"{live.url}/admin/predictions/worklist/?date={PLANT_DAY}")
+                days = worklist_days(driver)
+                rows = driver.find_elements(By.CSS_SELECTOR, "#worklist-vehicles tbody tr")
+                # Predicted, flagged within the day's cap, then explained (a moment later).
+                if days and days[0][0] == PLANT_DAY_VEHICLES and all(
+                    row.find_elements(By.CSS_SELECTOR, "td:last-child li") for row in rows
+                ):
+                    break
+                assert time.monotonic() < deadline, days
+                time.sleep(2)
+            assert days == [(PLANT_DAY_VEHICLES, 20, 20)]
+            assert texts(driver, "#worklist-days-summary tbody td")[-1] == "20%"
+
+            # Riskiest first, each vehicle saying why.
+            rows = driver.find_elements(By.CSS_SELECTOR, "#worklist-vehicles tbody tr")
+            assert len(rows) == 20
+            risks = [percent(row.find_elements(By.TAG_NAME, "td")[3].text) for row in rows]
+            assert risks == sorted(risks, reverse=True)
+            reasons = [row.find_elements(By.CSS_SELECTOR, "td:last-child li") for row in rows]
+            assert all(reasons), "every vehicle on the worklist names its reasons"
+            first_reason = reasons[0][0].text
+            screenshot(driver, shots / "worklist.png")
+
+            # The top vehicle's prediction page says why too.
+            rows[0].find_element(By.CSS_SELECTOR, "td a").click()
+            WebDriverWait(driver, WAIT).until(
+                expected_conditions.presence_of_element_located((By.ID, "content"))
+            )
+            assert first_reason in driver.page_source
+            assert not console_problems(driver)
+
+            # The dashboard's flagged card is the worklist's share, over the same vehicles.
+            opened(driver, f"{live.url}/admin/predictions/worklist/?{EVERY_DAY}")
+            days = worklist_days(driver)
+            vehicles = sum(day[0] for day in days)
+            listed = sum(day[2] for day in days)
+            assert all(on <= 0.2 * n for n, _, on in days)
+            opened(driver, f"{live.url}/admin/")
+            card = driver.find_element(By.ID, "flagged-card")
+            value = percent(card.find_element(By.CSS_SELECTOR, ".value").text)
+            assert value == pytest.approx(100 * listed / vehicles, abs=0.5)
+            assert f"of {vehicles:,} vehicles flagged" in card.text
+            assert "20% of each production day's vehicles (the worklist)" in texts(
+                driver, "#flag-rule"
+            )[0]
+
+            # Every link the dashboard's cards and flag rule show opens a working page; the
+            # flagged card's list holds the worklist's vehicles.
+            links = {
+                a.get_attribute("href")
+                for a in driver.find_elements(By.CSS_SELECTOR, "a.cl-stat, #flag-rule a")
+            }
+            assert len(links) >= 5, links
+            flagged_url = card.get_attribute("href")
+            for url in sorted(links):
+                html = opened(driver, url)
+                if url == flagged_url:
+                    [count] = re.findall(r"(\d[\d,]*) predictions?\b", " ".join(
+                        texts(driver, ".paginator")))
+                    assert int(count.replace(",", "")) == listed, (count, listed)
+                    assert "predicted_fail__exact=1" in url
+                if url.split("?")[0].endswith("/worklist/"):
+                    assert 'id="worklist-vehicles"' in html
+        finally:
+            driver.quit()
