@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crossline.api import ModelSerializer
+from crossline.api import ModelSerializer, StrictCharField
 from crossline.api_fields import DocumentSerializer
 from mlmodels.models import Activation, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version_ids
@@ -147,7 +147,7 @@ class SetActiveSerializer(serializers.Serializer):
     override = serializers.BooleanField(
         default=False, help_text="Activate a version below the activation gate."
     )
-    reason = serializers.CharField(
+    reason = StrictCharField(
         max_length=200, required=False, allow_blank=True, default="",
         help_text="Why; kept in the activation history (required with override).",
     )

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from crossline.exceptions import InvalidInput
 from predictions.arrivals import change_inspection_capacity
-from predictions.capacity import check_capacity, set_inspection_capacity
+from predictions.capacity import LABEL_WINDOW_MAX_DAYS, check_capacity, set_inspection_capacity
 from predictions.models import InspectionCapacity
 
 
@@ -28,6 +28,11 @@ class InspectionCapacityForm(forms.ModelForm):
             )
         except InvalidInput as error:
             raise forms.ValidationError({error.field or None: str(error)}) from None
+        window = cleaned.get("label_window_days")
+        if window is not None and window > LABEL_WINDOW_MAX_DAYS:
+            raise forms.ValidationError({"label_window_days": (
+                f"Give the window as whole days, 0 to {LABEL_WINDOW_MAX_DAYS}."
+            )})
         return cleaned
 
 

@@ -13,6 +13,9 @@ from django.utils import timezone
 from crossline.exceptions import InvalidInput
 from predictions.models import InspectionCapacity
 
+# Ten years: a longer window is a typing error, and no date lies that far before today.
+LABEL_WINDOW_MAX_DAYS = 3650
+
 UNCHANGED: Any = object()
 
 
@@ -117,10 +120,12 @@ def set_inspection_capacity(
         if label_window_days is not None and (
             isinstance(label_window_days, bool)
             or not isinstance(label_window_days, int)
-            or label_window_days < 0
+            or not 0 <= label_window_days <= LABEL_WINDOW_MAX_DAYS
         ):
-            raise InvalidInput("Give the window as whole days, 0 or more.",
-                               field="label_window_days")
+            raise InvalidInput(
+                f"Give the window as whole days, 0 to {LABEL_WINDOW_MAX_DAYS}.",
+                field="label_window_days",
+            )
         fields["label_window_days"] = label_window_days
     fields.update(
         updated_by=user if getattr(user, "is_authenticated", False) else None,

@@ -17,7 +17,7 @@ from crossline.api import (
 )
 from crossline.domain import KNR_FORMAT, KNR_MESSAGE, KNR_PATTERN
 from crossline.exceptions import InvalidInput
-from predictions.capacity import check_capacity, get_label_window_days
+from predictions.capacity import LABEL_WINDOW_MAX_DAYS, check_capacity, get_label_window_days
 from predictions.feedback import STATES, Feedback, feedback_of
 from predictions.models import BatchPrediction, Prediction, PredictionHistory
 
@@ -323,7 +323,7 @@ class InspectionCapacitySerializer(serializers.Serializer):
         help_text="Or: vehicles the team inspects per production day.",
     )
     label_window_days = StrictIntegerField(
-        required=False, allow_null=True, min_value=0,
+        required=False, allow_null=True, min_value=0, max_value=LABEL_WINDOW_MAX_DAYS,
         help_text="Days after a vehicle's last test within which a defect counts; null: the "
         "setting CROSSLINE_LABEL_WINDOW_DAYS. Left out of a PUT: unchanged.",
     )

@@ -123,3 +123,15 @@ def test_a_quality_lead_changes_the_capacity(client, lead_user):
 
     assert saved.status_code == 302
     assert get_capacity() == Capacity(share=0.5)
+
+
+def test_a_window_beyond_ten_years_is_refused_everywhere(admin_user_client, settings):
+    # Far beyond, no date lies that far before today: the window's start could not be computed.
+    with pytest.raises(InvalidInput, match="0 to 3650"):
+        set_inspection_capacity(label_window_days=10**9)
+    page = admin_user_client.get(PAGE, follow=True)
+    refused = admin_user_client.post(page.redirect_chain[-1][0], {
+        "share": "", "vehicles_per_day": "", "label_window_days": "10000"
+    })
+    assert refused.status_code == 200 and "0 to 3650" in refused.content.decode()
+    assert get_label_window_days() == settings.CROSSLINE_LABEL_WINDOW_DAYS

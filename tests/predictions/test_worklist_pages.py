@@ -102,6 +102,7 @@ def test_the_capacity_api_reads_and_sets_it(admin_user_client, staff_api, monkey
         ({"vehicles_per_day": 0}, "vehicles_per_day", "greater than or equal to 1"),
         ({"share": 0.2, "vehicles_per_day": 3}, "share", "not both"),
         ({"label_window_days": -1}, "label_window_days", "greater than or equal to 0"),
+        ({"label_window_days": 3651}, "label_window_days", "less than or equal to 3650"),
     ],
 )
 def test_a_bad_capacity_is_a_400_naming_the_field(admin_user_client, body, field, says):
