@@ -142,6 +142,15 @@ class QueryIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictJSONBooleanField(serializers.BooleanField):
+    """true or false in JSON input; 0, 1 and "yes" are refused rather than converted."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class StrictFloatField(serializers.FloatField):
     """A number in JSON input; "0.2" and true are refused rather than converted."""
 

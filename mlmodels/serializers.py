@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crossline.api import ModelSerializer, StrictCharField
+from crossline.api import ModelSerializer, StrictCharField, StrictJSONBooleanField
 from crossline.api_fields import DocumentSerializer
 from mlmodels.models import Activation, ModelVersion, ThresholdPolicy
 from mlmodels.selectors import get_active_version_ids
@@ -144,7 +144,7 @@ class ActivationSerializer(ModelSerializer):
 class SetActiveSerializer(serializers.Serializer):
     """Input of `POST /api/models/{id}/set-active/`: an override of the gate needs a reason."""
 
-    override = serializers.BooleanField(
+    override = StrictJSONBooleanField(
         default=False, help_text="Activate a version below the activation gate."
     )
     reason = StrictCharField(

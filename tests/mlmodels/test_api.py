@@ -139,17 +139,18 @@ def test_a_quality_lead_s_set_active_moves_the_pointer(lead_api, register):
     assert ActiveModel.objects.get(type_model="fail").activated_by_id == lead_api.user.pk
 
 
-def test_a_reason_that_is_not_text_is_refused_not_converted(lead_api, register):
+def test_a_reason_or_override_of_another_type_is_refused_not_converted(lead_api, register):
     old, new = register(), register()
     activate_model_version(version=old)
 
-    by_id = lead_api.post(f"/api/models/{new.pk}/set-active/", {"reason": 0}, format="json")
-    by_name = lead_api.post("/api/train/select_model/",
-                            {"model_name": new.model_name, "reason": 0}, format="json")
+    for body, field in (({"reason": 0}, "reason"), ({"override": 0}, "override")):
+        by_id = lead_api.post(f"/api/models/{new.pk}/set-active/", body, format="json")
+        by_name = lead_api.post("/api/train/select_model/",
+                                {"model_name": new.model_name, **body}, format="json")
 
-    assert (by_id.status_code, by_name.status_code) == (400, 400)
-    assert "reason" in by_id.json()["errors"] and "reason" in by_name.json()["errors"]
-    assert active_id() == old.pk
+        assert (by_id.status_code, by_name.status_code) == (400, 400)
+        assert field in by_id.json()["errors"] and field in by_name.json()["errors"]
+        assert active_id() == old.pk
 
 
 def test_non_staff_cannot_set_active_select_or_delete(plain_api, register):
