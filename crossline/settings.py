@@ -406,6 +406,10 @@ CROSSLINE_GATE_MIN_LIFT = env_float("CROSSLINE_GATE_MIN_LIFT", 1.5, low=0.0, hig
 # default; staff change it in the admin (Predictions › Inspection capacity). The variable's
 # earlier name, CROSSLINE_FEEDBACK_WINDOW_DAYS, is still read when the new one is not set.
 CROSSLINE_LABEL_WINDOW_DAYS = label_window_days()
+# Monitoring: a production month with fewer vehicles is too few to judge, for input drift and
+# estimated performance alike, and a training month with fewer sets no drift threshold
+# (NannyML's minimum chunk for drift; lower only to rehearse on small data).
+CROSSLINE_DRIFT_MIN_VEHICLES = env_int("CROSSLINE_DRIFT_MIN_VEHICLES", 500, minimum=1)
 # The most indicated tests a vehicle on a worklist sized by an inspection capacity gets, those
 # of its most likely fail groups first.
 CROSSLINE_WORKLIST_TESTS_PER_VEHICLE = env_int(

@@ -15,6 +15,7 @@ from crossline.views import (
     healthz,
 )
 from mlmodels import urls as mlmodels_urls
+from monitoring import urls as monitoring_urls
 from plant import urls as plant_urls
 from predictions import urls as predictions_urls
 from training import urls as training_urls
@@ -26,6 +27,7 @@ for prefix, viewset, basename in [
     *training_urls.routes,
     *mlmodels_urls.routes,
     *predictions_urls.routes,
+    *monitoring_urls.routes,
 ]:
     router.register(prefix, viewset, basename=basename)
 

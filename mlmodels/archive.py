@@ -6,7 +6,8 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from crossline.exceptions import Conflict
-from mlmodels.models import ActiveModel, ModelVersion
+from mlmodels.models import ActiveModel, ModelVersion, VersionReference
+from mlmodels.references import release_unused_reference
 from mlmodels.selectors import was_ever_active
 
 
@@ -56,6 +57,9 @@ def delete_model_version(*, version: ModelVersion) -> None:
             "version that predicted, with its activation history. Archive it instead."
         )
     path = version.artifact_path
+    reference_id = (
+        VersionReference.objects.filter(version=version).values_list("reference_id", flat=True)
+    ).first()
     try:
         version.delete()
     except ProtectedError:
@@ -63,3 +67,5 @@ def delete_model_version(*, version: ModelVersion) -> None:
             f"{version.model_name} was just set as active; it was not deleted."
         ) from None
     default_storage.delete(path)
+    # The drift reference goes with the last version that links to it.
+    release_unused_reference(reference_id)

@@ -75,12 +75,14 @@ def build_reference(
     importances: Mapping[str, float] | Iterable[Sequence[Any]] | None = None,
     *,
     bins: int = BINS,
+    min_vehicles: int = MIN_VEHICLES,
 ) -> dict[str, Any]:
     """The compact, JSON-safe reference of `columns` (default: all) of the training vehicles.
 
     `months` gives each row's production month (`YYYY-MM`, aligned with `features`' rows);
     `importances` maps a column to its importance (or is a list of [column, importance]
-    pairs, as a version's diagnostics store them); columns without one rank last.
+    pairs, as a version's diagnostics store them); columns without one rank last. Months with
+    fewer than `min_vehicles` vehicles set no threshold.
     """
     columns = list(features.columns if columns is None else columns)
     missing = [c for c in columns if c not in features.columns]
@@ -94,7 +96,7 @@ def build_reference(
         "columns": {name: describe_column(features[name].to_numpy(), bins) for name in columns},
     }
     reference.update(rank_columns(reference, importances))
-    scores = _reference_month_scores(features, month_of_row, reference)
+    scores = _reference_month_scores(features, month_of_row, reference, min_vehicles)
     reference["months"] = scores["months"]
     for name, column in reference["columns"].items():
         if column["kind"] == CONSTANT:
@@ -105,10 +107,10 @@ def build_reference(
         column["missing_threshold"] = learned_threshold(
             scores["missing"][name], MISSING_THRESHOLD_FLOOR
         )
-    judged = [m for m, n in scores["months"].items() if n >= MIN_VEHICLES]
+    judged = [m for m, n in scores["months"].items() if n >= min_vehicles]
     reference["warnings"] = (
         [
-            f"Only {len(judged)} training months with {MIN_VEHICLES} vehicles or more set the "
+            f"Only {len(judged)} training months with {min_vehicles} vehicles or more set the "
             f"thresholds (at least {MIN_REFERENCE_MONTHS} make them reliable); below that the "
             f"floor of {THRESHOLD_FLOOR} decides."
         ]
@@ -185,7 +187,8 @@ def learned_threshold(scores: Sequence[float | None], floor: float) -> float:
 
 
 def _reference_month_scores(
-    features: pd.DataFrame, month_of_row: np.ndarray, reference: dict[str, Any]
+    features: pd.DataFrame, month_of_row: np.ndarray, reference: dict[str, Any],
+    min_vehicles: int,
 ) -> dict[str, Any]:
     months, month_codes = np.unique(month_of_row, return_inverse=True)
     counts = np.bincount(month_codes, minlength=len(months))
@@ -196,7 +199,7 @@ def _reference_month_scores(
     }
     for code in range(len(months)):
         # Months too small to judge would only widen the thresholds with sampling noise.
-        if counts[code] < MIN_VEHICLES:
+        if counts[code] < min_vehicles:
             continue
         compared = compare(summarise(features[month_codes == code], reference), reference)
         for name, column in compared["columns"].items():
@@ -295,8 +298,14 @@ def compare(summary: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[st
     return {"vehicles": summary["vehicles"], "columns": columns}
 
 
-def judge_month(comparison: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any]:
-    """The kind's verdict for the month: too few to judge, no alarm, or one alarm.
+def judge_month(
+    comparison: Mapping[str, Any],
+    reference: Mapping[str, Any],
+    *,
+    min_vehicles: int = MIN_VEHICLES,
+) -> dict[str, Any]:
+    """The kind's verdict for the month: too few to judge (under `min_vehicles` vehicles), no
+    alarm, or one alarm.
 
     The columns the model relies on most are the first `ALARM_TOP_COLUMNS` non-constant
     columns of the reference's ranking with an importance above 0 (all ranked columns when
@@ -310,7 +319,7 @@ def judge_month(comparison: Mapping[str, Any], reference: Mapping[str, Any]) -> 
     considered = (relied or ranked)[:ALARM_TOP_COLUMNS]
     drifted = [name for name in considered if columns[name]["drifted"]]
     share = len(drifted) / len(considered) if considered else 0.0
-    if vehicles < MIN_VEHICLES:
+    if vehicles < min_vehicles:
         status = TOO_FEW
     elif (
         considered
@@ -331,15 +340,20 @@ def judge_month(comparison: Mapping[str, Any], reference: Mapping[str, Any]) -> 
         "rule": (
             f"alarm when at least {ALARM_SHARE:.0%} of the {len(considered)} columns the model "
             f"relies on most have drifted (and {MIN_DRIFTED_COLUMNS} at least); "
-            f"{MIN_VEHICLES} vehicles at least"
+            f"{min_vehicles} vehicles at least"
         ),
     }
 
 
-def check_month(features: pd.DataFrame, reference: Mapping[str, Any]) -> dict[str, Any]:
+def check_month(
+    features: pd.DataFrame, reference: Mapping[str, Any], *, min_vehicles: int = MIN_VEHICLES
+) -> dict[str, Any]:
     """summarise → compare → judge_month, for a month whose feature rows are at hand."""
     comparison = compare(summarise(features, reference), reference)
-    return {"comparison": comparison, "judgement": judge_month(comparison, reference)}
+    return {
+        "comparison": comparison,
+        "judgement": judge_month(comparison, reference, min_vehicles=min_vehicles),
+    }
 
 
 # --- the distances -----------------------------------------------------------------------------

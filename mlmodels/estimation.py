@@ -107,9 +107,11 @@ def realised(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[s
     }
 
 
-def estimate_month(scores: Sequence[float], reference: dict[str, Any]) -> dict[str, Any]:
+def estimate_month(
+    scores: Sequence[float], reference: dict[str, Any], *, min_vehicles: int = MIN_VEHICLES
+) -> dict[str, Any]:
     """A month's estimated precision and recall and its flagged share, from scores alone,
-    each checked against the reference's band."""
+    each checked against the reference's band (not judged under `min_vehicles` vehicles)."""
     s = np.asarray(scores, dtype=np.float64)
     s = s[np.isfinite(s)]
     flagged = s >= reference["threshold"]
@@ -131,7 +133,7 @@ def estimate_month(scores: Sequence[float], reference: dict[str, Any]) -> dict[s
         and reference["band"].get(metric) is not None
         and not reference["band"][metric]["lower"] <= value <= reference["band"][metric]["upper"]
     ]
-    status = TOO_FEW if len(s) < MIN_VEHICLES else ALARM if outside else NO_ALARM
+    status = TOO_FEW if len(s) < min_vehicles else ALARM if outside else NO_ALARM
     return {
         "status": status,
         "alarm": status == ALARM,

@@ -136,6 +136,10 @@ class VersionScores(models.Model):
     version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="scores")
     heldout = models.JSONField(null=True, blank=True)
     test = models.JSONField(null=True, blank=True)
+    # The production month of each test score, as [month, count] runs in the scores' order:
+    # the reference of the version's estimated performance is rebuilt from them whenever its
+    # threshold changes (`mlmodels.references.get_performance_reference`).
+    test_months = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "version scores"
@@ -222,3 +226,62 @@ class Activation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type_model}: {self.version_id} at {self.activated_at:%Y-%m-%d %H:%M}"
+
+
+class DriftReference(models.Model):
+    """The vehicles a training run read, binned once (`mlmodels.drift.build_reference`): what
+    every version the run trained is checked against, month after month, for input drift.
+
+    Kept as a gzip'd JSON file in storage (about 2 MiB of JSON at the plant's 2,000 feature
+    columns), checked against its SHA-256 when read, as model artifacts are.
+    """
+
+    training_run = models.ForeignKey(
+        "training.TrainingRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="drift_references",
+    )
+    feature_fingerprint = models.CharField(
+        max_length=64, db_index=True, help_text="The fitted feature builder's fingerprint."
+    )
+    file = models.CharField(max_length=255, help_text="The reference (gzip'd JSON) in storage.")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveIntegerField(default=0)
+    columns = models.PositiveIntegerField(default=0, help_text="Feature columns described.")
+    vehicles = models.PositiveIntegerField(default=0)
+    months = models.JSONField(default=dict, help_text="Production month → vehicles.")
+    warnings = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["training_run", "feature_fingerprint"], name="one_reference_per_run"
+            )
+        ]
+
+    def __str__(self) -> str:
+        months = sorted(self.months or {})
+        span = f"{months[0]} to {months[-1]}" if months else "no months"
+        return f"drift reference of {self.vehicles:,} vehicles, {span}"
+
+
+class VersionReference(models.Model):
+    """A version's side of its run's drift reference: the importances that rank the columns it
+    relies on (the drift alarm counts the first 50 of them)."""
+
+    version = models.OneToOneField(
+        ModelVersion, on_delete=models.CASCADE, related_name="drift_ranking"
+    )
+    reference = models.ForeignKey(
+        DriftReference, on_delete=models.PROTECT, related_name="version_references"
+    )
+    importances = models.JSONField(
+        default=list, help_text="[column, importance] pairs, most important first."
+    )
+
+    def __str__(self) -> str:
+        return f"drift reference of {self.version_id}"

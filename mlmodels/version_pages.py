@@ -163,10 +163,14 @@ def calibration_chart(version: ModelVersion) -> dict[str, Any] | None:
     )
 
 
+# The features a version's page charts (it keeps more: the drift alarm counts 50).
+SHOWN_FEATURES = 15
+
+
 def importance_context(version: ModelVersion) -> dict[str, Any] | None:
     """The most important features as a horizontal bar chart, and how they were measured."""
     importance = (version.diagnostics or {}).get("importance") or {}
-    features = importance.get("features") or []
+    features = (importance.get("features") or [])[:SHOWN_FEATURES]
     if not features:
         return None
     return {

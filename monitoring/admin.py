@@ -1,16 +1,31 @@
-"""Admin of notifications: one's own e-mail subscription, webhook endpoints, the delivery log."""
+"""Admin of monitoring: the drift and performance page, alarms; one's own e-mail subscription,
+webhook endpoints, the delivery log."""
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
+from crossline import dashboard
 from crossline.exceptions import CrosslineError
 from monitoring import notifications, webhooks
-from monitoring.models import Event, Notification, Subscription, WebhookDelivery, WebhookEndpoint
+from monitoring.alarms import close_alarms
+from monitoring.models import (
+    Alarm,
+    Event,
+    MonthCheck,
+    Notification,
+    Subscription,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from monitoring.pages import monitoring_context
+from monitoring.selectors import list_open_alarms
 
 
 def _events_field(help_text: str) -> forms.MultipleChoiceField:
@@ -248,3 +263,67 @@ class NotificationAdmin(admin.ModelAdmin):
     @admin.display(description="webhook deliveries")
     def deliveries_count(self, notification: Notification) -> int:
         return notification.deliveries.count()
+
+
+@admin.register(MonthCheck)
+class MonthCheckAdmin(admin.ModelAdmin):
+    """The monitoring page: a kind's drift and estimated performance, month by month (the
+    checks themselves are written by the monthly check, never by hand)."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Drift and performance",
+            **monitoring_context(request.GET.get("kind"), request.GET.get("month")),
+        }
+        return TemplateResponse(request, "admin/monitoring/monthcheck/monitoring.html", context)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Alarm)
+class AlarmAdmin(admin.ModelAdmin):
+    """Drift and performance alarms, one per kind and month; closed once someone looked."""
+
+    list_display = ["signal", "type_model", "month", "model_name", "raised_at", "notified_at",
+                    "closed_at", "closed_by"]
+    list_filter = ["signal", "type_model", ("closed_at", admin.EmptyFieldListFilter)]
+    readonly_fields = list_display + ["note"]
+    actions = ["close"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Close the selected alarms (looked into)", permissions=["change"])
+    def close(self, request: HttpRequest, queryset: QuerySet) -> None:
+        closed = close_alarms(alarms=queryset, user=request.user)
+        self.message_user(request, f"{closed} alarm(s) closed.")
+
+
+@dashboard.register
+def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
+    """The dashboard's open alarms, each linking to its kind's month on the monitoring page."""
+    page = reverse("admin:monitoring_monthcheck_changelist")
+    return {
+        "open_alarms": [
+            {
+                "label": f"{alarm.get_signal_display()}: {alarm.type_model}, {alarm.month}",
+                "url": f"{page}?kind={alarm.type_model}&month={alarm.month}",
+                "raised_at": alarm.raised_at,
+            }
+            for alarm in list_open_alarms()[:10]
+        ],
+    }

@@ -10,6 +10,7 @@ class MonitoringConfig(AppConfig):
         # django.contrib.auth connects its own. Imported here: they need the app registry.
         from mlmodels.signals import model_version_activated
         from monitoring import receivers
+        from plant.signals import defects_imported, results_imported
         from training.signals import (
             model_version_registered,
             training_run_failed,
@@ -26,3 +27,5 @@ class MonitoringConfig(AppConfig):
         model_version_activated.connect(
             receivers.version_activated, dispatch_uid="monitoring.version_activated"
         )
+        results_imported.connect(receivers.data_imported, dispatch_uid="monitoring.results")
+        defects_imported.connect(receivers.data_imported, dispatch_uid="monitoring.defects")

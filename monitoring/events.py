@@ -95,11 +95,13 @@ def activated_data(activation: Any) -> dict[str, Any]:
 
 def drift_alarm_data(
     *, kind: str, month: str, model_name: str, judgement: Mapping[str, Any],
-    comparison: Mapping[str, Any],
+    comparison: Mapping[str, Any], labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A kind's drift alarm for a production month (`mlmodels.drift.judge_month`'s verdict),
-    the drifted columns it counted first, with their scores and thresholds."""
+    the drifted columns it counted first, with their scores and thresholds (and `labels`, the
+    columns in the team's words)."""
     columns = comparison["columns"]
+    labels = labels or {}
     return jsonable(
         {
             "kind": kind,
@@ -112,6 +114,7 @@ def drift_alarm_data(
             "drifted": [
                 {
                     "column": name,
+                    "label": labels.get(name, name),
                     "score": columns[name]["score"],
                     "threshold": columns[name]["threshold"],
                     "missing_change": columns[name]["missing_change"],

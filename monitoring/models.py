@@ -1,5 +1,6 @@
-"""Notifications: the events crossline tells people about, who subscribes, where webhooks go
-and what became of each delivery."""
+"""Monitoring: production months checked against the active models, and their alarms; the events
+crossline tells people about, who subscribes, where webhooks go and what became of each delivery.
+"""
 
 from django.conf import settings
 from django.db import models
@@ -125,3 +126,128 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.url} ({self.status})"
+
+
+class Verdict(models.TextChoices):
+    """A month's verdict on one signal."""
+
+    TOO_FEW = "too_few", "Too few vehicles to judge"
+    NO_ALARM = "no_alarm", "No alarm"
+    ALARM = "alarm", "Alarm"
+    TRAINING = "training", "Trained on this month: not estimated"
+    NO_REFERENCE = "no_reference", "No reference to estimate from"
+
+
+class MonthSummary(models.Model):
+    """A production month's feature rows counted into a drift reference's bins
+    (`mlmodels.drift.summarise`): what the column charts draw against the reference."""
+
+    reference = models.ForeignKey(
+        "mlmodels.DriftReference", on_delete=models.CASCADE, related_name="month_summaries"
+    )
+    month = models.CharField(max_length=7, help_text="Production month, YYYY-MM.")
+    vehicles = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["month"]
+        constraints = [
+            models.UniqueConstraint(fields=["reference", "month"], name="one_summary_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month}: {self.vehicles:,} vehicles"
+
+
+class MonthCheck(models.Model):
+    """One production month against one model version: its input drift, its estimated precision,
+    recall and flagged share, and the realised ones once the month's labelling window closed."""
+
+    type_model = models.CharField(max_length=40, db_index=True)
+    version = models.ForeignKey(
+        "mlmodels.ModelVersion", null=True, on_delete=models.SET_NULL, related_name="month_checks"
+    )
+    model_name = models.CharField(max_length=100)
+    month = models.CharField(max_length=7, help_text="Production month, YYYY-MM.")
+    vehicles = models.PositiveIntegerField(default=0)
+    trained_on = models.BooleanField(
+        default=False, help_text="The version learned from vehicles of this month."
+    )
+    drift = models.CharField(max_length=12, choices=Verdict.choices, default=Verdict.TOO_FEW)
+    drifted_share = models.FloatField(
+        null=True, help_text="Share of the columns the model relies on most that drifted."
+    )
+    considered = models.JSONField(default=list, help_text="The columns the alarm counts.")
+    drifted = models.JSONField(default=list, help_text="Those of them that drifted.")
+    rule = models.CharField(max_length=255, blank=True)
+    columns = models.JSONField(
+        default=dict, help_text="Per column: score, threshold, missing shares, drifted or not."
+    )
+    performance = models.CharField(
+        max_length=12, choices=Verdict.choices, default=Verdict.TOO_FEW
+    )
+    threshold = models.FloatField(null=True, help_text="The version's threshold when checked.")
+    estimate = models.JSONField(
+        null=True, blank=True, help_text="Estimated precision, recall and flagged share."
+    )
+    band = models.JSONField(null=True, blank=True, help_text="Per metric: lower, upper, mean.")
+    outside_band = models.JSONField(default=list, blank=True)
+    window_closed = models.BooleanField(
+        default=False, help_text="Every vehicle of the month is past its labelling window."
+    )
+    realised = models.JSONField(
+        null=True, blank=True, help_text="Realised metrics, once the labelling window closed."
+    )
+    difference = models.JSONField(
+        null=True, blank=True, help_text="Realised minus estimated, per metric."
+    )
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["type_model", "month"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_name", "month"], name="one_check_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}, {self.month}"
+
+
+class Alarm(models.Model):
+    """A drift or performance alarm of a kind for a production month: raised once, told once,
+    open until someone closes it."""
+
+    class Signal(models.TextChoices):
+        DRIFT = "drift", "Input drift"
+        PERFORMANCE = "performance", "Estimated performance"
+
+    signal = models.CharField(max_length=12, choices=Signal.choices)
+    type_model = models.CharField(max_length=40)
+    month = models.CharField(max_length=7)
+    model_name = models.CharField(max_length=100, help_text="The version checked.")
+    month_check = models.ForeignKey(
+        MonthCheck, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    raised_at = models.DateTimeField()
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notified_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.CharField(max_length=200, blank=True, help_text="Why it was closed.")
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["signal", "type_model", "month"], name="one_alarm_per_kind_and_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_signal_display()} alarm: {self.type_model}, {self.month}"

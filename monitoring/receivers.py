@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from monitoring.checks import queue_month_checks
 from monitoring.events import activated_data, registered_data, run_data
 from monitoring.models import Event
 from monitoring.notifications import notify
@@ -34,8 +35,25 @@ def version_registered(
 
 
 def version_activated(sender: Any, *, activation: Any, **kwargs: Any) -> None:
-    """A version became the active one of its kind."""
+    """A version became the active one of its kind: told, and the months checked against it.
+
+    All kinds' due months in one task: a run activates its kinds together, and one task reads
+    each month once for all of them.
+    """
     _notify(Event.VERSION_ACTIVATED, lambda: activated_data(activation))
+    _queue_checks()
+
+
+def data_imported(sender: Any, **kwargs: Any) -> None:
+    """Results or defects arrived: the months they touch are checked (those due)."""
+    _queue_checks()
+
+
+def _queue_checks() -> None:
+    try:
+        queue_month_checks()
+    except Exception:
+        logger.exception("Could not queue the production months' checks")
 
 
 def _notify(event: str, data: Any) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,8 @@ START = np.datetime64("2024-01-02T06:00:00", "s")
 KNR_YEAR = "2024"
 FIRST_KNR_NUMBER = 2_000_001
 LAST_KNR_NUMBER = 9_999_999
-SPAN_SECONDS = 360 * 24 * 3600
+SPAN_DAYS = 360
+SPAN_SECONDS = SPAN_DAYS * 24 * 3600
 # Vehicles per generation chunk, and at most about this many result rows: bounds memory for
 # benchmark-sized files at any number of tests per vehicle (the real export has about 800).
 CHUNK_KNRS = 20_000
@@ -62,6 +65,34 @@ SIGNAL_TESTS = (
     Test("099000", 718, "", (1.0,), 0.0, 0.0, optional=True, nok_rate=0.03),
 )
 _FILLER_UNITS = {1: ("min", "%", "mm", "Clicks", "kg", "Deg"), 2: ("Nm", "Grad", "°"), 718: ("V",)}
+# The measured tests of the rule, strongest first: by the largest weight their readings carry
+# in a fail group's logit (ties: the more frequent group first). `--drift-tests 5` shifts the
+# first five.
+STRONGEST_TESTS = (
+    "SECTION_ZP8_00000001",  # 1.8 (and 1.0), group 2 Central part
+    "SECTION_ALS_00000002",  # 1.8, group 4 Doors
+    "042000",  # 1.8, group 9830946 Electrical
+    "SECTION_HA1_00000003",  # 1.7, group 1 Rear
+    "012001",  # 1.6, group 5 Front
+    "SECTION_UB1_00000005",  # 1.5, group 137 External floor
+    "013001",  # 1.0, group 5 Front
+    "SECTION_TUR_00000004",  # 0.8, group 4 Doors
+)
+# How far a drifting test's readings move by default, in its standard deviations: down, as a
+# screwdriver losing torque or a filler losing pressure would (more defects follow).
+DRIFT_SDS = -1.0
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Tests whose readings move by `sds` of their standard deviation for the vehicles whose
+    production starts at or after `since` (naive plant time)."""
+
+    since: np.datetime64
+    tests: tuple[str, ...]
+    sds: float = DRIFT_SDS
+
+
 # (logit base, target share) per group; bases were tuned so that about half of the vehicles
 # have a defect and 137/140 stay near 1-2%.
 BASES = {2: -2.2, 4: -4.0, 5: -3.4, 1: -4.5, 9830946: -3.9, 133: -3.4, 140: -4.6, 137: -6.2}
@@ -106,23 +137,40 @@ def generate_demo_data(
     tests_per_knr: int = 40,
     compress: bool = True,
     first_knr_number: int = FIRST_KNR_NUMBER,
+    start: datetime | np.datetime64 | None = None,
+    days: float = SPAN_DAYS,
+    drift: Drift | None = None,
+    plan_seed: int | None = None,
 ) -> dict[str, Path]:
     """Write results, defects and truth CSVs for `knrs` vehicles; return their paths.
 
-    KNRs rise from KNR_YEAR-`first_knr_number` in steps of one to three.
+    KNRs rise from KNR_YEAR-`first_knr_number` in steps of one to three. Production starts
+    spread over `days` from `start` (naive plant time; default START). With `drift`, the
+    readings of its tests move from its date on, before the defects are drawn from them. The
+    line's tests are drawn with `seed` too, unless `plan_seed` gives the line its own (sets of
+    one line share their tests, their vehicles differ by `seed`).
     """
     if knrs < 1:
         raise ValueError("knrs must be at least 1")
     if last_knr_number(knrs, first_knr_number=first_knr_number) > LAST_KNR_NUMBER:
         raise ValueError(f"{knrs} KNRs from {first_knr_number} do not fit in seven digits")
+    if not days > 0:
+        raise ValueError("days must be above 0")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     plan = _test_plan(rng, tests_per_knr)
+    if plan_seed is not None and plan_seed != seed:
+        # Drawn after the vehicles' plan, so that a set's vehicles are those of its seed alone.
+        plan = _test_plan(np.random.default_rng(plan_seed), tests_per_knr)
+    if drift is not None:
+        check_drift_tests(plan, drift.tests)
     steps = rng.integers(1, 4, size=knrs)
     numbers = first_knr_number + np.cumsum(steps) - steps[0]
     knr_ids = np.char.add(f"{KNR_YEAR}-", np.char.zfill(numbers.astype(str), 7))
-    starts = START + np.sort(rng.integers(0, SPAN_SECONDS, size=knrs)).astype("timedelta64[s]")
+    first = START if start is None else np.datetime64(start, "s")
+    offsets = np.sort(rng.integers(0, max(1, int(days * 24 * 3600)), size=knrs))
+    starts = first + offsets.astype("timedelta64[s]")
 
     paths = {
         "results": out_dir / ("results.csv.gz" if compress else "results.csv"),
@@ -160,6 +208,7 @@ def generate_demo_data(
                     defects,
                     truth,
                     row_index,
+                    drift,
                 )
     finally:
         try:
@@ -200,6 +249,26 @@ class WriteBehind:
 def last_knr_number(knrs: int, *, first_knr_number: int = FIRST_KNR_NUMBER) -> int:
     """The highest number `knrs` demo KNRs from `first_knr_number` can reach."""
     return first_knr_number + 3 * (knrs - 1)
+
+
+def strongest_tests(count: int) -> tuple[str, ...]:
+    """The first `count` of the rule's strongest measured tests (STRONGEST_TESTS)."""
+    if not 1 <= count <= len(STRONGEST_TESTS):
+        raise ValueError(f"the demo's rule reads {len(STRONGEST_TESTS)} measured tests: give "
+                         f"between 1 and {len(STRONGEST_TESTS)}, not {count}")
+    return STRONGEST_TESTS[:count]
+
+
+def check_drift_tests(plan: Sequence[Test], tests: Sequence[str]) -> None:
+    """ValueError naming any test that is not a measured test of the plan."""
+    measured = {test.name for test in plan if test.unit}
+    unknown = [name for name in tests if name not in measured]
+    if unknown:
+        raise ValueError(
+            f"no measured test {', '.join(unknown)} in the demo's plan (its strongest: "
+            f"{', '.join(STRONGEST_TESTS)})"
+        )
+
 
 def _test_plan(rng: np.random.Generator, tests_per_knr: int) -> list[Test]:
     """The signal tests plus filler tests until the plan has about `tests_per_knr` rows."""
@@ -249,6 +318,7 @@ def _write_chunk(
     defects,
     truth,
     row_index: int,
+    drift: Drift | None = None,
 ) -> int:
     """Draw one chunk of vehicles, write their rows, and return the next index value."""
     n = len(knr_ids)
@@ -263,6 +333,9 @@ def _write_chunk(
         k = len(test.value_ids)
         if test.unit:
             values = test.nominal + test.sd * rng.standard_normal((n, k))
+            if drift is not None and test.name in drift.tests:
+                # No random draw here: the data before the drift stay those of the same seed.
+                values[starts >= drift.since] += drift.sds * test.sd
             status_nok = np.abs(values - test.nominal) > 3 * test.sd
             measured[test.name] = values
         else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from crossline.domain import FAIL_GROUPS, framed_code, parse_framed_codes
@@ -56,6 +56,11 @@ def get_highest_knr(*, prefix: str = "") -> str | None:
     """The highest stored KNR starting with `prefix` (e.g. a year, "2024-"), or None."""
     vehicles = Vehicle.objects.filter(knr__startswith=prefix) if prefix else Vehicle.objects
     return vehicles.order_by("-knr").values_list("knr", flat=True).first()
+
+
+def get_latest_test_time() -> datetime | None:
+    """The latest stored test of any vehicle (aware), or None."""
+    return Vehicle.objects.aggregate(latest=Max("last_test_at"))["latest"]
 
 
 def get_vehicle(knr: str) -> Vehicle:
@@ -241,6 +246,27 @@ def get_results_frame(knrs: list[str]) -> pd.DataFrame:
 
 
 _NULLABLE_INTEGERS = {pa.int64(): pd.Int64Dtype()}
+
+
+def get_test_units(*, vehicles: int = 3) -> dict[tuple[str, int | None], str]:
+    """Each test's unit ((NAME, family ID) → "Nm"), as the latest tested vehicles' stored rows
+    give it (a vehicle runs nearly every test of the line); tests without one are left out."""
+    knrs = list(
+        Vehicle.objects.filter(test_count__gt=0)
+        .order_by("-last_test_at")
+        .values_list("knr", flat=True)[:vehicles]
+    )
+    units: dict[tuple[str, int | None], str] = {}
+    records = list_records(knrs).filter(kind=DatasetKind.RESULTS)
+    for rows_json in records.values_list("rows_json", flat=True):
+        values = decode_columns(rows_json)
+        names, families, stated = (_column(values, c) for c in ("NAME", "ID", "UNIT"))
+        for name, family, unit in zip(names, families, stated, strict=True):
+            text = str(unit or "").strip()
+            if text and name:
+                key = (str(name).strip(), None if family is None else int(family))
+                units.setdefault(key, text)
+    return units
 
 
 def list_dataset_knrs(dataset_id: Any) -> list[str]:

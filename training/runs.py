@@ -51,6 +51,7 @@ from training.pipeline.outcomes import (
     require_finite,
 )
 from training.pipeline.runner import StepFailed, run_pipeline
+from training.references import record_references
 from training.signals import model_version_registered, training_run_failed, training_run_succeeded
 
 logger = logging.getLogger(__name__)
@@ -356,13 +357,12 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         step_name = SAVE_STEP
         recorder.step(SAVE_STEP, recorder.total)
         result = outcome["result"]
-        data = {
-            "datasets": [
-                {"id": str(d.pk), "kind": d.kind, "sha256": d.sha256, "name": d.original_name}
-                for d in datasets
-            ]
-        }
+        data = {"datasets": [
+            {"id": str(d.pk), "kind": d.kind, "sha256": d.sha256, "name": d.original_name}
+            for d in datasets
+        ]}
         versions = register_run_versions(run, result, definition.name, data)
+        record_references(run, outcome, versions, recorder.log)
         comparison = compare_with_active(versions, result)
     except Exception as exc:
         cause = exc.original if isinstance(exc, StepFailed) else exc
@@ -424,10 +424,9 @@ def announce(signal: Any, run: TrainingRun) -> None:
 
 def settings_params() -> dict[str, Any]:
     """Pipeline parameters set by the operator in the environment, overriding the definition."""
-    overrides = {
-        "target_recall": settings.CROSSLINE_TARGET_RECALL,
-        "min_positives": settings.CROSSLINE_MIN_POSITIVES,
-    }
+    overrides = {"target_recall": settings.CROSSLINE_TARGET_RECALL,
+                 "min_positives": settings.CROSSLINE_MIN_POSITIVES,
+                 "drift_min_vehicles": settings.CROSSLINE_DRIFT_MIN_VEHICLES}
     return {key: value for key, value in overrides.items() if value is not None}
 
 

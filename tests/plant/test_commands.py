@@ -1,11 +1,13 @@
 """Plant's commands: new demo KNRs after the stored ones, and import progress on a terminal only."""
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from plant.imports import import_dataset
 from plant.models import Dataset, Vehicle
@@ -20,9 +22,9 @@ class Terminal(io.StringIO):
         return True
 
 
-def generate(out: Path, knrs: int = 30, **kwargs) -> str:
+def generate(out: Path, *args: str, knrs: int = 30, **kwargs) -> str:
     stdout = io.StringIO()
-    call_command("generate_demo_data", "--knrs", str(knrs), "--out", str(out),
+    call_command("generate_demo_data", "--knrs", str(knrs), "--out", str(out), *args,
                  stdout=stdout, **kwargs)
     return stdout.getvalue()
 
@@ -138,3 +140,30 @@ def generate_demo_data_files(folder: Path) -> dict[str, Path]:
     from plant.demo import generate_demo_data
 
     return generate_demo_data(knrs=3_000, out_dir=folder, seed=3)
+
+
+def test_a_next_demo_set_starts_after_the_latest_stored_production(tmp_path):
+    generate(tmp_path / "first", "--days", "30")
+    import_folder(tmp_path / "first")
+    latest = Vehicle.objects.order_by("-last_test_at").first().last_test_at
+
+    output = generate(tmp_path / "next", "--days", "30")
+
+    results = pd.read_csv(tmp_path / "next" / "results.csv.gz", dtype=str)
+    first = pd.to_datetime(results["DATA"], format="mixed").min()
+    day_after = timezone.localtime(latest).date() + timedelta(days=1)
+    assert first.date() == day_after and first.hour >= 6
+    assert f"Production from {day_after:%Y-%m-%d} 06:00" in output
+
+
+def test_drift_options_name_the_tests_they_shift_and_refuse_unknown_ones(tmp_path):
+    output = generate(tmp_path / "demo", "--drift-from", "2024-01-10", "--drift-tests", "2",
+                      "--days", "20")
+    assert "SECTION_ZP8_00000001, SECTION_ALS_00000002 move by -1" in output
+
+    with pytest.raises(CommandError, match="unknown test NOPE"):
+        generate(tmp_path / "bad", "--drift-from", "2024-01-10", "--drift-tests",
+                 "SECTION_ALS_00000002,NOPE")
+    with pytest.raises(CommandError, match="between 1 and 8, not 9"):
+        generate(tmp_path / "bad", "--drift-from", "2024-01-10", "--drift-tests", "9")
+    assert not (tmp_path / "bad").exists()

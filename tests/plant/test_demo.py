@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -124,3 +125,37 @@ def test_a_wide_export_is_drawn_in_chunks_of_bounded_rows_and_written_whole(
     truth = pd.read_csv(paths["truth"], dtype={"KNR": str})
     assert raw["KNR"].drop_duplicates().tolist() == truth["KNR"].tolist()
     assert raw.groupby("KNR").size().min() > 300
+
+
+def shifted_readings(folder, test: str) -> pd.DataFrame:
+    results = pd.read_csv(folder / "results.csv.gz", dtype=str)
+    rows = results[results["NAME"] == test]
+    return pd.DataFrame({"KNR": rows["KNR"], "VALUE_ID": rows["VALUE_ID"],
+                         "time": pd.to_datetime(rows["DATA"], format="mixed"),
+                         "value": pd.to_numeric(rows["VALUE"].str.strip().str.replace(",", "."),
+                                                errors="coerce")}).reset_index(drop=True)
+
+
+def test_a_drift_moves_its_tests_from_its_date_on_and_leaves_the_rest_as_drawn(tmp_path):
+    from plant.demo import Drift, strongest_tests
+
+    since = np.datetime64("2024-07-01T00:00:00")
+    plain = generate_demo_data(knrs=400, out_dir=tmp_path / "plain", seed=5, compress=True)
+    drifted = generate_demo_data(knrs=400, out_dir=tmp_path / "drifted", seed=5,
+                                 drift=Drift(since=since, tests=strongest_tests(1)))
+    test = strongest_tests(1)[0]
+    before, after = (shifted_readings(p.parent, test) for p in
+                     (plain["results"], drifted["results"]))
+    assert before[["KNR", "VALUE_ID", "time"]].equals(after[["KNR", "VALUE_ID", "time"]])
+    late = before["time"] >= pd.Timestamp(since)
+    assert 0 < late.sum() < len(before)
+    assert np.array_equal(after["value"][~late], before["value"][~late], equal_nan=True)
+    moved = (after["value"][late] - before["value"][late]).dropna().to_numpy()
+    assert len(moved) > 50
+    # One standard deviation down (printed with the readings' decimals).
+    spread = before["value"][~late].std()
+    assert np.allclose(moved, -spread, rtol=0.15)
+    # Another test's readings do not move.
+    other = "SECTION_TUR_00000004"
+    assert np.array_equal(shifted_readings(tmp_path / "plain", other)["value"],
+                          shifted_readings(tmp_path / "drifted", other)["value"], equal_nan=True)

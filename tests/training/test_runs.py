@@ -78,17 +78,50 @@ def test_a_training_run_registers_and_activates_the_first_versions(imported, fas
     assert 0 < fail.pr_auc <= 1 and 0 <= fail.threshold <= 1
     assert sum(map(sum, fail.confusion_matrix)) == fail.n_test
     assert len(stored_artifacts()) == len(kinds)
-    # One numbering for the pipeline's seven steps and the save step (not "7/7" then "10/10").
+    # One numbering for the pipeline's eight steps and the save step (not "8/8" then "11/11").
     steps = [line.split(" step ", 1)[1] for line in run.log.splitlines() if " step " in line
              and ": " in line.split(" step ", 1)[1]]
     assert steps == [
-        "1/8: load_datasets", "2/8: clean", "3/8: build_features", "4/8: build_labels",
-        "5/8: split_by_time", "6/8: train_models", "7/8: evaluate", "8/8: save",
+        "1/9: load_datasets", "2/9: clean", "3/9: build_features", "4/9: build_drift_reference",
+        "5/9: build_labels", "6/9: split_by_time", "7/9: train_models", "8/9: evaluate",
+        "9/9: save",
     ]
     # The version keeps what its page shows: its curves and most important features.
     assert fail.diagnostics["pr_curve"] and fail.diagnostics["calibration"]
     assert fail.diagnostics["importance"].get("features"), fail.diagnostics["importance"]
     assert fail.diagnostics["pr_auc"] == pytest.approx(fail.pr_auc)
+
+
+def test_a_run_keeps_one_drift_reference_for_all_its_versions(imported, fast_pipeline):
+    from mlmodels.models import DriftReference, VersionScores
+    from mlmodels.references import (
+        decode_months,
+        get_performance_reference,
+        get_version_reference,
+        load_drift_reference,
+    )
+
+    run = train()
+
+    stored = DriftReference.objects.get(training_run=run)
+    reference = load_drift_reference(stored)
+    versions = list(ModelVersion.objects.filter(training_run=run))
+    assert stored.vehicles == 300 == reference["vehicles"]
+    assert sum(stored.months.values()) == 300 and len(stored.months) == 12
+    assert {get_version_reference(v).reference_id for v in versions} == {stored.pk}
+    fail = next(v for v in versions if v.type_model == "fail")
+    link = get_version_reference(fail)
+    # The version's own importances, as many as the drift alarm considers at most.
+    top = fail.diagnostics["importance"]["features"]
+    assert link.importances == [[name, float(value)] for name, value in top]
+    assert 0 < len(link.importances) <= 50
+    scores = VersionScores.objects.get(version=fail)
+    months = decode_months(scores.test_months)
+    assert len(months) == fail.n_test
+    # The test set is the latest vehicles: its months are the last ones, in time order.
+    assert months == sorted(months) and months[-1] == max(stored.months)
+    assert get_performance_reference(fail)["threshold"] == fail.threshold
+    assert "drift reference of 300 vehicles" in run.log
 
 
 def test_versions_below_the_activation_gate_are_registered_but_never_activated(

@@ -98,10 +98,51 @@ def _stripped_text(column: pd.Series) -> pd.Series:
 
 def drop_duplicate_results(results: pd.DataFrame) -> pd.DataFrame:
     """The rows with their first occurrence of each result key (see RESULT_KEY)."""
-    duplicated = results.duplicated(subset=list(RESULT_KEY)).to_numpy()
+    duplicated = _duplicated_keys(results)
     if duplicated.any():
         results = results[~duplicated]
     return results.reset_index(drop=True)
+
+
+# From this many rows, keys are hashed to one integer per row first: comparing five columns
+# row by row was 10 of the 30 CPU seconds of a month of 20M rows.
+HASHED_KEYS_FROM = 100_000
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _duplicated_keys(results: pd.DataFrame) -> np.ndarray:
+    """Whether each row repeats an earlier row's result key (pandas' `duplicated`, exactly):
+    only the rows whose key hash is shared are compared column by column."""
+    if len(results) < HASHED_KEYS_FROM:
+        return results.duplicated(subset=list(RESULT_KEY)).to_numpy()
+    hashed = np.zeros(len(results), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in RESULT_KEY:
+            hashed ^= _key_integers(results[column])
+            hashed *= _GOLDEN
+            hashed ^= hashed >> np.uint64(29)
+    duplicated = np.zeros(len(results), dtype=bool)
+    # Sorted rather than hashed again: a hash table of 20M rows took ten times as long.
+    ordered = np.sort(hashed, kind="stable")
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated):
+        shared = np.isin(hashed, np.unique(repeated))
+        duplicated[shared] = results[shared].duplicated(subset=list(RESULT_KEY)).to_numpy()
+    return duplicated
+
+
+def _key_integers(column: pd.Series) -> np.ndarray:
+    """A key column as one integer per row, equal wherever `duplicated` sees equal values."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+    elif pd.api.types.is_datetime64_any_dtype(column.dtype):
+        codes = column.to_numpy().view(np.int64)
+    elif pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64) + 0.0  # -0.0 and 0.0 alike
+        codes = np.where(np.isnan(values), np.nan, values).view(np.int64)
+    else:
+        codes = pd.factorize(column)[0]
+    return codes.astype(np.int64).view(np.uint64)
 
 
 def row_tests(results: pd.DataFrame) -> pd.Series:
@@ -174,7 +215,9 @@ class _Rows(NamedTuple):
 def _frame_rows(X: pd.DataFrame) -> _Rows:
     rows = normalise_results(X)
     knr_codes, knr_values = pd.factorize(rows["KNR"], sort=True)
-    test_codes, test_values = pd.factorize(row_tests(rows))
+    # Coded from (NAME, ID) codes: a label string per distinct test, not per row (at 20M rows
+    # the strings per row were a third of building the features).
+    test_codes, test_values = _test_codes(rows)
     return _Rows(
         knr_codes=knr_codes,
         knr_values=np.asarray(knr_values, dtype=object),
@@ -268,6 +311,36 @@ def _small_rows(X: pd.DataFrame) -> _Rows | None:
     )
 
 
+def _time_order(knr_codes: np.ndarray, stamps: np.ndarray) -> np.ndarray | None:
+    """The rows' order by vehicle, then time (stable); None when they are in it already."""
+    if len(knr_codes) > 1:
+        # Compared, not subtracted: a missing time (NaT, the lowest int64) would overflow.
+        same, later = knr_codes[1:] == knr_codes[:-1], knr_codes[1:] > knr_codes[:-1]
+        if not (later | (same & (stamps[1:] >= stamps[:-1]))).all():
+            return np.lexsort((stamps, knr_codes))
+    return None
+
+
+def _take(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    return values if order is None else values[order]
+
+
+def _group_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each key's group (a code) and the distinct keys, for keys in [0, size).
+
+    A vehicle × test grid is a few million cells: counted in a dense array, cheaper than
+    sorting or hashing millions of rows; a sparse grid (few rows, many of both) is hashed.
+    """
+    if size <= max(4 * len(keys), 1 << 20):
+        present = np.bincount(keys, minlength=size) > 0
+        groups = np.flatnonzero(present)
+        code_of_key = np.zeros(size, dtype=np.intp)
+        code_of_key[groups] = np.arange(len(groups))
+        return code_of_key[keys], groups
+    codes, groups = pd.factorize(keys)
+    return codes, np.asarray(groups)
+
+
 class ResultFeatures(TransformerMixin, BaseEstimator):
     """Long result rows → one row per KNR: aggregates, line times, and per kept test its
     latest values (and their minimum and maximum over its sub-results), whether its last
@@ -342,19 +415,21 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         knrs = pd.Index(rows.knr_values, dtype="string", name="KNR")
         n, n_codes = len(knrs), max(len(test_values), 1)
         stamps = rows.dates.view("int64")
-        # Time order per vehicle; lexsort is stable, so export order breaks ties.
-        order = np.lexsort((stamps, knr_codes))
-        k, code, stamp = knr_codes[order], test_codes[order], stamps[order]
-        nok = rows.nok[order]
-        value = rows.value[order]
-        value_id = rows.value_id[order]
+        # Time order per vehicle; lexsort is stable, so export order breaks ties. Stored rows
+        # usually come in that order already (exports list a vehicle's tests along the line).
+        order = _time_order(knr_codes, stamps)
+        k, code, stamp = _take(knr_codes, order), _take(test_codes, order), _take(stamps, order)
+        nok = _take(rows.nok, order)
+        value = _take(rows.value, order)
+        value_id = _take(rows.value_id, order)
 
         # One entry per (vehicle, test): whether any result was NOK, distinct times it ran,
         # and its last row (rows are in time order).
         pair = k.astype(np.int64) * n_codes + code
-        pairs, pair_of_row = np.unique(pair, return_inverse=True)
+        pair_of_row, pairs = _group_codes(pair, n * n_codes)
         pair_nok = np.bincount(pair_of_row, weights=nok, minlength=len(pairs)) > 0
-        by_time = np.lexsort((stamp, pair_of_row))
+        # A pair's rows in time order: a stable sort by pair keeps the vehicle's time order.
+        by_time = np.argsort(pair_of_row, kind="stable")
         sorted_pairs, sorted_stamps = pair_of_row[by_time], stamp[by_time]
         new_run = np.ones(len(sorted_pairs), dtype=bool)
         new_run[1:] = (sorted_pairs[1:] != sorted_pairs[:-1]) | (
@@ -381,7 +456,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
             )
         ]
         if self.time_features:
-            parts.append(self._times(rows.dates[order], k, n))
+            parts.append(self._times(_take(rows.dates, order), k, n))
 
         # Per kept test: its last result NOK, and how many times it ran (0 = not run).
         last_nok = np.full((n, len(self.tests_)), np.nan)
@@ -396,7 +471,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         measured = (column >= 0) & ~np.isnan(value)
         if measured.any():
             cell = k[measured].astype(np.int64) * len(self.values_) + column[measured]
-            cells, cell_of_row = np.unique(cell, return_inverse=True)
+            cell_of_row, cells = _group_codes(cell, n * len(self.values_))
             latest = _last_rows(cell_of_row, len(cells))
             values[cells // len(self.values_), cells % len(self.values_)] = (
                 value[measured][latest]

@@ -10,7 +10,7 @@ StepFunction = Callable[..., Any]
 
 # Modules whose import registers the built-in steps; steps are registered code, never files
 # named by a definition (the original loaded and executed step files by path).
-BUILTIN_STEP_MODULES = ("training.pipeline.steps",)
+BUILTIN_STEP_MODULES = ("training.pipeline.steps", "training.pipeline.reference")
 
 _STEPS: dict[str, StepFunction] = {}
 

@@ -33,8 +33,8 @@ def test_the_default_definition_names_registered_steps_and_needs_only_the_files(
     definition = load_definition("default")
 
     assert [spec.step for spec in definition.steps] == [
-        "load_datasets", "clean", "build_features", "build_labels", "split_by_time",
-        "train_models", "evaluate",
+        "load_datasets", "clean", "build_features", "build_drift_reference", "build_labels",
+        "split_by_time", "train_models", "evaluate",
     ]
     assert definition.required_inputs() == {"results_files", "defects_files"}
     assert definition.params["estimator"] == "hist_gradient_boosting"
@@ -70,7 +70,9 @@ def test_a_missing_input_is_refused_naming_the_step_and_the_input():
 
 def test_a_step_reading_a_later_steps_output_is_refused_naming_both():
     data = default_data()
-    data["steps"][2], data["steps"][3] = data["steps"][3], data["steps"][2]
+    names = [entry["step"] for entry in data["steps"]]
+    features, labels = names.index("build_features"), names.index("build_labels")
+    data["steps"][features], data["steps"][labels] = data["steps"][labels], data["steps"][features]
 
     expected = "'build_labels'.*'production_time'.*'build_features'"
     with pytest.raises(InvalidPipeline, match=expected):
