@@ -1,4 +1,4 @@
-"""Numbers rounded for people: three significant digits, shares as percentages."""
+"""Numbers rounded for people: three significant digits, shares as percentages (one decimal)."""
 
 import math
 from typing import Any
@@ -38,16 +38,24 @@ def significant(value: Any, digits: int = 3) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def percent(value: Any, digits: int = 3) -> str:
-    """A share in [0, 1] as a percentage with `digits` significant digits."""
+def percent(value: Any) -> str:
+    """A share in [0, 1] as a percentage with one decimal, everywhere ("4.7%" beside "17.6%")."""
     if _missing(value):
         return MISSING
-    scaled = value * 100
-    if scaled == 0:
-        return "0%"
-    if abs(scaled) >= 10 ** digits:
-        return f"{scaled:,.0f}%"
-    return f"{significant(scaled, digits)}%"
+    return f"{value * 100:,.1f}%"
+
+
+def file_size(size: Any) -> str:
+    """A size in bytes as people read it: "50.7 KB", "1.23 GB" (1 KB is 1,000 bytes)."""
+    if _missing(size):
+        return MISSING
+    if abs(size) < 1000:
+        return f"{size:,} bytes"
+    for unit in ("KB", "MB", "GB"):
+        size /= 1000
+        if abs(size) < 1000 or unit == "GB":
+            break
+    return f"{significant(size)} {unit}"
 
 
 def metric(name: str, value: Any) -> str:

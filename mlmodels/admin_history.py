@@ -57,7 +57,7 @@ class ActiveModelAdmin(ReadOnlyAdmin):
             return kind_label(pointer.type_model, names)
 
         return [
-            "type_model", predicts, "version", "override", "generation", "activated_at",
+            predicts, "version", "override", "generation", "activated_at",
             "activated_by",
         ]
 
@@ -66,17 +66,19 @@ class ActiveModelAdmin(ReadOnlyAdmin):
 class ActivationAdmin(ReadOnlyAdmin):
     """History of activations, newest first."""
 
-    list_display = [
-        "activated_at",
-        "type_model",
-        "sequence",
-        "version",
-        "previous_version",
-        "override",
-        "activated_by",
-        "reason",
-    ]
     list_filter = [KindFilter]
     list_select_related = ["version", "previous_version", "activated_by"]
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        names = fail_group_labels_for(request)
+
+        @admin.display(description="predicts", ordering="type_model")
+        def predicts(activation: Activation) -> str:
+            return kind_label(activation.type_model, names)
+
+        return [
+            "activated_at", predicts, "sequence", "version", "previous_version", "override",
+            "activated_by", "reason",
+        ]
 
 

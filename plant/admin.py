@@ -10,15 +10,21 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 
-from crossline import dashboard
+from crossline import dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
 from crossline.domain import fail_group_label, parse_month
 from crossline.exceptions import InvalidUpload
-from plant import admin_fail_groups, imports, selectors
+from plant import admin_fail_groups, exports, imports, selectors
 from plant.admin_fail_groups import fail_group_labels_for
 from plant.hooks import latest_prediction
 from plant.models import Dataset, DatasetKind, FailGroup, Vehicle
@@ -60,7 +66,7 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
         "status",
         "error",
         "heartbeat_at",
-        "size_bytes",
+        "size",
         "sha256",
         "rows_read",
         "rows_accepted",
@@ -97,6 +103,31 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
         stem = dataset.original_name.split(".")[0] or f"dataset-{dataset.pk}"
         return dataset.file, f"{stem}.parquet", "application/vnd.apache.parquet"
 
+    @admin.display(description="Size")
+    def size(self, dataset: Dataset) -> str:
+        return numbers.file_size(dataset.size_bytes)
+
+    def extra_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/download.csv",
+                self.admin_site.admin_view(self.csv_view),
+                name="plant_dataset_download_csv",
+            )
+        ]
+
+    def csv_view(self, request: HttpRequest, object_id: str) -> StreamingHttpResponse:
+        """The same rows as the Parquet download, as CSV for a spreadsheet."""
+        dataset = self.get_object(request, unquote(object_id))
+        if dataset is None or self.download(dataset) is None:
+            raise Http404("No such dataset, or it has nothing to download yet.")
+        if not self.has_view_permission(request, dataset):
+            raise PermissionDenied
+        stem = self.download(dataset)[1].removesuffix(".parquet")
+        response = StreamingHttpResponse(exports.dataset_csv(dataset), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
+        return response
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
     ) -> HttpResponse:
@@ -108,6 +139,10 @@ class DatasetAdmin(ProgressAdminMixin, admin.ModelAdmin):
                 progress=self.progress_state(dataset),
                 progress_url=self.progress_url(dataset),
                 download_url=self.download_url(dataset),
+                csv_url=(
+                    reverse("admin:plant_dataset_download_csv", args=[dataset.pk])
+                    if self.download(dataset) else ""
+                ),
             )
         return super().change_view(request, object_id, form_url, extra)
 

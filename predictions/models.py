@@ -3,9 +3,13 @@
 from django.conf import settings
 from django.db import models
 
+from crossline.numbers import percent
 
-def _probability(value: float | None) -> str:
-    return "no model" if value is None else f"{value:.2f}"
+
+def _risk_words(value: float | None) -> str:
+    if value is None:
+        return "no model may predict it"
+    return f"{percent(value)} likely to have a defect"
 
 
 class Prediction(models.Model):
@@ -60,7 +64,7 @@ class Prediction(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.knr}: p_fail={_probability(self.p_fail)}"
+        return f"Vehicle {self.knr}: {_risk_words(self.p_fail)}"
 
 
 class PredictionHistory(models.Model):

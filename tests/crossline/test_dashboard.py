@@ -91,6 +91,7 @@ def test_numbers_are_rounded_for_people():
     assert significant(12345) == "12,345"
     assert significant(None) == "–"
     assert percent(0.8512345) == "85.1%"
-    assert percent(1.0) == "100%"
+    assert percent(1.0) == "100.0%"
+    assert [percent(0.0468), percent(0.176), percent(0)] == ["4.7%", "17.6%", "0.0%"]
     assert metric_difference("recall", 0.85 - 0.70) == "+15 pts"
     assert metric_difference("pr_auc", -0.05) == "−0.0500"

@@ -1,9 +1,12 @@
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.storage import default_storage
 
 from mlmodels.models import Activation, ActiveModel, ModelVersion
 from mlmodels.services import activate_model_version
+from plant.models import FailGroup
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +79,7 @@ def test_the_confirmation_page_compares_with_the_active_version_and_asks_why(
     page = response.content.decode()
     assert [c["version"].model_name for c in response.context["columns"]] == ["fail-v1", "fail-v2"]
     rows = {row["label"]: row["cells"] for row in response.context["rows"]}
-    assert [c["value"] for c in rows["Recall"]] == ["70%", "85%"]
+    assert [c["value"] for c in rows["Recall"]] == ["70.0%", "85.0%"]
     assert rows["Recall"][1]["difference"] == "+15 pts" and rows["Recall"][1]["better"]
     assert rows["PR-AUC"][1]["difference"] == "−0.0500" and rows["PR-AUC"][1]["worse"]
     assert 'name="reason"' in page
@@ -423,6 +426,17 @@ def test_pointer_and_history_admins_list_who_activated_what(admin_user_client, r
 
     assert "fail-v1" in pointers and "admin" in pointers
     assert "first pick" in history
+
+
+def test_pointer_and_history_admins_name_the_fail_group_not_the_kind(admin_user_client, register):
+    FailGroup.objects.update_or_create(code=9830946, defaults={"name": "Electrical"})
+    activate_model_version(version=register(type_model="group_9830946"), reason="first")
+
+    for url in ("/admin/mlmodels/activemodel/", "/admin/mlmodels/activation/"):
+        page = admin_user_client.get(url).content.decode()
+        cells = re.findall(r"<t[dh] class=\"field-predicts\">(?:<a [^>]*>)?([^<]*)<", page)
+        assert cells == ["9830946 Electrical"], (url, cells)
+        assert ">group_9830946<" not in page
 
 
 def test_a_version_below_the_gate_is_set_as_active_only_with_the_override(

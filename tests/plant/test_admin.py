@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.storage import default_storage
 
+from crossline import numbers
 from plant import imports
 from plant.demo import generate_demo_data
 from plant.models import Dataset, FailGroup, Vehicle, VehicleRecord
@@ -281,6 +282,36 @@ def test_a_dataset_downloads_as_its_stored_parquet(admin_user_client, imported):
     body = b"".join(response.streaming_content)
     frame = pd.read_parquet(__import__("io").BytesIO(body))
     assert len(frame) == results.rows_accepted
+
+
+@pytest.mark.django_db
+def test_a_dataset_downloads_as_csv_too_and_shows_its_size_for_people(
+    admin_user_client, imported, monkeypatch
+):
+    results, _ = imported
+    monkeypatch.setattr("plant.exports.BATCH_ROWS", 7)  # several batches, one header
+
+    page = admin_user_client.get(f"/admin/plant/dataset/{results.pk}/change/").content.decode()
+    response = admin_user_client.get(f"/admin/plant/dataset/{results.pk}/download.csv")
+
+    assert f"/admin/plant/dataset/{results.pk}/download.csv" in page
+    assert "Download (CSV)" in page
+    assert "Size bytes" not in page and numbers.file_size(results.size_bytes) in page
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="results.csv"'
+    body = b"".join(response.streaming_content)
+    stored = pd.read_parquet(default_storage.open(results.file, "rb"))
+    frame = pd.read_csv(__import__("io").BytesIO(body), dtype=str, keep_default_na=False)
+    assert list(frame.columns) == list(stored.columns)
+    assert len(frame) == results.rows_accepted > 7
+    first = stored.columns[0]
+    assert frame[first].tolist() == stored[first].astype(str).tolist()
+
+
+def test_file_sizes_read_as_people_write_them():
+    assert [numbers.file_size(n) for n in (999, 50_699, 1_234_567, 12_345_678_901)] == [
+        "999 bytes", "50.7 KB", "1.23 MB", "12.3 GB",
+    ]
 
 
 @pytest.mark.django_db

@@ -90,7 +90,7 @@ def test_model_versions_show_realised_metrics_beside_the_test_set_ones(
     page = admin_user_client.get("/admin/mlmodels/modelversion/").content.decode()
 
     assert "ealised recall / precision / PR-AUC (closed, open)" in page
-    precision = "100%" if flagged else "–"
+    precision = "100.0%" if flagged else "–"
     # The demo vehicles' labelling windows closed long ago; PR-AUC needs a negative too.
     assert f"{percent(flagged / 3)} / {precision} / – (3, 0 open)" in page
 
@@ -247,3 +247,17 @@ def test_earlier_predictions_list_fail_groups_by_name(
     page = admin_user_client.get("/admin/predictions/predictionhistory/").content.decode()
 
     assert "4 Doors, 9830946 Electrical" in page
+
+
+@pytest.mark.django_db
+def test_a_predictions_page_is_headed_in_the_teams_words(admin_user_client):
+    prediction = Prediction.objects.create(
+        knr="2024-2001695", p_fail=0.9876, predicted_fail=True, created_at=timezone.now()
+    )
+
+    page = admin_user_client.get(
+        f"/admin/predictions/prediction/{prediction.pk}/change/"
+    ).content.decode()
+
+    assert "Vehicle 2024-2001695: 98.8% likely to have a defect" in page
+    assert "p_fail=" not in page

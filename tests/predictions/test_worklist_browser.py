@@ -155,7 +155,7 @@ def test_the_worklist_and_the_dashboards_links_in_a_browser(tmp_path, monkeypatc
                 assert time.monotonic() < deadline, days
                 time.sleep(2)
             assert days == [(PLANT_DAY_VEHICLES, 20, 20)]
-            assert texts(driver, "#worklist-days-summary tbody td")[-1] == "20%"
+            assert texts(driver, "#worklist-days-summary tbody td")[-1] == "20.0%"
 
             # Riskiest first, each vehicle saying why.
             rows = driver.find_elements(By.CSS_SELECTOR, "#worklist-vehicles tbody tr")
