@@ -157,13 +157,15 @@ def figures_md(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
             shares = " ".join(f"{m['month'][2:]}:{share_text(m)}" for m in months)
             alarms = sum(m["status"] == "alarm" for m in months)
             lines.append(f"| {kind} | {len(months)} | {alarms} | {shares} |")
-        fail = result["kinds"].get("fail")
-        if result["shifted_tests"] and fail:
-            named = [t for t in result["shifted_tests"]
-                     if any(t in column for column in fail["first_alarm_columns"])]
-            lines += ["", f"Fail kind, first alarm month: {len(named)} of the 5 shifted tests "
-                      f"named among its {len(fail['first_alarm_columns'])} drifted columns "
-                      f"({', '.join(named)})."]
+        if result["shifted_tests"]:
+            lines += ["", "Shifted tests named among the drifted columns of each kind's first "
+                      "alarm month:", ""]
+            for kind, data in result["kinds"].items():
+                drifted = data["first_alarm_columns"]
+                named = [t for t in result["shifted_tests"] if any(t in c for c in drifted)]
+                lines.append(f"- {kind}: " + (f"{len(named)} of 5 ({', '.join(named)}) among "
+                                              f"{len(drifted)} drifted columns" if drifted
+                                              else "no drift alarm"))
         lines += ["", "Estimated against realised, months with realised metrics:", "",
                   "| kind | months | precision est. (mean) | realised (mean) | max abs. diff. "
                   "| band | recall est. (mean) | realised (mean) | max abs. diff. | band |",
