@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from crossline import dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
@@ -75,7 +76,7 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
     actions = ["retrain"]
     fields = [
         "kind",
-        "status",
+        "live_status",
         "pipeline_name",
         "requested_by",
         "created_at",
@@ -86,6 +87,13 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
         "error",
     ]
     readonly_fields = fields
+
+    @admin.display(description="status")
+    def live_status(self, run: TrainingRun) -> str:
+        """The status as the progress bar shows it, kept up to date with it."""
+        return format_html(
+            '<span data-progress-field="status">{}</span>', run.get_status_display()
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -123,6 +131,7 @@ class TrainingRunAdmin(ProgressAdminMixin, admin.ModelAdmin):
             "step_text": step_text,
             "log": run.log,
             "done": done,
+            "title": str(run),
         }
 
     def change_view(
@@ -267,3 +276,4 @@ def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
             for run in selectors.list_recent_runs()
         ],
     }
+

@@ -84,7 +84,8 @@ class TrainingRun(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} run {self.pk} ({self.status})"
+        # No status: a heading must not go stale while the run's progress moves on.
+        return f"{self.get_kind_display()} run {self.pk}"
 
     @property
     def duration_seconds(self) -> float | None:

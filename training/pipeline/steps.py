@@ -428,10 +428,17 @@ def _combine_fail_with_groups(
         **_heldout_entry(y_fail, blends[weight], params),
     )
     emit(
-        f"{FAIL_KIND}: combined with {', '.join(groups)}, the direct model weighing "
-        f"{weight:.2f} ({params['select_by']} on held-out vehicles {alone:.4f} → "
-        f"{ranks[weight]:.4f})"
+        f"{FAIL_KIND}: combined with {', '.join(groups)}, the direct model's share "
+        f"{weight:.0%}: held-out vehicles predicted better, "
+        f"{_score_change(params['select_by'], alone, ranks[weight])}"
     )
+
+
+def _score_change(select_by: str, before: float, after: float) -> str:
+    """A selection score's change as people read it (log loss is kept negated to rank)."""
+    if select_by == "log_loss":
+        return f"log loss {-before:.3f} → {-after:.3f} (lower is better)"
+    return f"PR-AUC {before:.3f} → {after:.3f} (higher is better)"
 
 
 @step("evaluate")

@@ -16,6 +16,8 @@
     setText(box, "[data-field=progress]", state.progress + "%");
     setText(box, "[data-field=status]", state.status_label || state.status);
     setText(box, "[data-field=step]", state.step_text);
+    // The page's own status field (outside the box) says what the bar says.
+    setText(document, "[data-progress-field=status]", state.status_label || state.status);
     var log = box.querySelector("[data-field=log]");
     if (log && typeof state.log === "string" && log.textContent !== state.log) {
       var atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;

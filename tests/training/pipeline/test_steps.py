@@ -21,6 +21,7 @@ from training.pipeline.explain import top_features
 from training.pipeline.judging import expected_calibration_error, score_predictions
 from training.pipeline.steps import (
     DEFECT_COLUMNS,
+    _score_change,
     _time_order,
     build_features,
     build_labels,
@@ -471,3 +472,13 @@ def test_the_fail_model_stays_direct_when_the_group_models_miss_the_causes():
     assert not isinstance(fail["pipeline"][-1], AnyFailure)
     assert "combined_with" not in fail
 
+
+
+def test_the_fail_models_combination_is_logged_in_words_with_the_direction_of_better():
+    # Log loss is ranked negated; the log shows it as people know it, lower being better.
+    assert _score_change("log_loss", -0.6274, -0.5741) == (
+        "log loss 0.627 → 0.574 (lower is better)"
+    )
+    assert _score_change("average_precision", 0.61, 0.66) == (
+        "PR-AUC 0.610 → 0.660 (higher is better)"
+    )
