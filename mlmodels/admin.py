@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from crossline import charts, dashboard, numbers
-from crossline.domain import kind_label
+from crossline.domain import fail_group_label, group_kind, kind_label
 from crossline.exceptions import AlreadyActive, Conflict, CrosslineError
 from mlmodels import (
     admin_policies,  # noqa: F401 - registers the threshold policies' admin
@@ -497,6 +497,12 @@ def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
                 "age_days": (now - version.created_at).days,
             }
             for kind, version in active
+        ],
+        # The team's fail groups that nothing predicts: their vehicles are not guessed.
+        "groups_without_model": [
+            fail_group_label(code, names)
+            for code in sorted(names)
+            if group_kind(code) not in dict(active)
         ],
         "history_chart": charts.line_chart(
             {

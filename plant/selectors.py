@@ -201,6 +201,13 @@ def filter_vehicles_by_month(queryset: QuerySet[Vehicle], year: int, month: int)
     return queryset.filter(first_test_at__gte=start, first_test_at__lt=end)
 
 
+def list_knrs_first_tested_in(year: int, month: int) -> list[str]:
+    """The KNRs of the vehicles first tested in that month."""
+    return list(
+        filter_vehicles_by_month(Vehicle.objects.all(), year, month).values_list("knr", flat=True)
+    )
+
+
 def filter_vehicles_by_fail_group(queryset: QuerySet[Vehicle], code: int):
     """Vehicles with a recorded defect in that fail group."""
     return queryset.filter(fail_group_codes__contains=framed_code(code))

@@ -14,11 +14,11 @@ from django.utils.html import format_html
 
 from crossline import charts, dashboard, numbers
 from crossline.admin_site import ProgressAdminMixin
-from crossline.domain import fail_group_label, kind_label
+from crossline.domain import fail_group_label, kind_label, parse_month
 from crossline.exceptions import CrosslineError
 from plant import admin_fail_groups
 from plant.admin_fail_groups import fail_group_labels_for
-from plant.selectors import get_fail_group_labels
+from plant.selectors import get_fail_group_labels, get_vehicle_summary, list_knrs_first_tested_in
 from predictions import batches, feedback, selectors, services
 from predictions.admin_capacity import InspectionCapacityAdmin  # noqa: F401 (registered on import)
 from predictions.admin_worklist import WorklistAdmin  # noqa: F401 (registered on import)
@@ -33,6 +33,24 @@ class FailGroupFilter(admin_fail_groups.FailGroupFilter):
 
     def filter_group(self, queryset: QuerySet, code: int) -> QuerySet:
         return selectors.filter_by_fail_code(queryset, code)
+
+
+class MonthFilter(admin.SimpleListFilter):
+    """Predictions of the vehicles first tested in a month (?month=YYYY-MM), as the vehicles'
+    list counts them: the dashboard's month card links here."""
+
+    title = "vehicles first tested in"
+    parameter_name = "month"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        month = parse_month(self.value() or "")
+        return [(self.value(), f"{month[0]}-{month[1]:02d}")] if month else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        month = parse_month(self.value() or "")
+        if month is None:
+            return queryset
+        return queryset.filter(knr__in=list_knrs_first_tested_in(*month))
 
 
 class FeedbackFilter(admin.SimpleListFilter):
@@ -100,7 +118,7 @@ class FeedbackForm(forms.ModelForm):
 class PredictionAdmin(admin.ModelAdmin):
     form = FeedbackForm
     change_form_template = "admin/predictions/prediction/change_form.html"
-    list_filter = [FailGroupFilter, "predicted_fail", FeedbackFilter, "created_at"]
+    list_filter = [FailGroupFilter, "predicted_fail", FeedbackFilter, MonthFilter, "created_at"]
     search_fields = ["knr"]
     ordering = ["-created_at"]
     actions = ["predict_again"]
@@ -374,12 +392,14 @@ def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
     names = fail_group_labels_for(request)
     capacity = get_capacity()
     changelist = reverse("admin:predictions_prediction_changelist")
-    start, end = selectors.get_this_month()
+    # The same month as the vehicles' card beside it: the latest with vehicles.
+    month = get_vehicle_summary()["latest_month"]
+    month_knrs = list_knrs_first_tested_in(month.year, month.month) if month else []
     by_group = selectors.count_predicted_fail_codes()
     monthly = selectors.count_predicted_and_real_by_production_month()
     return {
         "predictions_total": summary["total"],
-        "predictions_month": summary["this_month"],
+        "predictions_month": selectors.count_predictions_of(month_knrs),
         "flagged_share": summary["flagged"] / summary["total"] if summary["total"] else None,
         # Which rule flags, and each count linked to the list it counts.
         "flag_rule": capacity.describe().capitalize() + " (the worklist)"
@@ -389,8 +409,7 @@ def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
         "worklist_url": reverse("admin:predictions_worklist_changelist"),
         "flagged_url": f"{changelist}?predicted_fail__exact=1",
         "predictions_url": changelist,
-        "predictions_month_url": f"{changelist}?created_at__gte={start:%Y-%m-%d}"
-        f"&created_at__lt={end:%Y-%m-%d}",
+        "predictions_month_url": f"{changelist}?month={month:%Y-%m}" if month else changelist,
         "flagged_chart": charts.bar_chart(
             [fail_group_label(row["fail_code"], names) for row in by_group],
             {"vehicles flagged": [row["count"] for row in by_group]},

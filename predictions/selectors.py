@@ -199,22 +199,15 @@ def count_fail_codes_by_month(
 # --- the admin's dashboard --------------------------------------------------------------------
 
 
-def get_this_month() -> tuple[datetime, datetime]:
-    """This month's [start, next month's start) in TIME_ZONE."""
-    now = timezone.localtime()
-    return month_range(now.year, now.month)
-
-
 def get_prediction_summary() -> dict[str, int]:
-    """Current predictions in all, flagged, and made this month (TIME_ZONE)."""
-    now = timezone.localtime()
-    start, end = month_range(now.year, now.month)
+    """Current predictions in all, and flagged."""
     rows = statistics_rows()
-    return {
-        "total": rows.count(),
-        "flagged": rows.filter(predicted_fail=True).count(),
-        "this_month": rows.filter(created_at__gte=start, created_at__lt=end).count(),
-    }
+    return {"total": rows.count(), "flagged": rows.filter(predicted_fail=True).count()}
+
+
+def count_predictions_of(knrs: list[str]) -> int:
+    """How many of these vehicles have a prediction (as the statistics count them)."""
+    return statistics_rows().filter(knr__in=knrs).count() if knrs else 0
 
 
 def count_predicted_and_real_by_production_month() -> list[dict[str, Any]]:

@@ -202,6 +202,11 @@ def test_the_dashboard_charts_flagged_vehicles_by_fail_group_and_month(
         for code in prediction.predicted_fail_codes:
             flagged[code] = flagged.get(code, 0) + 1
     assert flagged, "the test models flag some groups"
+    # One vehicle first tested a year earlier: the latest month holds the others only.
+    from plant.models import Vehicle
+
+    earlier = Vehicle.objects.get(knr=stored_knrs[0]).first_test_at - timedelta(days=365)
+    Vehicle.objects.filter(knr=stored_knrs[0]).update(first_test_at=earlier)
 
     page = admin_user_client.get("/admin/").content.decode()
 
@@ -216,7 +221,26 @@ def test_the_dashboard_charts_flagged_vehicles_by_fail_group_and_month(
     }
     monthly = chart("chart-monthly")["data"]
     assert sum(monthly["datasets"][0]["data"]) == sum(p.predicted_fail for p in predictions)
-    assert f"{len(predictions)}</span><span" in page  # predictions made this month
+    # The month cards speak of one month: the latest with vehicles, and how many of them are
+    # predicted; the card's link lists exactly those.
+    from plant.selectors import get_vehicle_summary
+
+    month = get_vehicle_summary()["latest_month"]
+    of_month = [
+        v.knr for v in Vehicle.objects.all()
+        if (v.first_test_at.year, v.first_test_at.month) == (month.year, month.month)
+    ]
+    predicted = sum(p.knr in of_month for p in predictions)
+    assert 0 < predicted < len(predictions), "the fixture spans several months"
+    card = re.search(r'id="predicted-month-card"><span class="value">([\d,]+)</span>', page)
+    assert int(card[1]) == predicted
+    assert f"vehicles first tested in {month:%B %Y}" in page and "this month" not in page
+    listing = admin_user_client.get(f"/admin/predictions/prediction/?month={month:%Y-%m}")
+    assert listing.context["cl"].result_count == predicted
+    # The team's fail groups that no active model predicts are named.
+    no_model = re.search(r'<p id="groups-without-model">No model for ([^:]*):', page)
+    assert no_model and "2 Central part" not in no_model[1] and "4 Doors" not in no_model[1]
+    assert "5 Front" in no_model[1]
 
 
 def test_a_batch_of_a_results_file_from_the_admin(
