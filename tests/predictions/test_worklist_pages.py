@@ -157,7 +157,7 @@ def test_the_dashboard_says_what_flags_and_links_its_cards(admin_user_client, li
     assert 'href="/admin/predictions/worklist/"' in html
     assert 'href="/admin/predictions/prediction/?predicted_fail__exact=1"' in html
     # The flagged share the dashboard shows is the worklist's: 8 of 40.
-    assert "20%</span><span class=\"label\">of 40 vehicles flagged" in html
+    assert "20.0%</span><span class=\"label\">of 40 vehicles flagged" in html
     set_inspection_capacity(share=None)
     html = admin_user_client.get("/admin/").content.decode()
     assert "each model&#x27;s threshold policy flags" in html
