@@ -9,7 +9,7 @@ ADDR ?= 127.0.0.1:8000
 DEMO_KNRS ?= 2000
 VAR := $(or $(CROSSLINE_VAR_DIR),var)
 
-.PHONY: install run test test-sqlite test-mongodb lint bench clean
+.PHONY: install run test test-sqlite test-mongodb lint bench clean screenshots
 
 $(STAMP): requirements.txt requirements-test.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "crossline needs Python 3.13, found " + sys.version' 
@@ -29,6 +29,10 @@ run: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "crossline: http://$(ADDR)/admin/  http://$(ADDR)/api/  http://$(ADDR)/healthz"
 	exec $(PY) manage.py serve $(ADDR)
+
+# The README's screenshots, from the demo `make run` builds (in a temporary folder).
+screenshots: $(STAMP)
+	$(PY) docs/screenshots.py docs/screenshots
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,7 +1,7 @@
 """The admin in a real browser (Debian's Chromium): charts drawn, nothing broken, live pages.
 
-Screenshots go to a temporary folder; `CROSSLINE_SCREENSHOT_DIR=docs/screenshots` refreshes
-the ones the README shows.
+Screenshots go to a temporary folder, or CROSSLINE_SCREENSHOT_DIR, to look at; the README's
+come from the `make run` demo (`make screenshots`, docs/screenshots.py).
 """
 
 import os
