@@ -11,6 +11,7 @@ from django.utils.http import urlencode
 from crossline import charts, numbers
 from mlmodels.comparison import COMPARED_METRICS, compare_versions
 from mlmodels.models import ModelVersion
+from plant.columns import column_labels
 
 # A version's page shows the metrics compared, bar the threshold it shows on its own.
 SHOWN_METRICS = tuple(name for name in COMPARED_METRICS if name != "threshold")
@@ -175,8 +176,9 @@ def importance_context(version: ModelVersion) -> dict[str, Any] | None:
         return None
     return {
         "method": importance.get("method", ""),
+        # The team's words for each column ("SECTION_ZP8_00000001 torque, screw 2, value").
         "chart": charts.bar_chart(
-            [name for name, _ in features],
+            list(column_labels([name for name, _ in features]).values()),
             {importance.get("method", "importance"): [value for _, value in features]},
             horizontal=True,
         ),

@@ -38,10 +38,10 @@ from mlmodels.references import (
 from mlmodels.selectors import list_active_versions
 from mlmodels.services import load_pipeline
 from monitoring.alarms import raise_alarm
-from monitoring.columns import column_labels
 from monitoring.events import drift_alarm_data, performance_alarm_data
 from monitoring.models import Alarm, MonthCheck, MonthSummary, Verdict
 from monitoring.month_data import MonthData, gather_month, read_month
+from plant.columns import column_labels
 from plant.month_rows import MonthVehicles, get_month_vehicles
 from plant.selectors import list_ready_datasets, list_vehicle_months
 from predictions.capacity import get_label_window_days, get_window_closed_before

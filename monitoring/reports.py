@@ -8,7 +8,6 @@ from typing import Any
 
 from mlmodels import drift
 from mlmodels.estimation import METRICS
-from monitoring.columns import column_labels
 from monitoring.models import MonthCheck, Verdict
 from monitoring.selectors import (
     get_monitored_version,
@@ -17,6 +16,7 @@ from monitoring.selectors import (
     get_version_drift_reference,
     list_month_checks,
 )
+from plant.columns import column_labels
 
 
 def drift_report(kind: str, *, month: str | None = None, model_name: str | None = None) -> dict:

@@ -180,7 +180,9 @@ DIAGNOSTICS = {
     "pr_curve": [[0.0, 1.0], [0.5, 0.8], [1.0, 0.33]],
     "threshold_point": [0.75, 0.6],
     "calibration": [[0.1, 0.05], [0.5, 0.55], [0.9, 0.8]],
-    "importance": {"method": "drop in PR-AUC when shuffled", "features": [["v|012001|1", 0.2]]},
+    "importance": {"method": "drop in PR-AUC when shuffled", "features": [
+        ["value|SECTION_ZP8_00000001#2|2", 0.2], ["n_nok", 0.1],
+    ]},
 }
 
 
@@ -205,6 +207,9 @@ def test_a_version_page_explains_the_model_in_numbers_people_read(admin_user_cli
         assert f'data-chart="{chart}"' in page
     pr = response.context["pr_chart"]["data"]["datasets"]
     assert pr[1]["data"] == [{"x": 0.75, "y": 0.6}]  # the threshold, marked on the curve
+    # The inputs in the team's words (no result rows stored here: no unit, so no quantity).
+    importance = response.context["importance"]["chart"]["data"]["labels"]
+    assert importance == ["SECTION_ZP8_00000001, screw 2, value", "NOK results"]
     assert '<a href="/admin/plant/dataset/7/change/">march.csv</a>' in page
     assert f"{CHANGELIST}{version.pk}/activate/" in page
     # Its own form, not inside the page's (a nested form is dropped by browsers).
