@@ -9,12 +9,13 @@ pipeline (the versions that clear the gate are activated), then `generate_demo_d
 next 360 days (seed 1), with `--drift-from … --drift-tests 5` or without, it is imported and
 `check_months` checks every month for every active kind. The drift and performance reports are
 read through `GET /api/monitoring/drift/` and `/api/monitoring/performance/`. Writes
-bench/results/drift_e2e.md and .json.
+bench/results/<name>.md and .json.gz (with every check's columns, for bench/alarm_rules.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import secrets
@@ -30,8 +31,9 @@ RESULTS = ROOT / "bench" / "results"
 SCENARIOS = ("shifted", "unshifted")
 
 
-def run_scenario(name: str, knrs: int, drift_from: str) -> dict[str, Any]:
+def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """One scenario on a fresh database (this process's); its figures."""
+    knrs, drift_from = args.knrs, args.drift_from
     var = Path(tempfile.mkdtemp(prefix="crossline-bench-"))
     os.environ["CROSSLINE_VAR_DIR"] = str(var)
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
@@ -48,9 +50,9 @@ def run_scenario(name: str, knrs: int, drift_from: str) -> dict[str, Any]:
 
     from mlmodels.selectors import list_active_versions
     from monitoring.checks import check_months
-    from monitoring.models import Alarm
-    from plant.demo import strongest_tests
+    from monitoring.models import Alarm, MonthCheck
     from plant.imports import import_dataset
+    from plant.management.commands.generate_demo_data import drift_test_names
     from training.runs import execute_training_run, start_training_run
 
     call_command("migrate", verbosity=0)
@@ -63,12 +65,13 @@ def run_scenario(name: str, knrs: int, drift_from: str) -> dict[str, Any]:
             import_dataset(path=out / file, original_name=file, kind=kind)
 
     started = time.monotonic()
-    generate_and_import("first")
+    generate_and_import("first", "--seed", str(args.seed))
     run = execute_training_run(str(start_training_run(enqueue=False).pk))
     trained_s = time.monotonic() - started
     active = sorted(list_active_versions())
-    shift = ["--drift-from", drift_from, "--drift-tests", "5"] if name == "shifted" else []
-    generate_and_import("next", "--seed", "1", *shift)
+    shift = ["--drift-from", drift_from, "--drift-tests", args.drift_tests,
+             "--drift-sds", str(args.drift_sds)] if name == "shifted" else []
+    generate_and_import("next", "--seed", str(args.seed + 1), *shift)
     started = time.monotonic()
     checks = check_months(force=True)
     checked_s = time.monotonic() - started
@@ -100,7 +103,9 @@ def run_scenario(name: str, knrs: int, drift_from: str) -> dict[str, Any]:
         "scenario": name,
         "knrs_per_set": knrs,
         "drift_from": drift_from if name == "shifted" else None,
-        "shifted_tests": list(strongest_tests(5)) if name == "shifted" else [],
+        "shifted_tests": list(drift_test_names(args.drift_tests)) if name == "shifted" else [],
+        "drift_sds": args.drift_sds if name == "shifted" else None,
+        "seed": args.seed,
         "run_status": run.status,
         "active_kinds": active,
         "train_seconds": round(trained_s, 1),
@@ -111,6 +116,15 @@ def run_scenario(name: str, knrs: int, drift_from: str) -> dict[str, Any]:
             for a in Alarm.objects.all()
         ),
         "kinds": kinds,
+        # Each check's columns and estimates as stored: alarm rules can be replayed on them.
+        "check_rows": [
+            {"kind": c.type_model, "month": c.month, "vehicles": c.vehicles,
+             "trained_on": c.trained_on, "threshold": c.threshold,
+             "columns": {n: [col["drifted"], col["importance"], col["rank"]]
+                         for n, col in c.columns.items()},
+             "estimate": c.estimate, "realised": c.realised, "band": c.band}
+            for c in MonthCheck.objects.order_by("type_model", "month")
+        ],
     }
 
 
@@ -137,9 +151,9 @@ def figures_md(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
         drift_alarms = [a for a in result["alarms"] if a[0] == "drift"]
         perf_alarms = [a for a in result["alarms"] if a[0] == "performance"]
         lines += [
-            f"## {name}" + (f": {', '.join(result['shifted_tests'])} moved down one standard "
-                            f"deviation from {result['drift_from']}" if result["drift_from"]
-                            else ""),
+            f"## {name}" + (f": {', '.join(result['shifted_tests'])} moved by "
+                            f"{result.get('drift_sds', -1.0):+g} standard deviation from "
+                            f"{result['drift_from']}" if result["drift_from"] else ""),
             "",
             f"Training run {result['run_status']} in {result['train_seconds']} s; active kinds: "
             f"{', '.join(result['active_kinds'])}; {result['checks']} month checks in "
@@ -163,7 +177,8 @@ def figures_md(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
             for kind, data in result["kinds"].items():
                 drifted = data["first_alarm_columns"]
                 named = [t for t in result["shifted_tests"] if any(t in c for c in drifted)]
-                lines.append(f"- {kind}: " + (f"{len(named)} of 5 ({', '.join(named)}) among "
+                count = len(result["shifted_tests"])
+                lines.append(f"- {kind}: " + (f"{len(named)} of {count} ({', '.join(named)}) among "
                                               f"{len(drifted)} drifted columns" if drifted
                                               else "no drift alarm"))
         lines += ["", "Estimated against realised, months with realised metrics:", "",
@@ -200,24 +215,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--knrs", type=int, default=12_000, help="Vehicles per demo set.")
     parser.add_argument("--drift-from", default="2025-07-01", help="The shifted scenario's day.")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="The trained set's seed (the next set's is one more).")
+    parser.add_argument("--drift-tests", default="5", help="As generate_demo_data's.")
+    parser.add_argument("--drift-sds", type=float, default=-1.0, help="As generate_demo_data's.")
+    parser.add_argument("--name", default="drift_e2e", help="bench/results/<name>.md and .json.")
     parser.add_argument("--one", choices=SCENARIOS, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        args.json.write_text(json.dumps(run_scenario(args.one, args.knrs, args.drift_from)))
+        args.json.write_text(json.dumps(run_scenario(args.one, args)))
         return
     results = {}
     for name in SCENARIOS:
         out = Path(tempfile.mkdtemp()) / f"{name}.json"
         subprocess.run(
             [sys.executable, __file__, "--one", name, "--json", str(out), "--knrs",
-             str(args.knrs), "--drift-from", args.drift_from],
+             str(args.knrs), "--drift-from", args.drift_from, "--seed", str(args.seed),
+             "--drift-tests", args.drift_tests, "--drift-sds", str(args.drift_sds)],
             check=True, env={k: v for k, v in os.environ.items() if k != "MONGODB_URI"},
         )
         results[name] = json.loads(out.read_text())
-    (RESULTS / "drift_e2e.json").write_text(json.dumps(results, indent=1))
-    (RESULTS / "drift_e2e.md").write_text(figures_md(results, args))
-    print((RESULTS / "drift_e2e.md").read_text())
+    # The checks' columns make it large: kept compact and compressed.
+    with gzip.open(RESULTS / f"{args.name}.json.gz", "wt") as out:
+        json.dump(results, out)
+    (RESULTS / f"{args.name}.md").write_text(figures_md(results, args))
+    print((RESULTS / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":

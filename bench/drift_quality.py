@@ -197,8 +197,9 @@ def render(args: argparse.Namespace, run: dict[str, Any]) -> str:
         f"checked vehicles ({len(months)} months), {len(columns)} feature columns "
         f"({kinds_by[drift.NUMERIC]} numeric, {kinds_by[drift.CATEGORICAL]} categorical, "
         f"{kinds_by[drift.CONSTANT]} constant), {drift.BINS} bins. Reference of one kind as JSON: "
-        f"{run['size'] / 1024:.0f} KiB. Rule: alarm when at least {drift.ALARM_SHARE:.0%} of the "
-        f"{drift.ALARM_TOP_COLUMNS} columns the model relies on most (importance above 0) drifted; "
+        f"{run['size'] / 1024:.0f} KiB. Rule: alarm when more of the "
+        f"{drift.ALARM_TOP_COLUMNS} columns the model relies on most (importance above 0) drifted "
+        f"than chance explains in {drift.ALARM_PROBABILITY:.1%} of months; "
         f"{drift.MIN_VEHICLES} vehicles at least.",
         "",
         "Columns with an importance per kind (the model relies on them): "

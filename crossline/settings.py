@@ -410,6 +410,10 @@ CROSSLINE_LABEL_WINDOW_DAYS = label_window_days()
 # estimated performance alike, and a training month with fewer sets no drift threshold
 # (NannyML's minimum chunk for drift; lower only to rehearse on small data).
 CROSSLINE_DRIFT_MIN_VEHICLES = env_int("CROSSLINE_DRIFT_MIN_VEHICLES", 500, minimum=1)
+# How often a column drifts by chance in an unshifted month: a drift alarm needs more drifted
+# columns than this rate explains in 0.1% of months (about 1% at 500 vehicles a month and more;
+# higher only to rehearse on small months, whose thresholds are noisier).
+CROSSLINE_DRIFT_CHANCE = env_float("CROSSLINE_DRIFT_CHANCE", 0.01, low=0.0001, high=0.5)
 # The most indicated tests a vehicle on a worklist sized by an inspection capacity gets, those
 # of its most likely fail groups first.
 CROSSLINE_WORKLIST_TESTS_PER_VEHICLE = env_int(

@@ -18,10 +18,10 @@ per bin, then compares bins with bins, so its cost follows columns × bins, not 
   0.1 as the floor). The missing share's threshold is built the same way.
 - Columns constant in the reference are marked and skipped.
 - A month with fewer than `MIN_VEHICLES` vehicles is too few to judge (NannyML's minimum
-  chunk for drift). Otherwise the kind raises one alarm for the month when at least
-  `ALARM_SHARE` of the `ALARM_TOP_COLUMNS` columns the model relies on most have drifted
-  (and at least `MIN_DRIFTED_COLUMNS` of them, so that one noisy column of a model relying
-  on three does not alarm).
+  chunk for drift). Otherwise the kind raises one alarm for the month when more of the
+  `ALARM_TOP_COLUMNS` columns the model relies on most have drifted than chance explains: if
+  each drifted independently with probability `CHANCE_DRIFT`, as many or more would drift in
+  at most `ALARM_PROBABILITY` of months (a binomial tail; `alarm_count`).
 """
 
 from __future__ import annotations
@@ -47,12 +47,13 @@ THRESHOLD_SIGMAS = 3.0
 MIN_VEHICLES = 500
 # NannyML warns when fewer reference chunks than this set the thresholds.
 MIN_REFERENCE_MONTHS = 6
+# A version's diagnostics keep the importances of its 50 first features (explain.TOP_FEATURES).
 ALARM_TOP_COLUMNS = 50
-ALARM_SHARE = 1 / 3
-# ...and at least this many of them (or all, when the model relies on fewer): about 1% of
-# unshifted column-months drift by chance on the demo data, so a model relying on 3 columns
-# would otherwise alarm on one noisy column about once in three years.
-MIN_DRIFTED_COLUMNS = 2
+# A column drifts by chance in about 1% of unshifted months on the demo data (0.3-0.4% of the
+# columns the models rely on: bench/results/alarm_rules.md); the alarm needs more drifted
+# columns than chance would give in one kind-month out of 1,000.
+CHANCE_DRIFT = 0.01
+ALARM_PROBABILITY = 0.001
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -303,14 +304,14 @@ def judge_month(
     reference: Mapping[str, Any],
     *,
     min_vehicles: int = MIN_VEHICLES,
+    chance: float = CHANCE_DRIFT,
 ) -> dict[str, Any]:
     """The kind's verdict for the month: too few to judge (under `min_vehicles` vehicles), no
     alarm, or one alarm.
 
     The columns the model relies on most are the first `ALARM_TOP_COLUMNS` non-constant
     columns of the reference's ranking with an importance above 0 (all ranked columns when
-    none has one); the alarm needs at least `ALARM_SHARE` of them drifted, and at least
-    `MIN_DRIFTED_COLUMNS` of them.
+    none has one); the alarm needs `alarm_count` of them drifted, each drifting by `chance`.
     """
     vehicles = int(comparison["vehicles"])
     columns = comparison["columns"]
@@ -319,13 +320,10 @@ def judge_month(
     considered = (relied or ranked)[:ALARM_TOP_COLUMNS]
     drifted = [name for name in considered if columns[name]["drifted"]]
     share = len(drifted) / len(considered) if considered else 0.0
+    needed = alarm_count(len(considered), chance)
     if vehicles < min_vehicles:
         status = TOO_FEW
-    elif (
-        considered
-        and share >= ALARM_SHARE - 1e-12
-        and len(drifted) >= min(MIN_DRIFTED_COLUMNS, len(considered))
-    ):
+    elif len(drifted) >= needed:
         status = ALARM
     else:
         status = NO_ALARM
@@ -336,13 +334,34 @@ def judge_month(
         "considered": considered,
         "drifted": drifted,
         "drifted_share": share,
+        "alarm_share": needed / len(considered) if considered else None,
+        "chance": chance_of_at_least(len(drifted), len(considered), chance),
         "all_drifted": [name for name in ranked if columns[name]["drifted"]],
         "rule": (
-            f"alarm when at least {ALARM_SHARE:.0%} of the {len(considered)} columns the model "
-            f"relies on most have drifted (and {MIN_DRIFTED_COLUMNS} at least); "
-            f"{min_vehicles} vehicles at least"
+            f"alarm when {needed} of the {len(considered)} columns the model relies on most "
+            f"have drifted (chance under {ALARM_PROBABILITY:.1%} if each drifts in "
+            f"{chance:.0%} of months); {min_vehicles} vehicles at least"
         ),
     }
+
+
+def chance_of_at_least(drifted: int, columns: int, rate: float = CHANCE_DRIFT) -> float:
+    """The chance that `drifted` or more of `columns` drift when each does, independently,
+    with probability `rate`: the binomial tail."""
+    return float(sum(
+        math.comb(columns, k) * rate**k * (1 - rate) ** (columns - k)
+        for k in range(max(drifted, 0), columns + 1)
+    ))
+
+
+def alarm_count(columns: int, chance: float = CHANCE_DRIFT) -> int:
+    """The fewest drifted columns among `columns` that chance explains in at most
+    `ALARM_PROBABILITY` of months (`columns` + 1, never, when even all of them would not:
+    a model relying on one column cannot alarm on it alone when it drifts in 1% of months)."""
+    for drifted in range(1, columns + 1):
+        if chance_of_at_least(drifted, columns, chance) <= ALARM_PROBABILITY:
+            return drifted
+    return columns + 1
 
 
 def check_month(

@@ -126,12 +126,15 @@ def estimate_month(
         "recall": tp / (tp + fn) if tp + fn > 0 else None,
         "flagged_share": float(flagged.mean()) if len(s) else None,
     }
+    counts = {"precision": tp + fp, "recall": tp + fn, "flagged_share": float(len(s))}
+    band = {metric: month_band(reference["band"].get(metric), counts[metric])
+            for metric in METRICS}
     outside = [
         metric
         for metric, value in estimate.items()
         if value is not None
-        and reference["band"].get(metric) is not None
-        and not reference["band"][metric]["lower"] <= value <= reference["band"][metric]["upper"]
+        and band[metric] is not None
+        and not band[metric]["lower"] <= value <= band[metric]["upper"]
     ]
     status = TOO_FEW if len(s) < min_vehicles else ALARM if outside else NO_ALARM
     return {
@@ -141,8 +144,23 @@ def estimate_month(
         "estimate": estimate,
         "expected_confusion_matrix": [[tn, fp], [fn, tp]],
         "outside_band": outside,
-        "band": reference["band"],
+        "band": band,
     }
+
+
+def month_band(band: dict[str, float] | None, count: float) -> dict[str, float] | None:
+    """The reference's band for a month whose metric is a share of `count` vehicles (flagged
+    ones for precision, expected positives for recall, all for the flagged share): mean ±
+    BAND_SIGMAS × √(sd² + m(1 − m)/count). The reference months' spread alone is too narrow
+    for rare kinds: a few reference months can agree by chance, while a month with 30
+    positives has a recall uncertain by ±0.09 (one sd) from its counts alone."""
+    if band is None:
+        return None
+    mean = band["mean"]
+    sampling = mean * (1 - mean) / count if count > 0 else 0.0
+    spread = BAND_SIGMAS * (band["std"] ** 2 + sampling) ** 0.5
+    return {**band, "count": float(count),
+            "lower": max(0.0, mean - spread), "upper": min(1.0, mean + spread)}
 
 
 def compare_with_realised(

@@ -191,7 +191,8 @@ def _judge(
     version = item.version
     minimum = settings.CROSSLINE_DRIFT_MIN_VEHICLES
     comparison = drift.compare(data.summary, item.reference)
-    judgement = drift.judge_month(comparison, item.reference, min_vehicles=minimum)
+    judgement = drift.judge_month(comparison, item.reference, min_vehicles=minimum,
+                                  chance=settings.CROSSLINE_DRIFT_CHANCE)
     scores = data.scores[version.model_name]
     fields: dict[str, Any] = {
         "type_model": version.type_model,

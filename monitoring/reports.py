@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from mlmodels import drift
 from mlmodels.estimation import METRICS
 from monitoring.models import MonthCheck, Verdict
@@ -33,11 +35,19 @@ def drift_report(kind: str, *, month: str | None = None, model_name: str | None 
     return {
         "kind": kind,
         "model_name": version.model_name,
-        "alarm_share": drift.ALARM_SHARE,
+        "alarm_share": alarm_share(chosen),
         "rule": chosen.rule if chosen is not None else "",
         "months": [month_drift(check) for check in checks],
         "month": month_drift_detail(version, chosen) if chosen is not None else None,
     }
+
+
+def alarm_share(check: MonthCheck | None) -> float | None:
+    """The share of its considered columns a check's month needed drifted to alarm."""
+    if check is None or not check.considered:
+        return None
+    needed = drift.alarm_count(len(check.considered), settings.CROSSLINE_DRIFT_CHANCE)
+    return needed / len(check.considered)
 
 
 def month_drift(check: MonthCheck) -> dict[str, Any]:

@@ -94,7 +94,10 @@ class DriftReportSerializer(serializers.Serializer):
     kind = serializers.CharField()
     model_name = serializers.CharField(help_text="The version checked.")
     alarm_share = serializers.FloatField(
-        help_text="The alarm line: the share of drifted columns that raises an alarm."
+        allow_null=True,
+        help_text="The alarm line: the share of drifted columns that raises an alarm (the "
+        "fewest drifted columns chance explains in 0.1% of months, over those considered; "
+        "above 1 when the model relies on too few columns to alarm; null before any check).",
     )
     rule = serializers.CharField()
     months = MonthDriftSerializer(many=True)

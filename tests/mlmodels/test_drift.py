@@ -230,39 +230,60 @@ def test_importances_rank_the_columns_and_a_derived_columns_counts_for_its_sourc
     assert ranked["importance"] == {"a": pytest.approx(0.6), "c": pytest.approx(0.2)}
 
 
-def judged(drifted: int, relied: int, vehicles: int = 800, extra: int = 0) -> dict:
-    """judge_month on a made-up comparison: `drifted` of the `relied` top columns drifted."""
+def judged(drifted, relied: int, vehicles: int = 800, extra: int = 0, weights=None) -> dict:
+    """judge_month on a made-up comparison: of `relied` columns with an importance (`weights`,
+    equal by default) and `extra` without, those `drifted` names (or the first `drifted`)."""
     names = [f"c{i}" for i in range(relied + extra)]
+    weights = weights or [1.0] * relied
     reference = {
         "ranking": names,
-        "importance": {name: 1.0 / (i + 1) for i, name in enumerate(names[:relied])},
+        "importance": dict(zip(names[:relied], weights, strict=True)),
     }
+    moved = set(drifted) if not isinstance(drifted, int) else set(names[:drifted])
     comparison = {
         "vehicles": vehicles,
-        "columns": {name: {"drifted": i < drifted} for i, name in enumerate(names)},
+        "columns": {name: {"drifted": name in moved} for name in names},
     }
     return drift.judge_month(comparison, reference)
 
 
-def test_an_alarm_needs_a_third_of_the_fifty_columns_the_model_relies_on_most():
-    assert judged(17, 60)["status"] == drift.ALARM
-    assert judged(16, 60)["status"] == drift.NO_ALARM
-    assert judged(17, 60)["considered"] == [f"c{i}" for i in range(50)]
+def test_an_alarm_needs_more_drifted_columns_than_chance_explains():
+    # Of 50 columns drifting by chance in 1% of months each, 4 or more drift in 0.16% of
+    # months, 5 or more in 0.015%: 5 is the alarm count.
+    assert drift.chance_of_at_least(4, 50) == pytest.approx(0.0015962, abs=1e-6)
+    assert drift.chance_of_at_least(5, 50) == pytest.approx(0.0001457, abs=1e-6)
+    assert drift.alarm_count(50) == 5
+
+    assert judged(5, 60)["status"] == drift.ALARM
+    assert judged(4, 60)["status"] == drift.NO_ALARM
+    assert judged(5, 60)["considered"] == [f"c{i}" for i in range(50)]
+    assert judged(5, 60)["alarm_share"] == pytest.approx(5 / 50)
+
+
+def test_the_alarm_follows_the_order_of_importance_not_the_weights():
+    # Two strong columns and one weak drifted of 10: three of ten is the alarm count.
+    weights = [0.5, 0.3] + [0.2 / 8] * 8
+    assert drift.alarm_count(10) == 3
+
+    assert judged(["c0", "c1", "c9"], 10, weights=weights)["alarm"]
+    assert not judged(["c0", "c1"], 10, weights=weights)["alarm"]
 
 
 def test_columns_the_model_does_not_rely_on_are_not_counted():
-    # 4 of the 12 columns with an importance: a third, although 50 columns exist.
-    verdict = judged(4, 12, extra=40)
+    # 3 of the 12 relied-on columns alarm; the 40 without an importance do not dilute them.
+    verdict = judged(3, 12, extra=40)
 
     assert verdict["alarm"]
     assert len(verdict["considered"]) == 12
-    assert judged(3, 12, extra=40)["status"] == drift.NO_ALARM
+    assert not judged(2, 12, extra=40)["alarm"]
 
 
-def test_one_noisy_column_of_a_model_relying_on_three_raises_no_alarm():
+def test_a_small_model_needs_two_drifted_columns_and_one_column_cannot_alarm_alone():
     assert judged(1, 3)["status"] == drift.NO_ALARM
     assert judged(2, 3)["status"] == drift.ALARM
-    assert judged(1, 1)["status"] == drift.ALARM
+    # One column drifts by chance in 1% of months: too often for an alarm on it alone.
+    assert judged(1, 1)["status"] == drift.NO_ALARM
+    assert drift.alarm_count(1) == 2
 
 
 def test_a_month_under_five_hundred_vehicles_is_too_few_to_judge():

@@ -176,3 +176,48 @@ def test_calibration_is_fitted_only_where_it_can_help():
     unneeded = estimation.build_performance_reference(y, y * 0.5 + 0.25, 0.5)
     assert unneeded["calibration"] is None
     assert estimation.calibrate(np.array([0.25, 0.75, 1.2]), unneeded).tolist() == [0.25, 0.75, 1.0]
+
+
+def rare_reference(std: float = 0.01) -> dict:
+    """A rare kind's reference: recall 0.35 in every reference month, by chance within 0.01."""
+    band = {"mean": 0.35, "std": std, "lower": 0.35 - 3 * std, "upper": 0.35 + 3 * std}
+    return {
+        "threshold": 0.5,
+        "calibration": {"x": [0.0, 1.0], "y": [0.0, 1.0]},
+        "band": {"precision": None, "recall": band, "flagged_share": None},
+    }
+
+
+def month_of(recall_share: float, vehicles: int = 3000, positives: int = 30) -> np.ndarray:
+    """Calibrated scores of a month with `positives` expected positives, `recall_share` of
+    them expected among the flagged vehicles (score 0.9 flagged, 0.1 not)."""
+    flagged = round(positives * recall_share / 0.9)
+    unflagged = round((positives - flagged * 0.9) / 0.1) if positives > flagged * 0.9 else 0
+    return np.array([0.9] * flagged + [0.1] * unflagged + [0.0] * (vehicles - flagged - unflagged))
+
+
+def test_a_month_with_few_positives_is_judged_by_a_band_widened_by_its_counts():
+    # 30 expected positives: a recall is uncertain by √(0.35 × 0.65 / 30) = 0.087 from counts
+    # alone, far more than the reference months' 0.01; 0.42 is within 3 of those.
+    estimated = estimation.estimate_month(month_of(0.42), rare_reference())
+
+    assert estimated["estimate"]["recall"] == pytest.approx(0.42, abs=0.02)
+    band = estimated["band"]["recall"]
+    assert band["count"] == pytest.approx(30, abs=1)
+    spread = 3 * (0.01**2 + 0.35 * 0.65 / band["count"]) ** 0.5
+    assert band["lower"] == pytest.approx(0.35 - spread)
+    assert band["upper"] == pytest.approx(0.35 + spread)
+    assert estimated["status"] == estimation.NO_ALARM
+    # The reference months' band alone would have alarmed.
+    assert not inside(estimated["estimate"]["recall"], rare_reference()["band"]["recall"])
+
+
+def test_a_real_drop_still_alarms_and_many_positives_keep_the_band_narrow():
+    dropped = estimation.estimate_month(month_of(0.05), rare_reference())
+
+    assert dropped["alarm"] and dropped["outside_band"] == ["recall"]
+    # With 3,000 expected positives the counts add little: 0.42 is outside again.
+    many = estimation.estimate_month(month_of(0.42, vehicles=30_000, positives=3000),
+                                     rare_reference())
+    assert many["band"]["recall"]["upper"] < 0.42
+    assert many["alarm"]
