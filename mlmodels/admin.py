@@ -45,7 +45,8 @@ from mlmodels.version_pages import (
 )
 from plant.admin_fail_groups import fail_group_labels_for
 
-LIST_METRICS = ("pr_auc", "recall", "precision", "flagged_share", "f1_score", "roc_auc", "mcc")
+# The list keeps what a choice needs; F1, ROC-AUC and MCC are on each version's page.
+LIST_METRICS = ("pr_auc", "recall", "precision", "flagged_share")
 
 
 class ActivationForm(forms.Form):
@@ -149,7 +150,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return [
             "model_name",
             predicts,
-            "version",
             active,
             "eligible_column",
             *[self._metric_column(field) for field in LIST_METRICS],

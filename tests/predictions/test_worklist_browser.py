@@ -41,6 +41,13 @@ PLANT_DAY = "2025-03-03"
 PLANT_DAY_VEHICLES = 100
 
 
+# Whether every matching cell ends within the window (none is cut off or scrolled away).
+FITS = """
+var cells = Array.from(document.querySelectorAll(arguments[0]));
+return cells.length > 0 && cells.every(c => c.getBoundingClientRect().right <= window.innerWidth);
+"""
+
+
 def one_production_day(folder: Path) -> Path:
     """A results export of PLANT_DAY_VEHICLES new vehicles, all last tested on PLANT_DAY."""
     import pandas as pd
@@ -97,6 +104,23 @@ def test_the_worklist_and_the_dashboards_links_in_a_browser(tmp_path, monkeypatc
         driver = start_chromium()
         try:
             log_in(driver, live.url, "admin", ADMIN_PASSWORD)
+
+            # At 1,400 px, a list's last columns are on screen (the activations' reasons, the
+            # versions' metrics) and a KNR stays on one line.
+            assert driver.execute_script("return window.innerWidth") == 1400
+            for url, column in (
+                ("/admin/mlmodels/activation/", "reason"),
+                ("/admin/mlmodels/modelversion/", "last_used"),
+                ("/admin/predictions/prediction/", "created_at"),
+            ):
+                opened(driver, live.url + url)
+                assert driver.execute_script(FITS, f"td.field-{column}"), (url, column)
+                if "prediction" in url:
+                    lines = driver.execute_script(
+                        "return Array.from(document.querySelectorAll('.field-knr_link a'))"
+                        ".map(a => a.getClientRects().length)"
+                    )
+                    assert lines and set(lines) == {1}, lines
 
             # The dashboard says what flags; its "change" link leads to the capacity page,
             # which refuses 20 (a percentage) and takes 0.2.
