@@ -98,11 +98,11 @@ def test_the_admin_in_a_browser(tmp_path, monkeypatch):
             # The page showed the run before its end (queued, or a step: a small run may pass
             # between two polls), then its end, by itself.
             assert any(
-                step == "waiting for a worker" or (step.startswith("step ") and " of 8: " in step)
+                step == "waiting for a worker" or (step.startswith("step ") and " of 9: " in step)
                 for step in seen_steps
             ), seen_steps
-            assert "all 8 steps done" in seen_steps, seen_steps
-            assert "step 8/8: save" in text(driver, "#progress [data-field=log]")
+            assert "all 9 steps done" in seen_steps, seen_steps
+            assert "step 9/9: save" in text(driver, "#progress [data-field=log]")
             assert not console_problems(driver)
 
             note("retrain done")
