@@ -182,14 +182,22 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Predict again with the active models",
                   permissions=["change"])
-    def predict_again(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def predict_again(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """A batch of the chosen vehicles on a worker: its page follows the progress (the list
+        is not held while they are predicted)."""
         knrs = list(queryset.values_list("knr", flat=True))
         try:
-            predictions = services.predict_knrs(knrs=knrs)
+            batch, _ = batches.start_batch_prediction(knrs=knrs, user=request.user)
         except CrosslineError as exc:
             self.message_user(request, str(exc), messages.ERROR)
-            return
-        self.message_user(request, f"Predicted {len(predictions)} KNRs again.", messages.SUCCESS)
+            return None
+        self.message_user(
+            request, f"Predicting {len(knrs):,} vehicles again on a worker ({batch}).",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            reverse("admin:predictions_batchprediction_change", args=[batch.pk])
+        )
 
 
 def groups_text(codes: list[int] | None, labels: dict[int, str], *, none: str = "–") -> str:

@@ -28,7 +28,7 @@ from plant.selectors import list_knrs_tested_since
 from predictions import services
 from predictions.exports import predictions_csv
 from predictions.models import BatchPrediction, Prediction
-from predictions.services import Progress
+from predictions.services import Progress, validate_knrs
 
 # Rows read per chunk of an uploaded file while deciding whether a batch is small.
 SNIFF_CHUNK_ROWS = 50_000
@@ -38,12 +38,22 @@ def start_batch_prediction(
     *,
     upload: UploadedFile | None = None,
     since: datetime | None = None,
+    knrs: list[str] | None = None,
     user: Any = None,
 ) -> tuple[BatchPrediction, list[Prediction] | None]:
-    """Predict an uploaded results file or the vehicles since a date: inline if small, else queued.
+    """Predict an uploaded results file or the vehicles since a date: inline if small, else
+    queued; or stored vehicles chosen by KNR, always on a worker (the page shows its progress).
 
     Returns the batch and, when it ran inline, its predictions.
     """
+    if knrs is not None:
+        if upload is not None or since is not None:
+            raise InvalidUpload("Send either KNRs, a test-results file or a date, not two.")
+        knrs = validate_knrs(knrs)
+        get_active_models()  # with no active model, nothing is queued
+        user = user if getattr(user, "is_authenticated", False) else None
+        batch = BatchPrediction.objects.create(knrs=knrs, knr_count=len(knrs), requested_by=user)
+        return _enqueue(batch), None
     if (upload is None) == (since is None):
         raise InvalidUpload("Send either a test-results file or a date, not both.")
     if upload is not None and upload.size > settings.CROSSLINE_MAX_UPLOAD_BYTES:
@@ -156,7 +166,7 @@ def _predict_batch(batch: BatchPrediction) -> list[Prediction]:
         return services.predict_and_store(
             results, models=models, on_progress=_progress(batch, total)
         )
-    knrs = list_knrs_tested_since(batch.since)
+    knrs = list(batch.knrs) if batch.knrs else list_knrs_tested_since(batch.since)
     _set_total(batch, len(knrs))
     return services.predict_stored_knrs(
         knrs, models=models, on_progress=_progress(batch, len(knrs))

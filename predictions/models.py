@@ -111,7 +111,8 @@ class Worklist(Prediction):
 
 
 class BatchPrediction(models.Model):
-    """Predicting many KNRs at once, from an uploaded results file or since a date."""
+    """Predicting many KNRs at once, from an uploaded results file, since a date, or the KNRs
+    chosen in the predictions list ("Predict again")."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -123,6 +124,9 @@ class BatchPrediction(models.Model):
     source_file = models.CharField(max_length=255, blank=True)
     original_name = models.CharField(max_length=255, blank=True)
     since = models.DateTimeField(null=True, blank=True)
+    knrs = models.JSONField(
+        default=list, blank=True, help_text="The KNRs chosen in the predictions list."
+    )
     knr_count = models.PositiveIntegerField(default=0)
     predicted_count = models.PositiveIntegerField(default=0)
     progress = models.PositiveSmallIntegerField(default=0)

@@ -44,18 +44,42 @@ def test_changelist_filters_and_search(admin_user_client, active_models, stored_
     assert listed(admin_user_client, "fail_code=2") == [knrs[0]]
 
 
-def test_predict_again_action_moves_the_old_prediction_to_history(
-    admin_user_client, active_models, stored_knrs
+def test_predict_again_runs_on_a_worker_and_its_page_follows_the_progress(
+    admin_user_client, active_models, stored_knrs, monkeypatch
 ):
+    from predictions import tasks
+
+    queued = []
+    monkeypatch.setattr(
+        "predictions.batches.async_task",
+        lambda func, *args, **kw: queued.append((func, args)) or "t1",
+    )
     services.predict_knrs(knrs=stored_knrs[:2])
     ids = [str(pk) for pk in Prediction.objects.values_list("pk", flat=True)]
     response = admin_user_client.post(
         "/admin/predictions/prediction/",
         {"action": "predict_again", "_selected_action": ids},
-        follow=True,
     )
-    assert response.status_code == 200
-    assert "Predicted 2 KNRs again" in response.content.decode()
+
+    # The list answers at once: a batch of the two vehicles is queued, nothing predicted yet.
+    [(func, args)] = queued
+    batch = BatchPrediction.objects.get(pk=args[0])
+    assert func == "predictions.tasks.run_batch_prediction"
+    assert (batch.status, sorted(batch.knrs), batch.knr_count) == (
+        "queued", sorted(stored_knrs[:2]), 2
+    )
+    assert PredictionHistory.objects.count() == 0
+    assert response["Location"] == f"/admin/predictions/batchprediction/{batch.pk}/change/"
+    page = admin_user_client.get(response["Location"]).content.decode()
+    assert "Predicting 2 vehicles again on a worker" in page
+    assert f'data-progress-url="/admin/predictions/batchprediction/{batch.pk}/progress/"' in page
+
+    tasks.run_batch_prediction(*args)
+
+    state = admin_user_client.get(
+        f"/admin/predictions/batchprediction/{batch.pk}/progress/"
+    ).json()
+    assert (state["progress"], state["done"]) == (100, True)
     assert PredictionHistory.objects.count() == 2
     change = admin_user_client.get(
         f"/admin/predictions/prediction/{Prediction.objects.first().pk}/change/"
