@@ -82,6 +82,8 @@ DRIFT_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "importance share ≥ 0.33": weighted_share(1 / 3),
     "binomial p0=1%, α=0.001, top 50": binomial(0.01, 0.001),
     "binomial p0=2%, α=0.001, top 50": binomial(0.02, 0.001),
+    "binomial p0=1%, α=0.001, or importance share ≥ 0.20": lambda check: (
+        binomial(0.01, 0.001)(check) or weighted_share(0.20)(check)),
     f"chosen: drift.judge_month (binomial p0={drift.CHANCE_DRIFT:.0%}, "
     f"α={drift.ALARM_PROBABILITY:g}, top {drift.ALARM_TOP_COLUMNS})": as_judged,
 }
