@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from crossline import dashboard
+from crossline.domain import kind_label
 from crossline.exceptions import CrosslineError
 from monitoring import notifications, webhooks
 from monitoring.alarms import close_alarms
@@ -26,6 +27,7 @@ from monitoring.models import (
 )
 from monitoring.pages import monitoring_context
 from monitoring.selectors import list_open_alarms
+from plant.admin_fail_groups import fail_group_labels_for
 
 
 def _events_field(help_text: str) -> forms.MultipleChoiceField:
@@ -317,10 +319,12 @@ class AlarmAdmin(admin.ModelAdmin):
 def dashboard_panel(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's open alarms, each linking to its kind's month on the monitoring page."""
     page = reverse("admin:monitoring_monthcheck_changelist")
+    names = fail_group_labels_for(request)
     return {
         "open_alarms": [
             {
-                "label": f"{alarm.get_signal_display()}: {alarm.type_model}, {alarm.month}",
+                "label": f"{alarm.get_signal_display()}: {kind_label(alarm.type_model, names)}, "
+                f"{alarm.month}",
                 "url": f"{page}?kind={alarm.type_model}&month={alarm.month}",
                 "raised_at": alarm.raised_at,
             }

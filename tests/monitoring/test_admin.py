@@ -152,3 +152,19 @@ def test_send_a_test_event_and_send_again_from_the_admin(
     assert re.search(r"queued again as delivery [0-9a-f-]{36}", response.content.decode())
     assert signature_is_valid(receiver.requests[-1], secret)
     assert receiver.requests[-1].body == failed.body
+
+
+@pytest.mark.django_db
+def test_the_dashboards_open_alarms_name_the_fail_group(admin_client):
+    from django.utils import timezone
+
+    from monitoring.models import Alarm
+    from plant.models import FailGroup
+
+    FailGroup.objects.update_or_create(code=9830946, defaults={"name": "Electrical"})
+    Alarm.objects.create(signal=Alarm.Signal.DRIFT, type_model="group_9830946", month="2024-07",
+                         model_name="group_9830946-v1", raised_at=timezone.now())
+
+    page = admin_client.get("/admin/").content.decode()
+
+    assert "9830946 Electrical, 2024-07" in page and ": group_9830946," not in page
