@@ -162,7 +162,7 @@ class PredictionAdmin(admin.ModelAdmin):
         url = reverse("admin:plant_vehicle_by_knr", args=[obj.knr])
         return format_html('<a href="{}">{}</a>', url, obj.knr)
 
-    @admin.display(description="p(fail)", ordering="p_fail")
+    @admin.display(description="probability of a defect", ordering="p_fail")
     def p_fail_display(self, obj: Prediction) -> str:
         return numbers.percent(obj.p_fail)
 
@@ -286,7 +286,7 @@ class PredictionHistoryAdmin(admin.ModelAdmin):
 
         return ["knr", "p_fail_display", predicted_groups, "created_at", "replaced_at"]
 
-    @admin.display(description="p(fail)", ordering="p_fail")
+    @admin.display(description="probability of a defect", ordering="p_fail")
     def p_fail_display(self, obj: PredictionHistory) -> str:
         return numbers.percent(obj.p_fail)
 

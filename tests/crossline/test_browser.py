@@ -84,16 +84,22 @@ def test_the_admin_in_a_browser(tmp_path, monkeypatch):
             driver.find_element(By.CSS_SELECTOR, "button[value=retrain]").click()
             wait_for(driver, expected_conditions.presence_of_element_located((By.ID, "progress")))
             seen_steps = set()
+            # The page names the run it follows, and its status field keeps up with the bar.
+            assert text(driver, "#content h2").startswith("Retrain run ")
+            statuses = set()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 try:
                     seen_steps.add(text(driver, "#progress [data-field=step]"))
+                    statuses.add((text(driver, "#progress [data-field=status]"),
+                                  text(driver, "[data-progress-field=status]")))
                     if text(driver, "#progress [data-field=status]") in ("Succeeded", "Failed"):
                         break
                 except Exception:  # the page reloads itself when the run ends
                     pass
                 time.sleep(0.3)
             assert text(driver, "#progress [data-field=status]") == "Succeeded", seen_steps
+            assert ("Running", "Running") in statuses, statuses
             seen_steps.add(text(driver, "#progress [data-field=step]"))
             # The page showed the run before its end (queued, or a step: a small run may pass
             # between two polls), then its end, by itself.

@@ -308,4 +308,5 @@ def test_a_predictions_page_is_headed_in_the_teams_words(admin_user_client):
     ).content.decode()
 
     assert "Vehicle 2024-2001695: 98.8% likely to have a defect" in page
-    assert "p_fail=" not in page
+    assert "p_fail=" not in page and "p(fail)" not in page.lower()
+    assert "Probability of a defect" in page
