@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import reverse
 
 from crossline.domain import fail_group_label
+from crossline.numbers import percent
 from plant.selectors import get_fail_group_labels
 from predictions import arrivals, feedback, selectors
 
@@ -34,7 +35,7 @@ def latest_prediction(knr: str) -> dict[str, Any] | None:
     labels = get_fail_group_labels()
     return {
         "url": reverse("admin:predictions_prediction_change", args=[prediction.pk]),
-        "p_fail": "no model" if prediction.p_fail is None else f"{prediction.p_fail:.2f}",
+        "p_fail": "no model" if prediction.p_fail is None else percent(prediction.p_fail),
         "flagged": prediction.predicted_fail,
         "created_at": prediction.created_at,
         "groups": [fail_group_label(code, labels) for code in prediction.predicted_fail_codes],

@@ -99,7 +99,7 @@ def test_the_vehicle_page_shows_its_latest_prediction(
 
     (prediction,) = services.predict_knrs(knrs=[stored_knrs[0]])
     page = admin_user_client.get(f"/admin/plant/vehicle/{vehicle.pk}/change/").content.decode()
-    assert f"p(fail) {prediction.p_fail:.2f}" in page
+    assert f"{percent(prediction.p_fail)} likely to have a defect" in page
     assert f"/admin/predictions/prediction/{prediction.pk}/change/" in page
 
 
