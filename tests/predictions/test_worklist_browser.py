@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from plant.demo import generate_demo_data
 from tests.support.browser import (
@@ -121,6 +121,21 @@ def test_the_worklist_and_the_dashboards_links_in_a_browser(tmp_path, monkeypatc
                         ".map(a => a.getClientRects().length)"
                     )
                     assert lines and set(lines) == {1}, lines
+
+            # "Predict again" answers at once with a batch page that follows the worker's
+            # progress to its end.
+            opened(driver, f"{live.url}/admin/predictions/prediction/")
+            for box in driver.find_elements(By.CSS_SELECTOR, "input.action-select")[:3]:
+                box.click()
+            Select(driver.find_element(By.NAME, "action")).select_by_value("predict_again")
+            driver.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+            WebDriverWait(driver, WAIT).until(
+                expected_conditions.presence_of_element_located((By.ID, "progress"))
+            )
+            assert "Predicting 3 vehicles again on a worker" in texts(driver, "ul.messagelist")[0]
+            WebDriverWait(driver, 120).until(lambda d: texts(
+                d, "#progress [data-field=status]") == ["Succeeded"])
+            assert texts(driver, "#progress [data-field=progress]") == ["100%"]
 
             # The dashboard says what flags; its "change" link leads to the capacity page,
             # which refuses 20 (a percentage) and takes 0.2.
