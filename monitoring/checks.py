@@ -302,6 +302,9 @@ def _save_check(model_name: str, month: str, fields: dict[str, Any]) -> MonthChe
 CHECK_TASK = "monitoring.tasks.check_production_months"
 
 
-def queue_month_checks(*, kinds: list[str] | None = None) -> str:
-    """Check the due months on a worker (after an import, an activation)."""
+def queue_month_checks(*, kinds: list[str] | None = None) -> str | None:
+    """Check the due months on a worker (after an import, an activation); with no active
+    version there is nothing to check against, and nothing is queued."""
+    if not list_active_versions():
+        return None
     return async_task(CHECK_TASK, kinds=kinds, task_name="check production months")

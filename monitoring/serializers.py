@@ -1,6 +1,7 @@
 """REST representations of monitoring: every field typed, nested objects as serializers, so that
 a client generated from the schema reads them as they are."""
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from crossline.api import MONTH_PATTERN
@@ -88,6 +89,8 @@ class MonthDriftDetailSerializer(MonthDriftSerializer):
     columns = DriftColumnSerializer(many=True)
 
 
+# One report per kind, though the route is a viewset's list.
+@extend_schema_serializer(many=False)
 class DriftReportSerializer(serializers.Serializer):
     """A kind's input drift, month by month, and one month in detail."""
 
@@ -146,6 +149,8 @@ class MonthPerformanceSerializer(serializers.Serializer):
     window_closed = serializers.BooleanField()
 
 
+# One report per kind, though the route is a viewset's list.
+@extend_schema_serializer(many=False)
 class PerformanceReportSerializer(serializers.Serializer):
     """A kind's estimated against realised performance, month by month."""
 

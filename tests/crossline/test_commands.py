@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command, get_commands, loa
 
 from crossline.commands import Once, progress_bar
 
-APPS = {"crossline", "plant", "training", "mlmodels", "predictions"}
+APPS = {"crossline", "plant", "training", "mlmodels", "predictions", "monitoring"}
 # Django's own options (verbosity, settings, …) behave as Django decides.
 DJANGO_OPTIONS = {
     "--version", "--verbosity", "--settings", "--pythonpath", "--traceback", "--no-color",
@@ -45,11 +45,23 @@ def test_an_option_given_twice_accumulates_or_is_refused(command, action):
     if isinstance(action, argparse._AppendAction | argparse._ExtendAction):
         return  # accumulates: every value is kept
     assert isinstance(action, Once), f"{command} {action.option_strings[0]} keeps only the last"
-    value = "1" if action.type in (int, float) else "x"
+    value = accepted_value(action)
     option = action.option_strings[0]
     with pytest.raises(CommandError, match=f"{option}.*given more than once"):
         call_command(command, option, value, option, value, stdout=io.StringIO(),
                      stderr=io.StringIO())
+
+
+def accepted_value(action: argparse.Action) -> str:
+    """A value the option's own type accepts, so that only the repetition can be refused."""
+    for value in ("1", "2025-01-01", "x"):
+        try:
+            (action.type or str)(value)
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            continue
+        if not action.choices or value in action.choices:
+            return value
+    return action.choices[0] if action.choices else "x"
 
 
 class Terminal(io.StringIO):
