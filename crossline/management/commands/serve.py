@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 from django.conf import settings
@@ -72,9 +71,11 @@ class Command(BaseCommand):
             if trusted_proxy
             else []
         )
-        stop = threading.Event()
+        # A plain list, not a threading.Event: the handler runs on the main thread, which may
+        # hold the Event's lock at that instant, and would wait for itself forever.
+        stopping: list[int] = []
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, lambda signum, _: stopping.append(signum))
         children = {
             "web": spawn(
                 "-m", "waitress", f"--listen={addr}", f"--threads={threads}", *proxy,
@@ -85,7 +86,8 @@ class Command(BaseCommand):
             children["worker"] = spawn(str(settings.BASE_DIR / "manage.py"), "qcluster")
         self.stdout.write(f"crossline: serving on http://{addr}/ ({', '.join(children)})")
         failed = ""
-        while not stop.wait(0.5):
+        while not stopping:
+            time.sleep(0.5)  # the handler runs within the sleep; the loop ends after it
             exited = [name for name, child in children.items() if child.poll() is not None]
             if exited:
                 failed = f"{exited[0]} exited with status {children[exited[0]].returncode}"
