@@ -326,8 +326,8 @@ class BatchPredictionAdmin(ProgressAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status"]
     fields = [
-        "status", "original_name", "since", "knr_count", "predicted_count", "error",
-        "requested_by", "created_at", "finished_at",
+        "status", "original_name", "since", "knr_count", "predicted_count", "attempts",
+        "error", "requested_by", "created_at", "finished_at",
     ]
     readonly_fields = fields
 

@@ -144,14 +144,29 @@ def _enqueue(batch: BatchPrediction) -> BatchPrediction:
 
 
 def run_batch_prediction(*, batch_id: Any) -> BatchPrediction | None:
-    """Run a queued batch (the worker's entry point); a batch already taken is left alone."""
+    """Run a queued batch (the worker's entry point), or start again a batch whose worker
+    stopped mid-run; a finished batch is left alone.
+
+    The queue hands a task to a second worker only once the first stopped beating it
+    (`crossline.taskqueue.release_orphaned_tasks`): a batch still running then was cut short,
+    and is predicted again from the start (storing a vehicle's prediction again replaces it).
+    The compare-and-set on `attempts` lets one worker take each start.
+    """
+    batch = BatchPrediction.objects.filter(pk=batch_id).first()
+    startable = (BatchPrediction.Status.QUEUED, BatchPrediction.Status.RUNNING)
+    if batch is None or batch.status not in startable:
+        return None  # finished (or deleted): never predict a batch twice
     taken = BatchPrediction.objects.filter(
-        pk=batch_id, status=BatchPrediction.Status.QUEUED
-    ).update(status=BatchPrediction.Status.RUNNING)
+        pk=batch_id, status=batch.status, attempts=batch.attempts
+    ).update(
+        status=BatchPrediction.Status.RUNNING,
+        attempts=batch.attempts + 1,
+        progress=0,
+        predicted_count=0,
+    )
     if taken != 1:
-        # Another worker runs it, or it already finished: never predict a batch twice.
-        return None
-    batch = BatchPrediction.objects.get(pk=batch_id)
+        return None  # another worker took it meanwhile
+    batch.refresh_from_db()
     _run(batch, lambda: _predict_batch(batch))
     return batch
 

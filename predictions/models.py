@@ -130,6 +130,11 @@ class BatchPrediction(models.Model):
     knr_count = models.PositiveIntegerField(default=0)
     predicted_count = models.PositiveIntegerField(default=0)
     progress = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Times a worker started this batch; above 1, the worker running it stopped "
+        "and another started it again.",
+    )
     result_file = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)

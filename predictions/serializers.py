@@ -187,7 +187,8 @@ class BatchPredictionSerializer(ModelSerializer):
         model = BatchPrediction
         fields = [
             "id", "status", "original_name", "since", "knr_count", "predicted_count",
-            "progress", "result_file", "error", "requested_by", "created_at", "finished_at",
+            "progress", "attempts", "result_file", "error", "requested_by", "created_at",
+            "finished_at",
         ]
         read_only_fields = fields
 

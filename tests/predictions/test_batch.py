@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from mlmodels.services import get_active_models
 from predictions import batches, services, tasks
 from predictions.models import BatchPrediction, Prediction
 from tests.predictions.conftest import write_results_csv
@@ -75,6 +76,52 @@ def test_a_large_upload_is_queued_and_the_task_predicts_it_with_progress(
     assert batches.run_batch_prediction(batch_id=batch.pk) is None
     status = staff_api.get(response.json()["url"]).json()
     assert status["predicted_count"] == 8
+
+
+def test_a_batch_whose_worker_stopped_mid_run_is_predicted_again_when_its_task_returns(
+    staff_api, active_models, stored_knrs
+):
+    """A killed worker leaves its batch running at some progress; the queue hands the task to
+    another worker (crossline.taskqueue.release_orphaned_tasks), which starts it again."""
+    knrs = stored_knrs[:4]
+    batch = BatchPrediction.objects.create(
+        knrs=knrs, knr_count=len(knrs), status="running", attempts=1, progress=50,
+        predicted_count=2,
+    )
+    # What it stored before it died.
+    services.predict_stored_knrs(knrs[:2], models=get_active_models())
+
+    tasks.run_batch_prediction(batch.pk)
+
+    batch.refresh_from_db()
+    assert (batch.status, batch.attempts, batch.progress, batch.predicted_count) == (
+        "succeeded", 2, 100, 4
+    )
+    assert sorted(Prediction.objects.values_list("knr", flat=True)) == sorted(knrs)
+    body = staff_api.get(f"/api/predictions/batches/{batch.pk}/").json()
+    assert (body["status"], body["attempts"]) == ("succeeded", 2)
+    # Delivered once more, the finished batch is left alone.
+    assert batches.run_batch_prediction(batch_id=batch.pk) is None
+    batch.refresh_from_db()
+    assert batch.attempts == 2
+
+
+def test_a_batch_another_worker_took_meanwhile_is_left_to_it(active_models, stored_knrs,
+                                                              monkeypatch):
+    batch = BatchPrediction.objects.create(knrs=stored_knrs[:2], knr_count=2)
+    real_filter = BatchPrediction.objects.filter
+
+    def taken_between_read_and_claim(*args, **kwargs):
+        if "attempts" in kwargs:  # the claim: another worker started the batch just before
+            BatchPrediction.objects.filter(pk=batch.pk).update(status="running", attempts=1)
+        return real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(BatchPrediction.objects, "filter", taken_between_read_and_claim)
+    assert batches.run_batch_prediction(batch_id=batch.pk) is None
+    monkeypatch.undo()
+    batch.refresh_from_db()
+    assert (batch.status, batch.attempts) == ("running", 1)
+    assert Prediction.objects.count() == 0
 
 
 def test_a_queued_batch_runs_in_the_task_queue(
