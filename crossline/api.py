@@ -47,7 +47,7 @@ API_PREFIX = "/api/"
 # cannot be built (year 0, 10000) or means a typing mistake. Months are the vocabulary's YYYY-MM
 # within those years.
 YEAR_MIN, YEAR_MAX = 1900, 2099
-MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
 # Whole numbers in URLs are ASCII digits only: `int()` and `str.isdigit()` also take other
 # scripts' digits ('٣' is 3) and superscripts ('²'.isdigit(), yet int('²') fails). At most 18
 # of them: every value fits a 64-bit integer (SQLite's), and int() refuses over 4,300 digits.

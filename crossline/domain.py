@@ -18,7 +18,7 @@ KNR_FORMAT = "YYYY-NNNNNNN"
 KNR_MESSAGE = f"A KNR has the form {KNR_FORMAT}."
 
 # --- months, as people type them in filters ------------------------------------------------------
-MONTH_PATTERN = r"(\d{4})-(0[1-9]|1[0-2])"
+MONTH_PATTERN = r"([0-9]{4})-(0[1-9]|1[0-2])"
 MONTH_RE = re.compile(MONTH_PATTERN)
 MONTH_MESSAGE = "Give the month as YYYY-MM."
 

@@ -164,7 +164,7 @@ class ModelVersionFilter(api.FilterSet):
 
 class ActivationQuery(serializers.Serializer):
     type_model = serializers.RegexField(
-        r"^(fail|group_\d+)$", required=False, help_text="A kind: fail or group_<code>."
+        r"^(fail|group_[0-9]+)$", required=False, help_text="A kind: fail or group_<code>."
     )
 
 

@@ -11,7 +11,7 @@ KIND_HELP = "A model kind: fail, or group_ and a fail group's code (group_2)."
 
 
 class DriftQuery(serializers.Serializer):
-    kind = serializers.RegexField(r"^(fail|group_\d+)$", max_length=40, help_text=KIND_HELP)
+    kind = serializers.RegexField(r"^(fail|group_[0-9]+)$", max_length=40, help_text=KIND_HELP)
     month = serializers.RegexField(
         MONTH_PATTERN, required=False,
         help_text="The month shown in detail, YYYY-MM (default: the latest month judged).",
@@ -23,7 +23,7 @@ class DriftQuery(serializers.Serializer):
 
 
 class PerformanceQuery(serializers.Serializer):
-    kind = serializers.RegexField(r"^(fail|group_\d+)$", max_length=40, help_text=KIND_HELP)
+    kind = serializers.RegexField(r"^(fail|group_[0-9]+)$", max_length=40, help_text=KIND_HELP)
     model_name = serializers.CharField(
         required=False, max_length=100,
         help_text="A version of the kind (default: the active one), e.g. fail-v3.",

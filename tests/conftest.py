@@ -1,8 +1,12 @@
 """Shared fixtures; the same suite runs on the embedded default and on MongoDB."""
 
+import sys
+
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+
+from tests.support.generated_client import PACKAGE
 
 ON_MONGODB = django_settings.USE_MONGODB
 BACKEND = "mongodb" if ON_MONGODB else "sqlite"
@@ -172,3 +176,13 @@ def plain_api(plain_user):
     api.force_authenticate(plain_user)
     api.user = plain_user
     return api
+
+
+@pytest.fixture
+def client_package(tmp_path):
+    """Imports the generated client package from tmp_path; forgets it afterwards."""
+    sys.path.insert(0, str(tmp_path))
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    for name in [name for name in sys.modules if name.split(".")[0] == PACKAGE]:
+        del sys.modules[name]

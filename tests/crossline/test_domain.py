@@ -31,7 +31,8 @@ def test_framed_codes_read_back_as_the_sorted_unique_codes():
 
 @pytest.mark.parametrize(
     ("text", "month"),
-    [("2024-02", (2024, 2)), (" 2024-12 ", (2024, 12)), ("2024-13", None), ("2024-2", None)],
+    [("2024-02", (2024, 2)), (" 2024-12 ", (2024, 12)), ("2024-13", None), ("2024-2", None),
+     ("٢٠٢٤-06", None)],
 )
 def test_a_month_is_read_only_as_yyyy_mm(text, month):
     assert parse_month(text) == month

@@ -14,12 +14,7 @@ from monitoring.checks import check_months
 from monitoring.models import Alarm, MonthCheck, Verdict
 from plant.demo import strongest_tests
 from plant.imports import import_dataset
-from tests.crossline.test_api_client import (  # noqa: F401 (a fixture)
-    PACKAGE,
-    client_package,
-    generate_client,
-    typed,
-)
+from tests.support.generated_client import PACKAGE, generate_client, typed
 from training.models import PipelineDefinition
 from training.pipeline.definition import PIPELINES_DIR
 from training.runs import execute_training_run, start_training_run
