@@ -68,6 +68,7 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
         "closed",
         "open",
         "created",
+        "archived",
         "estimator",
         "gate",
     ]
@@ -89,6 +90,31 @@ def test_list_models_prints_one_row_per_version_with_the_active_one_starred(regi
     assert rows["group_4-v1"][3] == "no"
     group_line = next(line for line in lines if "group_4-v1" in line)
     assert "only 12 positives in the test set (the gate needs 30)" in group_line
+
+
+def test_list_models_leaves_archived_versions_out_unless_asked_and_says_so(register):
+    from mlmodels.archive import archive_model_version
+
+    active = register("fail")
+    old = register("fail")
+    register("group_4")
+    activate_model_version(version=active)
+    assert archive_model_version(version=old)
+    old.refresh_from_db()
+
+    lines = run("list_models").splitlines()
+    assert [line.split()[1] for line in lines[1:-1]] == ["fail-v1", "group_4-v1"]
+    assert lines[-1] == "1 archived version not listed (--archived lists them)."
+
+    lines = run("list_models", "--archived").splitlines()
+    at = lines[0].index("archived")
+    archived = {line.split()[1]: line[at:].split()[0] for line in lines[1:]}
+    assert archived == {
+        "fail-v1": "-", "fail-v2": f"{old.archived_at:%Y-%m-%d}", "group_4-v1": "-"
+    }
+    assert run("list_models", "--type-model", "group_4").splitlines()[-1].split()[1] == (
+        "group_4-v1"
+    )
 
 
 def test_list_models_filters_by_kind(register):

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from crossline.commands import Once
 from mlmodels.hooks import realised_metrics_by_version
+from mlmodels.models import ModelVersion
 from mlmodels.selectors import get_active_version_ids, list_model_versions
 
 # pr_auc and plain_pr_auc: on the test set; folds to judged_plain: what the gate judged (every
@@ -11,7 +12,8 @@ from mlmodels.selectors import get_active_version_ids, list_model_versions
 COLUMNS = (
     "kind", "name", "version", "active", "eligible", "pr_auc", "plain_pr_auc", "recall",
     "precision", "flagged", "threshold", "folds", "positives", "judged_pr_auc", "judged_plain",
-    "realised_recall", "realised_precision", "closed", "open", "created", "estimator", "gate",
+    "realised_recall", "realised_precision", "closed", "open", "created", "archived",
+    "estimator", "gate",
 )
 
 
@@ -31,13 +33,27 @@ class Command(BaseCommand):
             "--type-model", type=str, action=Once, default=None,
             help="Only this kind, e.g. fail or group_4.",
         )
+        parser.add_argument(
+            "--archived", action="store_true",
+            help="List the archived versions too (left out by default, as in the admin).",
+        )
 
-    def handle(self, *args, type_model: str | None, **options) -> None:
-        versions = list(list_model_versions(type_model=type_model))
-        if not versions:
-            of_kind = f" of kind {type_model}" if type_model else ""
+    def handle(self, *args, type_model: str | None, archived: bool, **options) -> None:
+        shown = None if archived else False  # every version, or the ones not archived
+        versions = list(list_model_versions(type_model=type_model, archived=shown))
+        of_kind = f" of kind {type_model}" if type_model else ""
+        if versions:
+            self.write_table(versions)
+        else:
             self.stdout.write(f"No model versions{of_kind}.")
-            return
+        hidden = 0 if archived else list_model_versions(type_model=type_model, archived=True).count()
+        if hidden:
+            self.stdout.write(
+                f"{hidden} archived version{'s' if hidden > 1 else ''}{of_kind} not listed "
+                "(--archived lists them)."
+            )
+
+    def write_table(self, versions: list[ModelVersion]) -> None:
         active_ids = get_active_version_ids()
         # Over the vehicles whose labelling window closed; `open` are still inside it.
         realised = realised_metrics_by_version()
@@ -63,6 +79,7 @@ class Command(BaseCommand):
                 str(realised.get(v.model_name, {}).get("n", 0)),
                 str(realised.get(v.model_name, {}).get("open", 0)),
                 f"{v.created_at:%Y-%m-%d %H:%M}",
+                f"{v.archived_at:%Y-%m-%d}" if v.archived else "-",
                 v.estimator or "-",
                 v.eligibility,
             )
