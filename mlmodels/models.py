@@ -203,7 +203,8 @@ class Activation(models.Model):
     """History: who made which version active, when, replacing which.
 
     The history is an audit trail: a version it names cannot be deleted (PROTECT; on MongoDB
-    Django's deletion collector enforces it), only archived.
+    Django's deletion collector enforces it), only archived; nor can the user it names (who
+    leaves the team is made inactive, as Django advises, and the history keeps their name).
     """
 
     type_model = models.CharField(max_length=40, db_index=True)
@@ -212,7 +213,7 @@ class Activation(models.Model):
         ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     activated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
     activated_at = models.DateTimeField()
     # The pointer's generation this activation produced: per kind, the history ordered by

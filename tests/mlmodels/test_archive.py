@@ -115,13 +115,14 @@ def test_nothing_else_deletes_a_version_or_its_history(register, django_user_mod
 
     run.delete()
     delete_dataset(dataset=dataset)
-    user.delete()
+    with pytest.raises(ProtectedError):
+        user.delete()  # the history names them: made inactive instead (test below)
 
     assert set(ModelVersion.objects.values_list("pk", "training_run_id")) == {
         (old.pk, None), (new.pk, None)
     }
     assert history() == [(1, old.pk, None), (2, new.pk, old.pk)]
-    assert set(Activation.objects.values_list("activated_by", flat=True)) == {None}
+    assert set(Activation.objects.values_list("activated_by", flat=True)) == {user.pk}
 
 
 def test_a_failed_run_discards_its_versions_but_keeps_one_that_predicted(register):
@@ -218,3 +219,22 @@ def test_training_never_activates_an_archived_version(register):
 
     assert activate_if_none_active(version=version) is False
     assert not ActiveModel.objects.exists()
+
+
+def test_the_user_the_history_names_cannot_be_deleted_only_made_inactive(
+    register, django_user_model, admin_user_client
+):
+    lead = django_user_model.objects.create_user("lead", password="x", is_staff=True)
+    version = register()
+    activate_model_version(version=version, user=lead, reason="first pick")
+
+    with pytest.raises(ProtectedError):
+        lead.delete()
+    page = admin_user_client.get(f"/admin/auth/user/{lead.pk}/delete/").content.decode()
+    admin_user_client.post(f"/admin/auth/user/{lead.pk}/delete/", {"post": "yes"})
+
+    assert "Cannot delete user" in page and "<li>activation</li>" in page  # what keeps them
+    assert django_user_model.objects.filter(pk=lead.pk).exists()
+    lead.is_active = False  # who leaves the team: Django's way, and the history keeps the name
+    lead.save()
+    assert Activation.objects.get().activated_by.username == "lead"

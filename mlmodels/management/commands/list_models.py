@@ -46,8 +46,8 @@ class Command(BaseCommand):
             self.write_table(versions)
         else:
             self.stdout.write(f"No model versions{of_kind}.")
-        hidden = 0 if archived else list_model_versions(type_model=type_model, archived=True).count()
-        if hidden:
+        hidden = list_model_versions(type_model=type_model, archived=True).count()
+        if hidden and not archived:
             self.stdout.write(
                 f"{hidden} archived version{'s' if hidden > 1 else ''}{of_kind} not listed "
                 "(--archived lists them)."
