@@ -3,6 +3,7 @@
 import os
 import secrets
 from datetime import UTC, datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,6 +18,14 @@ from plant.models import Dataset
 from predictions.services import predict_since
 from training.runs import execute_training_run, start_training_run
 from training.tasks import REAPER_SCHEDULE
+
+# The demo's plant works two whole months, January and February 2024 (60 days): 2,000 vehicles
+# make about 33 a production day. A day of fewer than 20 vehicles cannot keep a worklist within
+# both its cap and 5 points of the capacity (floor(0.2 × n) / n is 0% or 33% for n = 5); a
+# plant's days hold hundreds. The last hour is left empty so that the last vehicle's tests
+# (about half an hour) end on the last day, not alone on a day of their own.
+DEMO_START = datetime(2024, 1, 1)
+DEMO_DAYS = 60 - 1 / 24
 
 
 class Command(BaseCommand):
@@ -79,7 +88,7 @@ class Command(BaseCommand):
     def load_demo(self, knrs: int, user) -> None:
         out_dir = settings.VAR_DIR / "demo"
         self.stdout.write(f"Generating demo data for {knrs} vehicles in {out_dir} …")
-        files = generate_demo_data(knrs=knrs, out_dir=out_dir, seed=0)
+        files = generate_demo_files(knrs, out_dir)
         for kind in ("results", "defects"):
             dataset = import_dataset(
                 path=files[kind], original_name=files[kind].name, kind=kind, user=user
@@ -110,3 +119,10 @@ class Command(BaseCommand):
                 f"Predicted {len(predictions)} vehicles: {flagged} flagged for extra inspection."
             )
         )
+
+
+def generate_demo_files(knrs: int, out_dir: Path) -> dict[str, Path]:
+    """The demo exports `bootstrap` imports: `knrs` vehicles over DEMO_DAYS from DEMO_START."""
+    return generate_demo_data(
+        knrs=knrs, out_dir=out_dir, seed=0, start=DEMO_START, days=DEMO_DAYS
+    )
