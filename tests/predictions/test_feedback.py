@@ -1,7 +1,7 @@
 """Feedback that counts right: defects before or after a prediction, the labelling window,
 realised metrics over closed windows only."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -75,6 +75,39 @@ def test_with_the_window_at_zero_realised_precision_and_recall_are_the_lists(
     assert row[realised : realised + 4] == [
         f"{fail['recall']:.3f}", f"{fail['precision']:.3f}", str(len(stored_knrs)), "0"
     ]
+
+
+def test_at_window_zero_realised_precision_and_recall_count_a_months_vehicles_by_hand(
+    active_models, stored_knrs, tmp_path
+):
+    # Ten vehicles of March 2026, last tested on its 10th to 14th; "now" is the 15th at noon.
+    knrs = stored_knrs[:10]
+    services.predict_knrs(knrs=knrs)
+    march = timezone.make_aware(datetime(2026, 3, 10, 8))
+    for day, knr in enumerate(knrs):
+        Prediction.objects.filter(knr=knr).update(
+            produced_at=march + timedelta(days=day // 2), predicted_fail=knr in knrs[:4]
+        )
+    now = timezone.make_aware(datetime(2026, 3, 15, 12))
+    # Flagged: the first four. Defects imported for five: two flagged, three not.
+    flagged_with_defect, missed = knrs[:2], knrs[4:7]
+    _import_defects(tmp_path / "defects.csv", {k: [4] for k in flagged_with_defect + missed})
+
+    # Inside the default window (14 days) every one of them is still open.
+    fail = get_realised_metrics_by_version(now=now)["fail-v1"]
+    assert (fail["n"], fail["open"], fail["precision"], fail["recall"]) == (0, 10, None, None)
+
+    set_inspection_capacity(label_window_days=0)
+    fail = get_realised_metrics_by_version(now=now)["fail-v1"]
+    [month] = [m for m in get_realised_metrics_by_month(now=now) if m["type_model"] == "fail"]
+
+    # Precision: 2 of the 4 flagged have a defect. Recall: 2 of the 5 defective were
+    # flagged; the 3 not flagged count against it.
+    for metrics in (fail, month):
+        assert (metrics["n"], metrics["open"], metrics["positives"]) == (10, 0, 5)
+        assert metrics["precision"] == pytest.approx(2 / 4)
+        assert metrics["recall"] == pytest.approx(2 / 5)
+    assert month["month"] == "2026-03"
 
 
 def test_vehicles_inside_their_window_are_open_not_defect_free(active_models, stored_knrs):
