@@ -24,7 +24,7 @@ from tests.support.browser import log_in, screenshot, start_chromium  # noqa: E4
 from tests.support.live_server import ADMIN_PASSWORD, running_crossline  # noqa: E402
 
 DEMO_KNRS = 2000  # the Makefile's DEMO_KNRS
-CAPACITY = "0.2"
+CAPACITY = "20"  # percent
 EVERY_DAY = "date=2000-01-01&to=2099-12-31"
 
 
@@ -59,7 +59,7 @@ def take(out: Path) -> list[Path]:
         try:
             log_in(driver, live.url, "admin", ADMIN_PASSWORD)
             driver.get(f"{live.url}/admin/predictions/inspectioncapacity/")
-            share = driver.find_element(By.NAME, "share")
+            share = driver.find_element(By.NAME, "share_percent")
             share.clear()
             share.send_keys(CAPACITY)
             driver.find_element(By.NAME, "_save").click()

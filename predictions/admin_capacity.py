@@ -14,20 +14,43 @@ from predictions.models import InspectionCapacity
 
 
 class InspectionCapacityForm(forms.ModelForm):
-    """A share or a number of vehicles per day (or neither), and the window in days."""
+    """A share typed as a percentage or a number of vehicles per day (or neither), and the
+    window in days. The share is stored as a fraction (0.2), as the API gives it."""
+
+    share_percent = forms.DecimalField(
+        required=False,
+        max_digits=9,
+        decimal_places=4,
+        label="Share of each production day's vehicles (%)",
+        help_text="A percentage above 0 and at most 100: 20 means 20% of the day's vehicles.",
+    )
 
     class Meta:
         model = InspectionCapacity
-        fields = ["share", "vehicles_per_day", "label_window_days"]
+        fields = ["vehicles_per_day", "label_window_days"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.share is not None:
+            # 0.2 × 100 is 20.000000000000004 in floating point: shown as 20.
+            self.initial["share_percent"] = f"{self.instance.share * 100:g}"
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        percent = cleaned.get("share_percent")
+        if percent is not None and not 0 < percent <= 100:
+            raise forms.ValidationError({"share_percent": (
+                f"{percent:g}% is not a share of the day's vehicles: give a percentage above "
+                "0 and at most 100 (20 means 20%)."
+            )})
+        cleaned["share"] = None if percent is None else float(percent / 100)
         try:
             check_capacity(
-                share=cleaned.get("share"), vehicles_per_day=cleaned.get("vehicles_per_day")
+                share=cleaned["share"], vehicles_per_day=cleaned.get("vehicles_per_day")
             )
         except InvalidInput as error:
-            raise forms.ValidationError({error.field or None: str(error)}) from None
+            field = "share_percent" if error.field == "share" else error.field
+            raise forms.ValidationError({field or None: str(error)}) from None
         window = cleaned.get("label_window_days")
         if window is not None and window > LABEL_WINDOW_MAX_DAYS:
             raise forms.ValidationError({"label_window_days": (
@@ -43,10 +66,13 @@ class InspectionCapacityAdmin(admin.ModelAdmin):
     form = InspectionCapacityForm
     fieldsets = [
         ("Inspection capacity", {
-            "fields": ["share", "vehicles_per_day"],
+            "fields": ["share_percent", "vehicles_per_day"],
             "description": "How many vehicles the team inspects per production day: a share of "
-            "the day's vehicles or a number of them. The worklist takes each day's riskiest "
-            "vehicles within it. Leave both empty to let each model's threshold policy decide.",
+            "the day's vehicles (a percentage) or a number of them. The worklist takes each "
+            "day's riskiest vehicles within it, never more than the share allows, and stays "
+            "within 5 points of it on every day of at least 20 vehicles (on a smaller day, "
+            "the cap wins: at 20%, a day of 14 vehicles lists 2). Leave both empty to let each "
+            "model's threshold policy decide.",
         }),
         ("Labelling window", {
             "fields": ["label_window_days"],
@@ -76,7 +102,7 @@ class InspectionCapacityAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: InspectionCapacity, form, change: bool):
         stored = change_inspection_capacity(
-            share=obj.share,
+            share=form.cleaned_data["share"],
             vehicles_per_day=obj.vehicles_per_day,
             label_window_days=obj.label_window_days,
             user=request.user,

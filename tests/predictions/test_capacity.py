@@ -81,22 +81,60 @@ def test_the_migration_gives_the_quality_lead_group_the_capacity_permission():
     assert InspectionCapacity.objects.count() == 1
 
 
-def test_the_admin_page_refuses_a_share_typed_as_a_percentage(admin_user_client):
+def test_the_admin_page_takes_the_share_as_a_percentage(admin_user_client):
     page = admin_user_client.get(PAGE, follow=True)
     assert page.status_code == 200
+    assert "Share of each production day&#x27;s vehicles (%)" in page.content.decode()
     url = page.redirect_chain[-1][0]
-    form = {"share": "20", "vehicles_per_day": "", "label_window_days": "7"}
+    form = {"share_percent": "20", "vehicles_per_day": "", "label_window_days": "7"}
 
-    refused = admin_user_client.post(url, form)
-    assert refused.status_code == 200
-    assert "0.2 means 20%" in refused.content.decode()
-    assert get_capacity() == Capacity()
-
-    saved = admin_user_client.post(url, {**form, "share": "0.2"})
+    saved = admin_user_client.post(url, form)
     assert saved.status_code == 302
     assert get_capacity() == Capacity(share=0.2)
     assert get_label_window_days() == 7
     assert InspectionCapacity.objects.get().updated_by == admin_user_client.user
+    # Shown again as it was typed.
+    assert 'name="share_percent" value="20"' in admin_user_client.get(url).content.decode()
+
+    saved = admin_user_client.post(url, {**form, "share_percent": "12.5"})
+    assert saved.status_code == 302
+    assert get_capacity() == Capacity(share=0.125)
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("120", "120% is not a share of the day&#x27;s vehicles"),
+        ("0", "0% is not a share"),
+        ("-5", "-5% is not a share"),
+        ("twenty", "Enter a number."),
+    ],
+)
+def test_the_admin_page_refuses_a_percentage_outside_0_to_100(admin_user_client, typed, says):
+    set_inspection_capacity(share=0.1)
+    url = f"{PAGE}{InspectionCapacity.objects.get().pk}/change/"
+
+    refused = admin_user_client.post(
+        url, {"share_percent": typed, "vehicles_per_day": "", "label_window_days": ""}
+    )
+
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors
+    assert list(errors) == ["share_percent"]
+    assert says in refused.content.decode()
+    assert get_capacity() == Capacity(share=0.1), "nothing changed"
+
+
+def test_the_admin_page_refuses_a_share_and_a_number_together(admin_user_client):
+    url = f"{PAGE}{InspectionCapacity.objects.get().pk}/change/"
+
+    refused = admin_user_client.post(
+        url, {"share_percent": "20", "vehicles_per_day": "30", "label_window_days": ""}
+    )
+
+    assert refused.status_code == 200
+    assert "not both" in refused.context["adminform"].form.errors["share_percent"][0]
+    assert get_capacity() == Capacity()
 
 
 def test_staff_without_the_permission_cannot_change_the_capacity(client, staff_user):
@@ -105,13 +143,13 @@ def test_staff_without_the_permission_cannot_change_the_capacity(client, staff_u
     record = InspectionCapacity.objects.get()
     url = f"{PAGE}{record.pk}/change/"
     assert client.get(url).status_code == 200
-    client.post(url, {"share": "0.5", "vehicles_per_day": "", "label_window_days": ""})
+    client.post(url, {"share_percent": "50", "vehicles_per_day": "", "label_window_days": ""})
     assert get_capacity() == Capacity()
 
     staff_user.user_permissions.add(
         Permission.objects.get(codename="change_inspectioncapacity")
     )
-    client.post(url, {"share": "0.5", "vehicles_per_day": "", "label_window_days": ""})
+    client.post(url, {"share_percent": "50", "vehicles_per_day": "", "label_window_days": ""})
     assert get_capacity() == Capacity(share=0.5)
 
 
@@ -119,7 +157,9 @@ def test_a_quality_lead_changes_the_capacity(client, lead_user):
     client.force_login(lead_user)
     url = f"{PAGE}{InspectionCapacity.objects.get().pk}/change/"
 
-    saved = client.post(url, {"share": "0.5", "vehicles_per_day": "", "label_window_days": ""})
+    saved = client.post(
+        url, {"share_percent": "50", "vehicles_per_day": "", "label_window_days": ""}
+    )
 
     assert saved.status_code == 302
     assert get_capacity() == Capacity(share=0.5)
@@ -131,7 +171,7 @@ def test_a_window_beyond_ten_years_is_refused_everywhere(admin_user_client, sett
         set_inspection_capacity(label_window_days=10**9)
     page = admin_user_client.get(PAGE, follow=True)
     refused = admin_user_client.post(page.redirect_chain[-1][0], {
-        "share": "", "vehicles_per_day": "", "label_window_days": "10000"
+        "share_percent": "", "vehicles_per_day": "", "label_window_days": "10000"
     })
     assert refused.status_code == 200 and "0 to 3650" in refused.content.decode()
     assert get_label_window_days() == settings.CROSSLINE_LABEL_WINDOW_DAYS

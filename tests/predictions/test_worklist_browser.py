@@ -35,8 +35,8 @@ pytestmark = [
 
 WAIT = 20
 EVERY_DAY = "date=2000-01-01&to=2099-12-31"
-# The demo spreads its vehicles over 2024, a few a day; a plant makes hundreds a day: one day
-# of 100 vehicles, after the demo's last.
+# The demo spreads its vehicles over January and February 2024 (300 here: a few a day); a plant
+# makes hundreds a day: one day of 100 vehicles, after the demo's last.
 PLANT_DAY = "2025-03-03"
 PLANT_DAY_VEHICLES = 100
 
@@ -138,17 +138,20 @@ def test_the_worklist_and_the_dashboards_links_in_a_browser(tmp_path, monkeypatc
             assert texts(driver, "#progress [data-field=progress]") == ["100%"]
 
             # The dashboard says what flags; its "change" link leads to the capacity page,
-            # which refuses 20 (a percentage) and takes 0.2.
+            # which takes the share as a percentage: 120 is refused, 20 taken.
             opened(driver, f"{live.url}/admin/")
             driver.find_element(By.CSS_SELECTOR, "#flag-rule a").click()
-            share = driver.find_element(By.NAME, "share")
+            assert "Share of each production day's vehicles (%)" in texts(
+                driver, "label[for=id_share_percent]"
+            )[0]
+            share = driver.find_element(By.NAME, "share_percent")
+            share.clear()
+            share.send_keys("120")
+            driver.find_element(By.NAME, "_save").click()
+            assert "120% is not a share of the day's vehicles" in texts(driver, ".errorlist")[0]
+            share = driver.find_element(By.NAME, "share_percent")
             share.clear()
             share.send_keys("20")
-            driver.find_element(By.NAME, "_save").click()
-            assert "0.2 means 20%" in driver.page_source
-            share = driver.find_element(By.NAME, "share")
-            share.clear()
-            share.send_keys("0.2")
             driver.find_element(By.NAME, "_save").click()
             WebDriverWait(driver, WAIT).until(
                 expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist"))
