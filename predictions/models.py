@@ -148,7 +148,8 @@ class BatchPrediction(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"Batch {self.pk} ({self.status})"
+        # No status: a heading must not go stale while the batch's progress moves on.
+        return f"Batch {self.pk}"
 
 
 class InspectionCapacity(models.Model):

@@ -205,6 +205,20 @@ def test_a_batch_started_in_the_admin_predicts_and_downloads_as_csv(
     assert state.json()["done"] is True
 
 
+def test_a_batch_pages_heading_names_the_batch_not_a_status_that_goes_stale(
+    admin_user_client
+):
+    batch = BatchPrediction.objects.create(status=BatchPrediction.Status.QUEUED, knr_count=3)
+    url = f"/admin/predictions/batchprediction/{batch.pk}/change/"
+
+    page = admin_user_client.get(url).content.decode()
+
+    assert f"<h2>Batch {batch.pk}</h2>" in page and "(queued)" not in page
+    assert f"<title>Batch {batch.pk} |" in page
+    # The status shows in the progress box, which the page's script keeps up to date.
+    assert 'data-field="status">Queued</span>' in page
+
+
 def test_a_batch_needs_a_file_or_a_date_not_both(admin_user_client, active_models):
     response = admin_user_client.post("/admin/predictions/batchprediction/add/", {})
     assert response.status_code == 200
