@@ -14,7 +14,7 @@ from mlmodels.services import load_pipeline
 from plant.models import Dataset
 from plant.selectors import get_results_frame
 from tests.training.test_runs import demo_files  # noqa: F401
-from training import runs
+from training import registration
 from training.models import TrainingRun
 from training.pipeline import fitting
 from training.pipeline.estimators import predict_positive
@@ -146,14 +146,14 @@ def test_a_kind_that_cannot_be_explained_leaves_the_others_registered(
     demo_files, small_plant, monkeypatch  # noqa: F811
 ):
     import_demo(demo_files)
-    explain = runs.explain_version
+    explain = registration.explain_version
 
     def refuse_fail(entry, test_set, kind):
         if kind == "fail":
             raise FloatingPointError("the calibration curve overflowed")
         return explain(entry, test_set, kind)
 
-    monkeypatch.setattr(runs, "explain_version", refuse_fail)
+    monkeypatch.setattr(registration, "explain_version", refuse_fail)
 
     run, output = train()
 
@@ -173,13 +173,13 @@ def test_an_active_version_that_cannot_score_the_test_set_does_not_stop_a_retrai
     import_demo(demo_files)
     first, _ = train()
     assert first.status == TrainingRun.Status.SUCCEEDED
-    original = runs.predict_positive
+    original = registration.predict_positive
 
     def not_a_number(pipeline, rows, **kwargs):
         scores = original(pipeline, rows, **kwargs)
         return scores * np.nan
 
-    monkeypatch.setattr(runs, "predict_positive", not_a_number)
+    monkeypatch.setattr(registration, "predict_positive", not_a_number)
 
     retrain, output = train()
 

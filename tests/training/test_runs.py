@@ -7,7 +7,7 @@ from crossline.exceptions import InvalidPipeline, NothingToTrain
 from mlmodels.models import Activation, ActiveModel, ModelVersion
 from mlmodels.selectors import list_active_versions
 from plant.imports import import_dataset
-from training import runs
+from training import registration, runs
 from training.models import PipelineDefinition, TrainingRun
 from training.pipeline import registry
 from training.pipeline.definition import PIPELINES_DIR
@@ -242,7 +242,7 @@ def test_a_failure_while_saving_removes_what_the_run_registered(
     imported, fast_pipeline, monkeypatch
 ):
     calls = []
-    register = runs.register_model_version
+    register = registration.register_model_version
 
     def fail_on_third(**kwargs):
         calls.append(kwargs["type_model"])
@@ -250,7 +250,7 @@ def test_a_failure_while_saving_removes_what_the_run_registered(
             raise OSError("storage full")
         return register(**kwargs)
 
-    monkeypatch.setattr(runs, "register_model_version", fail_on_third)
+    monkeypatch.setattr(registration, "register_model_version", fail_on_third)
     run = start_training_run(enqueue=False, pipeline_name="quick")
     with pytest.raises(OSError, match="^storage full$"):  # the save's own error, re-raised
         execute_training_run(str(run.pk))
