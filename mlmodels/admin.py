@@ -263,6 +263,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         realised = realised_metrics_by_version().get(version.model_name) or {}
         return {
             "kind_label": version.kind_label,
+            # The heading names the kind in the team's words beside the version's name.
+            "subtitle": f"{version.model_name} · {version.kind_label}",
             "is_active": active is not None and active.pk == version.pk,
             "active": active,
             "eligibility": eligibility(version),

@@ -26,14 +26,14 @@ from crossline.taskqueue import drop_dead_task, list_queued_tasks
 from mlmodels.archive import delete_model_version
 from mlmodels.models import ModelVersion
 from plant.models import Dataset, DatasetKind
-from plant.selectors import list_ready_datasets
+from plant.selectors import get_fail_group_labels, list_ready_datasets
 from training.models import PipelineDefinition, TrainingRun
 from training.pipeline.definition import (
     list_definition_files,
     load_definition_file,
     parse_definition,
 )
-from training.pipeline.outcomes import kind_outcomes
+from training.pipeline.outcomes import kind_outcomes, registered_line
 from training.pipeline.runner import StepFailed, run_pipeline
 from training.references import record_references
 from training.registration import (
@@ -372,8 +372,6 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         discard_run_versions(run)
         raise
     metrics = {kind: version_metrics(v) for kind, v in versions.items()}
-    below = [f"{v.model_name} ({v.eligibility})" for v in versions.values() if not v.eligible]
-    failed = [f"{kind} ({f['error']})" for kind, f in result.get("failed", {}).items()]
     succeeded = close_run(
         run,
         TrainingRun.Status.SUCCEEDED,
@@ -383,11 +381,10 @@ def _execute_claimed_run(run: TrainingRun, recorder: RunRecorder) -> None:
         skipped=result["skipped"],
         outcomes=kind_outcomes(result, {k: v.model_name for k, v in versions.items()}),
         comparison=comparison,
-        log=recorder.append(
-            f"registered {', '.join(v.model_name for v in versions.values())}"
-            + (f"; below the activation gate: {'; '.join(below)}" if below else "")
-            + (f"; failed: {'; '.join(failed)}" if failed else "")
-        ),
+        log=recorder.append(registered_line(
+            {k: (v.model_name, None if v.eligible else v.eligibility) for k, v in versions.items()},
+            result.get("failed", {}), get_fail_group_labels(),
+        )),
     )
     if not succeeded:
         # The reaper declared this run dead meanwhile: its word stands, and what the run

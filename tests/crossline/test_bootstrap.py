@@ -30,3 +30,22 @@ def test_bootstrap_creates_the_admin_once_and_schedules_the_reaper(
     # Each copy of a period gets its run time, so that only one of them reaps.
     assert reaper.intended_date_kwarg == "intended"
     assert Schedule.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_bootstrap_trains_on_the_demo_and_names_each_kind_in_the_teams_words(
+    monkeypatch, settings, tmp_path
+):
+    from plant.models import FailGroup
+
+    settings.VAR_DIR = tmp_path  # the demo's files go there
+    monkeypatch.setenv("CROSSLINE_ADMIN_PASSWORD", "a-long-admin-password")
+    FailGroup.objects.filter(code=2).update(name="Centre console")
+    out = StringIO()
+
+    call_command("bootstrap", demo_knrs=300, stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert any(line.split()[:3] == ["fail-v1", "Any", "defect"] for line in lines), lines
+    assert any(line.split()[:4] == ["group_2-v1", "2", "Centre", "console"] for line in lines)
+    assert "Predicted 300 vehicles" in out.getvalue()

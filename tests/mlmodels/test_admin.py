@@ -281,6 +281,16 @@ def test_help_texts_are_not_read_as_html(admin_user_client, register):
     assert with_markup == []
 
 
+def test_a_version_pages_heading_names_its_kind_by_the_teams_name(admin_user_client, register):
+    version = register(type_model="group_9830946")
+    FailGroup.objects.filter(code=9830946).update(name="Wiring and battery")
+
+    page = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/").content.decode()
+
+    heading = f"{version.model_name} · 9830946 Wiring and battery"
+    assert f"<h2>{heading}</h2>" in page and f"<title>{heading} |" in page
+
+
 def test_the_changelist_names_kinds_by_fail_group(admin_user_client, register):
     register(type_model="group_9830946")
 

@@ -132,7 +132,10 @@ def test_a_kind_whose_fit_fails_leaves_the_other_kinds_registered(
         {"candidate": "plain_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
     ]
     assert {o["kind"] for o in run.outcomes if o["status"] == "trained"} == registered
-    assert "failed: group_2 (FitFailed" in run.log
+    # The log names each kind in the team's words beside its version or its failure.
+    fail = ModelVersion.objects.get(training_run=run, type_model="fail")
+    assert f"registered {fail.model_name} (Any defect), " in run.log
+    assert "; failed: group_2 (2 Central part): FitFailed" in run.log
     assert "  group_2            failed in step 'train_models': FitFailed" in output
     assert "candidate sparse_logistic (C 0.02) failed: MemoryError: no room" in output
     shown = staff_api.get(f"/api/training-runs/{run.pk}/").json()

@@ -3,11 +3,12 @@ too few positives), and the check that catches a fit whose probabilities are unu
 they reach a threshold or a metric."""
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from crossline.domain import FAIL_KIND, fail_group_of
+from crossline.domain import FAIL_KIND, fail_group_of, kind_label
 from training.pipeline.estimators import positive_scores
 
 TRAINED, FAILED, SKIPPED = "trained", "failed", "skipped"
@@ -62,6 +63,23 @@ def require_finite(scores: Any, what: str) -> np.ndarray:
 def checked_scores(estimator: Any, features: Any, what: str) -> np.ndarray:
     """P(positive) of a fitted estimator for each row, checked by `require_finite`."""
     return require_finite(positive_scores(estimator, features), what)
+
+
+def registered_line(
+    versions: dict[str, tuple[str, str | None]], failed: dict[str, dict[str, Any]],
+    labels: Mapping[int, str],
+) -> str:
+    """A run's log line: the versions registered (kind → name and, below the activation gate,
+    why), each with its kind in the team's words ("group_2-v1 (2 Central part)"), and the kinds
+    that failed."""
+    named = {kind: f"{name} ({kind_label(kind, labels)})" for kind, (name, _) in versions.items()}
+    below = [f"{named[kind]}: {why}" for kind, (_, why) in versions.items() if why is not None]
+    failures = [f"{kind} ({kind_label(kind, labels)}): {f['error']}" for kind, f in failed.items()]
+    return (
+        f"registered {', '.join(named.values())}"
+        + (f"; below the activation gate: {'; '.join(below)}" if below else "")
+        + (f"; failed: {'; '.join(failures)}" if failures else "")
+    )
 
 
 def kind_outcomes(result: dict[str, Any], model_names: dict[str, str]) -> list[dict[str, Any]]:

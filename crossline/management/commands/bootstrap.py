@@ -11,10 +11,12 @@ from django.core.management.base import BaseCommand, CommandParser
 from django_q.models import Schedule
 
 from crossline.commands import Once
+from crossline.domain import kind_label
 from crossline.exceptions import NoActiveModel
 from plant.demo import generate_demo_data
 from plant.imports import import_dataset
 from plant.models import Dataset
+from plant.selectors import get_fail_group_labels
 from predictions.services import predict_since
 from training.runs import execute_training_run, start_training_run
 from training.tasks import REAPER_SCHEDULE
@@ -100,12 +102,16 @@ class Command(BaseCommand):
         self.stdout.write("Training the first models (about a minute) …")
         run = start_training_run(user=user, enqueue=False)
         run = execute_training_run(str(run.pk))
-        for metrics in run.metrics.values():
+        labels = get_fail_group_labels()
+        for kind, metrics in run.metrics.items():
             below = not metrics.get("eligible", True)
             gate = f"  below the activation gate: {metrics['eligibility']}" if below else ""
             # PR-AUC is undefined when the test set holds no positive of the kind.
             pr_auc = "n/a" if metrics["pr_auc"] is None else f"{metrics['pr_auc']:.3f}"
-            self.stdout.write(f"  {metrics['model_name']:<22} PR-AUC {pr_auc}{gate}")
+            self.stdout.write(
+                f"  {metrics['model_name']:<18} {kind_label(kind, labels):<22} PR-AUC {pr_auc}"
+                f"{gate}"
+            )
         try:
             predictions = predict_since(datetime(1970, 1, 1, tzinfo=UTC))
         except NoActiveModel as error:
