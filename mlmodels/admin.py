@@ -265,6 +265,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "kind_label": version.kind_label,
             # The heading names the kind in the team's words beside the version's name.
             "subtitle": f"{version.model_name} · {version.kind_label}",
+            "combined_groups": ", ".join(
+                kind_label(kind, fail_group_labels_for(request))
+                for kind in (version.diagnostics or {}).get("combined_with") or []
+            ),
             "is_active": active is not None and active.pk == version.pk,
             "active": active,
             "eligibility": eligibility(version),

@@ -228,6 +228,7 @@ def test_a_combined_fail_model_page_names_its_parts_and_weight(
     admin_user_client, register, weight, says
 ):
     version = register()
+    FailGroup.objects.filter(code=1).update(name="Tailgate and rear")
     diagnostics = {**DIAGNOSTICS, "combined_with": ["group_1", "group_2"]}
     if weight is not None:
         diagnostics["direct_weight"] = weight
@@ -237,7 +238,8 @@ def test_a_combined_fail_model_page_names_its_parts_and_weight(
     page = admin_user_client.get(f"{CHANGELIST}{version.pk}/change/").content.decode()
 
     assert says in page
-    assert "from the group_1, group_2 models trained beside it" in page
+    # The groups by their names, the team's where it gave one.
+    assert "from the models of 1 Tailgate and rear, 2 Central part trained beside it" in page
 
 
 @pytest.mark.parametrize(
