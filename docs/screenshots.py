@@ -71,8 +71,8 @@ def take(out: Path) -> list[Path]:
                 taken.append(screenshot(driver, out / name))
 
             shot("dashboard.png", "/admin/")
-            # The last two weeks of production, riskiest first within each day.
-            first_day = date.fromisoformat(last_day) - timedelta(days=13)
+            # The last two production days (a dozen vehicles listed), riskiest first.
+            first_day = date.fromisoformat(last_day) - timedelta(days=1)
             shot("worklist.png", f"/admin/predictions/worklist/?date={first_day}&to={last_day}")
 
             driver.get(f"{live.url}/admin/mlmodels/modelversion/?q=fail-v2")
