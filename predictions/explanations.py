@@ -70,7 +70,12 @@ def explain_vehicles(
     for kind, knrs in by_kind.items():
         frame = _feature_rows(models[kind], features, results)
         present = [knr for knr in knrs if knr in frame.index]
-        if present:
+        if not present:
+            continue
+        if present == frame.index.tolist():
+            # Every vehicle predicted is explained (one KNR, mostly): no rows to select.
+            explained.update(explain(models[kind], frame, results))
+        else:
             explained.update(
                 explain(models[kind], frame.loc[present], results[results["KNR"].isin(present)])
             )
@@ -108,32 +113,45 @@ def explain(
     candidates = candidate_inputs(features, typical, strongest, INPUTS_TRIED)
     drops = risk_drops(lambda frame: positive_scores(estimator, frame), features, candidates,
                        typical)
-    units = _units(results)
-    explained: dict[str, list[dict[str, Any]]] = {}
-    for row, knr in enumerate(features.index):
-        largest = sorted(drops[row], key=lambda item: -item[1])
+    reasons = []
+    for row_drops in drops:
+        largest = sorted(row_drops, key=lambda item: -item[1])
         kept = [(name, drop) for name, drop in largest[:REASONS_KEPT] if drop >= MIN_DROP]
         # A low risk raised by less than a point still names what raised it most.
-        kept = kept or [(name, drop) for name, drop in largest[:1] if drop > 0]
+        reasons.append(kept or [(name, drop) for name, drop in largest[:1] if drop > 0])
+    named = {parse_feature_name(name).test for kept in reasons for name, _ in kept}
+    units = _units(results, named - {""})
+    explained: dict[str, list[dict[str, Any]]] = {}
+    for row, knr in enumerate(features.index):
         explained[str(knr)] = [
             _reason(name, features.iat[row, features.columns.get_loc(name)],
                     typical.median[name], drop, units.get(str(knr), {}))
-            for name, drop in kept
+            for name, drop in reasons[row]
         ]
     return explained
 
 
-def _units(results: pd.DataFrame) -> dict[str, dict[tuple[str, int | None], str]]:
-    """KNR → (test NAME, family) → its unit as the rows give it (blank: none)."""
-    if results.empty or "UNIT" not in results:
+def _units(
+    results: pd.DataFrame, tests: set[str]
+) -> dict[str, dict[tuple[str, int | None], str]]:
+    """KNR → (test NAME, family) → its unit as the rows give it (blank: none), for these
+    tests (NAME): the reasons name a few of a vehicle's hundreds."""
+    if results.empty or "UNIT" not in results or not tests:
         return {}
-    rows = results[["KNR", "NAME", "ID", "UNIT"]].dropna(subset=["UNIT"])
+    # Plain lists: pandas' selection of a few hundred rows cost more than the reasons.
+    knrs, names, families, units = (
+        results[column].to_numpy(dtype=object, na_value=None)
+        for column in ("KNR", "NAME", "ID", "UNIT")
+    )
     found: dict[str, dict[tuple[str, int | None], str]] = {}
-    for knr, name, family, unit in rows.itertuples(index=False):
-        unit = str(unit).strip()
+    for i, name in enumerate(names.tolist()):
+        name = str(name).strip()
+        if name not in tests or units[i] is None:
+            continue
+        unit = str(units[i]).strip()
         if unit:
-            family = None if pd.isna(family) else int(family)
-            found.setdefault(str(knr), {}).setdefault((str(name).strip(), family), unit)
+            family = None if families[i] is None else int(families[i])
+            found.setdefault(str(knrs[i]), {}).setdefault((name, family), unit)
     return found
 
 

@@ -7,6 +7,7 @@ stored rows and uploaded files alike.
 
 import hashlib
 import json
+import weakref
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -237,7 +238,11 @@ SMALL_ROWS = 2_000
 
 def _texts(column: pd.Series) -> list[Any] | None:
     """Stripped strings (None where missing), or None unless every value is text or missing."""
-    if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+    if isinstance(column.dtype, pd.StringDtype):
+        # Converted at once: element by element, an Arrow-backed column cost 1 µs a value.
+        values = column.to_numpy(dtype=object, na_value=None).tolist()
+        return [None if value is None else value.strip() for value in values]
+    if column.dtype != object:
         return None
     texts: list[Any] = []
     for value in column.tolist():
@@ -341,6 +346,20 @@ def _group_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(groups)
 
 
+class _Lookups(NamedTuple):
+    """A fitted builder's columns as lookups: kept test → position, value column → position,
+    and the value columns of each multi-value test (positions, grouped; each group's start)."""
+
+    tests: dict[str, int]
+    values: dict[str, int]
+    spread: tuple[np.ndarray, np.ndarray]
+    columns: pd.Index  # the frame's columns, one Index for every frame this builder makes
+
+
+# Per fitted builder, beside it rather than on it: the saved artifact stays what was fitted.
+_lookups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class ResultFeatures(TransformerMixin, BaseEstimator):
     """Long result rows → one row per KNR: aggregates, line times, and per kept test its
     latest values (and their minimum and maximum over its sub-results), whether its last
@@ -387,6 +406,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         # Versions trained together share this builder: prediction builds their rows once.
         text = json.dumps([self.get_params(), self.feature_names_])
         self.fingerprint_ = hashlib.sha256(text.encode()).hexdigest()
+        _lookups.pop(self, None)  # fitted again: the lookups follow the new columns
         return self
 
     @staticmethod
@@ -438,7 +458,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         pair_runs = np.bincount(sorted_pairs[new_run], minlength=len(pairs))
         last_row = _last_rows(pair_of_row, len(pairs))
         pair_k = pairs // n_codes
-        kept_tests = {test: j for j, test in enumerate(self.tests_)}
+        kept_tests = self._lookups().tests
         vocabulary = np.array([kept_tests.get(t, -1) for t in test_values], dtype=np.intp)
         pair_test = vocabulary[pairs % n_codes] if len(pairs) else np.zeros(0, dtype=np.intp)
         kept = pair_test >= 0
@@ -480,7 +500,8 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         parts.extend(self._spread(values))
 
         matrix = np.hstack(parts).astype(np.float64)
-        return pd.DataFrame(matrix, index=knrs, columns=self.feature_names_)
+        # The columns' Index made once: from the list of names it cost a millisecond a frame.
+        return pd.DataFrame(matrix, index=knrs, columns=self._lookups().columns)
 
     def _value_columns(
         self, test_values: Any, code: np.ndarray, value_id: np.ndarray
@@ -488,7 +509,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         """Each row's value column (-1 if its sub-result has none), looked up once per pair."""
         if not len(code):
             return np.zeros(0, dtype=np.intp)
-        columns = {name: j for j, name in enumerate(self.values_)}
+        columns = self._lookups().values
         # (test, value id) pairs as integer codes: hashing two ints per row, not sorting rows.
         value_id_of_row, value_ids = _value_id_codes(value_id)
         n_values = max(len(value_ids), 1)
@@ -504,16 +525,37 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
 
     def _spread(self, values: np.ndarray) -> list[np.ndarray]:
         """Per multi-value test, the minimum and maximum of its latest sub-result values."""
-        test_of_value = [p.rsplit("|", 1)[0] for p in self.values_]
-        low = np.full((len(values), len(self.spread_)), np.nan)
-        high = low.copy()
-        for i, test in enumerate(self.spread_):
-            columns = [j for j, t in enumerate(test_of_value) if t == test]
-            block = values[:, columns]
-            # fmin/fmax skip missing sub-results; a vehicle without any stays missing.
-            low[:, i] = np.fmin.reduce(block, axis=1, initial=np.nan)
-            high[:, i] = np.fmax.reduce(block, axis=1, initial=np.nan)
-        return [low, high]
+        if not self.spread_:
+            empty = np.full((len(values), 0), np.nan)
+            return [empty, empty.copy()]
+        columns, starts = self._lookups().spread
+        # Each test's sub-result columns side by side, reduced in one call per side;
+        # fmin/fmax skip missing sub-results, and a vehicle without any stays missing.
+        block = values[:, columns]
+        return [np.fmin.reduceat(block, starts, axis=1), np.fmax.reduceat(block, starts, axis=1)]
+
+    def _lookups(self) -> "_Lookups":
+        """Lookups derived from the fitted columns, made once per fitted builder: remade in
+        every call they were half of a one-vehicle transform at the plant's width."""
+        lookups = _lookups.get(self)
+        if lookups is None:
+            test_of_value = [p.rsplit("|", 1)[0] for p in self.values_]
+            spread = {test: i for i, test in enumerate(self.spread_)}
+            # Value columns by their multi-value test, in column order within each test.
+            grouped = sorted(
+                (spread[t], j) for j, t in enumerate(test_of_value) if t in spread
+            )
+            order = np.array([j for _, j in grouped], dtype=np.intp)
+            groups = np.array([i for i, _ in grouped], dtype=np.intp)
+            starts = np.searchsorted(groups, np.arange(len(self.spread_)))
+            lookups = _Lookups(
+                tests={test: j for j, test in enumerate(self.tests_)},
+                values={name: j for j, name in enumerate(self.values_)},
+                spread=(order, starts),
+                columns=pd.Index(self.feature_names_),
+            )
+            _lookups[self] = lookups
+        return lookups
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The feature columns fixed at fit."""
