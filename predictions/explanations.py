@@ -111,8 +111,8 @@ def explain(
     strongest = strongest_inputs(model.version.diagnostics, STRONGEST_TRIED)
     estimator = model.pipeline[1:]
     candidates = candidate_inputs(features, typical, strongest, INPUTS_TRIED)
-    drops = risk_drops(lambda frame: positive_scores(estimator, frame), features, candidates,
-                       typical)
+    drops = risk_drops(lambda frame: positive_scores(estimator, frame, any_size=True),
+                       features, candidates, typical)
     reasons = []
     for row_drops in drops:
         largest = sorted(row_drops, key=lambda item: -item[1])

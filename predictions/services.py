@@ -126,7 +126,7 @@ def predict_frame(
     # repeated finiteness scans is most of the fixed cost of a one-vehicle request.
     with sklearn.config_context(assume_finite=True):
         scores = {
-            kind: predict_positive(loaded.pipeline, results, features=features)
+            kind: predict_positive(loaded.pipeline, results, features=features, any_size=True)
             for kind, loaded in models.items()
         }
     knrs = next(iter(scores.values())).index

@@ -3,6 +3,7 @@
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.core.files.storage import default_storage
@@ -50,6 +51,47 @@ def test_prediction_uses_the_active_models_and_their_thresholds(
         assert prediction.model_versions == {
             "fail": "fail-v1", "group_2": "group_2-v1", "group_4": "group_4-v1"
         }
+
+
+def test_one_knr_and_a_batch_give_scikit_learns_probabilities_and_the_same_reasons(
+    active_models, stored_knrs, trained, monkeypatch
+):
+    from mlmodels.services import get_active_models
+    from plant.selectors import get_results_frame
+    from training.pipeline.estimators import CompiledTrees, predict_positive
+
+    # A batch larger than the compiled trees serve by default: prediction's batches ask for
+    # them at any size, so both paths must agree with scikit-learn's own.
+    monkeypatch.setattr(CompiledTrees, "MAX_ROWS", 2)
+    models = get_active_models()
+    every = get_results_frame(stored_knrs)
+    for kind in KINDS:
+        pipeline = models[kind].pipeline
+        expected = trained.models[kind]["pipeline"][1:].predict_proba(
+            trained.features.loc[stored_knrs]
+        )[:, 1]
+        batch = predict_positive(pipeline, every, any_size=True)
+        one = [predict_positive(pipeline, get_results_frame([k])).iloc[0] for k in stored_knrs]
+        assert list(batch.index) == stored_knrs
+        np.testing.assert_allclose(batch.to_numpy(), expected, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(one, expected, rtol=1e-12, atol=0)
+
+    # As stored: each KNR predicted alone, then all in one batch (with their reasons).
+    alone = {knr: services.predict_knrs(knrs=[knr])[0] for knr in stored_knrs}
+    together = services.predict_stored_knrs(stored_knrs, models=models)
+    flagged = [p for p in together if p.predicted_fail]
+    assert flagged and all(p.explanation for p in flagged)
+    for prediction in together:
+        first = alone[prediction.knr]
+        assert (prediction.p_fail, prediction.probabilities, prediction.predicted_fail) == (
+            first.p_fail, first.probabilities, first.predicted_fail
+        )
+        assert [r["text"] for r in prediction.explanation] == [
+            r["text"] for r in first.explanation
+        ]
+        assert [r["risk_drop"] for r in prediction.explanation] == pytest.approx(
+            [r["risk_drop"] for r in first.explanation], abs=1e-4
+        )
 
 
 def _training_p_fail(trained, knrs: list[str]) -> dict[str, float]:

@@ -226,3 +226,26 @@ def test_the_line_times_come_from_the_vehicles_first_test(
     assert (features["weekday"], features["shift"]) == (weekday, shift)
     assert features["shift_minutes"] == pytest.approx(shift_minutes)
     assert features["line_minutes"] == 90
+
+
+def test_a_builder_fitted_again_builds_the_columns_of_its_new_fit():
+    first = rows_of(
+        row("2024-0000001", "012001", 1.0, 10.0),
+        row("2024-0000001", "012001", 2.0, 7.0),
+    )
+    second = rows_of(
+        row("2024-0000002", "SECTION_ZP8_00000001", 1.0, 24.0),
+        row("2024-0000002", "SECTION_ZP8_00000001", 2.0, 31.0),
+        row("2024-0000002", "SECTION_ZP8_00000001", 3.0, 27.0),
+        row("2024-0000002", "042000", 1.0, 12.5, family=718),
+    )
+    builder = ResultFeatures().fit(first)
+    builder.transform(first)  # the lookups made for the first fit
+
+    refitted = builder.fit(second).transform(second)
+
+    expected = ResultFeatures().fit(second).transform(second)
+    pd.testing.assert_frame_equal(refitted, expected)
+    assert refitted.loc["2024-0000002", "min|SECTION_ZP8_00000001#2"] == 24.0
+    assert refitted.loc["2024-0000002", "max|SECTION_ZP8_00000001#2"] == 31.0
+    assert refitted.loc["2024-0000002", "value|042000#718|1"] == 12.5
