@@ -110,11 +110,13 @@ def predict_frame(
     *,
     models: dict[str, LoadedModel] | None = None,
     features: dict[Any, pd.DataFrame] | None = None,
+    inspections: dict[int, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Predict every KNR in normalised test-result rows; one dict per KNR, by KNR.
 
     Flagged as each kind's threshold policy says; `flag_and_store` then applies the
-    inspection capacity, if one is set. `features` collects the feature rows built."""
+    inspection capacity, if one is set. `features` collects the feature rows built;
+    `inspections` are the fail groups' indicated tests, if the caller read them already."""
     models = models if models is not None else get_active_models()
     if results.empty:
         return []
@@ -137,7 +139,8 @@ def predict_frame(
     thresholds = {kind: loaded.version.threshold for kind, loaded in models.items()}
     # The plant's fail groups (and any the team added inspections for): those without a model
     # able to predict are "no model", never guessed.
-    inspections = get_indicated_tests()
+    if inspections is None:
+        inspections = get_indicated_tests()
     modelled = {code for _, code in groups}
     no_model = sorted((set(FAIL_GROUPS) | set(inspections)) - modelled)
     produced = produced_at(results)
@@ -169,10 +172,10 @@ def flag_and_store(results: pd.DataFrame, *, models: dict[str, LoadedModel]) -> 
     """Predict these result rows, flag them (the worklist: the inspection capacity, if set),
     store, keep each production day they fell on within its cap, then explain the flagged."""
     features: dict[Any, pd.DataFrame] = {}
-    rows = predict_frame(results, models=models, features=features)
+    inspections = get_indicated_tests()
+    rows = predict_frame(results, models=models, features=features, inspections=inspections)
     if not rows:
         return []
-    inspections = get_indicated_tests()
     policy = get_list_policy(models)
     flag_on_arrival(rows, policy, inspections)
     stored = store_predictions(rows)
