@@ -8,9 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from crossline.charts import bar_chart
+from crossline.domain import kind_label
 from crossline.exceptions import NotFound
+from monitoring.models import Verdict
 from monitoring.reports import drift_report, performance_report
 from monitoring.selectors import list_monitored_kinds
+from plant.selectors import get_fail_group_labels
 
 # Columns drawn against the reference: the first of the ranking (the table lists them all).
 CHARTED_COLUMNS = 6
@@ -20,7 +23,12 @@ def monitoring_context(kind: str | None, month: str | None) -> dict[str, Any]:
     """What the page shows for `kind` (default: the first monitored) and `month`."""
     kinds = list_monitored_kinds()
     kind = kind if kind in kinds else (kinds[0] if kinds else None)
-    context: dict[str, Any] = {"kinds": kinds, "kind": kind, "error": ""}
+    labels = get_fail_group_labels()
+    context: dict[str, Any] = {
+        "kinds": [{"kind": k, "label": kind_label(k, labels)} for k in kinds],
+        "kind": kind,
+        "error": "",
+    }
     if kind is None:
         context["error"] = "No kind is monitored yet: no version is active."
         return context
@@ -31,6 +39,10 @@ def monitoring_context(kind: str | None, month: str | None) -> dict[str, Any]:
         context["error"] = str(error)
         return context
     detail = drift["month"]
+    # The verdicts in words ("Too few vehicles to judge"); the API keeps their codes.
+    for entry in [*drift["months"], *([detail] if detail else []), *performance["months"]]:
+        status = entry["status"]
+        entry["status_label"] = Verdict(status).label if status in Verdict.values else status
     charted = [c for c in (detail["columns"] if detail else []) if c["bins"]][:CHARTED_COLUMNS]
     return {
         **context,

@@ -128,6 +128,10 @@ def test_the_page_and_the_api_name_the_shifted_tests(
     # In the team's words: the quantity from the unit the stored rows give the test.
     assert f"{SHIFTED[0]} torque, screw" in page
     assert 'id="chart-drift-share"' in page and 'id="chart-column-0"' in page
+    # Kinds and verdicts in words, not codes.
+    assert "<strong>Any defect</strong>" in page and ">fail</" not in page
+    assert "<td>Alarm</td>" in page and "<td>Trained on this month: not estimated</td>" in page
+    assert "no_alarm" not in page and "(Alarm, " in page
     home = admin_user_client.get("/admin/").content.decode()
     assert "Input drift: Any defect, 2024-07" in home and "Input drift: Any defect, 2024-08" in home
     alarms = Alarm.objects.filter(month="2024-07")
