@@ -148,6 +148,9 @@ def test_the_worklist_and_the_dashboards_links_in_a_browser(tmp_path, monkeypatc
             share.clear()
             share.send_keys("120")
             driver.find_element(By.NAME, "_save").click()
+            WebDriverWait(driver, WAIT).until(
+                expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".errorlist"))
+            )
             assert "120% is not a share of the day's vehicles" in texts(driver, ".errorlist")[0]
             share = driver.find_element(By.NAME, "share_percent")
             share.clear()
