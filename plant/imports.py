@@ -28,7 +28,7 @@ from plant import files, reaper, vehicles
 from plant.models import Dataset, DatasetKind, VehicleRecord
 from plant.readahead import read_ahead
 from plant.readers.columns import KINDS, REPEATED_COLUMNS, SCHEMAS
-from plant.readers.records import ChunkRecords, chunk_records
+from plant.readers.records import ChunkRecords, chunk_records, text_dictionaries
 from plant.readers.report import ValidationReport
 from plant.readers.sniff import ExportInfo, sniff_export
 from plant.readers.validation import DEFAULT_CHUNK_ROWS, iter_clean_tables
@@ -318,8 +318,10 @@ def _import_rows(
 
 def _group(table: pa.Table, kind: str, report: ValidationReport) -> ChunkRecords:
     """One chunk's records, its rows folded into the content fingerprint."""
-    report.add_fingerprint(table)
-    return chunk_records(table, kind=kind)
+    # Text columns dictionary-encoded once, for the fingerprint and the records alike.
+    dictionaries = text_dictionaries(table)
+    report.add_fingerprint(table, dictionaries=dictionaries)
+    return chunk_records(table, kind=kind, dictionaries=dictionaries)
 
 
 def _create_records(dataset: Dataset, chunk: ChunkRecords, touched: set[str]) -> None:

@@ -53,14 +53,32 @@ def record_columns(kind: str) -> list[str]:
     return [c for c in OUTPUT_COLUMNS[kind] if c != "KNR"]
 
 
-def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
-    """Group a normalised chunk by KNR: each KNR's rows as JSON text plus its summary."""
+def text_dictionaries(table: pa.Table) -> dict[str, pa.DictionaryArray]:
+    """Each text column of a chunk dictionary-encoded: hashing its strings once serves every
+    pass that needs their distinct values (JSON literals, result keys, the fingerprint)."""
+    return {
+        field.name: pc.dictionary_encode(table[field.name].combine_chunks())
+        for field in table.schema
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+    }
+
+
+def chunk_records(
+    table: pa.Table, *, kind: str, dictionaries: dict[str, pa.DictionaryArray] | None = None
+) -> ChunkRecords:
+    """Group a normalised chunk by KNR: each KNR's rows as JSON text plus its summary.
+
+    `dictionaries` may give the chunk's `text_dictionaries`, when the caller has them.
+    """
     n = table.num_rows
     knr = table["KNR"]
     # Exports usually come grouped by vehicle: sorting is then skipped.
     if n and pc.any(pc.less(knr.slice(1), knr.slice(0, n - 1))).as_py():
         table = table.take(pc.sort_indices(table, [("KNR", "ascending")]))  # stable
         knr = table["KNR"]
+        dictionaries = None  # encoded in the order given, not this one
+    if dictionaries is None:
+        dictionaries = text_dictionaries(table)
     changes = pc.not_equal(knr.slice(1), knr.slice(0, max(n - 1, 0))).to_numpy()
     starts = np.flatnonzero(np.r_[True, changes]) if n else np.array([], np.int64)
     ends = np.r_[starts[1:], n].astype(np.int64)
@@ -71,7 +89,9 @@ def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
     row_count = ends - starts
     if kind == RESULTS and n:
         # A result repeated within the chunk counts once (the key the features use).
-        first = first_results(table, vehicle=np.repeat(np.arange(len(starts)), row_count))
+        first = first_results(
+            table, vehicle=np.repeat(np.arange(len(starts)), row_count), dictionaries=dictionaries
+        )
         nok = (table["STATUS"].to_numpy() == STATUS_NOK) & first
         row_count = np.add.reduceat(first.astype(np.int64), starts)
         nok_count = np.add.reduceat(nok.astype(np.int64), starts)
@@ -89,14 +109,20 @@ def chunk_records(table: pa.Table, *, kind: str) -> ChunkRecords:
         nok_count=nok_count,
         fail_group_codes=codes,
         columns=columns,
-        rows_json=encode_columns(table, columns, starts) if n else [],
+        rows_json=encode_columns(table, columns, starts, dictionaries) if n else [],
     )
 
 
-def first_results(table: pa.Table, *, vehicle: np.ndarray | None = None) -> np.ndarray:
+def first_results(
+    table: pa.Table,
+    *,
+    vehicle: np.ndarray | None = None,
+    dictionaries: dict[str, pa.DictionaryArray] | None = None,
+) -> np.ndarray:
     """Whether each row is the first of its result key in the table.
 
-    `vehicle` may give each row's KNR as an integer (the rows' group, when already known).
+    `vehicle` may give each row's KNR as an integer (the rows' group, when already known);
+    `dictionaries` the table's `text_dictionaries`.
     Rows are hashed on their key first: distinct hashes prove distinct keys, so only the rows
     sharing a hash (repeated results, nearly always none) are compared exactly.
     """
@@ -105,9 +131,12 @@ def first_results(table: pa.Table, *, vehicle: np.ndarray | None = None) -> np.n
     if n < 2:
         return mask
     hashed = np.zeros(n, dtype=np.uint64)
+    dictionaries = dictionaries or {}
     for name in RESULT_KEY:
         if name == "KNR" and vehicle is not None:
             values = vehicle.astype(np.uint64)
+        elif name in dictionaries:
+            values = _code_integers(dictionaries[name])
         else:
             values = _key_integers(table[name].combine_chunks())
         with np.errstate(over="ignore"):
@@ -134,10 +163,7 @@ def _key_integers(array: pa.Array) -> np.ndarray:
     values all alike, and unlike any present one)."""
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        encoded = pc.dictionary_encode(array)
-        # Missing values get the index past the dictionary.
-        indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(encoded.dictionary))
-        return indices.to_numpy().astype(np.uint64)
+        return _code_integers(pc.dictionary_encode(array))
     if pa.types.is_floating(kind):
         # 0.0 and -0.0 are one value; missing becomes a NaN, which no parsed value is.
         numbers = pc.fill_null(pc.add(array.cast(pa.float64()), 0.0), np.nan).to_numpy()
@@ -150,12 +176,27 @@ def _key_integers(array: pa.Array) -> np.ndarray:
     return np.where(valid, values, np.uint64(0xA5A5A5A5A5A5A5A5))
 
 
-def encode_columns(table: pa.Table, columns: list[str], starts: np.ndarray) -> list[str]:
-    """Each KNR's rows (rows `starts[i]` to `starts[i + 1]`) as one JSON object of columns."""
+def _code_integers(encoded: pa.DictionaryArray) -> np.ndarray:
+    """A dictionary-encoded key column as 64-bit integers: missing values get the index past
+    the dictionary."""
+    indices = pc.fill_null(encoded.indices.cast(pa.int64()), len(encoded.dictionary))
+    return indices.to_numpy().astype(np.uint64)
+
+
+def encode_columns(
+    table: pa.Table,
+    columns: list[str],
+    starts: np.ndarray,
+    dictionaries: dict[str, pa.DictionaryArray] | None = None,
+) -> list[str]:
+    """Each KNR's rows (rows `starts[i]` to `starts[i + 1]`) as one JSON object of columns;
+    `dictionaries` may give the table's `text_dictionaries`."""
     offsets = pa.array(np.r_[starts, table.num_rows].astype(np.int32))
+    dictionaries = dictionaries or {}
     parts: list[Any] = []
     for i, name in enumerate(columns):
-        values = _json_values(table[name].combine_chunks(), name)
+        array = dictionaries[name] if name in dictionaries else table[name].combine_chunks()
+        values = _json_values(array, name)
         parts.append(("{" if i == 0 else "],") + json.dumps(name) + ":[")
         parts.append(pc.binary_join(pa.ListArray.from_arrays(offsets, values), ","))
     # One join of every piece: each KNR's text is copied once more, not once per column.
@@ -183,6 +224,8 @@ def _json_values(array: pa.Array, name: str = "") -> pa.Array:
         # and to read back than a formatted date.
         return pc.fill_null(pc.cast(array.cast(pa.timestamp("ms")).cast(pa.int64()),
                                     pa.string()), _NULL)
+    if pa.types.is_dictionary(kind):
+        return pc.fill_null(_json_strings(array.dictionary).take(array.indices), _NULL)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         encoded = pc.dictionary_encode(array)
         return pc.fill_null(_json_strings(encoded.dictionary).take(encoded.indices), _NULL)

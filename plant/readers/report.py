@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.core.util.hashing import combine_hash_arrays
 
 from crossline.exceptions import InvalidUpload
 
@@ -71,9 +72,14 @@ class ValidationReport:
                 {"row": int(row), "field": field, "value": None if value is None else str(value)}
             )
 
-    def add_fingerprint(self, table: pa.Table) -> None:
-        """Fold accepted rows into an order-independent fingerprint of the file's content."""
-        hashes = pd.util.hash_pandas_object(table.to_pandas(), index=False).to_numpy()
+    def add_fingerprint(
+        self, table: pa.Table, *, dictionaries: dict[str, pa.DictionaryArray] | None = None
+    ) -> None:
+        """Fold accepted rows into an order-independent fingerprint of the file's content.
+
+        `dictionaries` may give text columns already dictionary-encoded (in the table's order).
+        """
+        hashes = row_hashes(table, dictionaries or {})
         # Sums wrap modulo 2**64 whatever the order; the second, of remixed hashes, makes a
         # collision of both sums between different contents vanishingly unlikely.
         with np.errstate(over="ignore"):
@@ -119,6 +125,33 @@ class ValidationReport:
                 f"{self.filename}: none of its {self.rows_read} rows was accepted "
                 f"({problems or 'none'})."
             )
+
+
+def row_hashes(table: pa.Table, dictionaries: dict[str, pa.DictionaryArray]) -> np.ndarray:
+    """Each row's hash, as `pd.util.hash_pandas_object(table.to_pandas(), index=False)` gives
+    it (the fingerprints of datasets already stored were made so), a text column's distinct
+    values hashed once from its dictionary."""
+    return combine_hash_arrays(
+        (
+            _dictionary_hashes(dictionaries[name]) if name in dictionaries
+            else pd.util.hash_pandas_object(table[name].to_pandas(), index=False).to_numpy()
+            for name in table.column_names
+        ),
+        table.num_columns,
+    )
+
+
+def _dictionary_hashes(encoded: pa.DictionaryArray) -> np.ndarray:
+    """Each value's hash (pandas' hash of the text; u8max when missing)."""
+    hashed = pd.util.hash_array(
+        encoded.dictionary.to_numpy(zero_copy_only=False), categorize=False
+    )
+    codes = encoded.indices.fill_null(0).to_numpy()
+    result = hashed.take(codes) if len(hashed) else np.zeros(len(codes), dtype=np.uint64)
+    missing = encoded.indices.is_null().to_numpy(zero_copy_only=False)
+    if missing.any():
+        result[missing] = np.iinfo(np.uint64).max
+    return result
 
 
 def report_lines(report: dict[str, Any]) -> list[str]:

@@ -97,12 +97,12 @@ def normalise_table(
         )
         bad |= mask
 
-    knr = per_distinct(column("KNR"), clean_text)
-    reject(
-        ~bool_mask(per_distinct(knr, lambda d: pc.match_substring_regex(d, f"^{KNR_PATTERN}$"))),
-        f"KNR is not of the form {KNR_FORMAT}",
-        "KNR",
-    )
+    # Cleaned and checked once per distinct KNR.
+    knrs = pc.dictionary_encode(column("KNR"))
+    distinct = clean_text(knrs.dictionary)
+    knr = distinct.take(knrs.indices)
+    well_formed = pc.match_substring_regex(distinct, f"^{KNR_PATTERN}$").take(knrs.indices)
+    reject(~bool_mask(well_formed), f"KNR is not of the form {KNR_FORMAT}", "KNR")
     out["KNR"] = knr
 
     data = parse_datetime(column("DATA"))
