@@ -22,7 +22,8 @@ AGGREGATES = ("n_results", "n_nok", "n_tests", "n_nok_tests", "n_retests", "n_ot
 TIMES = ("hour", "weekday", "shift", "shift_minutes", "line_minutes")
 # The columns that make the per-vehicle pivot of the plain approach: each test value's latest
 # reading and each test's last NOK flag.
-PIVOT_PREFIXES = ("value|", "last_nok|")
+READING_PREFIX = "value|"
+PIVOT_PREFIXES = (READING_PREFIX, "last_nok|")
 # The line runs three 8-hour shifts from 06:00.
 SHIFT_START_HOUR = 6
 SHIFT_HOURS = 8

@@ -4,12 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 
 from training.pipeline.estimators import (
     ESTIMATORS,
     CompiledLinear,
     CompiledTrees,
     InformativeColumns,
+    RelaxedLogistic,
     SparseLogistic,
     WithDeviations,
     make_pipeline,
@@ -178,6 +180,61 @@ def test_the_sparse_logistic_model_fits_l1_on_a_sample_by_class_and_keeps_the_od
     proba = model.predict_proba(X_test.to_numpy())[:, 1]
     assert proba.mean() == pytest.approx(y_test.mean(), abs=0.015)
     assert SparseLogistic(max_rows=10**6)._sample(y).tolist() == list(range(len(y)))
+
+
+def small_effects(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sixty readings of which twenty-five drive the log-odds, each a little, unequally."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 60))
+    p = 1 / (1 + np.exp(1.5 - X[:, :25] @ np.linspace(0.1, 0.7, 25)))
+    return X, (rng.random(n) < p).astype(int), p
+
+
+def test_the_relaxed_logistic_model_refits_the_kept_columns_weights():
+    X, y, _ = small_effects(3000)
+    X_test, _, p_test = small_effects(3000, seed=1)
+
+    relaxed = RelaxedLogistic(C=0.03).fit(X, y)
+    sparse = SparseLogistic(C=0.03).fit(X, y)
+
+    kept = np.flatnonzero(relaxed.coef_[0])
+    assert 10 < len(kept) < 40  # L1 chose the columns
+    assert set(kept) <= set(np.flatnonzero(sparse.coef_[0]))
+    refit = LogisticRegression(C=0.1).fit(X[:, kept], y)
+    np.testing.assert_allclose(relaxed.coef_[0, kept], refit.coef_[0], rtol=1e-6)
+    np.testing.assert_allclose(relaxed.intercept_, refit.intercept_, rtol=1e-6)
+    # The weak effects' weights, shrunk most by L1, come back: closer to the true odds.
+    error = np.abs(relaxed.predict_proba(X_test)[:, 1] - p_test).mean()
+    assert error < 0.8 * np.abs(sparse.predict_proba(X_test)[:, 1] - p_test).mean()
+
+
+def test_the_relaxed_logistic_model_without_a_kept_column_predicts_the_prevalence():
+    X, y, _ = small_effects(1000)
+
+    model = RelaxedLogistic(C=1e-5).fit(X, y)
+
+    assert not model.coef_.any()
+    np.testing.assert_allclose(model.predict_proba(X[:5])[:, 1], y.mean(), rtol=1e-3)
+
+
+def test_the_relaxed_logistic_pipeline_reads_the_readings_alone():
+    X, y, _ = logistic_data(2000)
+    frame = pd.concat(
+        [
+            X.add_prefix("value|"),
+            (X > 2.5).astype(float).add_prefix("last_nok|"),
+            pd.DataFrame({"n_nok": (X > 2.5).sum(axis=1), "hour": np.arange(2000) % 24}),
+        ],
+        axis=1,
+    )
+
+    pipeline = make_pipeline("relaxed_logistic").fit(frame, y)
+
+    assert list(pipeline[0].get_feature_names_out()) == list(X.add_prefix("value|").columns)
+    weights = pd.Series(pipeline[-1].coef_[0], index=pipeline[:-1].get_feature_names_out())
+    assert set(weights.abs().nlargest(2).index) == {"value|t3", "|value|t7|"}
+    with pytest.raises(ValueError, match=r"no columns named value\|"):
+        make_pipeline("relaxed_logistic").fit(frame.drop(columns=X.add_prefix("value|")), y)
 
 
 def test_the_compiled_formula_gives_the_sparse_pipelines_probabilities():
