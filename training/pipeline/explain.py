@@ -5,6 +5,7 @@ model version's page only reads stored numbers.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,12 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, precision_recall_curve
 from threadpoolctl import threadpool_limits
 
+from training.pipeline.bounds import RobustBounds
 from training.pipeline.estimators import (
     AnyFailure,
+    CompiledLinear,
+    CompiledTrees,
+    InformativeColumns,
     blend_failure,
     columns_read,
     combined_parts,
@@ -123,9 +128,9 @@ def _permutation_drops(
     re-scores those parts alone (every part for every column cost 210 s at plant scale).
     """
     rng = np.random.default_rng(random_state)
-    X = X.copy()
     parts, join = _scoring_parts(pipeline)
-    scores = [positive_scores(part, X) for part in parts]
+    views = [_View.of(part, X) for part in parts]
+    scores = [view.scores() for view in views]
     baseline = average_precision_score(y, join(scores))
     every = np.arange(X.shape[1])
     read = [columns_read(part) for part in parts]
@@ -135,14 +140,74 @@ def _permutation_drops(
             readers.setdefault(int(j), []).append(index)
     drops = np.zeros(X.shape[1])
     for j in sorted(readers):
-        kept = X.iloc[:, j].to_numpy(copy=True)
-        X.iloc[:, j] = rng.permutation(kept)
+        # One order of the rows for the column, whichever parts read it.
+        order = rng.permutation(len(X))
         shuffled = list(scores)
         for index in readers[j]:
-            shuffled[index] = positive_scores(parts[index], X)
+            shuffled[index] = views[index].shuffled_scores(j, order)
         drops[j] = baseline - average_precision_score(y, join(shuffled))
-        X.iloc[:, j] = kept
     return drops
+
+
+@dataclass
+class _View:
+    """One part's view of the sample, re-scored with one column's rows in another order.
+
+    Compiled trees after steps that keep or bound columns one by one, and a compiled sparse
+    formula, read the sample as one float array, converted once: shuffling a column there is
+    shuffling it in the frame. Any other part is scored on the frame through its steps
+    (scikit-learn's checks of a frame of thousands of columns cost more than the trees).
+    """
+
+    data: np.ndarray | pd.DataFrame
+    # For each frame column, its position in `data` (-1: the part drops it).
+    where: np.ndarray
+    score: Callable[[Any], np.ndarray]
+
+    @classmethod
+    def of(cls, part: Any, X: pd.DataFrame) -> "_View":
+        steps = part.steps if hasattr(part, "steps") else [("model", part)]
+        every = np.arange(X.shape[1])
+        if CompiledLinear.supports(steps):
+            data = X.to_numpy(dtype=np.float64, copy=True)
+            return cls(data, every, CompiledLinear(steps).positive_proba)
+        model = steps[-1][1]
+        column_wise = all(
+            isinstance(step, InformativeColumns | RobustBounds) for _, step in steps[:-1]
+        )
+        if not (column_wise and CompiledTrees.supports(model)):
+            return cls(X.copy(), every, lambda data: positive_scores(part, data))
+        data: Any = X
+        source = every
+        for _, step in steps[:-1]:
+            data = step.transform(data)
+            if isinstance(step, InformativeColumns):
+                source = source[step.keep_]
+        where = np.full(X.shape[1], -1)
+        where[source] = np.arange(len(source))
+        data = np.array(data, dtype=np.float64)  # a copy of its own, to shuffle in
+        return cls(data, where, CompiledTrees(model).positive_proba)
+
+    def scores(self) -> np.ndarray:
+        return self.score(self.data)
+
+    def shuffled_scores(self, column: int, order: np.ndarray) -> np.ndarray:
+        at = int(self.where[column])
+        if at < 0:
+            return self.scores()
+        frame = isinstance(self.data, pd.DataFrame)
+        kept = self.data.iloc[:, at].to_numpy(copy=True) if frame else self.data[:, at].copy()
+        self._put(at, kept[order])
+        try:
+            return self.scores()
+        finally:
+            self._put(at, kept)
+
+    def _put(self, at: int, values: np.ndarray) -> None:
+        if isinstance(self.data, pd.DataFrame):
+            self.data.iloc[:, at] = values
+        else:
+            self.data[:, at] = values
 
 
 def _names_seen_by_model(pipeline: Any, names: list[str]) -> list[str]:

@@ -122,19 +122,25 @@ def test_a_combined_fail_model_is_explained_by_re_scoring_only_the_parts_a_colum
     direct = make_pipeline("logistic_regression").fit(X, (X["c"] > 0).astype(int))
     combined = Pipeline([("any_failure", AnyFailure(direct, groups, direct_weight=0.0))])
     y = ((X["a"] > 0.8) | (X["b"] > 0.8)).to_numpy().astype(int)
+    viewed: list[object] = []
     scored: list[object] = []
-    original = explain.positive_scores
+    original_of, original_scores = explain._View.of.__func__, explain._View.scores
 
-    def counting(estimator, features):
-        scored.append(estimator)
-        return original(estimator, features)
+    def viewing(cls, part, features):
+        viewed.append(part)
+        return original_of(cls, part, features)
 
-    monkeypatch.setattr(explain, "positive_scores", counting)
+    def counting(self):
+        scored.append(self)
+        return original_scores(self)
+
+    monkeypatch.setattr(explain._View, "of", classmethod(viewing))
+    monkeypatch.setattr(explain._View, "scores", counting)
     drops = explain._permutation_drops(combined, X, y, random_state=0)
 
     # The direct model weighs nothing: never scored. Each group once, then once per column
     # it reads; every other column is never shuffled.
-    assert direct not in scored
+    assert direct not in viewed and len(viewed) == 2
     assert len(scored) == 2 + 2
     assert drops[X.columns.get_loc("a")] > 0 and drops[X.columns.get_loc("b")] > 0
     assert np.count_nonzero(drops) == 2
