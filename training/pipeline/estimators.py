@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from training.pipeline.binning import GradientBoosting
 from training.pipeline.bounds import RobustBounds, bound_columns
 from training.pipeline.features import PIVOT_PREFIXES, READING_PREFIX
 
@@ -178,7 +179,7 @@ def _hist_gradient_boosting(random_state: int, **options: Any) -> list[tuple[str
         "n_iter_no_change": 20,
         "random_state": random_state,
     }
-    return [("model", HistGradientBoostingClassifier(**{**defaults, **options}))]
+    return [("model", GradientBoosting(**{**defaults, **options}))]
 
 
 def _plain_gradient_boosting(random_state: int, **options: Any) -> list[tuple[str, Any]]:
@@ -186,7 +187,7 @@ def _plain_gradient_boosting(random_state: int, **options: Any) -> list[tuple[st
     # the pipeline definition only where it names some).
     return [
         ("view", PivotColumns()),
-        ("model", HistGradientBoostingClassifier(**{"random_state": random_state, **options})),
+        ("model", GradientBoosting(**{"random_state": random_state, **options})),
     ]
 
 

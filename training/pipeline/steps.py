@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from crossline.domain import FAIL_KIND, GROUP_PREFIX, NO_GROUP_CODE, group_kind
 from crossline.exceptions import NothingToTrain
 from mlmodels import thresholds
+from training.pipeline.binning import shared_binning
 from training.pipeline.definition import DEFAULT_PARAMS
 from training.pipeline.estimators import (
     PLAIN,
@@ -269,7 +270,8 @@ def train_models(
     emit = log or (lambda message: None)
     # OpenMP threads spin while they wait: on a busy host (web, other workers) two threads
     # made HistGradientBoosting fit 10× slower than one; null keeps the library default.
-    with threadpool_limits(limits=params["n_threads"]):
+    # Every kind is fitted on the same blocks of vehicles: their bins are made once.
+    with threadpool_limits(limits=params["n_threads"]), shared_binning():
         trained = _train_models(train_set, feature_builder, params, emit)
     if not trained["models"] and trained["failed"]:
         raise KindsFailed(trained["failed"])
