@@ -8,6 +8,14 @@ Run in three steps (each a separate process, so that peak memory is the pipeline
 `run` times `run_pipeline` of the default definition of the code tree at `--root` (default:
 this one; another checkout gives the "before" figure) and appends a row to
 bench/results/train_speed.md.
+
+Beside the plain reference, from one `make bench` run of the train and plain steps:
+    BENCH_SIZES=plant:1M,default:1M BENCH_STEPS=import,train,plain \\
+        BENCH_PLAIN_SIZES=plant:1M,default:1M BENCH_OUT=NAME \\
+        nice -n 10 .venv/bin/python bench/run.py
+    .venv/bin/python bench/train_speed.py beside NAME --label LABEL
+`beside` appends each data set's `train --wait` and plain reference CPU seconds, read from
+bench/results/NAME.json, to the second table of bench/results/train_speed.md.
 """
 
 import argparse
@@ -86,15 +94,53 @@ def run(data: Path, root: Path, label: str) -> None:
     print(json.dumps({k: v["threshold"] for k, v in result["models"].items()}))
 
 
+BESIDE_HEADER = (
+    "\n## Beside the plain reference\n\n"
+    "`bench/train_speed.py beside` (see its docstring): the whole `train --wait` command "
+    "(features, candidates on the judged blocks, refits, evaluation, registration with "
+    "permutation importance) and `bench/plain_reference.py`, each in a process of its own, "
+    "on the same generated exports in one `bench/run.py` run (seed 7).\n\n"
+    "| code | data | KNRs | train CPU s | plain CPU s | CPU ratio | train wall s | plain wall s "
+    "| bench results |\n"
+    "|---|---|---|---|---|---|---|---|---|\n"
+)
+
+
+def beside(name: str, label: str) -> None:
+    """Append each data set's training and plain reference CPU seconds from one bench run."""
+    data = json.loads((HERE / "bench" / "results" / f"{name}.json").read_text())
+    target = HERE / "bench" / "results" / "train_speed.md"
+    text = target.read_text()
+    if BESIDE_HEADER not in text:
+        text += BESIDE_HEADER
+    for run in data["runs"]:
+        train, plain = run.get("train") or {}, run.get("plain") or {}
+        if "cpu_s" not in train or "cpu_s" not in plain:
+            continue
+        rows = run["size"]
+        size = f"{rows // 1_000_000}M" if rows % 1_000_000 == 0 else f"{rows:,}"
+        text += (
+            f"| {label} | {size} {run['shape']} | {run['knrs']:,} | {train['cpu_s']:.1f} "
+            f"| {plain['cpu_s']:.1f} | {train['cpu_s'] / plain['cpu_s']:.2f}× "
+            f"| {train['wall_s']:.1f} | {plain['wall_s']:.1f} | `{name}.md` |\n"
+        )
+    target.write_text(text)
+    print(text[text.index(BESIDE_HEADER):])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["prepare", "run"], help="What to do.")
-    parser.add_argument("data", type=Path, help="Folder with the demo exports.")
+    parser.add_argument("action", choices=["prepare", "run", "beside"], help="What to do.")
+    parser.add_argument(
+        "data", type=Path, help="Folder with the demo exports (beside: the bench run's name)."
+    )
     parser.add_argument("--root", type=Path, default=HERE, help="Code tree to time.")
     parser.add_argument("--label", default="this tree", help="Name of the row.")
     args = parser.parse_args()
     if args.action == "prepare":
         prepare(args.data)
+    elif args.action == "beside":
+        beside(str(args.data), args.label)
     else:
         run(args.data, args.root.resolve(), args.label)
 
