@@ -384,9 +384,10 @@ class CompiledTrees:
 
 
 class CompiledLinear:
-    """A fitted `sparse_logistic` Pipeline (columns kept, bounded, median imputation with
-    indicators, standardisation, deviations, SparseLogistic) as one formula over the feature
-    row; versions saved before the bounds existed have no bounding step.
+    """A fitted `sparse_logistic` or `relaxed_logistic` Pipeline as one formula over the
+    feature row: (its view,) columns kept, bounded, median imputation (with indicators for the
+    sparse model), standardisation, deviations, (the relaxed model's second standardisation,)
+    the logistic model. Versions saved before the bounds existed have no bounding step.
 
     scikit-learn's checks in each of its four transforms cost about 3.6 ms for one vehicle,
     fifty times the compiled trees; the formula gives the same probabilities (checked against
@@ -398,12 +399,18 @@ class CompiledLinear:
         SparseLogistic,
     )
     UNBOUNDED_STEPS = tuple(t for t in STEPS if t is not RobustBounds)
+    RELAXED_STEPS = (
+        ReadingColumns, InformativeColumns, RobustBounds, SimpleImputer, StandardScaler,
+        WithDeviations, StandardScaler, RelaxedLogistic,
+    )
 
     def __init__(self, steps: list[tuple[str, Any]]) -> None:
         parts = [step for _, step in steps]
+        view = parts.pop(0) if isinstance(parts[0], ReadingColumns) else None
         self.bounds = parts.pop(1) if isinstance(parts[1], RobustBounds) else None
+        rescale = parts.pop(4) if len(parts) == 6 else None
         select, impute, scale, _, model = parts
-        self.keep = select.keep_
+        self.keep = select.keep_ if view is None else view.keep_[select.keep_]
         self.fill = impute.statistics_
         indicator = impute.indicator_
         self.indicate = (
@@ -413,11 +420,17 @@ class CompiledLinear:
         )
         self.mean = scale.mean_ if scale.mean_ is not None else 0.0
         self.scale = scale.scale_ if scale.scale_ is not None else 1.0
-        self.coef = model.coef_[0]
-        self.intercept = float(model.intercept_[0])
+        coef, intercept = model.coef_[0], float(model.intercept_[0])
+        if rescale is not None:
+            # ((w - m) / s) @ c + b is w @ (c / s) + (b - m @ (c / s)): the second
+            # standardisation folds into the weights.
+            coef = coef / rescale.scale_
+            intercept -= float(rescale.mean_ @ coef)
+        self.coef = coef
+        self.intercept = intercept
         # The L1 penalty leaves a few dozen of thousands of weights: the formula reads only
         # the kept columns behind them (at the plant's width, a hundredth of the frame).
-        kept, weights = len(self.keep), self.coef.reshape(2, -1)
+        kept, weights = len(select.keep_), self.coef.reshape(2, -1)
         used = np.flatnonzero(np.abs(weights).sum(axis=0))
         values, flags = used[used < kept], self.indicate[used[used >= kept] - kept]
         self.positions = np.unique(np.concatenate([values, flags])).astype(np.intp)
@@ -432,6 +445,13 @@ class CompiledLinear:
     def supports(cls, steps: list[tuple[str, Any]]) -> bool:
         """Exactly these steps (with or without the bounds), the imputer filling medians."""
         types = tuple(type(step) for _, step in steps)
+        if types == cls.RELAXED_STEPS:
+            impute = steps[3][1]
+            return (
+                impute.strategy == "median"
+                and impute.indicator_ is None
+                and list(steps[-1][1].classes_) == [0, 1]
+            )
         return (
             types in (cls.STEPS, cls.UNBOUNDED_STEPS)
             and steps[-4][1].strategy == "median"

@@ -255,3 +255,31 @@ def test_the_compiled_formula_gives_the_sparse_pipelines_probabilities():
     np.testing.assert_allclose(positive_scores(pipeline, X_new.iloc[:5]), expected[:5], rtol=1e-12)
     assert CompiledLinear.supports(pipeline.steps)
     assert not CompiledLinear.supports(make_pipeline("logistic_regression").fit(X, y).steps)
+
+
+def test_the_compiled_formula_gives_the_relaxed_pipelines_probabilities():
+    X, y, _ = logistic_data(3000)
+    X.iloc[::7, 3] = np.nan  # a driving column partly missing: its median fills it
+    X["constant"] = 1.0  # dropped by InformativeColumns
+    frame = pd.concat(
+        [X.add_prefix("value|"), (X > 2.5).astype(float).add_prefix("last_nok|")], axis=1
+    )
+    pipeline = make_pipeline("relaxed_logistic").fit(frame, y)
+    X_new, _, _ = logistic_data(40, seed=3)
+    X_new["constant"] = 1.0
+    X_new.iloc[::3, 3] = np.nan
+    new = pd.concat(
+        [X_new.add_prefix("value|"), (X_new > 2.5).astype(float).add_prefix("last_nok|")],
+        axis=1,
+    )
+
+    assert CompiledLinear.supports(pipeline.steps)
+    compiled = CompiledLinear(pipeline.steps)
+
+    expected = pipeline.predict_proba(new)[:, 1]
+    assert 0 < np.count_nonzero(pipeline[-1].coef_) < pipeline[-1].coef_.size
+    np.testing.assert_allclose(compiled.positive_proba(new.to_numpy()), expected, rtol=1e-12)
+    np.testing.assert_allclose(positive_scores(pipeline, new.iloc[:5]), expected[:5], rtol=1e-12)
+    # It reads only readings with a weight, never the NOK flags beside them.
+    read = new.columns[compiled.columns_read()]
+    assert len(read) and all(name.startswith("value|") for name in read)
