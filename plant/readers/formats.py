@@ -17,10 +17,12 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from crossline.exceptions import InvalidUpload
+from plant.readers.columns import REPEATED_COLUMNS
 from plant.readers.report import REJECTED, ValidationReport
 from plant.readers.sniff import ExportInfo, binary_message, check_unpacked
 
 _BLOCK_BYTES = 1024 * 1024
+_DICTIONARY = pa.dictionary(pa.int32(), pa.binary())
 # Bytes the CSV reader parses at a time; chunks are then cut to the caller's row count.
 _CSV_BLOCK_BYTES = 4 * 1024 * 1024
 
@@ -28,7 +30,9 @@ _CSV_BLOCK_BYTES = 4 * 1024 * 1024
 def iter_raw_tables(
     info: ExportInfo, *, chunk_rows: int, report: ValidationReport
 ) -> Iterator[pa.Table]:
-    """Yield raw string chunks named by canonical column plus `_row` (the row in the file)."""
+    """Yield raw string chunks named by canonical column plus `_row` (the row in the file).
+
+    From CSV the kind's repeating columns come dictionary-encoded (string dictionaries)."""
     if info.format == "parquet":
         chunks = _iter_parquet(info, chunk_rows, report)
     elif info.format == "xlsx":
@@ -102,6 +106,7 @@ class _CheckedStream(io.RawIOBase):
 
 def _iter_csv(info: ExportInfo, report: ValidationReport) -> Iterator[pa.Table]:
     names = sorted(info.positions, key=info.positions.__getitem__)
+    repeated = set(REPEATED_COLUMNS[info.kind])
     width = len(info.columns)
     # Positional names: the file's own header may be blank, duplicated or cut short.
     positional = [f"c{i}" for i in range(width)]
@@ -129,7 +134,13 @@ def _iter_csv(info: ExportInfo, report: ValidationReport) -> Iterator[pa.Table]:
             convert_options=pcsv.ConvertOptions(
                 include_columns=[positional[info.positions[n]] for n in names],
                 # Bytes, not text: a Latin-1 byte deep in a UTF-8 file decodes per column.
-                column_types={positional[info.positions[n]]: pa.binary() for n in names},
+                # Repeating columns (KNRs, tests, codes, units) as dictionaries, built as
+                # they are parsed: their strings are never materialised, and are decoded
+                # and parsed once per distinct value.
+                column_types={
+                    positional[info.positions[n]]: _DICTIONARY if n in repeated else pa.binary()
+                    for n in names
+                },
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -176,9 +187,12 @@ def _count_short_rows(report: ValidationReport, texts: list[str], width: int, li
 
 
 def _decode(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Bytes as text: UTF-8 when valid (nearly always), else Latin-1."""
+    """Bytes as text: UTF-8 when valid (nearly always), else Latin-1; a dictionary's values
+    only."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        return pa.DictionaryArray.from_arrays(array.indices, _decode(array.dictionary))
     try:
         return array.cast(pa.string())
     except pa.ArrowInvalid:

@@ -24,8 +24,15 @@ def bool_mask(array: pa.Array) -> np.ndarray:
 
 def per_distinct(values: pa.Array, parse: Any) -> pa.Array:
     """`parse` applied once per distinct value: KNRs, names, units and codes repeat a lot."""
-    encoded = pc.dictionary_encode(values)
+    encoded = dictionary(values)
     return parse(encoded.dictionary).take(encoded.indices)
+
+
+def dictionary(values: pa.Array) -> pa.DictionaryArray:
+    """The values dictionary-encoded (as they are when they come so)."""
+    if pa.types.is_dictionary(values.type):
+        return values
+    return pc.dictionary_encode(values)
 
 
 def clean_text(values: pa.Array) -> pa.Array:

@@ -18,6 +18,7 @@ from plant.readers.formats import iter_raw_tables
 from plant.readers.parsing import (
     bool_mask,
     clean_text,
+    dictionary,
     finite,
     parse_datetime,
     parse_float,
@@ -98,7 +99,7 @@ def normalise_table(
         bad |= mask
 
     # Cleaned and checked once per distinct KNR.
-    knrs = pc.dictionary_encode(column("KNR"))
+    knrs = dictionary(column("KNR"))
     distinct = clean_text(knrs.dictionary)
     knr = distinct.take(knrs.indices)
     well_formed = pc.match_substring_regex(distinct, f"^{KNR_PATTERN}$").take(knrs.indices)

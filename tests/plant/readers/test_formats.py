@@ -15,6 +15,7 @@ import pytest
 
 from crossline.exceptions import InvalidUpload
 from plant.readers.columns import DEFECTS, RESULTS
+from plant.readers.formats import iter_raw_tables
 from plant.readers.report import ValidationReport
 from plant.readers.sniff import sniff_export
 from plant.readers.validation import iter_clean_chunks
@@ -114,3 +115,22 @@ def test_a_gzip_that_unpacks_past_the_limit_is_refused_while_reading(tmp_path):
     with pytest.raises(InvalidUpload, match=r"d\.csv\.gz unpacks to more than 100,000 bytes"):
         list(iter_clean_chunks(info, report=report, chunk_rows=1_000))
     assert report.rows_read < 50_000
+
+
+def test_a_csv_gives_repeated_columns_as_text_dictionaries(tmp_path):
+    path = write(
+        tmp_path,
+        "d.csv",
+        "KNR,S_GROUP_ID,DATA,FALHA\n"
+        + "2024-2056234,2,2024-05-20 21:31:51,Ruído\n" * 3
+        + "2024-2056235,2,2024-05-20 21:31:51,Ruído na porta\n",
+    )
+    info = sniff_export(path, filename="d.csv", kind=DEFECTS)
+    report = ValidationReport(kind=DEFECTS, filename="d.csv")
+
+    raw = pa.concat_tables(iter_raw_tables(info, chunk_rows=10, report=report))
+
+    assert raw["KNR"].type == pa.dictionary(pa.int32(), pa.string())
+    assert raw["KNR"].to_pylist() == ["2024-2056234"] * 3 + ["2024-2056235"]
+    assert raw["FALHA"].to_pylist() == ["Ruído"] * 3 + ["Ruído na porta"]
+    assert raw["DATA"].type == pa.string()
