@@ -4,85 +4,31 @@ A version's Pipeline is `ResultFeatures` (long result rows → one row per KNR) 
 estimator's own steps; `predict_positive` is how every caller turns rows into probabilities.
 """
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
 from training.pipeline.binning import GradientBoosting
-from training.pipeline.bounds import RobustBounds, bound_columns
-from training.pipeline.features import PIVOT_PREFIXES, READING_PREFIX
+from training.pipeline.bounds import RobustBounds
+from training.pipeline.compiled import CompiledLinear, CompiledTrees, compiled_steps, compiled_trees
 
-# Versions stored before linear.py existed name SparseLogistic from here: it stays importable.
+# Versions stored before linear.py and transforms.py existed name these classes from here:
+# they stay importable.
 from training.pipeline.linear import RelaxedLogistic, SparseLogistic
-
-
-class InformativeColumns(TransformerMixin, BaseEstimator):
-    """Keep the columns that carry information at fit: not all missing, not one constant.
-
-    A test that no vehicle of the fitting period has a value for (one new station's test, a
-    test seen only in later data) would otherwise break HistGradientBoosting's binning.
-    """
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> "InformativeColumns":
-        """Remember the columns with at least one value and more than one distinct state."""
-        values = np.asarray(X, dtype=np.float64)
-        missing = np.isnan(values)
-        # fmin/fmax skip NaN; an all-missing column stays NaN and compares False.
-        low = np.fmin.reduce(values, axis=0, initial=np.nan)
-        high = np.fmax.reduce(values, axis=0, initial=np.nan)
-        partly_missing = missing.any(axis=0) & ~missing.all(axis=0)
-        self.keep_ = np.flatnonzero((high > low) | partly_missing)
-        self.n_features_in_ = values.shape[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
-        """X restricted to the kept columns (a DataFrame stays a DataFrame)."""
-        if isinstance(X, pd.DataFrame):
-            return X.iloc[:, self.keep_]
-        return np.asarray(X)[:, self.keep_]
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """The kept columns' names."""
-        names = getattr(self, "feature_names_in_", None)
-        if names is None:
-            names = np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
-        return names[self.keep_]
-
-
-class PivotColumns(InformativeColumns):
-    """The feature frame's pivot: each test value's latest reading and each test's last NOK
-    flag (`PIVOT_PREFIXES`), the view of the plain approach (one column per test value and
-    status, one gradient-boosting model with scikit-learn's defaults)."""
-
-    prefixes: tuple[str, ...] = PIVOT_PREFIXES
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> "PivotColumns":
-        """Remember the positions of the pivot's columns."""
-        names = np.asarray(X.columns, dtype=object)
-        self.keep_ = np.flatnonzero([str(name).startswith(self.prefixes) for name in names])
-        if not len(self.keep_):
-            raise ValueError(f"no columns named {' or '.join(self.prefixes)}… among the features")
-        self.n_features_in_ = len(names)
-        self.feature_names_in_ = names
-        return self
-
-
-class ReadingColumns(PivotColumns):
-    """Each test value's latest reading alone (`value|…`): the view of `relaxed_logistic`."""
-
-    prefixes = (READING_PREFIX,)
+from training.pipeline.transforms import (
+    InformativeColumns,
+    PivotColumns,
+    ReadingColumns,
+    WithDeviations,
+)
 
 
 def _logistic_regression(random_state: int, **options: Any) -> list[tuple[str, Any]]:
@@ -96,36 +42,6 @@ def _logistic_regression(random_state: int, **options: Any) -> list[tuple[str, A
             ),
         ),
     ]
-
-
-class WithDeviations(TransformerMixin, BaseEstimator):
-    """Each standardised column, then its absolute deviation from its mean.
-
-    A measurement too far from its usual value either way (a torque too high or too low)
-    then weighs in a linear model as one too far in one direction does.
-    """
-
-    def fit(self, X: Any, y: Any = None) -> "WithDeviations":
-        """Remember the number of columns (and their names, from a DataFrame)."""
-        self.n_features_in_ = np.shape(X)[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        """[X, |X|] side by side."""
-        values = np.asarray(X, dtype=np.float64)
-        return np.hstack([values, np.abs(values)])
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """The input names, then `|name|` for each deviation."""
-        check_is_fitted(self, "n_features_in_")
-        names = input_features
-        if names is None:
-            names = getattr(self, "feature_names_in_", None)
-        if names is None:
-            names = [f"x{i}" for i in range(self.n_features_in_)]
-        return np.asarray([*names, *(f"|{name}|" for name in names)], dtype=object)
 
 
 def _sparse_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]]:
@@ -294,214 +210,6 @@ def blend_failure(
     return direct_weight * np.asarray(direct) + (1.0 - direct_weight) * any_group
 
 
-class CompiledTrees:
-    """A fitted binary HistGradientBoostingClassifier's trees as flat arrays.
-
-    scikit-learn predicts tree by tree, with a fixed cost per tree that dominates a
-    one-vehicle prediction (hundreds of trees per kind, nine kinds). Walking every tree at once
-    with array indexing gives the same probabilities (checked against predict_proba in the
-    tests) in a fraction of the time; large batches keep scikit-learn's own path unless the
-    caller asks for any size (`positive_scores`). It reads
-    the fitted trees' node arrays, which scikit-learn keeps in private attributes: `supports`
-    refuses a model whose attributes do not look as expected, and the caller falls back.
-    """
-
-    MAX_ROWS = 32
-
-    def __init__(self, model: HistGradientBoostingClassifier) -> None:
-        nodes = [predictor.nodes for iteration in model._predictors for predictor in iteration]
-        sizes = np.array([len(tree) for tree in nodes])
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        flat = np.concatenate(nodes)
-        shift = np.repeat(offsets, sizes)
-        self.roots = offsets
-        self.feature = flat["feature_idx"].astype(np.intp)
-        self.threshold = flat["num_threshold"]
-        self.missing_left = flat["missing_go_to_left"].astype(bool)
-        self.left = flat["left"].astype(np.intp) + shift
-        self.right = flat["right"].astype(np.intp) + shift
-        self.is_leaf = flat["is_leaf"].astype(bool)
-        self.value = flat["value"]
-        self.baseline = float(np.ravel(model._baseline_prediction)[0])
-
-    @classmethod
-    def supports(cls, model: object) -> bool:
-        """Binary, numeric-only, fitted HistGradientBoostingClassifier with readable trees."""
-        predictors = getattr(model, "_predictors", None)
-        if not isinstance(model, HistGradientBoostingClassifier) or not predictors:
-            return False
-        fields = getattr(getattr(predictors[0][0], "nodes", None), "dtype", None)
-        needed = {"feature_idx", "num_threshold", "missing_go_to_left", "left", "right",
-                  "is_leaf", "value", "is_categorical"}
-        return (
-            fields is not None
-            and needed <= set(fields.names or ())
-            and list(model.classes_) == [0, 1]
-            and all(len(it) == 1 for it in predictors)
-            and not any(p.nodes["is_categorical"].any() for it in predictors for p in it)
-        )
-
-    def positive_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(class 1) for each row of a float array with the model's columns."""
-        raw = np.array([self._raw_one(X[0])]) if len(X) == 1 else self._raw_many(X)
-        return 1.0 / (1.0 + np.exp(-raw))
-
-    def _raw_one(self, row: np.ndarray) -> float:
-        node = self.roots.copy()
-        inner = ~self.is_leaf[node]
-        while inner.any():
-            at = node[inner]
-            x = row[self.feature[at]]
-            go_left = np.where(np.isnan(x), self.missing_left[at], x <= self.threshold[at])
-            node[inner] = np.where(go_left, self.left[at], self.right[at])
-            inner = ~self.is_leaf[node]
-        return self.baseline + self.value[node].sum()
-
-    # Rows walked together at most: bounds the (rows × trees) arrays of a large batch.
-    CHUNK_ROWS = 2048
-
-    def _raw_many(self, X: np.ndarray) -> np.ndarray:
-        if len(X) > self.CHUNK_ROWS:
-            return np.concatenate([
-                self._raw_many(X[begin : begin + self.CHUNK_ROWS])
-                for begin in range(0, len(X), self.CHUNK_ROWS)
-            ])
-        # Every row through every tree at once, following only the paths not yet at a leaf:
-        # row by row, each level's fixed cost was paid again for every row an explanation
-        # scores (three times as long for eleven rows). One row alone is cheaper as above.
-        node = np.tile(self.roots, len(X))
-        row = np.repeat(np.arange(len(X)), len(self.roots))
-        active = np.flatnonzero(~self.is_leaf[node])
-        while len(active):
-            at = node[active]
-            x = X[row[active], self.feature[at]]
-            go_left = np.where(np.isnan(x), self.missing_left[at], x <= self.threshold[at])
-            node[active] = np.where(go_left, self.left[at], self.right[at])
-            active = active[~self.is_leaf[node[active]]]
-        # Each row's leaves summed on their own, in tree order, as for one row alone.
-        leaves = self.value[node].reshape(len(X), len(self.roots))
-        return np.array([self.baseline + values.sum() for values in leaves])
-
-
-class CompiledLinear:
-    """A fitted `sparse_logistic` or `relaxed_logistic` Pipeline as one formula over the
-    feature row: (its view,) columns kept, bounded, median imputation (with indicators for the
-    sparse model), standardisation, deviations, (the relaxed model's second standardisation,)
-    the logistic model. Versions saved before the bounds existed have no bounding step.
-
-    scikit-learn's checks in each of its four transforms cost about 3.6 ms for one vehicle,
-    fifty times the compiled trees; the formula gives the same probabilities (checked against
-    the Pipeline in the tests). `supports` refuses any other arrangement of steps.
-    """
-
-    STEPS = (
-        InformativeColumns, RobustBounds, SimpleImputer, StandardScaler, WithDeviations,
-        SparseLogistic,
-    )
-    UNBOUNDED_STEPS = tuple(t for t in STEPS if t is not RobustBounds)
-    RELAXED_STEPS = (
-        ReadingColumns, InformativeColumns, RobustBounds, SimpleImputer, StandardScaler,
-        WithDeviations, StandardScaler, RelaxedLogistic,
-    )
-
-    def __init__(self, steps: list[tuple[str, Any]]) -> None:
-        parts = [step for _, step in steps]
-        view = parts.pop(0) if isinstance(parts[0], ReadingColumns) else None
-        self.bounds = parts.pop(1) if isinstance(parts[1], RobustBounds) else None
-        rescale = parts.pop(4) if len(parts) == 6 else None
-        select, impute, scale, _, model = parts
-        self.keep = select.keep_ if view is None else view.keep_[select.keep_]
-        self.fill = impute.statistics_
-        indicator = impute.indicator_
-        self.indicate = (
-            np.asarray(indicator.features_, dtype=np.intp)
-            if indicator is not None
-            else np.empty(0, dtype=np.intp)
-        )
-        self.mean = scale.mean_ if scale.mean_ is not None else 0.0
-        self.scale = scale.scale_ if scale.scale_ is not None else 1.0
-        coef, intercept = model.coef_[0], float(model.intercept_[0])
-        if rescale is not None:
-            # ((w - m) / s) @ c + b is w @ (c / s) + (b - m @ (c / s)): the second
-            # standardisation folds into the weights.
-            coef = coef / rescale.scale_
-            intercept -= float(rescale.mean_ @ coef)
-        self.coef = coef
-        self.intercept = intercept
-        # The L1 penalty leaves a few dozen of thousands of weights: the formula reads only
-        # the kept columns behind them (at the plant's width, a hundredth of the frame).
-        kept, weights = len(select.keep_), self.coef.reshape(2, -1)
-        used = np.flatnonzero(np.abs(weights).sum(axis=0))
-        values, flags = used[used < kept], self.indicate[used[used >= kept] - kept]
-        self.positions = np.unique(np.concatenate([values, flags])).astype(np.intp)
-        self.value_at = np.searchsorted(self.positions, values)
-        self.flag_at = np.searchsorted(self.positions, flags)
-        self.used_fill = self.fill[values]
-        self.used_mean = np.broadcast_to(self.mean, weights.shape[1:])[used]
-        self.used_scale = np.broadcast_to(self.scale, weights.shape[1:])[used]
-        self.used_coef = np.concatenate([weights[0, used], weights[1, used]])
-
-    @classmethod
-    def supports(cls, steps: list[tuple[str, Any]]) -> bool:
-        """Exactly these steps (with or without the bounds), the imputer filling medians."""
-        types = tuple(type(step) for _, step in steps)
-        if types == cls.RELAXED_STEPS:
-            impute = steps[3][1]
-            return (
-                impute.strategy == "median"
-                and impute.indicator_ is None
-                and list(steps[-1][1].classes_) == [0, 1]
-            )
-        return (
-            types in (cls.STEPS, cls.UNBOUNDED_STEPS)
-            and steps[-4][1].strategy == "median"
-            and list(steps[-1][1].classes_) == [0, 1]
-        )
-
-    def columns_read(self) -> np.ndarray:
-        """The feature-frame columns with a weight, directly or through their missing flag."""
-        kept = len(self.keep)
-        # The formula's weights: [values, flags] standardised, then the same deviations.
-        weights = np.abs(self.coef.reshape(2, -1)).sum(axis=0)
-        used = np.flatnonzero(weights[:kept])
-        flagged = self.indicate[np.flatnonzero(weights[kept:])]
-        return np.unique(self.keep[np.concatenate([used, flagged])]).astype(np.intp)
-
-    def positive_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(class 1) for each row of the feature array (every column of the frame)."""
-        # The steps' arithmetic, column for column, on the weighed columns only; terms of
-        # weight zero added nothing.
-        at = self.positions
-        x = X[:, self.keep[at]]
-        if self.bounds is not None:
-            b = self.bounds
-            x = bound_columns(x, b.center_[at], b.spread_[at], b.limit)
-        missing = np.isnan(x)
-        filled = np.where(missing[:, self.value_at], self.used_fill, x[:, self.value_at])
-        z = (np.hstack([filled, missing[:, self.flag_at]]) - self.used_mean) / self.used_scale
-        logit = np.hstack([z, np.abs(z)]) @ self.used_coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-logit))
-
-
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _compiled_trees(model: Any) -> CompiledTrees | None:
-    if model not in _compiled:
-        _compiled[model] = CompiledTrees(model) if CompiledTrees.supports(model) else None
-    return _compiled[model]
-
-
-def _compiled_steps(steps: list[tuple[str, Any]]) -> CompiledTrees | CompiledLinear | None:
-    """The fast path for these fitted steps: trees after the transforms, or a whole formula."""
-    model = steps[-1][1]
-    if CompiledLinear.supports(steps):
-        if model not in _compiled:
-            _compiled[model] = CompiledLinear(steps)
-        return _compiled[model]
-    return _compiled_trees(model)
-
-
 def _estimator_proba(
     steps: list[tuple[str, Any]], features: pd.DataFrame, *, any_size: bool = False
 ) -> np.ndarray:
@@ -510,7 +218,7 @@ def _estimator_proba(
     if isinstance(model, AnyFailure) and len(steps) == 1:
         return model.positive_proba(features, any_size=any_size)
     small = any_size or len(features) <= CompiledTrees.MAX_ROWS
-    compiled = _compiled_steps(steps) if small else None
+    compiled = compiled_steps(steps) if small else None
     # The compiled paths read a plain array: selecting columns of one DataFrame row cost ten
     # times the trees themselves (2.7 of 3 ms for seven kinds).
     X: Any = features
@@ -546,10 +254,10 @@ def columns_read(estimator: Any) -> np.ndarray | None:
             return None
         return np.unique(np.concatenate(parts)).astype(np.intp)
     if CompiledLinear.supports(steps):
-        return _compiled_steps(steps).columns_read()
+        return compiled_steps(steps).columns_read()
     if not CompiledTrees.supports(model):
         return None
-    compiled = _compiled_trees(model)
+    compiled = compiled_trees(model)
     read = np.unique(compiled.feature[~compiled.is_leaf])
     for _, step in reversed(steps[:-1]):
         if isinstance(step, RobustBounds):

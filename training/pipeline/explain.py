@@ -15,16 +15,15 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from threadpoolctl import threadpool_limits
 
 from training.pipeline.bounds import RobustBounds
+from training.pipeline.compiled import CompiledLinear, CompiledTrees
 from training.pipeline.estimators import (
     AnyFailure,
-    CompiledLinear,
-    CompiledTrees,
-    InformativeColumns,
     blend_failure,
     columns_read,
     combined_parts,
     positive_scores,
 )
+from training.pipeline.transforms import InformativeColumns
 
 CURVE_POINTS = 100
 CALIBRATION_BINS = 10

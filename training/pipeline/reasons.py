@@ -20,7 +20,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
 from training.pipeline.bounds import RobustBounds
-from training.pipeline.estimators import AnyFailure, InformativeColumns
+from training.pipeline.estimators import AnyFailure
+from training.pipeline.transforms import InformativeColumns
 
 
 @dataclass(frozen=True)
