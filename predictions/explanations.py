@@ -3,7 +3,8 @@ words ("SECTION_ZP8_00000001 screw 2 torque 31.2 Nm, typical 25.8").
 
 Each of the inputs tried (the risk model's strongest, then the vehicle's readings furthest from
 their median) is set to its typical value (the training median the version keeps) in turn;
-the inputs whose typical value lowers the risk most are the reasons.
+the inputs whose typical value lowers the risk most are the reasons. A vehicle none of them
+explains has every input the model reads tried.
 Computed when predicting, for the vehicles flagged, in one scoring call per batch.
 """
 
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crossline.domain import FAIL_KIND, group_kind
 from crossline.numbers import significant
 from mlmodels.services import LoadedModel
-from training.pipeline.estimators import positive_scores
+from training.pipeline.estimators import columns_read, positive_scores
 from training.pipeline.features import SHIFT_START_HOUR
 from training.pipeline.reasons import (
     FeatureName,
+    Typical,
     candidate_inputs,
     parse_feature_name,
     risk_drops,
@@ -110,15 +113,21 @@ def explain(
     typical = typical_values(model.pipeline)
     strongest = strongest_inputs(model.version.diagnostics, STRONGEST_TRIED)
     estimator = model.pipeline[1:]
+
+    def score(frame: pd.DataFrame) -> np.ndarray:
+        return positive_scores(estimator, frame, any_size=True)
+
     candidates = candidate_inputs(features, typical, strongest, INPUTS_TRIED)
-    drops = risk_drops(lambda frame: positive_scores(estimator, frame, any_size=True),
-                       features, candidates, typical)
-    reasons = []
-    for row_drops in drops:
-        largest = sorted(row_drops, key=lambda item: -item[1])
-        kept = [(name, drop) for name, drop in largest[:REASONS_KEPT] if drop >= MIN_DROP]
-        # A low risk raised by less than a point still names what raised it most.
-        reasons.append(kept or [(name, drop) for name, drop in largest[:1] if drop > 0])
+    reasons = [_kept(row) for row in risk_drops(score, features, candidates, typical)]
+    unexplained = [i for i, kept in enumerate(reasons) if not kept]
+    if unexplained:
+        # None of the inputs tried lowers these vehicles' risk: it comes from inputs neither
+        # among the strongest nor far from their median (through a group model the fail
+        # model joins, say). Every input the model reads is tried for them.
+        every = _inputs_read(estimator, features, typical)
+        wider = risk_drops(score, features.iloc[unexplained], [every] * len(unexplained), typical)
+        for i, row in zip(unexplained, wider, strict=True):
+            reasons[i] = _kept(row)
     named = {parse_feature_name(name).test for kept in reasons for name, _ in kept}
     units = _units(results, named - {""})
     explained: dict[str, list[dict[str, Any]]] = {}
@@ -129,6 +138,22 @@ def explain(
             for name, drop in reasons[row]
         ]
     return explained
+
+
+def _kept(drops: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The reasons among one vehicle's (input, risk drop): a few lowering the risk by at least
+    a point; a low risk raised by less than a point still names what raised it most."""
+    largest = sorted(drops, key=lambda item: -item[1])
+    kept = [(name, drop) for name, drop in largest[:REASONS_KEPT] if drop >= MIN_DROP]
+    return kept or [(name, drop) for name, drop in largest[:1] if drop > 0]
+
+
+def _inputs_read(estimator: Any, features: pd.DataFrame, typical: Typical) -> list[str]:
+    """The feature columns the estimator reads that have a typical value (every such column
+    when which it reads is not known)."""
+    read = columns_read(estimator)
+    names = features.columns if read is None else features.columns[read]
+    return [name for name in names if name in typical.median]
 
 
 def _units(

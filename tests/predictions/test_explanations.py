@@ -67,6 +67,26 @@ def test_every_flagged_vehicle_names_the_results_that_raised_its_risk(
     assert all(p.explanation == [] for p in unflagged), "explained only when flagged"
 
 
+def test_a_vehicle_the_inputs_tried_first_do_not_explain_gets_reasons_from_every_input_read(
+    active_models, two_days, monkeypatch
+):
+    from predictions import explanations
+
+    # As for a vehicle whose risk comes from inputs neither among the model's strongest nor
+    # far from their median: the first inputs tried explain nothing.
+    monkeypatch.setattr(
+        explanations, "candidate_inputs", lambda features, *args: [[] for _ in features.index]
+    )
+    set_inspection_capacity(share=0.2)
+    services.predict_knrs(knrs=[k for day in two_days.values() for k in day])
+
+    flagged = list(Prediction.objects.filter(predicted_fail=True))
+    assert len(flagged) == 8
+    for prediction in flagged:
+        assert 1 <= len(prediction.explanation) <= 3, prediction.knr
+        drops = [reason["risk_drop"] for reason in prediction.explanation]
+        assert drops == sorted(drops, reverse=True) and drops[0] > 0
+
 
 def test_vehicles_a_larger_capacity_lists_from_their_stored_risk_get_their_reasons(
     active_models, two_days
