@@ -49,3 +49,22 @@ def test_bootstrap_trains_on_the_demo_and_names_each_kind_in_the_teams_words(
     assert any(line.split()[:3] == ["fail-v1", "Any", "defect"] for line in lines), lines
     assert any(line.split()[:4] == ["group_2-v1", "2", "Centre", "console"] for line in lines)
     assert "Predicted 300 vehicles" in out.getvalue()
+    # The demo's list is a team's: a fifth of each production day, not what the policies flag.
+    assert "Inspection capacity: 20% of each production day's vehicles" in out.getvalue()
+    flagged = int(out.getvalue().split("Predicted 300 vehicles: ")[1].split()[0])
+    assert 0 < flagged <= 0.2 * 300
+
+
+@pytest.mark.django_db
+def test_bootstrap_keeps_a_capacity_the_team_set(monkeypatch, settings, tmp_path):
+    from predictions.capacity import get_capacity, set_inspection_capacity
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setenv("CROSSLINE_ADMIN_PASSWORD", "a-long-admin-password")
+    set_inspection_capacity(vehicles_per_day=3)
+    out = StringIO()
+
+    call_command("bootstrap", demo_knrs=300, stdout=out)
+
+    assert "Inspection capacity" not in out.getvalue()
+    assert get_capacity().vehicles_per_day == 3 and get_capacity().share is None
