@@ -2,7 +2,9 @@
 
 Run: `nice -n 10 .venv/bin/python bench/fail_candidate.py --without dense_logistic --world demo
 --world small_deviations --world interactions --seed 5004 --seed 5005 --seed 5006`
-(writes bench/results/fail_candidate.md and .json).
+(writes bench/results/fail_candidate.md and .json); or `--add '{"recency_half_life_days": 90}'
+--report bench/results/fail_recency.md` to judge a candidate the definition does not hold
+(with: the definition and it; without: the definition).
 
 Per world (bench/worlds/) and seed: the generator's files go through the importer's readers
 and the product's pure training steps (`clean`, `build_features`, `build_labels`,
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -56,7 +60,16 @@ def without(params: dict, estimator: str) -> dict:
     return {**params, "candidates": {**params["candidates"], name: kept}}
 
 
-def measure(world: str, knrs: int, seed: int, left_out: str, work: Path) -> dict:
+def added(params: dict, candidate: dict) -> dict:
+    """The definition's parameters with one more candidate."""
+    name = params["estimator"]
+    listed = [*params["candidates"][name], candidate]
+    return {**params, "candidates": {**params["candidates"], name: listed}}
+
+
+def measure(
+    world: str, knrs: int, seed: int, left_out: str, work: Path, add: dict | None = None
+) -> dict:
     started = time.perf_counter()
     paths = WORLDS[world](knrs=knrs, out_dir=work / f"{world}_{seed}_{knrs}", seed=seed)
     truth = pd.read_csv(paths["truth"], dtype={"KNR": str}).set_index("KNR")
@@ -67,7 +80,11 @@ def measure(world: str, knrs: int, seed: int, left_out: str, work: Path) -> dict
     labels = build_labels(defects, production_time)
     train, test = split_by_time(features, labels, production_time, DEFAULT_PARAMS["test_share"])
     runs, seconds = {}, {}
-    variants = {"with": DEFAULT_PARAMS, "without": without(DEFAULT_PARAMS, left_out)}
+    variants = (
+        {"with": added(DEFAULT_PARAMS, add), "without": DEFAULT_PARAMS}
+        if add is not None
+        else {"with": DEFAULT_PARAMS, "without": without(DEFAULT_PARAMS, left_out)}
+    )
     for label, params in variants.items():
         fit_started = time.perf_counter()
         runs[label] = evaluate(train_models(train, builder, params), test, results)["models"]
@@ -117,6 +134,14 @@ def report(entries: list[dict], command: str) -> str:
         return "" if bounds is None else f"[{bounds[0]:+.3f}, {bounds[1]:+.3f}]"
 
     left_out = sorted({e["left_out"] for e in entries})
+    # A candidate given as JSON was added to the default definition (`--add`), not left out.
+    with_text = (
+        "the default definition with the candidate added; without: the default definition "
+        "(main's)"
+        if left_out[0].startswith("{")
+        else "the default definition; without: the same with the candidate left out (main's "
+        "definition)"
+    )
     lines = [
         f"# The default definition with and without {', '.join(left_out)}, in every world",
         "",
@@ -124,8 +149,7 @@ def report(entries: list[dict], command: str) -> str:
         "",
         "PR-AUC as a share of truth's on the latest 20% of vehicles by production time "
         "(trained on the earliest 80%), through the product's pure training steps (no "
-        "database, no gate). With: the default definition; without: the same with the "
-        "candidate left out (main's definition); plain: bench/plain_reference.py. Intervals: "
+        f"database, no gate). With: {with_text}; plain: bench/plain_reference.py. Intervals: "
         "2.5th–97.5th percentiles of the tie-fair average precision's difference over 1000 "
         "paired resamples of the judged vehicles.",
         "",
@@ -172,7 +196,10 @@ def report(entries: list[dict], command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--without", required=True, help="the candidate's estimator")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--without", help="the candidate's estimator")
+    group.add_argument("--add", type=json.loads,
+                       help="a candidate (JSON) the default definition does not hold")
     parser.add_argument("--world", action="append", choices=sorted(WORLDS))
     parser.add_argument("--seed", action="append", type=int)
     parser.add_argument("--knrs", type=int, default=3000)
@@ -181,7 +208,8 @@ def main() -> None:
     args = parser.parse_args()
     stored = args.report.with_suffix(".json")
     fresh = [
-        measure(world, args.knrs, seed, args.without, args.work)
+        measure(world, args.knrs, seed, args.without or json.dumps(args.add), args.work,
+                args.add)
         for world in args.world or sorted(WORLDS)
         for seed in args.seed or [5004, 5005, 5006]
     ]
@@ -194,7 +222,9 @@ def main() -> None:
         key=lambda e: (order[e["world"]], e["knrs"], e["seed"]),
     )
     stored.write_text(json.dumps(entries, indent=1))
-    command = "nice -n 10 .venv/bin/python bench/fail_candidate.py " + " ".join(sys.argv[1:])
+    command = f"nice -n {os.nice(0)} .venv/bin/python bench/fail_candidate.py " + " ".join(
+        shlex.quote(arg) for arg in sys.argv[1:]
+    )
     args.report.write_text(report(entries, command), encoding="utf-8")
 
 
