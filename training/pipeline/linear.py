@@ -40,14 +40,7 @@ class SparseLogistic(ClassifierMixin, BaseEstimator):
         """Fit the L1 model on a sample by class, then the scale and offset of its score."""
         values = np.asarray(X, dtype=np.float64)
         labels = np.asarray(y)
-        rows = self._sample(labels)
-        lasso = LogisticRegression(
-            C=self.C,
-            l1_ratio=1.0,
-            solver="liblinear",
-            max_iter=self.max_iter,
-            random_state=self.random_state,
-        ).fit(values[rows], labels[rows])
+        lasso = self._lasso(values, labels)
         score = lasso.decision_function(values)[:, None]
         rescale = LogisticRegression().fit(score, labels)
         scale = float(rescale.coef_[0, 0])
@@ -56,6 +49,17 @@ class SparseLogistic(ClassifierMixin, BaseEstimator):
         self.intercept_ = lasso.intercept_ * scale + rescale.intercept_
         self.n_features_in_ = values.shape[1]
         return self
+
+    def _lasso(self, values: np.ndarray, labels: np.ndarray) -> LogisticRegression:
+        """The L1 model (strength 1/C), fitted on the sample by class."""
+        rows = self._sample(labels)
+        return LogisticRegression(
+            C=self.C,
+            l1_ratio=1.0,
+            solver="liblinear",
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+        ).fit(values[rows], labels[rows])
 
     def _sample(self, labels: np.ndarray) -> np.ndarray:
         """Every row, or at most `max_rows`: the rarer class up to half, the other the rest."""
@@ -114,14 +118,7 @@ class RelaxedLogistic(SparseLogistic):
         """Choose columns by L1 on a sample by class, then fit their weights on every row."""
         values = np.asarray(X, dtype=np.float64)
         labels = np.asarray(y)
-        rows = self._sample(labels)
-        lasso = LogisticRegression(
-            C=self.C,
-            l1_ratio=1.0,
-            solver="liblinear",
-            max_iter=self.max_iter,
-            random_state=self.random_state,
-        ).fit(values[rows], labels[rows])
+        lasso = self._lasso(values, labels)
         kept = np.flatnonzero(lasso.coef_[0])
         # No column kept: the weights stay zero and the offset is the prevalence's log-odds.
         refit = LogisticRegression(C=self.refit_C, max_iter=self.max_iter).fit(
