@@ -57,8 +57,12 @@ def get_inspection_capacity_record() -> InspectionCapacity:
 
 def get_capacity() -> Capacity:
     """The inspection capacity in force."""
-    record = get_inspection_capacity_record()
-    return Capacity(share=record.share, vehicles_per_day=record.vehicles_per_day)
+    # Two fields, not the record with its editor: every prediction reads this.
+    stored = InspectionCapacity.objects.values_list("share", "vehicles_per_day").first()
+    if stored is None:
+        return Capacity()
+    share, vehicles_per_day = stored
+    return Capacity(share=share, vehicles_per_day=vehicles_per_day)
 
 
 def get_label_window_days() -> int:

@@ -169,14 +169,23 @@ def predict_frame(
 
 
 def flag_and_store(results: pd.DataFrame, *, models: dict[str, LoadedModel]) -> list[Prediction]:
-    """Predict these result rows, flag them (the worklist: the inspection capacity, if set),
-    store, keep each production day they fell on within its cap, then explain the flagged."""
+    """Predict these result rows, flag them, explain the flagged and store. With an inspection
+    capacity (the worklist), each production day they fell on is kept within its cap once
+    they are stored, and those the list then holds are explained."""
     features: dict[Any, pd.DataFrame] = {}
     inspections = get_indicated_tests()
     rows = predict_frame(results, models=models, features=features, inspections=inspections)
     if not rows:
         return []
     policy = get_list_policy(models)
+    if not policy.capacity.is_set:
+        # Each kind's threshold flags for good: the flagged vehicles' reasons are stored with
+        # their predictions, in the same write.
+        flagged = [row for row in rows if row["predicted_fail"]]
+        reasons = explain_vehicles(flagged, models, features, results)
+        for row in flagged:
+            row["explanation"] = reasons.get(row["knr"], [])
+        return store_predictions(rows)
     flag_on_arrival(rows, policy, inspections)
     stored = store_predictions(rows)
     by_knr = {p.knr: p for p in stored}
