@@ -420,6 +420,11 @@ CROSSLINE_WORKLIST_TESTS_PER_VEHICLE = env_int(
     "CROSSLINE_WORKLIST_TESTS_PER_VEHICLE", 3, minimum=1
 )
 CROSSLINE_BATCH_SYNC_LIMIT = env_int("CROSSLINE_BATCH_SYNC_LIMIT", 200, minimum=0)
+# A batch predicted within its request (at most CROSSLINE_BATCH_SYNC_LIMIT vehicles, seconds of
+# work) and still running this long after it began lost its web process: the reaper fails it.
+CROSSLINE_INLINE_BATCH_STALE_SECONDS = env_int(
+    "CROSSLINE_INLINE_BATCH_STALE_SECONDS", 900, minimum=60
+)
 
 # Imports and training runs beat every CROSSLINE_HEARTBEAT_SECONDS, also during long steps. An
 # import silent for CROSSLINE_IMPORT_STALE_SECONDS, or a run silent for

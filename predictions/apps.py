@@ -4,6 +4,7 @@ from mlmodels.hooks import realised_metrics_by_version
 from mlmodels.signals import model_version_activated
 from plant.hooks import latest_prediction
 from plant.signals import defects_imported, results_imported
+from training.signals import reaping_stale_work
 
 
 class PredictionsConfig(AppConfig):
@@ -22,6 +23,9 @@ class PredictionsConfig(AppConfig):
         model_version_activated.connect(
             receivers.predict_after_activation,
             dispatch_uid="predictions.predict_after_activation",
+        )
+        reaping_stale_work.connect(
+            receivers.reap_stale_batches, dispatch_uid="predictions.reap_stale_batches"
         )
         latest_prediction.register(receivers.latest_prediction)
         realised_metrics_by_version.register(realised.get_realised_metrics_by_version)

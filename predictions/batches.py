@@ -7,7 +7,7 @@ import contextlib
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,35 @@ def _run(batch: BatchPrediction, work: Callable[[], list[Prediction]]) -> list[P
     _finish(batch, predictions)
     batch.refresh_from_db()
     return predictions
+
+
+def reap_stale_inline_batches() -> int:
+    """Fail the batches predicted within a request whose web process stopped mid-way.
+
+    A worker's batch is handed to another worker when its own stops; an inline one has no task
+    and would show "running" for ever. The predictions it stored before are kept (each was
+    stored whole). A compare-and-set: a batch that finishes meanwhile is left alone.
+    """
+    stale_after = timedelta(seconds=settings.CROSSLINE_INLINE_BATCH_STALE_SECONDS)
+    now = timezone.now()
+    stale = BatchPrediction.objects.filter(
+        status=BatchPrediction.Status.RUNNING, task_id="", created_at__lt=now - stale_after
+    )
+    reaped = 0
+    for batch in stale:
+        minutes = (now - batch.created_at).total_seconds() / 60
+        reaped += BatchPrediction.objects.filter(
+            pk=batch.pk, status=BatchPrediction.Status.RUNNING, task_id=""
+        ).update(
+            status=BatchPrediction.Status.FAILED,
+            error=(
+                f"The web process stopped while predicting this batch within its request: "
+                f"it had not finished {minutes:.0f} minutes after it began. Predictions stored "
+                "before are kept; start the batch again to predict the rest."
+            ),
+            finished_at=now,
+        )
+    return reaped
 
 
 def _enqueue(batch: BatchPrediction) -> BatchPrediction:

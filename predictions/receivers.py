@@ -9,7 +9,7 @@ from django.urls import reverse
 from crossline.domain import fail_group_label
 from crossline.numbers import percent
 from plant.selectors import get_fail_group_labels
-from predictions import arrivals, feedback, selectors
+from predictions import arrivals, batches, feedback, selectors
 
 
 def fill_feedback(sender: Any, *, knrs: list[str], **kwargs: Any) -> None:
@@ -25,6 +25,12 @@ def predict_arrived_vehicles(sender: Any, *, dataset: Any, knrs: list[str], **kw
 def predict_after_activation(sender: Any, *, activation: Any, **kwargs: Any) -> None:
     """A version was activated: what it should see is predicted again in the background."""
     arrivals.queue_predictions_after_activation(activation_id=activation.pk)
+
+
+def reap_stale_batches(sender: Any, **kwargs: Any) -> str:
+    """The reaper's pass: batches whose web process stopped mid-request are failed."""
+    reaped = batches.reap_stale_inline_batches()
+    return f"{reaped} inline batches failed" if reaped else ""
 
 
 def latest_prediction(knr: str) -> dict[str, Any] | None:

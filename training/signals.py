@@ -11,3 +11,6 @@ training_run_failed = Signal()
 # Sent for each version a succeeded run registered, with `version`, `run` and `comparison` (its
 # kind's entry of the run's comparison with the active versions).
 model_version_registered = Signal()
+# Sent by each pass of the reaper (`training.tasks.reap_stale_work`): a receiver reaps the stale
+# work of its own app and returns a short account of it ("2 inline batches failed").
+reaping_stale_work = Signal()

@@ -1,10 +1,15 @@
 """django-q2 entry points of the training app: they take ids and call a service."""
 
+import logging
+
 from crossline.schedules import claim_period
 from crossline.taskqueue import release_orphaned_tasks
 from plant import reaper
 from plant import tasks as plant_tasks
 from training import runs
+from training.signals import reaping_stale_work
+
+logger = logging.getLogger(__name__)
 
 
 def execute_training_run(run_id: str) -> str:
@@ -24,7 +29,8 @@ REAPER_SCHEDULE = "reap stale work"
 
 
 def reap_stale_work(intended: str | None = None) -> str:
-    """The reaper: dead runs and imports, tasks held by dead clusters, the next run.
+    """The reaper: dead runs and imports, tasks held by dead clusters, the next run, and what
+    the apps above reap (`reaping_stale_work`).
 
     As a schedule, `intended` is the period's run time: every worker cluster's scheduler may
     queue the same period, and only the first copy to claim it reaps. A worker's own pass at
@@ -37,8 +43,15 @@ def reap_stale_work(intended: str | None = None) -> str:
     imports_reaped = reaper.reap_stale_imports()
     released = release_orphaned_tasks()
     dispatched = runs.dispatch_next_run()
+    above = []
+    for receiver, answer in reaping_stale_work.send_robust(sender=None):
+        if isinstance(answer, Exception):  # one app's failure never stops the others' reaping
+            logger.error("Reaper: %s failed: %r", receiver, answer)
+        elif answer:
+            above.append(str(answer))
     return (
         f"{label}: {failed} stale runs failed, {imports_reaped} imports reaped, "
         f"{released} orphaned tasks released, "
         f"{'run ' + str(dispatched.pk) if dispatched else 'no run'} dispatched"
+        + "".join(f", {answer}" for answer in above)
     )

@@ -124,6 +124,33 @@ def test_a_batch_another_worker_took_meanwhile_is_left_to_it(active_models, stor
     assert Prediction.objects.count() == 0
 
 
+def test_the_reaper_fails_an_inline_batch_whose_web_process_stopped(staff_api):
+    """A batch predicted within its request has no task to hand to another worker: when its
+    web process stops mid-way it would show "running" for ever. The reaper fails it once it is
+    older than CROSSLINE_INLINE_BATCH_STALE_SECONDS; a worker's batch and a young one stay."""
+    from datetime import timedelta
+
+    from training.tasks import reap_stale_work
+
+    long_ago = timezone.now() - timedelta(minutes=20)
+    cut_short, worker, young = (
+        BatchPrediction.objects.create(knr_count=3, status="running", task_id=task)
+        for task in ("", "q-task-1", "")
+    )
+    BatchPrediction.objects.filter(pk__in=[cut_short.pk, worker.pk]).update(created_at=long_ago)
+
+    assert "1 inline batches failed" in reap_stale_work()
+
+    for batch in (cut_short, worker, young):
+        batch.refresh_from_db()
+    assert (cut_short.status, worker.status, young.status) == ("failed", "running", "running")
+    assert "web process stopped" in cut_short.error and cut_short.finished_at is not None
+    body = staff_api.get(f"/api/predictions/batches/{cut_short.pk}/").json()
+    assert body["status"] == "failed" and "20 minutes" in body["error"]
+    # Reaped once: the next pass finds nothing more.
+    assert "inline batches" not in reap_stale_work()
+
+
 def test_a_queued_batch_runs_in_the_task_queue(
     active_models, stored_knrs, settings, monkeypatch
 ):
