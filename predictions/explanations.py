@@ -163,22 +163,15 @@ def _units(
     tests (NAME): the reasons name a few of a vehicle's hundreds."""
     if results.empty or "UNIT" not in results or not tests:
         return {}
-    # Each distinct NAME compared once, and only the rows of the tests named read: a vehicle's
-    # hundreds of rows one by one cost more than the reasons.
-    codes, distinct = pd.factorize(results["NAME"], use_na_sentinel=False)
-    named = [
-        code for code, name in enumerate(distinct.tolist())
-        if str(None if pd.isna(name) else name).strip() in tests
-    ]
-    rows = np.flatnonzero(np.isin(codes, named))
+    # Plain lists: pandas' selection of a few hundred rows cost more than the reasons.
     knrs, names, families, units = (
-        results[column].to_numpy(dtype=object, na_value=None)[rows]
+        results[column].to_numpy(dtype=object, na_value=None)
         for column in ("KNR", "NAME", "ID", "UNIT")
     )
     found: dict[str, dict[tuple[str, int | None], str]] = {}
     for i, name in enumerate(names.tolist()):
         name = str(name).strip()
-        if units[i] is None:
+        if name not in tests or units[i] is None:
             continue
         unit = str(units[i]).strip()
         if unit:

@@ -348,11 +348,13 @@ def _group_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Lookups(NamedTuple):
-    """A fitted builder's columns as lookups: kept test → position, value column → position,
-    and the value columns of each multi-value test (positions, grouped; each group's start)."""
+    """A fitted builder's columns as lookups: kept test → position, each value column's
+    position by kept test and sub-result label (a table, -1 where none; the labels' columns in
+    it), and the value columns of each multi-value test (positions, grouped; each group's
+    start)."""
 
     tests: dict[str, int]
-    values: dict[str, int]
+    value_table: tuple[np.ndarray, dict[str, int]]
     spread: tuple[np.ndarray, np.ndarray]
     columns: pd.Index  # the frame's columns, one Index for every frame this builder makes
 
@@ -488,7 +490,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
 
         # Per kept sub-result: its latest numeric value.
         values = np.full((n, len(self.values_)), np.nan)
-        column = self._value_columns(test_values, code, value_id)
+        column = self._value_columns(vocabulary, code, value_id)
         measured = (column >= 0) & ~np.isnan(value)
         if measured.any():
             cell = k[measured].astype(np.int64) * len(self.values_) + column[measured]
@@ -505,24 +507,20 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         return pd.DataFrame(matrix, index=knrs, columns=self._lookups().columns)
 
     def _value_columns(
-        self, test_values: Any, code: np.ndarray, value_id: np.ndarray
+        self, vocabulary: np.ndarray, code: np.ndarray, value_id: np.ndarray
     ) -> np.ndarray:
-        """Each row's value column (-1 if its sub-result has none), looked up once per pair."""
+        """Each row's value column (-1 if its sub-result has none), from its kept test
+        (`vocabulary`: each test code's position among the kept tests, -1 if not kept) and
+        its sub-result's label, looked up in one array."""
         if not len(code):
             return np.zeros(0, dtype=np.intp)
-        columns = self._lookups().values
-        # (test, value id) pairs as integer codes: hashing two ints per row, not sorting rows.
+        table, subs = self._lookups().value_table
+        # A label per distinct sub-result index (a handful), not per row or pair.
         value_id_of_row, value_ids = _value_id_codes(value_id)
-        n_values = max(len(value_ids), 1)
-        pair_of_row, pairs = pd.factorize(code.astype(np.int64) * n_values + value_id_of_row)
-        lookup = np.array(
-            [
-                columns.get(f"{test_values[int(c)]}|{v:g}", -1)
-                for c, v in zip(pairs // n_values, value_ids[pairs % n_values], strict=True)
-            ],
-            dtype=np.intp,
-        )
-        return lookup[pair_of_row]
+        sub = np.array([subs.get(f"{v:g}", -1) for v in value_ids.tolist()], dtype=np.intp)
+        test, sub = vocabulary[code], sub[value_id_of_row]
+        found = (test >= 0) & (sub >= 0)
+        return np.where(found, table[np.where(found, test, 0), np.where(found, sub, 0)], -1)
 
     def _spread(self, values: np.ndarray) -> list[np.ndarray]:
         """Per multi-value test, the minimum and maximum of its latest sub-result values."""
@@ -549,14 +547,25 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
             order = np.array([j for _, j in grouped], dtype=np.intp)
             groups = np.array([i for i, _ in grouped], dtype=np.intp)
             starts = np.searchsorted(groups, np.arange(len(self.spread_)))
+            tests = {test: j for j, test in enumerate(self.tests_)}
             lookups = _Lookups(
-                tests={test: j for j, test in enumerate(self.tests_)},
-                values={name: j for j, name in enumerate(self.values_)},
+                tests=tests,
+                value_table=self._value_table(tests),
                 spread=(order, starts),
                 columns=pd.Index(self.feature_names_),
             )
             _lookups[self] = lookups
         return lookups
+
+    def _value_table(self, tests: dict[str, int]) -> tuple[np.ndarray, dict[str, int]]:
+        # A value column is named `test|sub`: a sub-result label has no "|", so the last one
+        # separates the two.
+        pairs = [name.rsplit("|", 1) for name in self.values_]
+        subs = {sub: i for i, sub in enumerate(dict.fromkeys(sub for _, sub in pairs))}
+        table = np.full((max(len(tests), 1), max(len(subs), 1)), -1, dtype=np.intp)
+        for j, (test, sub) in enumerate(pairs):
+            table[tests[test], subs[sub]] = j
+        return table, subs
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The feature columns fixed at fit."""

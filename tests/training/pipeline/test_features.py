@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from training.pipeline import features as features_module
 from training.pipeline.features import (
     ResultFeatures,
     drop_duplicate_results,
@@ -249,3 +250,39 @@ def test_a_builder_fitted_again_builds_the_columns_of_its_new_fit():
     assert refitted.loc["2024-0000002", "min|SECTION_ZP8_00000001#2"] == 24.0
     assert refitted.loc["2024-0000002", "max|SECTION_ZP8_00000001#2"] == 31.0
     assert refitted.loc["2024-0000002", "value|042000#718|1"] == 12.5
+
+
+@pytest.mark.parametrize("rows_per_call", ["one vehicle", "pandas path"])
+def test_a_reading_lands_in_the_column_its_test_and_sub_result_label_name(rows_per_call,
+                                                                         monkeypatch):
+    fitted = rows_of(
+        *(row(knr, "012001", 1.0, 10.0) for knr in ("2024-0000001", "2024-0000002")),
+        row("2024-0000001", "012001", 2.0, 11.0),
+        *(row(knr, "012001|2", 3.0, 12.0)  # a "|" in the test's name
+          for knr in ("2024-0000001", "2024-0000002")),
+        *(row(knr, "071000", np.nan, 5.0, family=1)  # one value: sub-result 0
+          for knr in ("2024-0000001", "2024-0000002")),
+        row("2024-0000002", "033000", 1.0, 9.0),
+    )
+    builder = ResultFeatures(max_tests=3).fit(fitted)  # 033000 ran on one vehicle: not kept
+    assert "value|033000#2|1" not in builder.feature_names_
+    if rows_per_call == "pandas path":
+        monkeypatch.setattr(features_module, "SMALL_ROWS", -1)
+    later = rows_of(
+        row("2024-0000003", "012001", 1.0000001, 20.0),  # labelled "1", as at fit
+        row("2024-0000003", "012001", 37.0, 21.0),  # a sub-result not seen at fit
+        row("2024-0000003", "012001|2", 3.0, 22.0),
+        row("2024-0000003", "071000", 0.0, 6.0, family=1),
+        row("2024-0000003", "071000", 2.0, 7.0, family=1),  # not seen at fit
+        row("2024-0000003", "033000", 1.0, 8.0),  # a test not kept
+        row("2024-0000003", "SECTION_NEW", 1.0, 9.0),  # a test never seen
+    )
+
+    features = builder.transform(later).loc["2024-0000003"]
+
+    values = features[[c for c in features.index if c.startswith("value|")]]
+    assert values.to_dict() == {
+        "value|012001#2|1": 20.0, "value|012001#2|2": pytest.approx(np.nan, nan_ok=True),
+        "value|012001|2#2|3": 22.0, "value|071000#1|0": 6.0,
+    }
+    assert features["n_other_tests"] == 2
