@@ -16,7 +16,15 @@ the training vehicles' group labels; the fail probability is 1 − Π(1 − p_gr
 generator makes it. It knows which terms matter and their form, not their weights: what a
 learner could at best reach from these training vehicles. "Oracle, weights known" fits only a
 scale and offset per group on the generator's own signal (its exact weights): the rest of the
-gap is the noise of the labels alone.
+gap is the noise of the labels alone. "Oracle, time-blind" knows the same terms but not the
+calendar (interactions: not the supplier's change day, not the rainy season; the fill and the
+headlamp's aim each a term for the whole year, the battery without its season): the best a
+learner could reach that reads the vehicles but not when their rules changed. In
+small_deviations nothing depends on the date: it is the oracle.
+
+`--oracles-only` leaves crossline and the plain approach out (seconds per seed, not minutes):
+`nice -n 19 .venv/bin/python bench/fail_ceiling.py --oracles-only --knrs 3000 --knrs 5000
+--seed 9001 ... --report bench/results/fail_oracles.md`.
 """
 
 from __future__ import annotations
@@ -83,7 +91,7 @@ def capture_small_deviations(plan, rng, starts, draw):
             np.select([directions == 0, directions == 1], [-values, values], np.abs(values)),
             *extra,
         ])
-    return readings, signals, terms
+    return readings, signals, terms, terms
 
 
 def capture_interactions(plan, rng, starts, draw):
@@ -140,7 +148,10 @@ def capture_interactions(plan, rng, starts, draw):
         140: [docs, docs * saturday, saturday],
         137: [np.abs(floor) * cured, cured],
     }
-    return readings, signals, {g: np.column_stack(t) for g, t in terms.items()}
+    # The same terms with no calendar: what a learner blind to change days and seasons has.
+    blind = {**terms, 5: [np.abs(aim), fill], 9830946: [np.maximum(-battery, 0), can, can * night]}
+    return (readings, signals, {g: np.column_stack(t) for g, t in terms.items()},
+            {g: np.column_stack(t) for g, t in blind.items()})
 
 
 CAPTURE = {
@@ -156,8 +167,8 @@ def generate(world_name: str, knrs: int, seed: int, out: Path):
     calls = []
 
     def draw(rng, plan, starts):
-        readings, signals, terms = capture(plan, rng, starts, world.draw)
-        calls.append((terms, signals))
+        readings, signals, terms, blind = capture(plan, rng, starts, world.draw)
+        calls.append((terms, signals, blind))
         return readings, signals
 
     paths = export.write_world(
@@ -167,7 +178,8 @@ def generate(world_name: str, knrs: int, seed: int, out: Path):
     chunks = calls[1:]
     terms = {g: np.vstack([c[0][g] for c in chunks]) for g in GROUPS}
     signals = {g: np.concatenate([c[1][g] for c in chunks]) for g in GROUPS}
-    return paths, terms, signals
+    blind = {g: np.vstack([c[2][g] for c in chunks]) for g in GROUPS}
+    return paths, terms, signals, blind
 
 
 def oracle(terms, labels, train_rows, test_rows, kinds):
@@ -186,10 +198,11 @@ def oracle(terms, labels, train_rows, test_rows, kinds):
     return 1 - survive
 
 
-def measure(world: str, knrs: int, seed: int, work: Path, keep: Path | None) -> dict:
+def measure(world: str, knrs: int, seed: int, work: Path, keep: Path | None,
+            oracles_only: bool = False) -> dict:
     started = time.perf_counter()
     out = work / f"{world}_{seed}_{knrs}"
-    paths, terms, signals = generate(world, knrs, seed, out)
+    paths, terms, signals, blind = generate(world, knrs, seed, out)
     truth = pd.read_csv(paths["truth"], dtype={"KNR": str})
     position = pd.Series(np.arange(len(truth)), index=truth["KNR"])
     raw_results = read_export(paths["results"], "results")
@@ -200,11 +213,14 @@ def measure(world: str, knrs: int, seed: int, work: Path, keep: Path | None) -> 
     labels = build_labels(defects, production_time)
     train, test = split_by_time(features, labels, production_time, params["test_share"])
     fit_started = time.perf_counter()
-    trained = train_models(train, builder, params)
+    if oracles_only:
+        evaluated, plain = {}, {"kinds": {}}
+    else:
+        trained = train_models(train, builder, params)
+        evaluated = evaluate(trained, test, results)["models"]
+        plain = plain_reference(raw_results, raw_defects, test_share=params["test_share"])
+        assert list(plain["kinds"]["fail"]["knrs"]) == list(test.knrs)
     train_seconds = time.perf_counter() - fit_started
-    evaluated = evaluate(trained, test, results)["models"]
-    plain = plain_reference(raw_results, raw_defects, test_share=params["test_share"])
-    assert list(plain["kinds"]["fail"]["knrs"]) == list(test.knrs)
 
     y = test.labels["fail"].to_numpy()
     p_truth = truth.set_index("KNR").loc[test.knrs, "p_fail"].to_numpy()
@@ -212,10 +228,13 @@ def measure(world: str, knrs: int, seed: int, work: Path, keep: Path | None) -> 
     train_rows = position.loc[train.knrs].to_numpy()
     test_rows = position.loc[test.knrs].to_numpy()
     labels_by_row = all_labels.reindex(truth["KNR"]).fillna(0).reset_index(drop=True)
-    scores = {
+    scores = {} if oracles_only else {
         "crossline": np.asarray(evaluated["fail"]["test_scores"]["scores"]),
         "plain": plain["kinds"]["fail"]["scores"],
+    }
+    scores |= {
         "oracle": oracle(terms, labels_by_row, train_rows, test_rows, GROUPS),
+        "oracle_time_blind": oracle(blind, labels_by_row, train_rows, test_rows, GROUPS),
         "oracle_weights_known": oracle(
             {g: signals[g][:, None] for g in GROUPS}, labels_by_row, train_rows, test_rows,
             GROUPS,
@@ -225,9 +244,9 @@ def measure(world: str, knrs: int, seed: int, work: Path, keep: Path | None) -> 
     row = {
         "world": world, "knrs": knrs, "seed": seed, "test_vehicles": len(y),
         "test_positives": int(y.sum()), "truth_pr_auc": truth_ap,
-        "fail_model": evaluated["fail"]["estimator"]
+        "fail_model": None if oracles_only else evaluated["fail"]["estimator"]
         + (" + groups" if evaluated["fail"].get("combined_with") else ""),
-        "direct_weight": evaluated["fail"].get("direct_weight"),
+        "direct_weight": None if oracles_only else evaluated["fail"].get("direct_weight"),
         "train_seconds": round(train_seconds, 1),
         "seconds": round(time.perf_counter() - started, 1),
         "terms": {str(g): int(terms[g].shape[1]) for g in GROUPS},
@@ -254,7 +273,7 @@ def measure(world: str, knrs: int, seed: int, work: Path, keep: Path | None) -> 
                 ),
                 "positives": int(yk.sum()),
             }
-    if keep is not None:
+    if keep is not None and not oracles_only:
         save(keep / f"{world}_{seed}_{knrs}", train, test, trained, evaluated, plain, truth)
     print(json.dumps({k: v for k, v in row.items() if k != "groups"}), flush=True)
     return row
@@ -303,37 +322,43 @@ def report(rows: list[dict], command: str) -> str:
         "as drawn, before export), fitted on the training vehicles, combined as "
         "1 − Π(1 − p_group): the best a learner could reach from these vehicles knowing the "
         "structure. Oracle, weights known: the generator's own signal per group, only scale "
-        "and offset fitted. Tie-fair figures (bench/ranking.py) in brackets where they differ.",
+        "and offset fitted. Oracle, time-blind: the oracle's terms without the calendar (the "
+        "module's docstring). Tie-fair figures (bench/ranking.py) in brackets where they "
+        "differ; – where not measured.",
         "",
         "| world | vehicles | seed | test positives | truth PR-AUC | crossline | plain | oracle "
-        "| oracle, weights known | crossline's fail model |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| oracle, time-blind | oracle, weights known | crossline's fail model |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    names = ("crossline", "plain", "oracle", "oracle_time_blind", "oracle_weights_known")
 
     def cell(row, name):
+        if row.get(name) is None:
+            return "–"
         value, fair = row[name], row[f"{name}_tie_fair"]
         return f"{value:.3f}" + ("" if abs(value - fair) < 0.0005 else f" ({fair:.3f})")
 
     for row in rows:
         weight = row["direct_weight"]
-        model = row["fail_model"] + ("" if weight is None else f" (direct {weight})")
+        model = (row["fail_model"] or "–") + ("" if weight is None else f" (direct {weight})")
         lines.append(
             f"| {row['world']} | {row['knrs']} | {row['seed']} | {row['test_positives']} | "
-            f"{row['truth_pr_auc']:.3f} | {cell(row, 'crossline')} | {cell(row, 'plain')} | "
-            f"{cell(row, 'oracle')} | {cell(row, 'oracle_weights_known')} | {model} |"
+            f"{row['truth_pr_auc']:.3f} | " + " | ".join(cell(row, n) for n in names)
+            + f" | {model} |"
         )
-    lines += ["", "Means:", "", "| world | vehicles | seeds | crossline | plain | oracle | "
-              "oracle, weights known |", "|---|---|---|---|---|---|---|"]
-    frame = pd.DataFrame(rows)
+    lines += ["", "Means (and the lowest seed's):", "", "| world | vehicles | seeds | crossline "
+              "| plain | oracle | oracle, time-blind | oracle, weights known |",
+              "|---|---|---|---|---|---|---|---|"]
+    frame = pd.DataFrame(rows).reindex(columns=["world", "knrs", *names])
     for (world, knrs), part in frame.groupby(["world", "knrs"], sort=False):
-        lines.append(
-            f"| {world} | {knrs} | {len(part)} | {part['crossline'].mean():.3f} | "
-            f"{part['plain'].mean():.3f} | {part['oracle'].mean():.3f} | "
-            f"{part['oracle_weights_known'].mean():.3f} |"
+        means = " | ".join(
+            "–" if part[n].isna().all() else f"{part[n].mean():.3f} ({part[n].min():.3f})"
+            for n in names
         )
+        lines.append(f"| {world} | {knrs} | {len(part)} | {means} |")
     lines += ["", "Group models alone (share of each group's truth PR-AUC, crossline / plain):",
               ""]
-    for row in rows:
+    for row in (r for r in rows if r["groups"]):
         groups = ", ".join(
             f"{k.removeprefix('group_')} {g['crossline']:.2f}/"
             + ("–" if g["plain"] is None else f"{g['plain']:.2f}")
@@ -351,6 +376,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/fail_ceiling"))
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--report", type=Path, default=RESULTS / "fail_ceiling.md")
+    parser.add_argument("--oracles-only", action="store_true",
+                        help="leave crossline and the plain approach out")
     args = parser.parse_args()
     rows = []
     stored = args.report.with_suffix(".json")
@@ -358,7 +385,9 @@ def main() -> None:
     for knrs in args.knrs or [3000]:
         for world in args.world or sorted(CAPTURE):
             for seed in args.seed or [5001, 5002, 5003]:
-                rows.append(measure(world, knrs, seed, args.work, args.keep))
+                rows.append(
+                    measure(world, knrs, seed, args.work, args.keep, args.oracles_only)
+                )
     fresh = {(r["world"], r["knrs"], r["seed"]) for r in rows}
     rows = [r for r in earlier if (r["world"], r["knrs"], r["seed"]) not in fresh] + rows
     rows.sort(key=lambda r: (r["knrs"], r["world"], r["seed"]))
