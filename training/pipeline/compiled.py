@@ -165,7 +165,10 @@ class CompiledLinear:
     @classmethod
     def supports(cls, steps: list[tuple[str, Any]]) -> bool:
         """Exactly these steps (with or without the bounds), the imputer filling medians."""
-        types = tuple(type(step) for _, step in steps)
+        # The median imputer fits faster; versions saved before it hold scikit-learn's own.
+        types = tuple(
+            SimpleImputer if isinstance(step, SimpleImputer) else type(step) for _, step in steps
+        )
         if types == cls.RELAXED_STEPS:
             impute = steps[3][1]
             return (

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -25,6 +24,7 @@ from training.pipeline.compiled import CompiledLinear, CompiledTrees, compiled_s
 from training.pipeline.linear import RelaxedLogistic, SparseLogistic
 from training.pipeline.transforms import (
     InformativeColumns,
+    MedianImputer,
     PivotColumns,
     ReadingColumns,
     WithDeviations,
@@ -33,7 +33,7 @@ from training.pipeline.transforms import (
 
 def _logistic_regression(random_state: int, **options: Any) -> list[tuple[str, Any]]:
     return [
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("impute", MedianImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
         (
             "model",
@@ -46,7 +46,7 @@ def _logistic_regression(random_state: int, **options: Any) -> list[tuple[str, A
 
 def _sparse_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]]:
     return [
-        ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+        ("impute", MedianImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
         ("scale", StandardScaler()),
         ("deviations", WithDeviations()),
         ("model", SparseLogistic(**{"random_state": random_state, **options})),
@@ -59,7 +59,7 @@ def _relaxed_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]
     # puts the deviations on the readings' scale, so that one penalty weighs both alike.
     return [
         ("view", ReadingColumns()),
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("impute", MedianImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
         ("deviations", WithDeviations()),
         ("rescale", StandardScaler()),

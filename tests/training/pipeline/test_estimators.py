@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 
 from training.pipeline.estimators import (
@@ -12,6 +13,7 @@ from training.pipeline.estimators import (
     CompiledLinear,
     CompiledTrees,
     InformativeColumns,
+    MedianImputer,
     RelaxedLogistic,
     SparseLogistic,
     WithDeviations,
@@ -284,6 +286,51 @@ def test_the_compiled_formula_gives_the_relaxed_pipelines_probabilities():
     # It reads only readings with a weight, never the NOK flags beside them.
     read = new.columns[compiled.columns_read()]
     assert len(read) and all(name.startswith("value|") for name in read)
+
+
+@pytest.mark.parametrize("indicator", [False, True])
+def test_the_median_imputer_fills_what_scikit_learns_median_imputer_fills(indicator):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(401, 7))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    X[:, 2] = np.nan  # never measured: filled with 0, as keep_empty_features does
+    X[:200, 4] = np.nan  # an even count left: the mean of the two middle values
+    X[:, 5] = np.round(X[:, 5])  # ties
+    options = {"strategy": "median", "keep_empty_features": True, "add_indicator": indicator}
+    ours, theirs = MedianImputer(**options).fit(X), SimpleImputer(**options).fit(X)
+
+    np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+    assert ours.statistics_[2] == 0
+    new = rng.normal(size=(30, 7))
+    new[::3] = np.nan
+    np.testing.assert_array_equal(ours.transform(new), theirs.transform(new))
+    # Another strategy is scikit-learn's own fit.
+    mean = {"strategy": "mean", "keep_empty_features": True}
+    np.testing.assert_array_equal(
+        MedianImputer(**mean).fit(X).statistics_, SimpleImputer(**mean).fit(X).statistics_
+    )
+
+
+def test_a_version_whose_imputer_is_scikit_learns_own_is_still_compiled():
+    """Versions saved before the median imputer hold SimpleImputer: the same formula."""
+    X, y, _ = logistic_data(3000)
+    X.iloc[::7, 3] = np.nan
+    pipeline = make_pipeline("sparse_logistic", options={"C": 0.05}).fit(X, y)
+    assert isinstance(pipeline.named_steps["impute"], MedianImputer)
+    old = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+    steps = [(name, step) for name, step in pipeline.steps]
+    at = [name for name, _ in steps].index("impute")
+    kept = pipeline[:at].transform(X)
+    steps[at] = ("impute", old.fit(kept))
+    np.testing.assert_array_equal(old.statistics_, pipeline.named_steps["impute"].statistics_)
+
+    assert CompiledLinear.supports(steps)
+    X_new, _, _ = logistic_data(40, seed=3)
+    np.testing.assert_allclose(
+        CompiledLinear(steps).positive_proba(X_new.to_numpy()),
+        pipeline.predict_proba(X_new)[:, 1],
+        rtol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("cls", [InformativeColumns, WithDeviations])
