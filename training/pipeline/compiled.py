@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from training.pipeline.bounds import RobustBounds, bound_columns
 from training.pipeline.linear import RelaxedLogistic, SparseLogistic
+from training.pipeline.pairs import PairTerms, pair_products
 from training.pipeline.transforms import InformativeColumns, ReadingColumns, WithDeviations
 
 
@@ -207,6 +208,86 @@ class CompiledLinear:
         return 1.0 / (1.0 + np.exp(-logit))
 
 
+class CompiledPairs:
+    """A fitted `pairwise_logistic` Pipeline as one formula over the feature row: readings kept,
+    bounded, median imputation, standardisation, the terms (cut, products, standardised again
+    and weighed: folded into the weights), the logistic model.
+
+    Like CompiledLinear, it reads only the columns behind a weighed term (through a product,
+    both of its columns) and gives the Pipeline's probabilities (checked in the tests).
+    """
+
+    STEPS = (
+        ReadingColumns, InformativeColumns, RobustBounds, SimpleImputer, StandardScaler,
+        PairTerms, RelaxedLogistic,
+    )
+
+    def __init__(self, steps: list[tuple[str, Any]]) -> None:
+        view, select, self.bounds, impute, scale, terms, model = (step for _, step in steps)
+        p = len(select.keep_)
+        # ((t - m) / s · w) @ c + b is t @ (c · w / s) + (b - m @ (c · w / s)).
+        coef = model.coef_[0] * terms.weight_ / terms.scale_
+        self.intercept = float(model.intercept_[0]) - float(terms.mean_ @ coef)
+        main, deviation = np.flatnonzero(coef[:p]), np.flatnonzero(coef[p:2 * p])
+        product = np.flatnonzero(coef[2 * p:])
+        left, right = terms.left_[product], terms.right_[product]
+        self.positions = np.unique(np.concatenate([main, deviation, left, right])).astype(np.intp)
+        self.keep = view.keep_[select.keep_]
+        at = self.positions
+        self.center, self.spread = self.bounds.center_[at], self.bounds.spread_[at]
+        self.fill = impute.statistics_[at]
+        self.mean = scale.mean_[at]
+        self.scale = scale.scale_[at]
+        self.limit = terms.limit
+        self.main_at, self.main_coef = np.searchsorted(at, main), coef[main]
+        self.deviation_at, self.deviation_coef = np.searchsorted(at, deviation), coef[p + deviation]
+        self.left_at, self.right_at = np.searchsorted(at, left), np.searchsorted(at, right)
+        self.left_absolute = terms.left_absolute_[product]
+        self.product_coef = coef[2 * p + product]
+
+    @classmethod
+    def supports(cls, steps: list[tuple[str, Any]]) -> bool:
+        """Exactly these steps, the imputer filling medians."""
+        types = tuple(
+            SimpleImputer if isinstance(step, SimpleImputer) else type(step) for _, step in steps
+        )
+        return (
+            types == cls.STEPS
+            and steps[3][1].strategy == "median"
+            and list(steps[-1][1].classes_) == [0, 1]
+        )
+
+    def columns_read(self) -> np.ndarray:
+        """The feature-frame columns behind a weighed term."""
+        return np.unique(self.keep[self.positions]).astype(np.intp)
+
+    def positive_proba(self, X: np.ndarray) -> np.ndarray:
+        """P(class 1) for each row of the feature array (every column of the frame)."""
+        x = bound_columns(X[:, self.keep[self.positions]], self.center, self.spread,
+                          self.bounds.limit)
+        x = np.where(np.isnan(x), self.fill, x)
+        z = np.clip((x - self.mean) / self.scale, -self.limit, self.limit)
+        logit = (
+            z[:, self.main_at] @ self.main_coef
+            + np.abs(z[:, self.deviation_at]) @ self.deviation_coef
+            + pair_products(z, self.left_at, self.right_at, self.left_absolute)
+            @ self.product_coef
+            + self.intercept
+        )
+        return 1.0 / (1.0 + np.exp(-logit))
+
+
+def compiled_formula(steps: list[tuple[str, Any]]) -> CompiledLinear | CompiledPairs | None:
+    """The compiled formula of a logistic Pipeline of these steps, if one serves them."""
+    for formula in (CompiledLinear, CompiledPairs):
+        if formula.supports(steps):
+            model = steps[-1][1]
+            if model not in _compiled:
+                _compiled[model] = formula(steps)
+            return _compiled[model]
+    return None
+
+
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -216,11 +297,9 @@ def compiled_trees(model: Any) -> CompiledTrees | None:
     return _compiled[model]
 
 
-def compiled_steps(steps: list[tuple[str, Any]]) -> CompiledTrees | CompiledLinear | None:
+def compiled_steps(
+    steps: list[tuple[str, Any]],
+) -> CompiledTrees | CompiledLinear | CompiledPairs | None:
     """The fast path for these fitted steps: trees after the transforms, or a whole formula."""
-    model = steps[-1][1]
-    if CompiledLinear.supports(steps):
-        if model not in _compiled:
-            _compiled[model] = CompiledLinear(steps)
-        return _compiled[model]
-    return compiled_trees(model)
+    formula = compiled_formula(steps)
+    return formula if formula is not None else compiled_trees(steps[-1][1])

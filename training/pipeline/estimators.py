@@ -17,11 +17,19 @@ from sklearn.preprocessing import StandardScaler
 
 from training.pipeline.binning import GradientBoosting
 from training.pipeline.bounds import RobustBounds
-from training.pipeline.compiled import CompiledLinear, CompiledTrees, compiled_steps, compiled_trees
+from training.pipeline.compiled import (
+    CompiledLinear,
+    CompiledPairs,
+    CompiledTrees,
+    compiled_formula,
+    compiled_steps,
+    compiled_trees,
+)
 
 # Versions stored before linear.py and transforms.py existed name these classes from here:
 # they stay importable.
 from training.pipeline.linear import RelaxedLogistic, SparseLogistic
+from training.pipeline.pairs import PairTerms
 from training.pipeline.transforms import (
     InformativeColumns,
     MedianImputer,
@@ -63,6 +71,20 @@ def _relaxed_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]
         ("scale", StandardScaler()),
         ("deviations", WithDeviations()),
         ("rescale", StandardScaler()),
+        ("model", RelaxedLogistic(**{"random_state": random_state, **options})),
+    ]
+
+
+def _pairwise_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]]:
+    # The relaxed model's readings, deviations and weights, and the products of the readings
+    # shallow trees split on most: risks that are one reading times another.
+    terms = {k: options.pop(k) for k in ("screen", "deviations", "product_weight")
+             if k in options}
+    return [
+        ("view", ReadingColumns()),
+        ("impute", MedianImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("pairs", PairTerms(**{"random_state": random_state, **terms})),
         ("model", RelaxedLogistic(**{"random_state": random_state, **options})),
     ]
 
@@ -113,6 +135,7 @@ ESTIMATORS: dict[str, Callable[..., list[tuple[str, Any]]]] = {
     "hist_gradient_boosting": _hist_gradient_boosting,
     "sparse_logistic": _sparse_logistic,
     "relaxed_logistic": _relaxed_logistic,
+    "pairwise_logistic": _pairwise_logistic,
     "plain_gradient_boosting": _plain_gradient_boosting,
 }
 # The estimator that is the plain approach: the yardstick each kind's choice is held against.
@@ -229,7 +252,7 @@ def _estimator_proba(
             if isinstance(features, pd.DataFrame)
             else np.asarray(features, dtype=np.float64)
         )
-        if isinstance(compiled, CompiledLinear):
+        if isinstance(compiled, CompiledLinear | CompiledPairs):
             return compiled.positive_proba(X)
     for _, transformer in steps[:-1]:
         X = transformer.transform(X)
@@ -253,8 +276,9 @@ def columns_read(estimator: Any) -> np.ndarray | None:
         if len(steps) > 1 or any(part is None for part in parts):
             return None
         return np.unique(np.concatenate(parts)).astype(np.intp)
-    if CompiledLinear.supports(steps):
-        return compiled_steps(steps).columns_read()
+    formula = compiled_formula(steps)
+    if formula is not None:
+        return formula.columns_read()
     if not CompiledTrees.supports(model):
         return None
     compiled = compiled_trees(model)

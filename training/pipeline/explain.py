@@ -15,7 +15,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from threadpoolctl import threadpool_limits
 
 from training.pipeline.bounds import RobustBounds
-from training.pipeline.compiled import CompiledLinear, CompiledTrees
+from training.pipeline.compiled import CompiledTrees, compiled_formula
 from training.pipeline.estimators import (
     AnyFailure,
     blend_failure,
@@ -167,9 +167,10 @@ class _View:
     def of(cls, part: Any, X: pd.DataFrame) -> "_View":
         steps = part.steps if hasattr(part, "steps") else [("model", part)]
         every = np.arange(X.shape[1])
-        if CompiledLinear.supports(steps):
+        formula = compiled_formula(steps)
+        if formula is not None:
             data = X.to_numpy(dtype=np.float64, copy=True)
-            return cls(data, every, CompiledLinear(steps).positive_proba)
+            return cls(data, every, formula.positive_proba)
         model = steps[-1][1]
         column_wise = all(
             isinstance(step, InformativeColumns | RobustBounds) for _, step in steps[:-1]
