@@ -4,7 +4,9 @@ Run: `nice -n 10 .venv/bin/python bench/fail_candidate.py --without dense_logist
 --world small_deviations --world interactions --seed 5004 --seed 5005 --seed 5006`
 (writes bench/results/fail_candidate.md and .json); or `--add '{"recency_half_life_days": 90}'
 --report bench/results/fail_recency.md` to judge a candidate the definition does not hold
-(with: the definition and it; without: the definition).
+(with: the definition and it; without: the definition); or `--params '{"production_date":
+false}' --report bench/results/fail_production_date.md` to judge the definition against
+itself with these parameters (features built anew for each).
 
 Per world (bench/worlds/) and seed: the generator's files go through the importer's readers
 and the product's pure training steps (`clean`, `build_features`, `build_labels`,
@@ -13,7 +15,8 @@ definition and once with its candidate `--without` left out, on the same split a
 bench (train on the earliest 80% by production time, judge the latest 20%); beside them the
 plain approach (bench/plain_reference.py). Each kind's PR-AUC as a share of truth's; the
 paired bootstrap of the tie-fair average precision's difference (1000 resamples of the judged
-vehicles, 2.5th–97.5th percentiles) for with − without and with − plain.
+vehicles, 2.5th–97.5th percentiles) for with − without and with − plain; and the kinds whose
+choice the plain approach replaced in training, with and without.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from training.pipeline.steps import (  # noqa: E402
 )
 
 RESULTS = ROOT / "bench" / "results"
+# What training logs when the plain approach replaces a kind's choice.
+OVERRIDE = "the plain approach ranked"
 
 
 def without(params: dict, estimator: str) -> dict:
@@ -68,7 +73,8 @@ def added(params: dict, candidate: dict) -> dict:
 
 
 def measure(
-    world: str, knrs: int, seed: int, left_out: str, work: Path, add: dict | None = None
+    world: str, knrs: int, seed: int, left_out: str, work: Path, add: dict | None = None,
+    changed: dict | None = None,
 ) -> dict:
     started = time.perf_counter()
     paths = WORLDS[world](knrs=knrs, out_dir=work / f"{world}_{seed}_{knrs}", seed=seed)
@@ -79,15 +85,27 @@ def measure(
     features, production_time, builder = build_features(results, DEFAULT_PARAMS)
     labels = build_labels(defects, production_time)
     train, test = split_by_time(features, labels, production_time, DEFAULT_PARAMS["test_share"])
-    runs, seconds = {}, {}
-    variants = (
-        {"with": added(DEFAULT_PARAMS, add), "without": DEFAULT_PARAMS}
-        if add is not None
-        else {"with": DEFAULT_PARAMS, "without": without(DEFAULT_PARAMS, left_out)}
-    )
+    runs, seconds, overrides = {}, {}, {}
+    if changed is not None:
+        variants = {"with": DEFAULT_PARAMS, "without": {**DEFAULT_PARAMS, **changed}}
+    elif add is not None:
+        variants = {"with": added(DEFAULT_PARAMS, add), "without": DEFAULT_PARAMS}
+    else:
+        variants = {"with": DEFAULT_PARAMS, "without": without(DEFAULT_PARAMS, left_out)}
     for label, params in variants.items():
         fit_started = time.perf_counter()
-        runs[label] = evaluate(train_models(train, builder, params), test, results)["models"]
+        own_train, own_test, own_builder = train, test, builder
+        if changed is not None and label == "without":
+            # The changed parameters may change the features: built anew on the same split.
+            other, _, own_builder = build_features(results, params)
+            own_train, own_test = split_by_time(
+                other, labels, production_time, params["test_share"]
+            )
+        messages: list[str] = []
+        fitted = train_models(own_train, own_builder, params, log=messages.append)
+        runs[label] = evaluate(fitted, own_test, results)["models"]
+        # The kinds whose chosen model (or the fail model's blend) the plain approach replaced.
+        overrides[label] = [m.split(":")[0] for m in messages if OVERRIDE in m]
         seconds[label] = round(time.perf_counter() - fit_started, 1)
     share = DEFAULT_PARAMS["test_share"]
     plain = plain_reference(raw_results, raw_defects, test_share=share)["kinds"]
@@ -122,6 +140,7 @@ def measure(
     entry = {
         "world": world, "knrs": knrs, "seed": seed, "left_out": left_out, "kinds": kinds,
         "train_seconds": seconds, "seconds": round(time.perf_counter() - started, 1),
+        "overrides": overrides,
     }
     fail = next(r for r in kinds if r["kind"] == "fail")
     print(json.dumps({k: v for k, v in entry.items() if k != "kinds"} | {"fail": fail}),
@@ -136,7 +155,9 @@ def report(entries: list[dict], command: str) -> str:
     left_out = sorted({e["left_out"] for e in entries})
     # A candidate given as JSON was added to the default definition (`--add`), not left out.
     with_text = (
-        "the default definition with the candidate added; without: the default definition "
+        f"the default definition; without: the same with the parameters {left_out[0][12:-1]}"
+        if left_out[0].startswith('{"without"')
+        else "the default definition with the candidate added; without: the default definition "
         "(main's)"
         if left_out[0].startswith("{")
         else "the default definition; without: the same with the candidate left out (main's "
@@ -180,7 +201,8 @@ def report(entries: list[dict], command: str) -> str:
                      f"{part['without'].mean():.3f} | {part['plain'].mean():.3f} |")
     lines += ["", "## Groups with at least 30 judged positives", "",
               "| world | seed | kind | positives | with | without | plain | with − without, 95% "
-              "| with − plain, 95% | model with |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "| with − plain, 95% | model with | model without |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         for r in e["kinds"]:
             if r["kind"] == "fail" or r["positives"] < 30:
@@ -189,7 +211,23 @@ def report(entries: list[dict], command: str) -> str:
                 f"| {e['world']} | {e['seed']} | {r['kind']} | {r['positives']} | "
                 f"{r['with']:.3f} | {r['without']:.3f} | {r.get('plain', float('nan')):.3f} | "
                 f"{interval(r['with_minus_without_95'])} | "
-                f"{interval(r.get('with_minus_plain_95'))} | {r['with_model']} |"
+                f"{interval(r.get('with_minus_plain_95'))} | {r['with_model']} | "
+                f"{r['without_model']} |"
+            )
+    if any("overrides" in e for e in entries):
+        lines += ["", "## The plain approach's overrides", "",
+                  "Kinds whose chosen model (fail: the blend with the groups) the plain approach "
+                  "replaced in training.", "",
+                  "| world | seed | with | without |", "|---|---|---|---|"]
+        for e in entries:
+            done = e.get("overrides", {})
+            lines.append(
+                f"| {e['world']} | {e['seed']} | "
+                + " | ".join(
+                    f"{len(done.get(label, []))}: {', '.join(done.get(label, [])) or '—'}"
+                    for label in ("with", "without")
+                )
+                + " |"
             )
     return "\n".join(lines) + "\n"
 
@@ -200,6 +238,8 @@ def main() -> None:
     group.add_argument("--without", help="the candidate's estimator")
     group.add_argument("--add", type=json.loads,
                        help="a candidate (JSON) the default definition does not hold")
+    group.add_argument("--params", type=json.loads,
+                       help="parameters (JSON) of the definition to judge it against")
     parser.add_argument("--world", action="append", choices=sorted(WORLDS))
     parser.add_argument("--seed", action="append", type=int)
     parser.add_argument("--knrs", type=int, default=3000)
@@ -208,8 +248,9 @@ def main() -> None:
     args = parser.parse_args()
     stored = args.report.with_suffix(".json")
     fresh = [
-        measure(world, args.knrs, seed, args.without or json.dumps(args.add), args.work,
-                args.add)
+        measure(world, args.knrs, seed,
+                args.without or json.dumps(args.add or {"without": args.params}), args.work,
+                args.add, args.params)
         for world in args.world or sorted(WORLDS)
         for seed in args.seed or [5004, 5005, 5006]
     ]

@@ -27,7 +27,13 @@ from training.pipeline.estimators import (
     version_pipeline,
 )
 from training.pipeline.features import RESULT_COLUMNS, ResultFeatures, normalise_results
-from training.pipeline.fitting import KindFit, fit_kind, ranks_better, selection_score
+from training.pipeline.fitting import (
+    KindFit,
+    fit_kind,
+    override_confidence,
+    ranks_better,
+    selection_score,
+)
 from training.pipeline.judging import (
     judged_evidence,
     pr_auc,
@@ -323,6 +329,11 @@ def _train_models(
             continue
         for label, text in fit.failures.items():
             emit(f"{kind}: candidate {label} failed, {text}")
+        if fit.replaced is not None:
+            emit(
+                f"{kind}: the plain approach ranked the judged vehicles better than "
+                f"{labels[fit.replaced]}{_confidence_text(params)}: it replaces it"
+            )
         fit_seconds = time.perf_counter() - started
         models[kind] = {
             "pipeline": version_pipeline(feature_builder, fit.estimator),
@@ -331,6 +342,7 @@ def _train_models(
             "candidate": fit.chosen,
             "estimator": labels[fit.chosen],
             "candidate_errors": fit.failures,
+            "plain_replaced": None if fit.replaced is None else labels[fit.replaced],
             **heldout,
             "plain": _plain_entry(fit),
             "feature_columns": list(train_set.features.columns),
@@ -417,8 +429,13 @@ def _combine_fail_with_groups(
         emit(f"{FAIL_KIND}: the direct model alone scored better on held-out vehicles")
         return
     plain = models[FAIL_KIND].get("plain")
-    if plain and ranks_better(y_fail, plain["scores"], blends[weight]):
-        emit(f"{FAIL_KIND}: the plain approach ranked held-out vehicles better than the blend")
+    if plain and ranks_better(
+        y_fail, plain["scores"], blends[weight], override_confidence(params)
+    ):
+        emit(
+            f"{FAIL_KIND}: the plain approach ranked held-out vehicles better than the blend"
+            f"{_confidence_text(params)}"
+        )
         return
     estimator = Pipeline(
         [("any_failure", AnyFailure(direct, [fitted[kind][0] for kind in groups], weight))]
@@ -434,6 +451,12 @@ def _combine_fail_with_groups(
         f"{weight:.0%}: held-out vehicles predicted better, "
         f"{_score_change(params['select_by'], alone, ranks[weight])}"
     )
+
+
+def _confidence_text(params: dict[str, Any]) -> str:
+    """How sure the plain approach's override had to be, as people read it."""
+    confidence = override_confidence(params)
+    return f" in at least {confidence:.0%} of paired resamples" if confidence else ""
 
 
 def _score_change(select_by: str, before: float, after: float) -> str:

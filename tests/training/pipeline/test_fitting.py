@@ -368,8 +368,9 @@ def test_the_plain_approach_is_chosen_when_it_ranks_the_judged_vehicles_better()
     np.testing.assert_array_equal(fit.plain_scores, fit.scores)
 
 
+@pytest.mark.parametrize("confidence", [0, 0.9])
 def test_whatever_the_selection_prefers_the_version_never_ranks_below_the_plain_approach(
-    monkeypatch,
+    monkeypatch, confidence
 ):
     from sklearn.metrics import average_precision_score
 
@@ -380,12 +381,89 @@ def test_whatever_the_selection_prefers_the_version_never_ranks_below_the_plain_
         fitting, "selection_score", lambda metric, y, s: -average_precision_score(y, s)
     )
 
-    fit = fitting.fit_kind(templates, labels, X, y, X.index, FOLD_PARAMS, plain=1)
+    params = {**FOLD_PARAMS, "plain_override_confidence": confidence}
 
-    assert fit.chosen == 1
+    fit = fitting.fit_kind(templates, labels, X, y, X.index, params, plain=1)
+
+    # Clearly better on these vehicles: the plain approach replaces the selection's choice.
+    assert fit.chosen == 1 and fit.replaced == 0
     assert average_precision_score(fit.y_heldout, fit.scores) >= average_precision_score(
         fit.y_heldout, fit.plain_scores
     )
+
+
+def latent_risk(n: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels drawn from a risk, the risk itself (the best possible ranking) and the risk
+    read through `noise`: a worse ranking that a sample may favour by chance."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=n)
+    risk = 1 / (1 + np.exp(4 - 2 * latent))
+    y = (rng.random(n) < risk).astype(int)
+    noisy = 1 / (1 + np.exp(4 - 2 * (latent + rng.normal(scale=noise, size=n))))
+    return y, risk, noisy
+
+
+def test_a_lead_by_chance_in_average_precision_is_not_ranking_better():
+    from sklearn.metrics import average_precision_score
+
+    y, risk, noisy = latent_risk(1000, 2, 0.6)
+    # On these 1,000 vehicles (75 positives) the noisy ranking's AP is a little higher...
+    assert 0 < average_precision_score(y, noisy) - average_precision_score(y, risk) < 0.01
+    assert fitting.ranks_better(y, noisy, risk)
+    # ...on many more it is far lower: the lead was chance, and resamples show it.
+    y_many, risk_many, noisy_many = latent_risk(100_000, 3, 0.6)
+    assert average_precision_score(y_many, risk_many) - average_precision_score(
+        y_many, noisy_many
+    ) > 0.1
+    assert not fitting.ranks_better(y, noisy, risk, confidence=0.9)
+    # A lead a resample keeps: the risk against a ranking that hardly knows it.
+    y, risk, vague = latent_risk(1000, 2, 3.0)
+    assert fitting.ranks_better(y, risk, vague, confidence=0.9)
+
+
+def test_resampled_average_precision_is_scikit_learns_on_each_resample():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(4)
+    y = (rng.random(300) < 0.1).astype(int)
+    scores = np.round(rng.random(300) + 0.4 * y, 1)  # many ties, ranked as blocks
+    counts = fitting._resample_counts(y, 40, seed=0)
+
+    got = fitting.resampled_average_precision(y, scores, counts)
+
+    assert (counts[:, y == 1].sum(axis=1) == y.sum()).all()  # every draw holds each class
+    want = [average_precision_score(np.repeat(y, c), np.repeat(scores, c)) for c in counts]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("confidence", [0, 0.9])
+def test_the_plain_approach_leading_by_chance_replaces_a_better_candidate_only_without_confidence(
+    monkeypatch, confidence
+):
+    y_judged, risk, noisy = latent_risk(1000, 2, 0.6)
+    X = readings(2000, 9)
+    y = pd.Series(np.r_[(X.iloc[:1000, 0] > 1).astype(int), y_judged], index=X.index)
+    templates, labels = candidates("sparse_logistic", "plain_gradient_boosting")
+    judged_scores = {"sparse_logistic": risk, "plain_gradient_boosting": noisy}
+
+    def judge(template, X, y, folds):
+        # Each candidate fitted for real, its judged scores made: the risk, and plain's
+        # noisy reading of it that happens to rank these vehicles a little better.
+        name = labels[next(i for i, t in enumerate(templates) if t is template)]
+        return fitting.fit_estimator(template, X.iloc[:1000], y.iloc[:1000]), judged_scores[name]
+
+    monkeypatch.setattr(fitting, "_judge_on_folds", judge)
+    params = {**FOLD_PARAMS, "validation_share": 0.5, "folds": 2,
+              "plain_override_confidence": confidence}
+
+    fit = fitting.fit_kind(templates, labels, X, y, X.index, params, plain=1)
+
+    # The log loss prefers the risk; only the point comparison of APs swaps it for plain.
+    if confidence:
+        assert fit.chosen == 0 and fit.replaced is None
+        np.testing.assert_array_equal(fit.scores, risk)
+    else:
+        assert fit.chosen == 1 and fit.replaced == 0
 
 
 def test_the_plain_approach_beside_a_better_version_is_refitted_on_the_whole_period():
