@@ -69,6 +69,7 @@ def prepare(rows: int, shape: str, workdir: Path) -> dict[str, Any]:
     builder = ResultFeatures(
         max_tests=int(DEFAULT_PARAMS["max_tests"]),
         time_features=bool(DEFAULT_PARAMS["time_features"]),
+        section_means=bool(DEFAULT_PARAMS["section_means"]),
     ).fit(reference_rows)
     base = drift.build_reference(
         builder.transform(reference_rows),

@@ -26,7 +26,7 @@ from training.pipeline.features import ResultFeatures  # noqa: E402
 from training.pipeline.steps import build_features, clean  # noqa: E402
 
 # The feature columns of one test: `<prefix>|<NAME>#<ID>[|<sub-result>]`.
-TEST_COLUMN_PREFIXES = ("value", "min", "max", "runs", "last_nok")
+TEST_COLUMN_PREFIXES = ("value", "min", "max", "mean", "runs", "last_nok")
 
 
 @dataclass

@@ -2,8 +2,8 @@
 "SECTION_ZP8_00000001 torque, screw 2, value".
 
 Feature names are those of `training.pipeline.features.ResultFeatures`: `value|NAME#ID|sub`,
-`min|NAME#ID`, `max|NAME#ID`, `last_nok|NAME#ID`, `runs|NAME#ID`, the aggregates and the line
-times. A test's quantity comes from its unit, as the plant's latest rows give it.
+`min|NAME#ID`, `max|NAME#ID`, `mean|NAME#ID`, `last_nok|NAME#ID`, `runs|NAME#ID`, the aggregates
+and the line times. A test's quantity comes from its unit, as the plant's latest rows give it.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def column_label(name: str, units: Units) -> str:
     if kind in ("min", "max"):
         which = "lowest" if kind == "min" else "highest"
         return f"{measured}, {which} {'screw' if screws else 'value'}"
+    if kind == "mean":
+        return f"{measured}, mean of its {'screws' if screws else 'values'}"
     if kind == "last_nok":
         return f"{test}, last result NOK"
     if kind == "runs":

@@ -19,7 +19,7 @@ from crossline.domain import FAIL_KIND, group_kind
 from crossline.numbers import significant
 from mlmodels.services import LoadedModel
 from training.pipeline.estimators import columns_read, positive_scores
-from training.pipeline.features import SHIFT_START_HOUR
+from training.pipeline.line_times import SHIFT_START_HOUR
 from training.pipeline.reasons import (
     FeatureName,
     Typical,
@@ -210,8 +210,8 @@ def describe(parts: FeatureName, reading: float, typical: float, unit: str) -> s
         return (f"{parts.test} last result {_status(reading)}, typical {_status(typical)}")
     if parts.kind == "runs":
         return f"{parts.test} run {_number(reading)} times, typical {_number(typical)}"
-    if parts.kind in ("min", "max"):
-        which = "lowest" if parts.kind == "min" else "highest"
+    if parts.kind in ("min", "max", "mean"):
+        which = {"min": "lowest", "max": "highest", "mean": "mean"}[parts.kind]
         what = " ".join(w for w in ("screw" if screws else "", quantity or "value") if w)
         return (f"{parts.test} {which} {what} {_number(reading, unit)}, "
                 f"typical {_number(typical)}")

@@ -16,17 +16,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 # Rows with one result key are one result: features and vehicle counts count them alike.
 from plant.results import RESULT_KEY, STATUS_NOK
+from training.pipeline.line_times import TIMES, line_times
 
 RESULT_COLUMNS = ("KNR", "NAME", "ID", "STATUS", "VALUE_ID", "VALUE", "DATA")
 AGGREGATES = ("n_results", "n_nok", "n_tests", "n_nok_tests", "n_retests", "n_other_tests")
-TIMES = ("hour", "weekday", "shift", "shift_minutes", "line_minutes")
 # The columns that make the per-vehicle pivot of the plain approach: each test value's latest
 # reading and each test's last NOK flag.
 READING_PREFIX = "value|"
 PIVOT_PREFIXES = (READING_PREFIX, "last_nok|")
-# The line runs three 8-hour shifts from 06:00.
-SHIFT_START_HOUR = 6
-SHIFT_HOURS = 8
 # The `attrs` key marking `normalise_results` output, and the column types it has.
 NORMALISED = "normalised_results"
 _NORMALISED_DTYPES = {
@@ -365,16 +362,25 @@ _lookups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 class ResultFeatures(TransformerMixin, BaseEstimator):
     """Long result rows → one row per KNR: aggregates, line times, and per kept test its
-    latest values (and their minimum and maximum over its sub-results), whether its last
-    result was NOK and how often it ran.
+    latest values (and their minimum, maximum and, with `section_means`, mean over its
+    sub-results), whether its last result was NOK and how often it ran.
 
     The `max_tests` tests run on the most vehicles at fit are kept (bounded width at plant
     scale); other tests count only in the aggregates. Missing means "not run".
     """
 
-    def __init__(self, max_tests: int = 500, time_features: bool = True) -> None:
+    def __init__(
+        self, max_tests: int = 500, time_features: bool = True, section_means: bool = False
+    ) -> None:
         self.max_tests = max_tests
         self.time_features = time_features
+        # A screw section's tool offsets all its screws alike: their mean shows the offset
+        # that each screw alone hides in its own scatter.
+        self.section_means = section_means
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Versions saved before section means existed were built without them.
+        super().__setstate__({"section_means": False, **state})
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "ResultFeatures":
         """Choose the tests and sub-results to keep from these rows."""
@@ -405,6 +411,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
             *(f"value|{p}" for p in self.values_),
             *(f"min|{t}" for t in self.spread_),
             *(f"max|{t}" for t in self.spread_),
+            *(f"mean|{t}" for t in self.spread_ if self.section_means),
         ]
         # Versions trained together share this builder: prediction builds their rows once.
         text = json.dumps([self.get_params(), self.feature_names_])
@@ -479,7 +486,7 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
             )
         ]
         if self.time_features:
-            parts.append(self._times(_take(rows.dates, order), k, n))
+            parts.append(line_times(_take(rows.dates, order), k, n))
 
         # Per kept test: its last result NOK, and how many times it ran (0 = not run).
         last_nok = np.full((n, len(self.tests_)), np.nan)
@@ -523,15 +530,25 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
         return np.where(found, table[np.where(found, test, 0), np.where(found, sub, 0)], -1)
 
     def _spread(self, values: np.ndarray) -> list[np.ndarray]:
-        """Per multi-value test, the minimum and maximum of its latest sub-result values."""
+        """Per multi-value test, the minimum and maximum (and with `section_means` the mean) of
+        its latest sub-result values present; missing where none is."""
         if not self.spread_:
-            empty = np.full((len(values), 0), np.nan)
-            return [empty, empty.copy()]
+            return [np.full((len(values), 0), np.nan) for _ in range(2 + self.section_means)]
         columns, starts = self._lookups().spread
-        # Each test's sub-result columns side by side, reduced in one call per side;
+        # Each test's sub-result columns side by side, reduced in one call per statistic;
         # fmin/fmax skip missing sub-results, and a vehicle without any stays missing.
         block = values[:, columns]
-        return [np.fmin.reduceat(block, starts, axis=1), np.fmax.reduceat(block, starts, axis=1)]
+        spread = [np.fmin.reduceat(block, starts, axis=1), np.fmax.reduceat(block, starts, axis=1)]
+        if self.section_means:
+            present = ~np.isnan(block)
+            counts = np.add.reduceat(present, starts, axis=1).astype(np.float64)
+            counts[counts == 0] = np.nan
+            # Each value divided by its test's count before summing: a sum of readings as
+            # large as 1e308 would overflow, a sum of their shares stays within them.
+            test_of_column = np.repeat(np.arange(len(starts)), np.diff([*starts, len(columns)]))
+            shares = np.where(present, block, 0.0) / counts[:, test_of_column]
+            spread.append(np.add.reduceat(shares, starts, axis=1))
+        return spread
 
     def _lookups(self) -> "_Lookups":
         """Lookups derived from the fitted columns, made once per fitted builder: remade in
@@ -570,29 +587,3 @@ class ResultFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The feature columns fixed at fit."""
         return np.asarray(self.feature_names_, dtype=object)
-
-    @staticmethod
-    def _times(dates: np.ndarray, k: np.ndarray, n: int) -> np.ndarray:
-        stamps = dates.astype("datetime64[s]").astype("int64").astype(np.float64)
-        stamps[np.isnat(dates)] = np.nan
-        first = np.full(n, np.inf)
-        last = np.full(n, -np.inf)
-        np.fmin.at(first, k, stamps)
-        np.fmax.at(last, k, stamps)
-        first[np.isinf(first)] = np.nan
-        last[np.isinf(last)] = np.nan
-        # Calendar fields by arithmetic on seconds since 1970-01-01, a Thursday: pandas'
-        # datetime accessors were a millisecond of a one-vehicle prediction. Same values.
-        days = np.floor(first / 86400)
-        seconds = first - days * 86400
-        hour = np.floor(seconds / 3600) + np.floor(seconds % 3600 / 60) / 60
-        since_shift = (hour - SHIFT_START_HOUR) % 24
-        return np.column_stack(
-            [
-                hour,
-                (days + 3) % 7,
-                since_shift // SHIFT_HOURS,
-                (since_shift % SHIFT_HOURS) * 60,
-                (last - first) / 60,
-            ]
-        )

@@ -4,7 +4,7 @@ is set to its typical value.
 
 Pure functions over fitted Pipelines and feature frames (no Django). Feature names are those
 of `features.ResultFeatures`: `value|NAME#ID|sub`, `min|NAME#ID`, `max|NAME#ID`,
-`last_nok|NAME#ID`, `runs|NAME#ID`, the aggregates and the line times.
+`mean|NAME#ID`, `last_nok|NAME#ID`, `runs|NAME#ID`, the aggregates and the line times.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from training.pipeline.transforms import InformativeColumns
 
 @dataclass(frozen=True)
 class FeatureName:
-    """A feature column's parts: its kind (`value`, `min`, `max`, `last_nok`, `runs`, or an
+    """A feature column's parts: its kind (`value`, `min`, `max`, `mean`, `last_nok`, `runs`, or an
     aggregate or time name), and for a test's feature the test NAME, family ID and sub-result."""
 
     kind: str

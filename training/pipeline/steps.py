@@ -188,7 +188,9 @@ def build_features(
     order = _time_order(production_time.index, production_time)
     train_knrs = order[: len(order) - _test_size(len(order), float(params["test_share"]))]
     builder = ResultFeatures(
-        max_tests=int(params["max_tests"]), time_features=bool(params["time_features"])
+        max_tests=int(params["max_tests"]),
+        time_features=bool(params["time_features"]),
+        section_means=bool(params["section_means"]),
     )
     builder.fit(results[results["KNR"].isin(train_knrs)])
     features = _transform_by_knr_ranges(builder, results)

@@ -286,3 +286,64 @@ def test_a_reading_lands_in_the_column_its_test_and_sub_result_label_name(rows_p
         "value|012001|2#2|3": 22.0, "value|071000#1|0": 6.0,
     }
     assert features["n_other_tests"] == 2
+
+
+@pytest.mark.parametrize("copies", [1, 800])  # the small-input path and the frame path
+def test_a_multi_value_test_gives_the_mean_of_the_values_present(copies):
+    section = "SECTION_ZP5_00000011"
+    fitted = rows_of(
+        *(row("2024-0000001", section, float(s), 18.0 + 2 * s) for s in (1, 2, 3)),
+        row("2024-0000001", section, 4.0, 30.0),
+        row("2024-0000001", "042000", 1.0, 12.5, family=718),
+    )
+    builder = ResultFeatures(section_means=True).fit(fitted)
+    vehicles = [
+        fitted,
+        # Two screws measured, one not, one without a value: the mean of the two read.
+        rows_of(
+            row("2024-0000002", section, 1.0, 21.0),
+            row("2024-0000002", section, 2.0, 25.0),
+            row("2024-0000002", section, 3.0, np.nan),
+            row("2024-0000002", "042000", 1.0, 12.0, family=718),
+        ),
+        # No screw of the section at all: no mean, not 0.
+        rows_of(row("2024-0000003", "042000", 1.0, 12.0, family=718)),
+        # Readings as large as an export may carry: their mean, not an overflow.
+        rows_of(row("2024-0000004", section, 1.0, 1e308), row("2024-0000004", section, 2.0, 1e308)),
+    ]
+    rows = pd.concat(vehicles * copies, ignore_index=True)
+
+    features = builder.transform(rows)
+
+    mean = features[f"mean|{section}#2"]
+    assert mean["2024-0000001"] == 24.0
+    assert mean["2024-0000002"] == 23.0
+    assert np.isnan(mean["2024-0000003"])
+    assert mean["2024-0000004"] == pytest.approx(1e308)
+    assert "mean|042000#718" not in features.columns  # one value: nothing to average
+    assert list(features.columns[-1:]) == [f"mean|{section}#2"]
+
+
+def test_a_builder_saved_before_section_means_builds_its_columns_as_before(tmp_path):
+    import joblib
+
+    rows = rows_of(
+        row("2024-0000001", "012001", 1.0, 10.0),
+        row("2024-0000001", "012001", 2.0, 7.0),
+        row("2024-0000002", "012001", 1.0, 9.0),
+    )
+    builder = ResultFeatures().fit(rows)
+    expected = builder.transform(rows)
+    # As an artifact pickled before the option existed: no `section_means` in its state.
+    del builder.section_means
+    joblib.dump(builder, tmp_path / "builder.joblib")
+
+    loaded = joblib.load(tmp_path / "builder.joblib")
+
+    assert loaded.section_means is False
+    pd.testing.assert_frame_equal(loaded.transform(rows), expected)
+    assert not any(name.startswith("mean|") for name in loaded.feature_names_)
+    # Fitted anew with the option, the same rows give the mean too.
+    with_means = ResultFeatures(section_means=True).fit(rows).transform(rows)
+    assert with_means.loc["2024-0000001", "mean|012001#2"] == 8.5
+    pd.testing.assert_frame_equal(with_means[expected.columns], expected)
