@@ -124,13 +124,14 @@ def test_a_kind_whose_fit_fails_leaves_the_other_kinds_registered(
     assert outcome["status"] == "failed" and outcome["step"] == "train_models"
     assert outcome["error"] == (
         "FitFailed: every candidate failed (hist_gradient_boosting, sparse_logistic (C 0.02), "
-        "relaxed_logistic, pairwise_logistic, plain_gradient_boosting)"
+        "relaxed_logistic, pairwise_logistic, screened_logistic, plain_gradient_boosting)"
     )
     assert outcome["candidate_errors"] == [
         {"candidate": "hist_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "sparse_logistic (C 0.02)", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "relaxed_logistic", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "pairwise_logistic", "error": "MemoryError: no room to fit group_2"},
+        {"candidate": "screened_logistic", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "plain_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
     ]
     assert {o["kind"] for o in run.outcomes if o["status"] == "trained"} == registered

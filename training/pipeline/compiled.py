@@ -167,8 +167,12 @@ class CompiledLinear:
     def supports(cls, steps: list[tuple[str, Any]]) -> bool:
         """Exactly these steps (with or without the bounds), the imputer filling medians."""
         # The median imputer fits faster; versions saved before it hold scikit-learn's own.
+        # The screened view is a view of readings like any other.
         types = tuple(
-            SimpleImputer if isinstance(step, SimpleImputer) else type(step) for _, step in steps
+            SimpleImputer if isinstance(step, SimpleImputer)
+            else ReadingColumns if isinstance(step, ReadingColumns)
+            else type(step)
+            for _, step in steps
         )
         if types == cls.RELAXED_STEPS:
             impute = steps[3][1]
@@ -248,8 +252,12 @@ class CompiledPairs:
     @classmethod
     def supports(cls, steps: list[tuple[str, Any]]) -> bool:
         """Exactly these steps, the imputer filling medians."""
+        # The screened view is a view of readings like any other.
         types = tuple(
-            SimpleImputer if isinstance(step, SimpleImputer) else type(step) for _, step in steps
+            SimpleImputer if isinstance(step, SimpleImputer)
+            else ReadingColumns if isinstance(step, ReadingColumns)
+            else type(step)
+            for _, step in steps
         )
         return (
             types == cls.STEPS

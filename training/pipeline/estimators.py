@@ -30,6 +30,7 @@ from training.pipeline.compiled import (
 # they stay importable.
 from training.pipeline.linear import RelaxedLogistic, SparseLogistic
 from training.pipeline.pairs import PairTerms
+from training.pipeline.screen import ScreenedReadings
 from training.pipeline.transforms import (
     InformativeColumns,
     MedianImputer,
@@ -72,6 +73,20 @@ def _relaxed_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]
         ("deviations", WithDeviations()),
         ("rescale", StandardScaler()),
         ("model", RelaxedLogistic(**{"random_state": random_state, **options})),
+    ]
+
+
+def _screened_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]]:
+    # The relaxed model's steps on the readings of the tests a score test keeps, every column
+    # of them weighed by one L2 fit (no L1 choice among a test's screws).
+    screen = {k: options.pop(k) for k in ("alpha",) if k in options}
+    return [
+        ("view", ScreenedReadings(**screen)),
+        ("impute", MedianImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("deviations", WithDeviations()),
+        ("rescale", StandardScaler()),
+        ("model", RelaxedLogistic(**{"random_state": random_state, "C": None, **options})),
     ]
 
 
@@ -136,6 +151,7 @@ ESTIMATORS: dict[str, Callable[..., list[tuple[str, Any]]]] = {
     "sparse_logistic": _sparse_logistic,
     "relaxed_logistic": _relaxed_logistic,
     "pairwise_logistic": _pairwise_logistic,
+    "screened_logistic": _screened_logistic,
     "plain_gradient_boosting": _plain_gradient_boosting,
 }
 # The estimator that is the plain approach: the yardstick each kind's choice is held against.

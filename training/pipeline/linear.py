@@ -100,12 +100,13 @@ class RelaxedLogistic(SparseLogistic):
     weak ones most; fitting the kept columns' weights again recovers them (on generated
     data, group models from 0.4–0.8 to 0.8–0.9 of the truth's PR-AUC,
     bench/results/fail_ceiling.md). The L1 fit sees the sample by class of SparseLogistic;
-    the second fit, on every row and few columns, sets weights and offset.
+    the second fit, on every row and few columns, sets weights and offset. With `C` None
+    there is no L1 fit: every column is kept, and the model is the L2 fit alone.
     """
 
     def __init__(
         self,
-        C: float = 0.03,
+        C: float | None = 0.03,
         refit_C: float = 0.1,
         max_rows: int = 20_000,
         max_iter: int = 2000,
@@ -118,8 +119,10 @@ class RelaxedLogistic(SparseLogistic):
         """Choose columns by L1 on a sample by class, then fit their weights on every row."""
         values = np.asarray(X, dtype=np.float64)
         labels = np.asarray(y)
-        lasso = self._lasso(values, labels)
-        kept = np.flatnonzero(lasso.coef_[0])
+        if self.C is None:
+            kept = np.arange(values.shape[1])
+        else:
+            kept = np.flatnonzero(self._lasso(values, labels).coef_[0])
         # No column kept: the weights stay zero and the offset is the prevalence's log-odds.
         refit = LogisticRegression(C=self.refit_C, max_iter=self.max_iter).fit(
             values[:, kept] if len(kept) else np.zeros((len(labels), 1)), labels

@@ -205,7 +205,7 @@ def test_a_failing_candidate_is_recorded_and_its_kind_trains_on_the_others(
     group_2 = trained["models"]["group_2"]
     assert group_2["estimator"] in {
         "hist_gradient_boosting", "relaxed_logistic", "pairwise_logistic",
-        "plain_gradient_boosting",
+        "screened_logistic", "plain_gradient_boosting",
     }
     assert group_2["candidate_errors"] == {
         "sparse_logistic (C 0.02)": "RuntimeError: no room to fit group_2"
@@ -231,6 +231,7 @@ def test_a_kind_whose_every_candidate_fails_leaves_the_others_trained(plain_data
         "sparse_logistic (C 0.02)": "RuntimeError: no room to fit group_4",
         "relaxed_logistic": "RuntimeError: no room to fit group_4",
         "pairwise_logistic": "RuntimeError: no room to fit group_4",
+        "screened_logistic": "RuntimeError: no room to fit group_4",
         "plain_gradient_boosting": "RuntimeError: no room to fit group_4",
     }
     assert failure["positives"] == int(train.labels["group_4"].sum())
