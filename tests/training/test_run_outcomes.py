@@ -124,7 +124,8 @@ def test_a_kind_whose_fit_fails_leaves_the_other_kinds_registered(
     assert outcome["status"] == "failed" and outcome["step"] == "train_models"
     assert outcome["error"] == (
         "FitFailed: every candidate failed (hist_gradient_boosting, sparse_logistic (C 0.02), "
-        "relaxed_logistic, pairwise_logistic, screened_logistic, plain_gradient_boosting)"
+        "relaxed_logistic, pairwise_logistic, screened_logistic, plain_gradient_boosting, "
+        "averaged_logistic)"
     )
     assert outcome["candidate_errors"] == [
         {"candidate": "hist_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
@@ -133,6 +134,8 @@ def test_a_kind_whose_fit_fails_leaves_the_other_kinds_registered(
         {"candidate": "pairwise_logistic", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "screened_logistic", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "plain_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
+        {"candidate": "averaged_logistic",
+         "error": "left out: relaxed_logistic, screened_logistic, pairwise_logistic failed"},
     ]
     assert {o["kind"] for o in run.outcomes if o["status"] == "trained"} == registered
     # The log names each kind in the team's words beside its version or its failure.

@@ -18,9 +18,11 @@ from training.pipeline.bounds import RobustBounds
 from training.pipeline.compiled import CompiledTrees, compiled_formula
 from training.pipeline.estimators import (
     AnyFailure,
+    MeanLogOdds,
     blend_failure,
     columns_read,
     combined_parts,
+    mean_log_odds,
     positive_scores,
 )
 from training.pipeline.transforms import InformativeColumns
@@ -101,11 +103,11 @@ def top_features(
 
 def _scoring_parts(pipeline: Any) -> tuple[list[Any], Callable[[list[np.ndarray]], np.ndarray]]:
     """The models whose scores make the pipeline's, and how they are joined: a combined fail
-    model is its parts blended, any other model is itself."""
+    model is its parts blended, an averaged one its parts' mean log-odds (each part itself
+    taken apart, down to models that are scored alone), any other model is itself."""
     steps = pipeline.steps if hasattr(pipeline, "steps") else [("model", pipeline)]
     model = steps[-1][1]
     if len(steps) == 1 and isinstance(model, AnyFailure):
-        parts = combined_parts(model)
         weight = getattr(model, "direct_weight", 0.5)
         groups = len(model.groups)
 
@@ -113,8 +115,28 @@ def _scoring_parts(pipeline: Any) -> tuple[list[Any], Callable[[list[np.ndarray]
             direct = scores[0] if len(scores) > groups else np.zeros_like(scores[0])
             return blend_failure(direct, scores[-groups:], weight)
 
-        return parts, blend
+        return _joined(combined_parts(model), blend)
+    if len(steps) == 1 and isinstance(model, MeanLogOdds):
+        return _joined(model.parts, mean_log_odds)
     return [pipeline], lambda scores: scores[0]
+
+
+def _joined(
+    parts: list[Any], join: Callable[[list[np.ndarray]], np.ndarray]
+) -> tuple[list[Any], Callable[[list[np.ndarray]], np.ndarray]]:
+    """The models that score alone under these parts, and how their scores make the join's:
+    each part's own models' scores joined by its own join first."""
+    taken = [_scoring_parts(part) for part in parts]
+    models = [model for own, _ in taken for model in own]
+    ends = np.cumsum([len(own) for own, _ in taken])
+
+    def joined(scores: list[np.ndarray]) -> np.ndarray:
+        return join([
+            own_join(scores[end - len(own):end])
+            for (own, own_join), end in zip(taken, ends, strict=True)
+        ])
+
+    return models, joined
 
 
 def _permutation_drops(

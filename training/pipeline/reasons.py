@@ -20,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
 from training.pipeline.bounds import RobustBounds
-from training.pipeline.estimators import AnyFailure
+from training.pipeline.estimators import AnyFailure, MeanLogOdds
 from training.pipeline.transforms import InformativeColumns
 
 
@@ -124,17 +124,25 @@ def typical_values(pipeline: Pipeline) -> Typical:
 
 
 def _typical_values(pipeline: Pipeline) -> Typical:
-    steps = pipeline.steps[1:]
-    if len(steps) == 1 and isinstance(steps[0][1], AnyFailure):
-        combined = steps[0][1]
-        # The direct model's medians, then the group models' for columns it does not keep.
-        found = Typical({}, {})
-        for part in (*combined.groups[::-1], combined.direct):
-            kept = _estimator_medians(part.steps)
-            found.median.update(kept.median)
-            found.spread.update(kept.spread)
-        return found
-    return _estimator_medians(steps)
+    return _steps_medians(pipeline.steps[1:])
+
+
+def _steps_medians(steps: list[tuple[str, Any]]) -> Typical:
+    """An estimator's medians; a combined or averaged model's are its parts' (the first
+    part's, then the next ones' for columns it does not keep)."""
+    model = steps[-1][1] if len(steps) == 1 else None
+    if isinstance(model, AnyFailure):
+        parts = [model.direct, *model.groups]
+    elif isinstance(model, MeanLogOdds):
+        parts = list(model.parts)
+    else:
+        return _estimator_medians(steps)
+    found = Typical({}, {})
+    for part in parts[::-1]:
+        kept = _steps_medians(part.steps)
+        found.median.update(kept.median)
+        found.spread.update(kept.spread)
+    return found
 
 
 def _estimator_medians(steps: list[tuple[str, Any]]) -> Typical:

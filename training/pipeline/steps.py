@@ -28,7 +28,10 @@ from training.pipeline.estimators import (
 )
 from training.pipeline.features import RESULT_COLUMNS, ResultFeatures, normalise_results
 from training.pipeline.fitting import (
+    ALONE,
+    AVERAGE,
     KindFit,
+    candidate_averages,
     fit_kind,
     override_confidence,
     ranks_better,
@@ -302,11 +305,13 @@ def _train_models(
     # Candidates: variations of the estimator's options, or ({"estimator": ...}) another
     # estimator with its own options; each kind keeps the one its held-out part favours.
     candidates = params.get("candidates", {}).get(name) or [{}]
-    templates = [_candidate_template(name, candidate, params) for candidate in candidates]
-    labels = [describe_candidate(name, candidate) for candidate in candidates]
-    plain = next(
-        (i for i, c in enumerate(candidates) if c.get("estimator", name) == PLAIN), None
-    )
+    # The averages of candidates count after the single ones, whatever their place.
+    singles = [c for c in candidates if AVERAGE not in c]
+    templates = [_candidate_template(name, candidate, params) for candidate in singles]
+    labels = [describe_candidate(name, candidate) for candidate in singles]
+    averages = candidate_averages(candidates, labels)
+    labels += averages.names
+    plain = next((i for i, c in enumerate(singles) if c.get("estimator", name) == PLAIN), None)
     models: dict[str, dict[str, Any]] = {}
     skipped: dict[str, int] = {}
     failed: dict[str, dict[str, Any]] = {}
@@ -321,7 +326,10 @@ def _train_models(
             continue
         started = time.perf_counter()
         try:
-            fit = fit_kind(templates, labels, train_set.features, y, order, params, plain)
+            fit = fit_kind(
+                templates, labels, train_set.features, y, order, params, plain,
+                averages.parts, averages.within_only,
+            )
             heldout = _heldout_entry(fit.y_heldout, fit.scores, params)
         except Exception as error:
             failed[kind] = kind_failure("train_models", error, positives)
@@ -380,6 +388,7 @@ def describe_candidate(name: str, candidate: dict[str, Any]) -> str:
     """A candidate in words: its estimator, then the options it sets itself."""
     options = dict(candidate)
     name = options.pop("estimator", name)
+    options.pop(ALONE, None)
     own = ", ".join(f"{key} {value}" for key, value in options.items())
     return f"{name} ({own})" if own else name
 
@@ -388,6 +397,7 @@ def _candidate_template(name: str, candidate: dict[str, Any], params: dict[str, 
     """The unfitted Pipeline of one candidate: its estimator's options, then its own."""
     options = dict(candidate)
     name = options.pop("estimator", name)
+    options.pop(ALONE, None)
     return make_pipeline(
         name,
         random_state=int(params["random_state"]),
