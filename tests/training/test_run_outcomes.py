@@ -122,20 +122,18 @@ def test_a_kind_whose_fit_fails_leaves_the_other_kinds_registered(
     assert "fail" in registered and "group_2" not in registered
     outcome = next(o for o in run.outcomes if o["kind"] == "group_2")
     assert outcome["status"] == "failed" and outcome["step"] == "train_models"
+    # Too few judged positives on this small plant: out-of-fold scores, the first candidate
+    # that fits serving; a candidate kept for the averages, and the averages, are not tried.
     assert outcome["error"] == (
         "FitFailed: every candidate failed (hist_gradient_boosting, sparse_logistic (C 0.02), "
-        "relaxed_logistic, pairwise_logistic, screened_logistic, plain_gradient_boosting, "
-        "averaged_logistic)"
+        "relaxed_logistic, pairwise_logistic, plain_gradient_boosting)"
     )
     assert outcome["candidate_errors"] == [
         {"candidate": "hist_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "sparse_logistic (C 0.02)", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "relaxed_logistic", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "pairwise_logistic", "error": "MemoryError: no room to fit group_2"},
-        {"candidate": "screened_logistic", "error": "MemoryError: no room to fit group_2"},
         {"candidate": "plain_gradient_boosting", "error": "MemoryError: no room to fit group_2"},
-        {"candidate": "averaged_logistic",
-         "error": "left out: relaxed_logistic, screened_logistic, pairwise_logistic failed"},
     ]
     assert {o["kind"] for o in run.outcomes if o["status"] == "trained"} == registered
     # The log names each kind in the team's words beside its version or its failure.

@@ -136,6 +136,9 @@ def candidate_averages(candidates: list[dict[str, Any]], labels: list[str]) -> A
     if not within <= averaged:
         left = ", ".join(labels[i] for i in sorted(within - averaged))
         raise InvalidPipeline(f"{left}: not to be chosen alone, yet in no average")
+    if len(within) == len(singles):
+        # Too few judged positives for the folds: the first candidate that fits serves alone.
+        raise InvalidPipeline("every candidate is kept for averages: one must stand alone")
     return Averages(names, parts, within)
 
 

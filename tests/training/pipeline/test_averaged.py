@@ -33,10 +33,12 @@ AVERAGED = ["relaxed_logistic", "screened_logistic", "pairwise_logistic"]
 
 
 def averaged_only(**average) -> dict:
-    """Parameters whose one eligible candidate is the average of three linear candidates."""
+    """Parameters whose candidates are the average of three linear candidates and trees too
+    weak to beat it (one iteration)."""
     return {
         "min_positives": 20,
         "candidates": {"hist_gradient_boosting": [
+            {"max_iter": 1, "early_stopping": False, "learning_rate": 0.01},
             *({"estimator": name, "alone": False} for name in AVERAGED),
             {"average": "averaged_logistic", "of": AVERAGED, **average},
         ]},
@@ -173,6 +175,9 @@ def test_an_average_whose_part_failed_is_left_out_and_the_kind_trains_on_the_oth
      "average 'relaxed_logistic': needs a name of its own"),
     ([{}, {"estimator": "relaxed_logistic", "alone": False}],
      "relaxed_logistic: not to be chosen alone, yet in no average"),
+    ([{"alone": False}, {"estimator": "relaxed_logistic", "alone": False},
+      {"average": "both", "of": ["hist_gradient_boosting", "relaxed_logistic"]}],
+     "every candidate is kept for averages: one must stand alone"),
 ])
 def test_an_average_of_unknown_candidates_is_refused_before_any_fit(
     plain_data, monkeypatch, candidates, error  # noqa: F811
