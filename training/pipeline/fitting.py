@@ -107,6 +107,9 @@ class Averages:
 # A candidate that is an average: {"average": its name, "of": [the candidates averaged]};
 # a single candidate with "alone": false serves inside averages only.
 AVERAGE, AVERAGED, ALONE = "average", "of", "alone"
+# The evidence a challenger needs over the chosen model: the plain approach to replace it,
+# an average to be chosen over the best single candidate.
+PLAIN_OVERRIDE_CONFIDENCE, AVERAGE_CONFIDENCE = "plain_override_confidence", "average_confidence"
 
 
 def candidate_averages(candidates: list[dict[str, Any]], labels: list[str]) -> Averages:
@@ -224,6 +227,16 @@ def fit_kind(
             raise FitFailed(failures)
         # The first of equal ranks: the order of the candidates breaks ties.
         chosen = max(eligible, key=lambda i: (judged[i][0], -i))
+        alone = [i for i in eligible if i < len(templates)]
+        if chosen >= len(templates) and alone:
+            # An average wins a close call on the blocks as often by chance as by merit, and
+            # where one strong test decides a single model ranks the next vehicles better: it
+            # must outrank the best single candidate with confidence.
+            best = max(alone, key=lambda i: (judged[i][0], -i))
+            if not ranks_better(
+                y_judged, judged[chosen][2], judged[best][2], confidence(params, AVERAGE_CONFIDENCE)
+            ):
+                chosen = best
         replaced = None
         if plain in judged and plain != chosen and ranks_better(
             y_judged, judged[plain][2], judged[chosen][2], override_confidence(params)
@@ -316,10 +329,15 @@ def _refitted_average(
 def override_confidence(params: dict[str, Any]) -> float:
     """The share of resamples in which the plain approach must rank the judged vehicles
     better to replace the chosen model (0: whenever its average precision is higher)."""
-    confidence = float(params.get("plain_override_confidence", 0))
-    if not 0 <= confidence <= 1:
-        raise ValueError(f"plain_override_confidence {confidence!r} is not between 0 and 1")
-    return confidence
+    return confidence(params, PLAIN_OVERRIDE_CONFIDENCE)
+
+
+def confidence(params: dict[str, Any], key: str) -> float:
+    """A definition's share of paired resamples (`ranks_better`) named `key`, 0 when unset."""
+    share = float(params.get(key, 0))
+    if not 0 <= share <= 1:
+        raise ValueError(f"{key} {share!r} is not between 0 and 1")
+    return share
 
 
 def ranks_better(y: Any, first: Any, second: Any, confidence: float = 0) -> bool:

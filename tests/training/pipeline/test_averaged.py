@@ -99,6 +99,27 @@ def test_the_average_competes_with_its_parts_on_their_fold_scores_and_wins_when_
     )
 
 
+def test_an_average_that_wins_the_blocks_by_a_hair_needs_confidence_to_be_chosen():
+    # The risk is nearly one reading's: the model of both readings and the average of it with
+    # the one-reading model rank alike, and the average's log loss is lower by chance.
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(rng.normal(size=(3000, 2)), columns=["a", "b"])
+    y = pd.Series((rng.random(3000) < expit(-2 + 1.5 * X["a"] + 0.3 * X["b"])).astype(int),
+                  index=X.index)
+    both = Pipeline([("view", ColumnTransformer([("ab", "passthrough", ["a", "b"])])),
+                     ("model", LogisticRegression())])
+    templates, labels = [one_column("a"), both], ["a alone", "a and b", "both averaged"]
+
+    def chosen(confidence: float) -> int:
+        params = {**DEFAULT_PARAMS, "validation_share": 0.3, "folds": 2,
+                  "average_confidence": confidence}
+        return fitting.fit_kind(templates, labels, X, y, X.index, params,
+                                averages=[(0, 1)]).chosen
+
+    assert chosen(0) == 2
+    assert chosen(DEFAULT_PARAMS["average_confidence"]) == 1
+
+
 def test_a_candidate_kept_for_the_averages_alone_is_never_chosen_by_itself():
     X, _ = halves(3000, seed=1)
     y = pd.Series((X["a"] > 1).astype(int), index=X.index)  # the first candidate is right
