@@ -188,7 +188,36 @@ def version_pipeline(features: TransformerMixin, estimator: Pipeline) -> Pipelin
     return Pipeline([("features", features), *estimator.steps])
 
 
-class AnyFailure(ClassifierMixin, BaseEstimator):
+class CombinedModel(ClassifierMixin, BaseEstimator):
+    """A model built from fitted models, not fitted itself: subclasses give `positive_proba`."""
+
+    # Why it cannot be fitted as a whole, and what to fit instead.
+    not_refittable = "fit its parts instead"
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "CombinedModel":
+        raise NotImplementedError(f"{type(self).__name__}: {self.not_refittable}.")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
+    def positive_proba(self, X: pd.DataFrame, *, any_size: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """[P(negative), P(positive)] per row of the feature frame."""
+        positive = self.positive_proba(X)
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where P(positive) is at least one half."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+
+class AnyFailure(CombinedModel):
     """The fail model as a weighted mean of a direct fail model and "any fail group fails",
     1 − Π(1 − p_group) over the group models trained beside it.
 
@@ -198,28 +227,14 @@ class AnyFailure(ClassifierMixin, BaseEstimator):
     Built from fitted estimators; it is not fitted itself.
     """
 
+    not_refittable = "each group model needs its own group's labels; fit its parts instead"
+
     def __init__(
         self, direct: Pipeline, groups: list[Pipeline], direct_weight: float = 0.5
     ) -> None:
         self.direct = direct
         self.groups = groups
         self.direct_weight = direct_weight
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> "AnyFailure":
-        """Not refittable as a whole: each group model needs its own group's labels."""
-        raise NotImplementedError("AnyFailure combines fitted models; fit its parts instead.")
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.array([0, 1])
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """[P(no failure), P(failure)] per row of the feature frame."""
-        positive = self.positive_proba(X)
-        return np.column_stack([1.0 - positive, positive])
 
     def positive_proba(self, X: pd.DataFrame, *, any_size: bool = False) -> np.ndarray:
         """P(failure) per row of the feature frame (`any_size`: see `positive_scores`)."""
@@ -230,12 +245,8 @@ class AnyFailure(ClassifierMixin, BaseEstimator):
             getattr(self, "direct_weight", 0.5),
         )
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 where P(failure) is at least one half."""
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
-
-class MeanLogOdds(ClassifierMixin, BaseEstimator):
+class MeanLogOdds(CombinedModel):
     """Several fitted candidates of one kind as one: the sigmoid of the mean of their
     probabilities' log-odds.
 
@@ -247,32 +258,14 @@ class MeanLogOdds(ClassifierMixin, BaseEstimator):
     fitted itself.
     """
 
+    not_refittable = "its parts are fitted as candidates of their own; fit them instead"
+
     def __init__(self, parts: list[Pipeline]) -> None:
         self.parts = parts
-
-    def fit(self, X: pd.DataFrame, y: Any = None) -> "MeanLogOdds":
-        """Not refittable as a whole: its parts are fitted as candidates of their own."""
-        raise NotImplementedError("MeanLogOdds averages fitted models; fit its parts instead.")
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.array([0, 1])
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """[P(negative), P(positive)] per row of the feature frame."""
-        positive = self.positive_proba(X)
-        return np.column_stack([1.0 - positive, positive])
 
     def positive_proba(self, X: pd.DataFrame, *, any_size: bool = False) -> np.ndarray:
         """P(positive) per row of the feature frame (`any_size`: see `positive_scores`)."""
         return mean_log_odds([positive_scores(p, X, any_size=any_size) for p in self.parts])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 where P(positive) is at least one half."""
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
 
 # A part's probability is kept this far from 0 and 1: one part sure of a vehicle (a log-odds
@@ -307,7 +300,7 @@ def _estimator_proba(
 ) -> np.ndarray:
     """P(class 1) from the fitted estimator steps that follow the feature builder."""
     model = steps[-1][1]
-    if isinstance(model, AnyFailure | MeanLogOdds) and len(steps) == 1:
+    if isinstance(model, CombinedModel) and len(steps) == 1:
         return model.positive_proba(features, any_size=any_size)
     small = any_size or len(features) <= CompiledTrees.MAX_ROWS
     compiled = compiled_steps(steps) if small else None
@@ -340,7 +333,7 @@ def columns_read(estimator: Any) -> np.ndarray | None:
     other column cannot change its predictions."""
     steps = estimator.steps if isinstance(estimator, Pipeline) else [("model", estimator)]
     model = steps[-1][1]
-    if isinstance(model, AnyFailure | MeanLogOdds):
+    if isinstance(model, CombinedModel):
         whole = combined_parts(model) if isinstance(model, AnyFailure) else model.parts
         parts = [columns_read(part) for part in whole]
         if len(steps) > 1 or any(part is None for part in parts):
