@@ -105,6 +105,18 @@ class CompiledTrees:
         return np.array([self.baseline + values.sum() for values in leaves])
 
 
+def step_types(steps: list[tuple[str, Any]]) -> tuple[type, ...]:
+    """The steps' types as the compiled formulas know them: any median imputer (versions
+    saved before the faster one hold scikit-learn's own) and any view of readings (the
+    screened one too) count as their base class."""
+    return tuple(
+        SimpleImputer if isinstance(step, SimpleImputer)
+        else ReadingColumns if isinstance(step, ReadingColumns)
+        else type(step)
+        for _, step in steps
+    )
+
+
 class CompiledLinear:
     """A fitted `sparse_logistic` or `relaxed_logistic` Pipeline as one formula over the
     feature row: (its view,) columns kept, bounded, median imputation (with indicators for the
@@ -166,14 +178,7 @@ class CompiledLinear:
     @classmethod
     def supports(cls, steps: list[tuple[str, Any]]) -> bool:
         """Exactly these steps (with or without the bounds), the imputer filling medians."""
-        # The median imputer fits faster; versions saved before it hold scikit-learn's own.
-        # The screened view is a view of readings like any other.
-        types = tuple(
-            SimpleImputer if isinstance(step, SimpleImputer)
-            else ReadingColumns if isinstance(step, ReadingColumns)
-            else type(step)
-            for _, step in steps
-        )
+        types = step_types(steps)
         if types == cls.RELAXED_STEPS:
             impute = steps[3][1]
             return (
@@ -252,13 +257,7 @@ class CompiledPairs:
     @classmethod
     def supports(cls, steps: list[tuple[str, Any]]) -> bool:
         """Exactly these steps, the imputer filling medians."""
-        # The screened view is a view of readings like any other.
-        types = tuple(
-            SimpleImputer if isinstance(step, SimpleImputer)
-            else ReadingColumns if isinstance(step, ReadingColumns)
-            else type(step)
-            for _, step in steps
-        )
+        types = step_types(steps)
         return (
             types == cls.STEPS
             and steps[3][1].strategy == "median"
