@@ -22,6 +22,11 @@ headlamp's aim each a term for the whole year, the battery without its season): 
 learner could reach that reads the vehicles but not when their rules changed. In
 small_deviations nothing depends on the date: it is the oracle.
 
+Where the fail model joins the group models ("any group fails"), each group's test scores are
+replaced in turn by the truth's probabilities for that group, then all of them: the fail
+model's share of truth with that one group modelled perfectly, which tells the groups that
+hold it back (`--report bench/results/fail_parts.md`).
+
 `--oracles-only` leaves crossline and the plain approach out (seconds per seed, not minutes):
 `nice -n 19 .venv/bin/python bench/fail_ceiling.py --oracles-only --knrs 3000 --knrs 5000
 --seed 9001 ... --report bench/results/fail_oracles.md`.
@@ -51,6 +56,7 @@ from ranking import expected_average_precision  # noqa: E402
 from bench.worlds import export, interactions, small_deviations  # noqa: E402
 from plant.demo import GROUPS  # noqa: E402
 from training.pipeline.definition import DEFAULT_PARAMS  # noqa: E402
+from training.pipeline.estimators import blend_failure  # noqa: E402
 from training.pipeline.steps import (  # noqa: E402
     _time_order,
     build_features,
@@ -273,10 +279,37 @@ def measure(world: str, knrs: int, seed: int, work: Path, keep: Path | None,
                 ),
                 "positives": int(yk.sum()),
             }
+    if not oracles_only and evaluated["fail"].get("combined_with"):
+        row["fail_with_truth"] = fail_with_truth(
+            y, evaluated, truth.set_index("KNR").loc[test.knrs], truth_ap
+        )
     if keep is not None and not oracles_only:
         save(keep / f"{world}_{seed}_{knrs}", train, test, trained, evaluated, plain, truth)
     print(json.dumps({k: v for k, v in row.items() if k != "groups"}), flush=True)
     return row
+
+
+def fail_with_truth(
+    y: np.ndarray, evaluated: dict, truth: pd.DataFrame, truth_ap: float
+) -> dict[str, float]:
+    """The joined fail model's share of truth's PR-AUC with one group's test scores replaced
+    by the truth's probabilities (each group in turn), and with all of them ("all")."""
+    fail = evaluated["fail"]
+    groups, weight = fail["combined_with"], fail["direct_weight"]
+    own = {k: np.asarray(evaluated[k]["test_scores"]["scores"]) for k in groups}
+    true = {k: truth[f"p_{k.removeprefix('group_')}"].to_numpy() for k in groups}
+    joined = np.asarray(fail["test_scores"]["scores"])
+    # The direct model's scores, from the join's: weight·direct + (1 − weight)·any group.
+    any_group = blend_failure(np.zeros_like(joined), list(own.values()), 0.0)
+    direct = (joined - (1 - weight) * any_group) / weight if weight else np.zeros_like(joined)
+
+    def share(perfect: set[str]) -> float:
+        scores = blend_failure(direct, [true[k] if k in perfect else own[k] for k in groups],
+                               weight)
+        return average_precision_score(y, scores) / truth_ap
+
+    assert abs(share(set()) - average_precision_score(y, joined) / truth_ap) < 1e-9
+    return {**{k: share({k}) for k in groups}, "all": share(set(groups))}
 
 
 def save(folder: Path, train, test, trained, evaluated, plain, truth) -> None:
@@ -365,6 +398,20 @@ def report(rows: list[dict], command: str) -> str:
             for k, g in row["groups"].items()
         )
         lines.append(f"- {row['world']} {row['knrs']} seed {row['seed']}: {groups}")
+    swapped = [r for r in rows if r.get("fail_with_truth")]
+    if swapped:
+        lines += ["", "The fail model (joined with the groups) with one group's test scores "
+                  "replaced by the truth's probabilities, then all of them: its share of "
+                  "truth's PR-AUC, beside crossline's; the groups that would raise it most "
+                  "first:", ""]
+    for row in swapped:
+        gains = sorted(((k, v) for k, v in row["fail_with_truth"].items() if k != "all"),
+                       key=lambda item: -item[1])
+        parts = ", ".join(f"{k.removeprefix('group_')} {v:.3f}" for k, v in gains)
+        lines.append(
+            f"- {row['world']} {row['knrs']} seed {row['seed']}: crossline "
+            f"{row['crossline']:.3f}; {parts}; all {row['fail_with_truth']['all']:.3f}"
+        )
     return "\n".join(lines) + "\n"
 
 
