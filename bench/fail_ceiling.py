@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -439,7 +440,7 @@ def main() -> None:
     rows = [r for r in earlier if (r["world"], r["knrs"], r["seed"]) not in fresh] + rows
     rows.sort(key=lambda r: (r["knrs"], r["world"], r["seed"]))
     stored.write_text(json.dumps(rows, indent=1))
-    command = ("nice -n 10 .venv/bin/python bench/fail_ceiling.py "
+    command = (f"nice -n {os.nice(0)} .venv/bin/python bench/fail_ceiling.py "
                + " ".join(sys.argv[1:]))
     args.report.write_text(report(rows, command), encoding="utf-8")
 
