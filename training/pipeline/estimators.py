@@ -80,7 +80,7 @@ def _relaxed_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]
 def _screened_logistic(random_state: int, **options: Any) -> list[tuple[str, Any]]:
     # The relaxed model's steps on the readings of the tests a score test keeps, every column
     # of them weighed by one L2 fit (no L1 choice among a test's screws).
-    screen = {k: options.pop(k) for k in ("alpha",) if k in options}
+    screen = {k: options.pop(k) for k in ("alpha", "second_alpha") if k in options}
     return [
         ("view", ScreenedReadings(**screen)),
         ("impute", MedianImputer(strategy="median", keep_empty_features=True)),

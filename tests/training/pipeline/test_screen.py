@@ -86,10 +86,62 @@ def test_the_score_statistic_finds_a_group_with_signal_and_not_one_without():
     assert stats[0, 0] > 100 and stats[1, 0] < 16  # χ²(3): 16 is p < 0.001
 
 
+def test_against_the_prevalence_the_score_statistic_is_the_one_against_the_intercept():
+    rng = np.random.default_rng(6)
+    values = rng.normal(size=(500, 4))
+    labels = (rng.random(500) < 0.2).astype(float)
+    groups = np.array([0, 0, 1, 1])
+
+    np.testing.assert_allclose(
+        score_statistics(values, labels, groups, np.full(500, labels.mean())),
+        score_statistics(values, labels, groups),
+    )
+
+
+def strong_and_weak(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Ten tests of two readings: T0's readings decide most of the risk, one reading of T1
+    adds a little, the other eight add nothing."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(3000, 10, 2))
+    logit = -1.0 + 6.0 * z[:, 0].mean(axis=1) + 0.35 * z[:, 1, 0]
+    y = (rng.random(3000) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame({f"value|T{t}#1|{s + 1}": 10 + z[:, t, s]
+                      for t in range(10) for s in range(2)})
+    return X, y
+
+
+def test_a_second_screen_finds_the_weak_test_the_strong_one_hides_and_no_other():
+    found = {"first": 0, "second": 0}
+    others = 0
+    for seed in range(20):
+        X, y = strong_and_weak(seed)
+        first = set(ScreenedReadings(alpha=0.001).fit(X, y).tests_)
+        second = set(ScreenedReadings(alpha=0.001, second_alpha=0.001).fit(X, y).tests_)
+        assert first <= second
+        found["first"] += "T1#1" in first
+        found["second"] += "T1#1" in second
+        others += len(second - {"T0#1", "T1#1"})
+
+    assert found["second"] >= found["first"] + 8, found
+    assert others <= 2
+
+
+def test_a_version_saved_before_the_second_screen_reads_as_without_it():
+    view = ScreenedReadings()
+    del view.__dict__["second_alpha"]  # as unpickled from a version saved before it
+
+    assert view.get_params() == {"alpha": 0.01, "second_alpha": None}
+    X, y = strong_and_weak(0)
+    assert "T0#1" in view.fit(X, y).tests_
+
+
+@pytest.mark.parametrize("options", [{}, {"second_alpha": 0.001}])
 def test_the_compiled_formula_gives_the_pipelines_probabilities_and_reads_the_kept_tests(
-    fitted,
+    fitted, options
 ):
-    X, _, screened = fitted
+    X, y, screened = fitted
+    if options:
+        screened = make_pipeline("screened_logistic", options=options).fit(X, y)
     X_new, _, _ = screws_data(40, seed=3)
     X_new.iloc[::3, 0] = np.nan
     X_new.iloc[0, 1] = 1e308
@@ -106,7 +158,8 @@ def test_the_compiled_formula_gives_the_pipelines_probabilities_and_reads_the_ke
     assert read == set(screened.named_steps["view"].tests_)
 
 
-def test_extreme_values_reach_no_fit_and_a_saved_model_predicts_the_same(fitted, tmp_path):
+@pytest.mark.parametrize("options", [{}, {"second_alpha": 0.001}])
+def test_extreme_values_reach_no_fit_and_a_saved_model_predicts_the_same(options, tmp_path):
     X, y, _ = screws_data(1500)
     X.iloc[::40, 0] = 1e308
     X.iloc[::55, 1] = -1e308
@@ -116,7 +169,7 @@ def test_extreme_values_reach_no_fit_and_a_saved_model_predicts_the_same(fitted,
     rows = X.iloc[:20].copy()
     rows.iloc[0, :5] = [np.inf, -np.inf, 1e308, -1e308, np.nan]
 
-    screened = make_pipeline("screened_logistic").fit(X, y)
+    screened = make_pipeline("screened_logistic", options=options).fit(X, y)
     joblib.dump(screened, tmp_path / "model.joblib")
     loaded = joblib.load(tmp_path / "model.joblib")
 
